@@ -37,6 +37,7 @@ pub struct Config {
     pub(crate) capacity: usize,
     pub(crate) overflow: OverflowPolicy,
     pub(crate) max_per_key: Option<usize>,
+    pub(crate) timer_slack: Duration,
 }
 
 impl Config {
@@ -75,6 +76,18 @@ impl Config {
     pub fn max_per_key(&self) -> Option<usize> {
         self.max_per_key
     }
+
+    /// How early a timeout may fire (see [`ConfigBuilder::timer_slack`]).
+    pub fn timer_slack(&self) -> Duration {
+        self.timer_slack
+    }
+
+    /// The same configuration with at least `slack` of timer slack (for drivers).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn with_min_timer_slack(mut self, slack: Duration) -> Self {
+        self.timer_slack = self.timer_slack.max(slack);
+        self
+    }
 }
 
 /// Builder for [`Config`]; every setter is optional.
@@ -86,6 +99,7 @@ pub struct ConfigBuilder {
     capacity: Option<usize>,
     overflow: OverflowPolicy,
     max_per_key: Option<usize>,
+    timer_slack: Duration,
 }
 
 impl Default for ConfigBuilder {
@@ -97,6 +111,7 @@ impl Default for ConfigBuilder {
             capacity: None,
             overflow: OverflowPolicy::default(),
             max_per_key: None,
+            timer_slack: Duration::ZERO,
         }
     }
 }
@@ -142,6 +157,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// Lets the timeout fire up to `slack` early: `poll_timeout` asks to be called `slack`
+    /// before the oldest item's deadline, and an item due within `slack` of `now` counts as due.
+    /// A driver whose timer fires up to a tick late (tokio's has 1 ms ticks) then sends a batch
+    /// up to a tick early instead of a tick late; `force_timeout` stays a maximum. Default zero;
+    /// the tokio driver raises it to 1 ms.
+    pub fn timer_slack(mut self, slack: Duration) -> Self {
+        self.timer_slack = slack;
+        self
+    }
+
     /// Checks the settings against each other.
     ///
     /// # Errors
@@ -172,6 +197,7 @@ impl ConfigBuilder {
             capacity,
             overflow: self.overflow,
             max_per_key: self.max_per_key,
+            timer_slack: self.timer_slack,
         })
     }
 }

@@ -22,7 +22,8 @@ use crate::{
 /// items (at most `max_per_key` of any one key) goes out as soon as
 ///
 /// - **full**: `batch_size` items can be taken, or the buffer holds `capacity` items;
-/// - **timeout**: the *oldest* waiting item was pushed `force_timeout` ago;
+/// - **timeout**: the *oldest* waiting item was pushed `force_timeout` ago (or will be within
+///   `timer_slack`, for drivers whose timers fire late);
 /// - **flush**: [`flush`](Self::flush) was called and items pushed before it still wait.
 ///
 /// No batch ever goes out while `max_in_flight` are outstanding: with the default of 1 that is
@@ -203,7 +204,8 @@ where
             return None;
         }
         let oldest = self.waiting.front()?;
-        Some(oldest.pushed_at + self.config.force_timeout)
+        let due = oldest.pushed_at + self.config.force_timeout;
+        Some(due.checked_sub(self.config.timer_slack).unwrap_or(due))
     }
 
     /// The next event, oldest first.
@@ -360,7 +362,7 @@ where
             assert!(self.waiting.len() < c.capacity, "full buffer left waiting");
             if let (Some(front), Some(now)) = (self.waiting.front(), self.now) {
                 assert!(
-                    front.pushed_at + c.force_timeout > now,
+                    front.pushed_at + c.force_timeout > now + c.timer_slack,
                     "overdue item left waiting"
                 );
                 assert!(
@@ -392,7 +394,7 @@ where
                 Trigger::Full
             } else if self.flush_upto.is_some_and(|s| front.seq <= s) {
                 Trigger::Flush
-            } else if front.pushed_at + self.config.force_timeout <= now {
+            } else if front.pushed_at + self.config.force_timeout <= now + self.config.timer_slack {
                 Trigger::Timeout
             } else {
                 break;

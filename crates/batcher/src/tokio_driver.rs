@@ -65,6 +65,9 @@ impl<K: Send + 'static, T: Send + 'static> Sink<K, T> for TokioSink<K, T> {
 /// What `spawn` returns: the handle to push with and the stream of batches.
 pub type Spawned<K, T> = (Handle<K, T>, Batches<K, T>);
 
+/// The granularity of tokio's timer wheel.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 type SharedState<K, T> = Shared<K, T, TokioSink<K, T>, TokioWake>;
 
 /// Starts a batcher on the current tokio runtime. Dropped items are dropped (and counted).
@@ -95,6 +98,9 @@ where
 {
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| Error::Spawn("tokio_driver::spawn needs a tokio runtime".into()))?;
+    // tokio's timer fires on 1 ms ticks, rounding deadlines up: fire up to a tick early
+    // instead, so that no item waits longer than `force_timeout`.
+    let config = config.with_min_timer_slack(TIMER_TICK);
     let (tx, rx) = mpsc::channel(config.max_in_flight());
     let wake = TokioWake {
         timer: Notify::new(),

@@ -32,6 +32,7 @@ struct Params {
     overflow: OverflowPolicy,
     max_per_key: Option<usize>,
     timeout: Duration,
+    slack: Duration,
 }
 
 fn params() -> impl Strategy<Value = Params> {
@@ -42,9 +43,10 @@ fn params() -> impl Strategy<Value = Params> {
         0u8..3,
         prop::option::of(1usize..=3),
         0u64..=40,
+        prop_oneof![3 => Just(0u64), 1 => 0u64..=5],
     )
         .prop_map(
-            |(batch_size, extra, max_in_flight, p, max_per_key, ms)| Params {
+            |(batch_size, extra, max_in_flight, p, max_per_key, ms, slack)| Params {
                 batch_size,
                 capacity: batch_size + extra,
                 max_in_flight,
@@ -55,6 +57,7 @@ fn params() -> impl Strategy<Value = Params> {
                 },
                 max_per_key,
                 timeout: Duration::from_millis(ms),
+                slack: Duration::from_millis(slack),
             },
         )
 }
@@ -116,7 +119,7 @@ impl Model {
                 Trigger::Full
             } else if self.flush_upto.is_some_and(|s| front.1 <= s) {
                 Trigger::Flush
-            } else if front.2 + self.p.timeout <= now {
+            } else if front.2 + self.p.timeout <= now + self.p.slack {
                 Trigger::Timeout
             } else {
                 break;
@@ -218,6 +221,7 @@ impl Harness {
             .overflow(p.overflow)
             .max_per_key(p.max_per_key)
             .force_timeout(p.timeout)
+            .timer_slack(p.slack)
             .build()
             .expect("valid config");
         let t0 = Instant::now();
