@@ -1,0 +1,144 @@
+//! `cargo xtask bench`: runs the criterion benches and the real-time simulations, and gathers
+//! their figures into `target/bench/summary.md` (for docs/BENCHMARKS.md).
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::{project_root, run};
+
+pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
+    let root = project_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = root.join("target/bench");
+    fs::create_dir_all(&out)?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "bench", "-p", "batcher", "--bench", "core", "--bench", "drivers", "--",
+        ])
+        .args(extra))?;
+    // Real time: a dense load (batches fill) and a sparse one (the timeout path).
+    let mut sims = Vec::new();
+    for (name, streams, fps) in [("dense", "32", "30"), ("sparse", "4", "5")] {
+        let json = out.join(format!("batcher_simulate_{name}.json"));
+        run(Command::new(&cargo)
+            .current_dir(&root)
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "batcher",
+                "--example",
+                "simulate",
+                "--",
+            ])
+            .args([
+                "--streams",
+                streams,
+                "--fps",
+                fps,
+                "--seconds",
+                "10",
+                "--json",
+            ])
+            .arg(&json))?;
+        sims.push(json);
+    }
+    let mut md = String::from("| benchmark | mean | throughput |\n|---|---|---|\n");
+    collect(&root.join("target/criterion"), &mut md)?;
+    md.push_str("\nbatcher simulate (batch 16, timeout 50 ms, 10 ms work per batch):\n");
+    for json in sims {
+        let text =
+            fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
+        md.push_str(&text);
+    }
+    fs::write(out.join("summary.md"), &md)?;
+    print!("{md}");
+    Ok(())
+}
+
+/// Reads criterion's `new/estimates.json` and `new/benchmark.json` files.
+fn collect(dir: &Path, md: &mut String) -> Result<()> {
+    let mut rows = Vec::new();
+    walk(dir, &mut rows)?;
+    rows.sort();
+    for r in rows {
+        md.push_str(&r);
+    }
+    Ok(())
+}
+
+fn walk(dir: &Path, rows: &mut Vec<String>) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n == "new") {
+                if let Some(row) = row(&p)? {
+                    rows.push(row);
+                }
+            } else {
+                walk(&p, rows)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn row(new: &Path) -> Result<Option<String>> {
+    let (Ok(est), Ok(bench)) = (
+        fs::read_to_string(new.join("estimates.json")),
+        fs::read_to_string(new.join("benchmark.json")),
+    ) else {
+        return Ok(None);
+    };
+    let id = field_str(&bench, "full_id").context("benchmark.json without full_id")?;
+    let mean_ns = field_num(&est, "point_estimate").context("estimates.json without a mean")?;
+    let elements = bench
+        .find("\"Elements\"")
+        .and_then(|i| field_num(&bench[i..], "Elements"));
+    let throughput = match elements {
+        Some(n) if mean_ns > 0.0 => format!("{:.3} M items/s", n / mean_ns * 1e3),
+        _ => String::new(),
+    };
+    Ok(Some(format!(
+        "| {id} | {} | {throughput} |\n",
+        human_ns(mean_ns)
+    )))
+}
+
+fn human_ns(ns: f64) -> String {
+    match ns {
+        n if n < 1e3 => format!("{n:.1} ns"),
+        n if n < 1e6 => format!("{:.2} µs", n / 1e3),
+        n if n < 1e9 => format!("{:.2} ms", n / 1e6),
+        n => format!("{:.2} s", n / 1e9),
+    }
+}
+
+/// The first `"key": "value"` in a JSON text (criterion's files are simple enough).
+fn field_str(json: &str, key: &str) -> Option<String> {
+    let i = json.find(&format!("\"{key}\""))?;
+    let rest = &json[i + key.len() + 2..];
+    let start = rest.find('"')? + 1;
+    let end = start + rest[start..].find('"')?;
+    Some(rest[start..end].to_owned())
+}
+
+/// The first `"key": number` (or `"key":{"...": number`) in a JSON text.
+fn field_num(json: &str, key: &str) -> Option<f64> {
+    let i = json.find(&format!("\"{key}\""))?;
+    let rest = &json[i + key.len() + 2..];
+    let start = rest.find(|c: char| c.is_ascii_digit())?;
+    let end = start
+        + rest[start..]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
+            .unwrap_or(rest.len() - start);
+    rest[start..end].parse().ok()
+}

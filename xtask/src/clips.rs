@@ -1,0 +1,258 @@
+//! Test clips made with Debian's ffmpeg: synthetic H.264/H.265 at 720p and 1080p, a clip of
+//! moving boxes with ground truth, and real pedestrian footage from Debian's `opencv-doc`.
+//!
+//! Every clip comes as MP4 (timestamps; what the RTSP test server and the replay source read)
+//! and as raw Annex B (what decoders are fed). No B-frames, fixed GOP, parameter sets repeated
+//! before every keyframe, so a receiver can join anywhere.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::run;
+
+/// Bump when a recipe changes: the cached clips are then made again.
+const RECIPE: &str = "clips-v3";
+
+const X264: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "main",
+    "-pix_fmt",
+    "yuv420p",
+    "-preset",
+    "veryfast",
+    "-bf",
+    "0",
+    "-sc_threshold",
+    "0",
+    "-x264-params",
+    "repeat-headers=1",
+];
+
+fn x265_params(gop: u32) -> String {
+    format!(
+        "keyint={gop}:min-keyint={gop}:bframes=0:open-gop=0:repeat-headers=1:scenecut=0:log-level=error"
+    )
+}
+
+/// The moving-boxes clip: 1280x720, 25 fps, 10 s, grey background.
+pub(crate) const BOX_W: usize = 1280;
+pub(crate) const BOX_H: usize = 720;
+pub(crate) const BOX_FRAMES: usize = 250;
+
+/// One box: id, colour, size, and a straight path from `from` to `to` (top-left corners) over
+/// the clip. Boxes 1 and 2 cross mid-clip, overlapping by half their height; box 3 climbs
+/// slowly up and right through box 1 a quarter of the way in. Drawn in order, 3 on top.
+pub(crate) struct Track {
+    pub(crate) id: u32,
+    pub(crate) rgb: [u8; 3],
+    pub(crate) size: (usize, usize),
+    pub(crate) from: (usize, usize),
+    pub(crate) to: (usize, usize),
+}
+
+pub(crate) const TRACKS: [Track; 3] = [
+    Track {
+        id: 1,
+        rgb: [220, 40, 40],
+        size: (120, 120),
+        from: (40, 300),
+        to: (1120, 300),
+    },
+    Track {
+        id: 2,
+        rgb: [40, 200, 60],
+        size: (120, 120),
+        from: (1120, 360),
+        to: (40, 360),
+    },
+    Track {
+        id: 3,
+        rgb: [50, 80, 230],
+        size: (100, 100),
+        from: (250, 460),
+        to: (490, 20),
+    },
+];
+
+impl Track {
+    /// Top-left corner in frame `f` (0-based).
+    pub(crate) fn at(&self, f: usize) -> (usize, usize) {
+        let lerp = |a: usize, b: usize| {
+            let t = f as f64 / (BOX_FRAMES - 1) as f64;
+            (a as f64 + (b as f64 - a as f64) * t).round() as usize
+        };
+        (lerp(self.from.0, self.to.0), lerp(self.from.1, self.to.1))
+    }
+}
+
+/// Makes whatever is missing in `dir`; `work` holds temporary downloads.
+pub(crate) fn ensure(dir: &Path, work: &Path) -> Result<()> {
+    let stamp = dir.join("RECIPE");
+    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == RECIPE) {
+        eprintln!("setup: test clips present");
+        return Ok(());
+    }
+    fs::create_dir_all(dir)?;
+    fs::create_dir_all(work)?;
+    let lavfi = |size: &str| format!("testsrc2=size={size}:rate=25");
+    for (name, size) in [("720p25", "1280x720"), ("1080p25", "1920x1080")] {
+        encode(
+            dir,
+            &format!("h264_{name}"),
+            "h264",
+            &["-f", "lavfi", "-i", &lavfi(size), "-t", "10"],
+            50,
+        )?;
+        encode(
+            dir,
+            &format!("h265_{name}"),
+            "hevc",
+            &["-f", "lavfi", "-i", &lavfi(size), "-t", "10"],
+            50,
+        )?;
+    }
+    boxes(dir)?;
+    vtest(dir, work)?;
+    fs::write(dir.join("README.txt"), README)?;
+    fs::write(&stamp, RECIPE)?;
+    eprintln!("setup: test clips made in {}", dir.display());
+    Ok(())
+}
+
+const README: &str = "\
+Test clips made by `cargo xtask setup` (recipes in xtask/src/clips.rs). Each is an MP4 and the
+same bitstream as raw Annex B (.h264/.h265): no B-frames, fixed GOP, SPS/PPS (and VPS) before
+every keyframe.
+
+h264_720p25, h265_720p25    1280x720 25 fps 10 s ffmpeg testsrc2, GOP 50, H.264 main / H.265
+h264_1080p25, h265_1080p25  1920x1080, the same
+boxes_720p25                1280x720 25 fps 10 s, three boxes moving on straight lines over grey;
+                            ground truth in boxes_720p25.gt.txt (MOTChallenge: frame,id,x,y,w,h,
+                            conf,-1,-1,-1; frames from 1). 1 red, 2 green (crosses 1 mid-clip),
+                            3 blue (crosses 1 at a quarter).
+vtest_576p10                768x576 10 fps pedestrians, OpenCV's vtest.avi (PETS 2009), GOP 20
+";
+
+/// Encodes `input` (ffmpeg input arguments) to `<name>.mp4` and extracts `<name>.h264|h265`.
+fn encode(dir: &Path, name: &str, codec: &str, input: &[&str], gop: u32) -> Result<()> {
+    let mp4 = dir.join(format!("{name}.mp4"));
+    let mut cmd = ffmpeg();
+    cmd.args(input).arg("-an");
+    codec_args(&mut cmd, codec, gop);
+    run(cmd.arg(&mp4))?;
+    annex_b(&mp4, dir, name, codec)
+}
+
+fn ffmpeg() -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"]);
+    c
+}
+
+fn codec_args(cmd: &mut Command, codec: &str, gop: u32) {
+    if codec == "h264" {
+        cmd.args(X264)
+            .args(["-g", &gop.to_string(), "-keyint_min", &gop.to_string()]);
+    } else {
+        cmd.args([
+            "-c:v", "libx265", "-pix_fmt", "yuv420p", "-preset", "veryfast",
+        ])
+        .args(["-x265-params", &x265_params(gop), "-tag:v", "hvc1"]);
+    }
+}
+
+fn annex_b(mp4: &Path, dir: &Path, name: &str, codec: &str) -> Result<()> {
+    let (bsf, format, ext) = match codec {
+        "h264" => ("h264_mp4toannexb", "h264", "h264"),
+        _ => ("hevc_mp4toannexb", "hevc", "h265"),
+    };
+    run(ffmpeg()
+        .arg("-i")
+        .arg(mp4)
+        .args(["-c:v", "copy", "-bsf:v", bsf, "-f", format])
+        .arg(dir.join(format!("{name}.{ext}"))))
+}
+
+/// Draws the boxes frame by frame into ffmpeg's stdin and writes the ground truth.
+fn boxes(dir: &Path) -> Result<()> {
+    let name = "boxes_720p25";
+    let mp4 = dir.join(format!("{name}.mp4"));
+    let mut cmd = ffmpeg();
+    cmd.args([
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        &format!("{BOX_W}x{BOX_H}"),
+    ])
+    .args(["-r", "25", "-i", "-"]);
+    codec_args(&mut cmd, "h264", 50);
+    let mut child = cmd
+        .arg(&mp4)
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("cannot start ffmpeg")?;
+    let mut stdin = child.stdin.take().context("ffmpeg stdin")?;
+    let mut gt = String::new();
+    let mut frame = vec![0u8; BOX_W * BOX_H * 3];
+    for f in 0..BOX_FRAMES {
+        frame.fill(128);
+        for t in &TRACKS {
+            let (x, y) = t.at(f);
+            let (w, h) = t.size;
+            for row in y..(y + h).min(BOX_H) {
+                for col in x..(x + w).min(BOX_W) {
+                    let i = (row * BOX_W + col) * 3;
+                    frame[i..i + 3].copy_from_slice(&t.rgb);
+                }
+            }
+            gt.push_str(&format!("{},{},{x},{y},{w},{h},1,-1,-1,-1\n", f + 1, t.id));
+        }
+        stdin
+            .write_all(&frame)
+            .context("writing frames to ffmpeg")?;
+    }
+    drop(stdin);
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("ffmpeg failed making {name}: {status}");
+    }
+    fs::write(dir.join(format!("{name}.gt.txt")), gt)?;
+    annex_b(&mp4, dir, name, "h264")
+}
+
+/// OpenCV's vtest.avi from Debian's opencv-doc package, transcoded.
+fn vtest(dir: &Path, work: &Path) -> Result<()> {
+    let deb_dir = work.join("opencv-doc");
+    fs::create_dir_all(&deb_dir)?;
+    run(Command::new("apt-get")
+        .args(["download", "-q", "opencv-doc"])
+        .current_dir(&deb_dir))?;
+    let deb = fs::read_dir(&deb_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get download left no .deb")?;
+    let avi = deb_dir.join("vtest.avi");
+    run(Command::new("sh")
+        .arg("-c")
+        .arg("dpkg --fsys-tarfile \"$1\" | tar -xO ./usr/share/doc/opencv-doc/examples/data/vtest.avi > \"$2\"")
+        .arg("sh")
+        .arg(&deb)
+        .arg(&avi))?;
+    encode(
+        dir,
+        "vtest_576p10",
+        "h264",
+        &["-i", avi.to_str().context("path is not UTF-8")?, "-r", "10"],
+        20,
+    )?;
+    fs::remove_dir_all(&deb_dir)?;
+    Ok(())
+}

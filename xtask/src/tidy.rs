@@ -1,0 +1,239 @@
+//! Tidy checks, run as tests by `cargo test --workspace`: house style and the layering of the
+//! crates, checked rather than hoped for.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::project_root;
+
+fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name();
+        if p.is_dir() {
+            if name != "target" && name != ".git" {
+                files(&p, ext, out);
+            }
+        } else if p.extension().is_some_and(|e| e == ext) {
+            out.push(p);
+        }
+    }
+}
+
+fn sources() -> Vec<PathBuf> {
+    let root = project_root();
+    let mut out = Vec::new();
+    for dir in ["crates", "xtask", "benches"] {
+        files(&root.join(dir), "rs", &mut out);
+    }
+    out
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(project_root())
+        .unwrap_or(p)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_module_starts_with_a_doc_line() {
+    let bad: Vec<String> = sources()
+        .into_iter()
+        .filter(|p| {
+            let text = fs::read_to_string(p).unwrap_or_default();
+            !text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.starts_with("//!"))
+        })
+        .map(|p| rel(&p))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "files without a leading `//!` line: {bad:?}"
+    );
+}
+
+#[test]
+fn every_allow_says_why() {
+    let mut bad = Vec::new();
+    for p in sources() {
+        let text = fs::read_to_string(&p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let t = l.trim_start();
+            if t.starts_with("#[allow(") || t.starts_with("#![allow(") {
+                let commented =
+                    l.contains("//") || (i > 0 && lines[i - 1].trim_start().starts_with("//"));
+                if !commented {
+                    bad.push(format!("{}:{}", rel(&p), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "`allow` without a comment saying why: {bad:?}"
+    );
+}
+
+fn member_manifests() -> Vec<PathBuf> {
+    let root = project_root();
+    let mut out = vec![root.join("xtask/Cargo.toml")];
+    if let Ok(entries) = fs::read_dir(root.join("crates")) {
+        out.extend(
+            entries
+                .flatten()
+                .map(|e| e.path().join("Cargo.toml"))
+                .filter(|p| p.is_file()),
+        );
+    }
+    out
+}
+
+#[test]
+fn every_member_uses_the_workspace_lints() {
+    for m in member_manifests() {
+        let text = fs::read_to_string(&m).unwrap();
+        assert!(
+            text.contains("[lints]\nworkspace = true"),
+            "{} lacks `[lints] workspace = true`",
+            rel(&m)
+        );
+    }
+}
+
+/// Which internal crates each crate may depend on (README: "The shape").
+const LAYERS: &[(&str, &[&str])] = &[
+    ("batcher", &[]),
+    ("tracker", &[]),
+    ("rtsp-ingest", &[]),
+    ("gpu-decode", &[]),
+    ("infer-trt", &["gpu-decode"]),
+    (
+        "rtsp-worker",
+        &[
+            "batcher",
+            "tracker",
+            "rtsp-ingest",
+            "gpu-decode",
+            "infer-trt",
+        ],
+    ),
+    ("cli", &["rtsp-worker"]),
+];
+
+#[test]
+fn crates_depend_only_downwards() {
+    let internal: Vec<&str> = LAYERS.iter().map(|(n, _)| *n).collect();
+    for m in member_manifests() {
+        let name = m
+            .parent()
+            .and_then(|d| d.file_name())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if name == "xtask" {
+            continue;
+        }
+        let allowed = LAYERS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("crate {name} is not in tidy.rs's LAYERS table"));
+        let text = fs::read_to_string(&m).unwrap();
+        let mut section = "";
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                section = t;
+                continue;
+            }
+            // Dev-dependencies may pull in anything for tests; a crate may name itself.
+            if !section.ends_with("dependencies]") || section.contains("dev-dependencies") {
+                continue;
+            }
+            let dep = t.split(['=', '.', ' ']).next().unwrap_or("");
+            if internal.contains(&dep) && dep != name {
+                assert!(
+                    allowed.contains(&dep),
+                    "{name} must not depend on {dep} ({})",
+                    rel(&m)
+                );
+            }
+        }
+    }
+}
+
+fn cargo_tree(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["tree", "-e", "normal", "--prefix", "none"])
+        .args(args)
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn batcher_pulls_no_runtime_by_default() {
+    let tree = cargo_tree(&["-p", "batcher"]);
+    for heavy in ["tokio ", "crossbeam"] {
+        assert!(
+            !tree.contains(heavy),
+            "`cargo tree -p batcher -e normal` shows {heavy}:\n{tree}"
+        );
+    }
+    // And the check can see them when they are there.
+    assert!(cargo_tree(&["-p", "batcher", "--features", "tokio"]).contains("tokio "));
+    assert!(
+        cargo_tree(&["-p", "batcher", "--features", "blocking"]).contains("crossbeam-channel ")
+    );
+}
+
+#[test]
+fn no_registry_host_names_in_the_code() {
+    // Spelled in pieces so that this file passes its own check.
+    let hosts = [
+        ["crates", ".io"].concat(),
+        ["static.", "crates"].concat(),
+        ["pypi", ".org"].concat(),
+        ["pythonhosted", ".org"].concat(),
+        ["deb.", "debian.org"].concat(),
+        ["registry.", "npmjs"].concat(),
+    ];
+    let root = project_root();
+    let mut texts = sources();
+    for ext in ["toml", "md", "sh", "py", "txt", "yml"] {
+        for dir in ["crates", "xtask", "benches", "docs", ".ci", ".cargo"] {
+            files(&root.join(dir), ext, &mut texts);
+        }
+    }
+    texts.push(root.join("Cargo.toml"));
+    texts.push(root.join("README.md"));
+    texts.push(root.join(".ci/run"));
+    let mut bad = Vec::new();
+    for p in texts {
+        let text = fs::read_to_string(&p).unwrap_or_default().to_lowercase();
+        for h in &hosts {
+            if text.contains(h.as_str()) {
+                bad.push(format!("{}: {h}", rel(&p)));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "registry host names written into the code: {bad:?}"
+    );
+}
