@@ -1,0 +1,157 @@
+//! The consumer's handle on a session: events in order, stats, stop.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{Notify, watch};
+
+use crate::queue::EventQueue;
+use crate::stats::{State, StatsCell};
+use crate::{Error, Event, IngestStats, RedactedUrl, Transport};
+
+/// State shared by a session task and its [`Camera`].
+#[derive(Debug)]
+pub(crate) struct Shared {
+    queue: Mutex<EventQueue>,
+    stats: Mutex<StatsCell>,
+    notify: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(url: RedactedUrl, transport: Transport, queue_frames: usize) -> Self {
+        Self {
+            queue: Mutex::new(EventQueue::new(queue_frames)),
+            stats: Mutex::new(StatsCell::new(url, transport)),
+            notify: Notify::new(),
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, EventQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, StatsCell> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues an event (counting what the queue drops) and wakes the consumer.
+    pub(crate) fn emit(&self, event: Event) {
+        let frame = match &event {
+            Event::Frame(au) => Some((au.data.len(), au.keyframe, au.received)),
+            _ => None,
+        };
+        let (dropped, queued) = {
+            let mut q = self.queue();
+            let d = q.push(event);
+            (d, q.frames())
+        };
+        {
+            let mut st = self.stats();
+            if let Some((bytes, keyframe, at)) = frame {
+                st.frame(bytes, keyframe, at);
+            }
+            let s = &mut st.snapshot;
+            s.drops.queue_overflow += dropped.overflow;
+            s.drops.before_keyframe += dropped.before_keyframe;
+            s.events_dropped += dropped.lifecycle;
+            s.queued = queued as u64;
+        }
+        self.notify.notify_one();
+    }
+
+    /// The session starts over (a new connection): the queue waits for a keyframe.
+    pub(crate) fn restart(&self) {
+        self.queue().restart();
+    }
+
+    pub(crate) fn set_state(&self, state: State) {
+        let mut st = self.stats();
+        st.snapshot.state = state;
+        if state != State::Playing {
+            st.quiet();
+        }
+    }
+
+    pub(crate) fn set_error(&self, error: &Error) {
+        self.stats().snapshot.last_error = Some(error.clone());
+    }
+
+    fn pop(&self) -> Option<Event> {
+        let (e, queued) = {
+            let mut q = self.queue();
+            let e = q.pop();
+            (e, q.frames())
+        };
+        if let Some(e) = &e {
+            let mut st = self.stats();
+            st.snapshot.queued = queued as u64;
+            if matches!(e, Event::Frame(_)) {
+                st.snapshot.delivered += 1;
+            }
+        }
+        e
+    }
+
+    fn is_closed(&self) -> bool {
+        self.queue().is_closed()
+    }
+}
+
+/// One camera (or replay source): a background session and the consumer's end of it.
+///
+/// Events come out in order with [`next`](Self::next); the session runs until
+/// [`stop`](Self::stop), until it gives up, or until this handle is dropped (dropping stops
+/// it, so removed cameras leak no task or socket).
+#[derive(Debug)]
+pub struct Camera {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) url: RedactedUrl,
+}
+
+impl Camera {
+    /// The next event; `None` after [`Event::Ended`] has been returned.
+    pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            let notified = self.shared.notify.notified();
+            if let Some(e) = self.shared.pop() {
+                return Some(e);
+            }
+            if self.shared.is_closed() {
+                return None;
+            }
+            notified.await;
+        }
+    }
+
+    /// The next event if one is queued.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.shared.pop()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> IngestStats {
+        self.shared.stats().snapshot.clone()
+    }
+
+    /// The camera's URL, redacted.
+    pub fn url(&self) -> &RedactedUrl {
+        &self.url
+    }
+
+    /// Asks the session to end; [`Event::Ended`] with
+    /// [`EndReason::Stopped`](crate::EndReason::Stopped) follows.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Where the session is in its life.
+    pub fn state(&self) -> State {
+        self.shared.stats().snapshot.state
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

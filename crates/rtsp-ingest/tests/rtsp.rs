@@ -1,0 +1,443 @@
+//! Against a real RTSP server on loopback (GStreamer's, serving the setup's clips): codecs and
+//! transports, timing, reconnects, typed errors, several sessions at once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, clip, next, until};
+use rtsp_ingest::{
+    AccessUnit, Backoff, Codec, Credentials, EndReason, Error, Event, SessionOptions, Stage, State,
+    Transport,
+};
+
+const SECS: Duration = Duration::from_secs(1);
+
+fn quick_backoff() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        multiplier: 2.0,
+        jitter: 0.1,
+    }
+}
+
+/// Collects `n` frames, skipping lifecycle events.
+async fn frames(camera: &mut rtsp_ingest::Camera, n: usize) -> Vec<AccessUnit> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        if let Event::Frame(au) = next(camera, 10 * SECS, "a frame").await {
+            out.push(au);
+        }
+    }
+    out
+}
+
+async fn check_stream(file: &str, codec: Codec, transport: Transport) {
+    let server = Server::start(&[format!("/cam={}", clip(file))], None, None);
+    let options = SessionOptions::default().transport(transport);
+    let mut cam = rtsp_ingest::connect(&server.url("/cam"), options).unwrap();
+    assert!(matches!(
+        next(&mut cam, 5 * SECS, "Connecting").await,
+        Event::Connecting { attempt: 1 }
+    ));
+    let Event::Connected {
+        params,
+        transport: t,
+    } = until(&mut cam, 15 * SECS, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(t, Some(transport));
+    assert_eq!(
+        (params.codec, params.width, params.height),
+        (codec, 1280, 720)
+    );
+    assert!(!params.sps.is_empty() && !params.pps.is_empty());
+    assert_eq!(params.vps.is_some(), codec == Codec::H265);
+
+    let started = Instant::now();
+    let got = frames(&mut cam, 110).await;
+    let took = started.elapsed();
+    // The first unit starts a decodable stream.
+    assert!(
+        got[0].keyframe && got[0].resync,
+        "first unit must be a flagged keyframe"
+    );
+    assert!(got[1..].iter().all(|a| !a.resync));
+    // Annex B with parameter sets before each keyframe.
+    for a in got.iter().filter(|a| a.keyframe) {
+        assert_eq!(&a.data[..4], &[0, 0, 0, 1]);
+        let first_nal_type = match codec {
+            Codec::H264 => a.data[4] & 0x1f,
+            Codec::H265 => (a.data[4] >> 1) & 0x3f,
+        };
+        assert!(
+            matches!(first_nal_type, 7 | 9 | 32 | 35),
+            "keyframe starts with NAL type {first_nal_type}"
+        );
+    }
+    // Keyframes every 50 frames (the clip's GOP), frames 40 ms apart in RTP time.
+    let keys: Vec<u64> = got
+        .iter()
+        .filter(|a| a.keyframe)
+        .map(|a| a.frame_number)
+        .collect();
+    assert!(keys.len() >= 2, "keyframes at {keys:?}");
+    assert!(
+        keys.windows(2).all(|w| w[1] - w[0] == 50),
+        "keyframes at {keys:?}"
+    );
+    for w in got.windows(2) {
+        assert_eq!(w[1].frame_number, w[0].frame_number + 1);
+        assert_eq!(
+            w[1].rtp_timestamp - w[0].rtp_timestamp,
+            3600,
+            "25 fps at 90 kHz"
+        );
+    }
+    // Real-time pacing, loosely (a correctness check, not a benchmark): 110 frames at 25 fps.
+    assert!(
+        took > Duration::from_millis(2500) && took < 12 * SECS,
+        "110 frames took {took:?}"
+    );
+    let stats = cam.stats();
+    assert_eq!(stats.state, State::Playing);
+    assert!(stats.frames >= 110 && stats.keyframes >= 2 && stats.bytes > 0);
+    assert_eq!(
+        stats.frames,
+        stats.delivered + stats.drops.total() + stats.queued
+    );
+    assert!((15.0..40.0).contains(&stats.fps), "fps {}", stats.fps);
+    cam.stop();
+    let end = until(&mut cam, 5 * SECS, "Ended", |e| {
+        matches!(e, Event::Ended { .. })
+    })
+    .await;
+    assert!(matches!(
+        end,
+        Event::Ended {
+            reason: EndReason::Stopped
+        }
+    ));
+    assert!(cam.next().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_over_tcp() {
+    check_stream("h264_720p25.h264", Codec::H264, Transport::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_over_tcp() {
+    check_stream("h265_720p25.h265", Codec::H265, Transport::Tcp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_over_udp() {
+    check_stream("h264_720p25.h264", Codec::H264, Transport::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_over_udp() {
+    check_stream("h265_720p25.h265", Codec::H265, Transport::Udp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wall_clock_syncs_from_sender_reports() {
+    let server = Server::start(&[format!("/cam={}", clip("h264_720p25.h264"))], None, None);
+    let mut cam = rtsp_ingest::connect(&server.url("/cam"), SessionOptions::default()).unwrap();
+    let synced = until(
+        &mut cam,
+        20 * SECS,
+        "a frame with synced wall clock",
+        |e| matches!(e, Event::Frame(a) if a.wall_clock_synced),
+    )
+    .await;
+    let Event::Frame(au) = synced else {
+        unreachable!()
+    };
+    // The server's clock is this machine's: the camera time is within a second of now.
+    let skew = std::time::SystemTime::now()
+        .duration_since(au.wall_clock)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        skew < 2 * SECS,
+        "wall clock {:?} off by {skew:?}",
+        au.wall_clock
+    );
+    assert!(cam.stats().wall_clock_synced);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_comes_back_after_the_server_dies() {
+    let mounts = [format!("/cam={}", clip("h264_720p25.h264"))];
+    let server = Server::start(&mounts, None, None);
+    let options = SessionOptions::default()
+        .backoff(quick_backoff())
+        .stall_timeout(2 * SECS);
+    let mut cam = rtsp_ingest::connect(&server.url("/cam"), options).unwrap();
+    let before = frames(&mut cam, 10).await;
+    let port = server.kill();
+
+    // Stalled or a lost connection, then reconnect attempts against a dead port.
+    until(&mut cam, 10 * SECS, "Reconnecting", |e| {
+        matches!(e, Event::Reconnecting { .. })
+    })
+    .await;
+    let refused = until(&mut cam, 10 * SECS, "a refused reconnect", |e| {
+        matches!(
+            e,
+            Event::Reconnecting {
+                error: Error::ConnectionRefused { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(matches!(refused, Event::Reconnecting { attempt, .. } if attempt >= 2));
+
+    let _server = Server::start(&mounts, None, Some(port));
+    until(&mut cam, 15 * SECS, "Connected again", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await;
+    let after = frames(&mut cam, 30).await;
+    assert!(
+        after[0].keyframe && after[0].resync,
+        "the first unit after a reconnect resyncs"
+    );
+    assert!(after[0].frame_number > before[9].frame_number);
+    let stats = cam.stats();
+    assert!(stats.reconnects >= 2, "reconnects {}", stats.reconnects);
+    assert_eq!(stats.state, State::Playing);
+    assert_eq!(
+        stats.frames,
+        stats.delivered + stats.drops.total() + stats.queued
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_sessions_on_one_server() {
+    let server = Server::start(
+        &[
+            format!("/a={}", clip("h264_720p25.h264")),
+            format!("/b={}", clip("h265_720p25.h265")),
+        ],
+        None,
+        None,
+    );
+    let mut cams: Vec<_> = ["/a", "/b", "/a", "/b"]
+        .iter()
+        .map(|m| rtsp_ingest::connect(&server.url(m), SessionOptions::default()).unwrap())
+        .collect();
+    let mut tasks = Vec::new();
+    for mut cam in cams.drain(..) {
+        tasks.push(tokio::spawn(async move {
+            let got = frames(&mut cam, 30).await;
+            (got[0].params.codec, got.len(), cam.stats().drops.total())
+        }));
+    }
+    let mut codecs = Vec::new();
+    for t in tasks {
+        let (codec, n, drops) = t.await.unwrap();
+        assert_eq!((n, drops), (30, 0));
+        codecs.push(codec);
+    }
+    assert_eq!(
+        codecs,
+        vec![Codec::H264, Codec::H265, Codec::H264, Codec::H265]
+    );
+}
+
+fn assert_redacted(e: &Error, secret: &str) {
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains(secret), "password leaked: {shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gives_distinct_typed_errors() {
+    let server = Server::start(
+        &[
+            format!("/cam={}", clip("h264_720p25.h264")),
+            "/mjpeg=testsrc:jpeg".to_owned(),
+        ],
+        None,
+        None,
+    );
+    let auth = Server::start(
+        &[format!("/secure={}", clip("h264_720p25.h264"))],
+        Some("alice:wonderland"),
+        None,
+    );
+    let opts = || SessionOptions::default().connect_timeout(5 * SECS);
+
+    let e = rtsp_ingest::probe(&server.url("/nope"), opts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::NotFound {
+                stage: Stage::Describe,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    // A port nothing listens on: bind one, note it, close it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = rtsp_ingest::probe(&format!("rtsp://127.0.0.1:{free}/cam"), opts())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::ConnectionRefused { .. }), "{e:?}");
+
+    let secure = format!("rtsp://alice:wrong-pass@127.0.0.1:{}/secure", auth.port);
+    let e = rtsp_ingest::probe(&secure, opts()).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Unauthorized {
+                stage: Stage::Describe,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_redacted(&e, "wrong-pass");
+    assert!(e.to_string().contains("alice:***@"), "{e}");
+
+    let e = rtsp_ingest::probe(&auth.url("/secure"), opts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Unauthorized { .. }),
+        "no credentials: {e:?}"
+    );
+
+    let ok = rtsp_ingest::probe(
+        &auth.url("/secure"),
+        opts().credentials(Some(Credentials::new("alice", "wonderland"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!((ok.codec, ok.width), (Codec::H264, 1280));
+    let ok = rtsp_ingest::probe(
+        &format!("rtsp://alice:wonderland@127.0.0.1:{}/secure", auth.port),
+        opts(),
+    )
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+
+    let e = rtsp_ingest::probe(&server.url("/mjpeg"), opts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::UnsupportedCodec { encoding, .. } if encoding == "jpeg"),
+        "{e:?}"
+    );
+
+    for bad in [
+        "rtsp//nohost",
+        "http://alice:topsecret@127.0.0.1/x",
+        "rtsp://alice:topsecret@[::1/x",
+    ] {
+        let e = rtsp_ingest::connect(bad, SessionOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::InvalidUrl { .. }), "{bad}: {e:?}");
+        assert_redacted(&e, "topsecret");
+    }
+
+    // A server that accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let _keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let e = rtsp_ingest::probe(
+        &format!("rtsp://127.0.0.1:{silent_port}/cam"),
+        SessionOptions::default().connect_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Timeout {
+                stage: Stage::Describe,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+
+    // The errors are all different kinds, and none is permanent except the codec.
+    assert!(
+        Error::UnsupportedCodec {
+            url: rtsp_ingest::RedactedUrl::from_text("rtsp://x"),
+            encoding: "jpeg".into()
+        }
+        .is_permanent()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_reach_the_event_stream_and_the_give_up_policy() {
+    let auth = Server::start(
+        &[format!("/secure={}", clip("h264_720p25.h264"))],
+        Some("alice:wonderland"),
+        None,
+    );
+    let url = format!("rtsp://alice:not-it@127.0.0.1:{}/secure", auth.port);
+    let options = SessionOptions::default()
+        .backoff(quick_backoff())
+        .give_up_after(Some(3));
+    let mut cam = rtsp_ingest::connect(&url, options).unwrap();
+    let mut reconnects = 0;
+    let reason = loop {
+        match next(&mut cam, 15 * SECS, "events").await {
+            Event::Reconnecting { error, .. } => {
+                assert!(matches!(error, Error::Unauthorized { .. }), "{error:?}");
+                reconnects += 1;
+            }
+            Event::Ended { reason } => break reason,
+            _ => {}
+        }
+    };
+    assert_eq!(reconnects, 2);
+    let EndReason::GaveUp { attempts: 3, error } = reason else {
+        panic!("{reason:?}")
+    };
+    assert_redacted(&error, "not-it");
+    let stats = cam.stats();
+    assert_eq!(stats.state, State::Ended);
+    assert!(matches!(stats.last_error, Some(Error::Unauthorized { .. })));
+    assert!(!format!("{stats:?}").contains("not-it"));
+
+    // An unsupported codec ends the session at once: retrying cannot help.
+    let server = Server::start(&["/mjpeg=testsrc:jpeg".to_owned()], None, None);
+    let mut cam = rtsp_ingest::connect(&server.url("/mjpeg"), SessionOptions::default()).unwrap();
+    let end = until(&mut cam, 15 * SECS, "Ended", |e| {
+        matches!(e, Event::Ended { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            end,
+            Event::Ended {
+                reason: EndReason::Failed(Error::UnsupportedCodec { .. })
+            }
+        ),
+        "{end:?}"
+    );
+}
