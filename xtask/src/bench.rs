@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use crate::{project_root, run};
 
 pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
+    // The ingest bench records a capture from the loopback RTSP server: it needs the clips.
+    let assets = crate::setup::setup()?;
     let root = project_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = root.join("target/bench");
@@ -19,6 +21,11 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         .args([
             "bench", "-p", "batcher", "--bench", "core", "--bench", "drivers", "--",
         ])
+        .args(extra))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .envs(assets.env())
+        .args(["bench", "-p", "rtsp-ingest", "--bench", "depacketize", "--"])
         .args(extra))?;
     // Real time: a dense load (batches fill) and a sparse one (the timeout path).
     let mut sims = Vec::new();
@@ -55,6 +62,10 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         let text =
             fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
         md.push_str(&text);
+    }
+    if let Ok(mem) = fs::read_to_string(out.join("rtsp_ingest_idle_memory.json")) {
+        md.push_str("\nrtsp-ingest idle sessions:\n");
+        md.push_str(&mem);
     }
     fs::write(out.join("summary.md"), &md)?;
     print!("{md}");
