@@ -27,6 +27,11 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         .envs(assets.env())
         .args(["bench", "-p", "rtsp-ingest", "--bench", "depacketize", "--"])
         .args(extra))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .envs(assets.env())
+        .args(["bench", "-p", "gpu-decode", "--bench", "decode", "--"])
+        .args(extra))?;
     // Real time: a dense load (batches fill) and a sparse one (the timeout path).
     let mut sims = Vec::new();
     for (name, streams, fps) in [("dense", "32", "30"), ("sparse", "4", "5")] {
@@ -62,6 +67,10 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         let text =
             fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
         md.push_str(&text);
+    }
+    if let Ok(cli) = fs::read_to_string(out.join("gpu_decode_ffmpeg_cli.json")) {
+        md.push_str("\nffmpeg -threads 1 on the same clips (whole clip, 250 frames):\n");
+        md.push_str(&cli);
     }
     if let Ok(mem) = fs::read_to_string(out.join("rtsp_ingest_idle_memory.json")) {
         md.push_str("\nrtsp-ingest idle sessions:\n");

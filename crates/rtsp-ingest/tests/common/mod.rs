@@ -41,7 +41,16 @@ pub(crate) struct Server {
 impl Server {
     /// Starts a server with `mounts` (`"/path=FILE"`) on a free port, or on `port`.
     pub(crate) fn start(mounts: &[String], auth: Option<&str>, port: Option<u16>) -> Server {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/rtsp_server.py");
+        // This module is shared with other crates' tests (by `#[path]`): find the script from
+        // whichever package is running.
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let script = [
+            manifest.join("tests/rtsp_server.py"),
+            manifest.join("../rtsp-ingest/tests/rtsp_server.py"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("rtsp-ingest/tests/rtsp_server.py");
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(script)
             .args(["--port", &port.unwrap_or(0).to_string()]);

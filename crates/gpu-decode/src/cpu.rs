@@ -1,0 +1,356 @@
+//! The CPU backend: FFmpeg's H.264/H.265 decoders (libavcodec through `ffmpeg-next`), frame
+//! threads, and swscale to packed RGB (optionally resized) into pooled buffers.
+
+use std::sync::Once;
+
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg_next as ffmpeg;
+
+use crate::decoder::OutputQueue;
+use crate::{
+    Codec, CodecConfig, DecodeStats, Decoder, Error, Frame, FramePool, PixelFormat, Pixels,
+};
+
+const BACKEND: &str = "ffmpeg";
+
+/// Options for [`CpuDecoder`].
+#[derive(Debug, Clone)]
+pub struct CpuDecoderOptions {
+    pub(crate) threads: usize,
+    pub(crate) output_size: Option<(usize, usize)>,
+    pub(crate) queue_frames: usize,
+    pub(crate) planar: bool,
+}
+
+impl Default for CpuDecoderOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            output_size: None,
+            queue_frames: 4,
+            planar: false,
+        }
+    }
+}
+
+impl CpuDecoderOptions {
+    /// Frame threads (default 1). More threads decode faster per stream but add one frame of
+    /// delay each; with many streams, one thread per stream uses the cores best.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Output RGB at this size instead of the stream's (for example the letterbox's resized
+    /// size, so that colour conversion and scaling happen in one swscale pass).
+    pub fn output_size(mut self, size: Option<(usize, usize)>) -> Self {
+        self.output_size = size.filter(|&(w, h)| w > 0 && h > 0);
+        self
+    }
+
+    /// Output planar RGB ([`PixelFormat::RgbPlanar`]) instead of packed. With `output_size`,
+    /// this is the fast CPU path to a model input: swscale's scaled path is much quicker to
+    /// planar than to packed RGB, and planes letterbox with straight copies.
+    pub fn planar(mut self, planar: bool) -> Self {
+        self.planar = planar;
+        self
+    }
+
+    /// Decoded frames kept for a slow consumer before the oldest are dropped (default 4).
+    pub fn queue_frames(mut self, frames: usize) -> Self {
+        self.queue_frames = frames.max(1);
+        self
+    }
+}
+
+/// FFmpeg's decoder for one stream, producing host RGB frames.
+pub struct CpuDecoder {
+    codec: Codec,
+    options: CpuDecoderOptions,
+    decoder: ffmpeg::decoder::Video,
+    scaler: Option<(ScalerKey, scaling::Context)>,
+    yuv: ffmpeg::frame::Video,
+    pool: FramePool,
+    out: OutputQueue,
+    need_keyframe: bool,
+}
+
+// SAFETY: the swscale context is only used from `&mut self`; ffmpeg-next leaves it `!Send`
+// out of caution, but a context has no thread affinity.
+unsafe impl Send for CpuDecoder {}
+
+impl std::fmt::Debug for CpuDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuDecoder")
+            .field("codec", &self.codec)
+            .field("options", &self.options)
+            .field("stats", &self.out.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ScalerKey {
+    format: Pixel,
+    width: u32,
+    height: u32,
+    out: (usize, usize),
+    planar: bool,
+}
+
+fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = ffmpeg::init();
+        // Library code does not print: failures come back as errors and counters.
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
+    });
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        backend: BACKEND,
+        message: e.to_string(),
+    }
+}
+
+impl CpuDecoder {
+    /// A decoder for `config.codec`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if this FFmpeg build lacks the decoder; [`Error::Backend`] if
+    /// it does not open.
+    pub fn new(config: &CodecConfig, options: CpuDecoderOptions) -> Result<Self, Error> {
+        init();
+        let id = match config.codec {
+            Codec::H264 => ffmpeg::codec::Id::H264,
+            Codec::H265 => ffmpeg::codec::Id::HEVC,
+        };
+        let codec = ffmpeg::decoder::find(id).ok_or_else(|| Error::Unsupported {
+            backend: BACKEND,
+            what: format!("{:?}", config.codec),
+        })?;
+        let mut ctx = ffmpeg::codec::Context::new_with_codec(codec);
+        if options.threads > 1 {
+            ctx.set_threading(ffmpeg::codec::threading::Config {
+                kind: ffmpeg::codec::threading::Type::Frame,
+                count: options.threads,
+                ..Default::default()
+            });
+        } else {
+            ctx.set_threading(ffmpeg::codec::threading::Config {
+                kind: ffmpeg::codec::threading::Type::None,
+                count: 1,
+                ..Default::default()
+            });
+        }
+        let decoder = ctx.decoder().video().map_err(backend)?;
+        let queue = options.queue_frames;
+        Ok(Self {
+            codec: config.codec,
+            decoder,
+            scaler: None,
+            yuv: ffmpeg::frame::Video::empty(),
+            // The queue, plus frames the consumer holds while decoding goes on.
+            pool: FramePool::new(queue + 4),
+            out: OutputQueue::new(queue),
+            need_keyframe: true,
+            options,
+        })
+    }
+
+    /// The pool host frames come from (for tests and metrics).
+    pub fn pool(&self) -> &FramePool {
+        &self.pool
+    }
+
+    fn receive_all(&mut self) -> Result<(), Error> {
+        loop {
+            match self.decoder.receive_frame(&mut self.yuv) {
+                Ok(()) => {}
+                Err(ffmpeg::Error::Eof) => return Ok(()),
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.need_keyframe = true;
+                    self.out.stats.corrupt += 1;
+                    return Err(Error::Corrupt {
+                        pts: -1,
+                        message: e.to_string(),
+                    });
+                }
+            }
+            // SAFETY: reading two plain fields of the frame we own.
+            let (damaged, key) = unsafe {
+                let f = &*self.yuv.as_ptr();
+                (
+                    f.decode_error_flags != 0 || f.flags & ffmpeg::ffi::AV_FRAME_FLAG_CORRUPT != 0,
+                    f.key_frame != 0,
+                )
+            };
+            let pts = self.yuv.pts().unwrap_or(-1);
+            if damaged {
+                // Concealed garbage: drop it and what would be predicted from it.
+                self.need_keyframe = true;
+                self.out.stats.corrupt += 1;
+                continue;
+            }
+            self.convert(pts, key)?;
+        }
+    }
+
+    fn convert(&mut self, pts: i64, keyframe: bool) -> Result<(), Error> {
+        let (w, h) = (self.yuv.width(), self.yuv.height());
+        let out = self.options.output_size.unwrap_or((w as usize, h as usize));
+        let key = ScalerKey {
+            format: self.yuv.format(),
+            width: w,
+            height: h,
+            out,
+            planar: self.options.planar,
+        };
+        if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
+            let ctx = scaling::Context::get(
+                key.format,
+                w,
+                h,
+                if key.planar {
+                    Pixel::GBRP
+                } else {
+                    Pixel::RGB24
+                },
+                out.0 as u32,
+                out.1 as u32,
+                if out == (w as usize, h as usize) {
+                    scaling::Flags::BILINEAR
+                } else {
+                    scaling::Flags::FAST_BILINEAR
+                },
+            )
+            .map_err(backend)?;
+            self.scaler = Some((key, ctx));
+        }
+        // Rows aligned to 64 bytes for swscale's SIMD paths.
+        let planar = self.options.planar;
+        let stride = (out.0 * if planar { 1 } else { 3 }).div_ceil(64) * 64;
+        let len = stride * out.1 * if planar { 3 } else { 1 };
+        let mut buf = match self.pool.get(len) {
+            Some(b) => b,
+            None if self.out.evict_oldest() => {
+                self.pool.get(len).ok_or_else(|| backend("frame pool"))?
+            }
+            None => {
+                self.out.stats.frames += 1;
+                self.out.stats.dropped_no_buffer += 1;
+                return Ok(());
+            }
+        };
+        let (_, scaler) = self.scaler.as_mut().expect("set above");
+        // SAFETY: `buf` holds `len` bytes: one RGB24 picture of `out` with `stride`, or three
+        // planes of `stride * out.1`, which is exactly what swscale writes; the source planes
+        // are the decoder's frame. GBRP's planes are G, B, R; ours are R, G, B.
+        let rows = unsafe {
+            let src = &*self.yuv.as_ptr();
+            let base = buf.as_mut_ptr();
+            let n = stride * out.1;
+            let dst = if planar {
+                [base.add(n), base.add(2 * n), base, std::ptr::null_mut()]
+            } else {
+                [
+                    base,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                ]
+            };
+            let s = stride as i32;
+            let dst_stride = if planar { [s, s, s, 0] } else { [s, 0, 0, 0] };
+            ffmpeg::ffi::sws_scale(
+                scaler.as_mut_ptr(),
+                src.data.as_ptr() as *const *const u8,
+                src.linesize.as_ptr(),
+                0,
+                h as i32,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if rows != out.1 as i32 {
+            return Err(backend(format!("swscale wrote {rows} of {} rows", out.1)));
+        }
+        self.out.push(Frame {
+            width: out.0,
+            height: out.1,
+            format: if planar {
+                PixelFormat::RgbPlanar
+            } else {
+                PixelFormat::Rgb24
+            },
+            stride,
+            pts,
+            keyframe,
+            pixels: Pixels::Host(buf),
+        });
+        Ok(())
+    }
+}
+
+impl Decoder for CpuDecoder {
+    fn decode(&mut self, packet: &crate::Packet<'_>) -> Result<(), Error> {
+        self.out.stats.packets += 1;
+        if self.need_keyframe && !packet.keyframe {
+            self.out.stats.skipped_until_keyframe += 1;
+            return Ok(());
+        }
+        let mut pkt = ffmpeg::Packet::copy(packet.data);
+        pkt.set_pts(Some(packet.pts));
+        pkt.set_dts(Some(packet.pts));
+        if packet.keyframe {
+            pkt.set_flags(ffmpeg::codec::packet::Flags::KEY);
+        }
+        if let Err(e) = self.decoder.send_packet(&pkt) {
+            self.need_keyframe = true;
+            self.out.stats.corrupt += 1;
+            return Err(Error::Corrupt {
+                pts: packet.pts,
+                message: e.to_string(),
+            });
+        }
+        if packet.keyframe {
+            self.need_keyframe = false;
+        }
+        self.receive_all().map_err(|e| match e {
+            Error::Corrupt { message, .. } => Error::Corrupt {
+                pts: packet.pts,
+                message,
+            },
+            other => other,
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        // Ignoring "already draining": flushing twice is harmless.
+        let _ = self.decoder.send_eof();
+        let r = self.receive_all();
+        self.decoder.flush();
+        r
+    }
+
+    fn reset(&mut self) {
+        self.decoder.flush();
+        self.out.clear();
+        self.need_keyframe = true;
+        self.out.stats.resets += 1;
+    }
+
+    fn next_frame(&mut self) -> Option<Frame> {
+        self.out.pop()
+    }
+
+    fn stats(&self) -> DecodeStats {
+        self.out.stats
+    }
+}

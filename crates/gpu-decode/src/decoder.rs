@@ -1,0 +1,146 @@
+//! The `Decoder` trait every backend implements, its inputs, and the bounded output queue
+//! they share.
+
+use std::collections::VecDeque;
+
+use crate::{Error, Frame};
+
+/// Video codecs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// H.264 / AVC.
+    H264,
+    /// H.265 / HEVC.
+    H265,
+}
+
+/// What a decoder is set up for. This crate's own type: callers adapt their stream
+/// descriptions to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecConfig {
+    /// The codec.
+    pub codec: Codec,
+    /// Coded picture width, if known (a hint; the bitstream decides).
+    pub width: u32,
+    /// Coded picture height, if known.
+    pub height: u32,
+}
+
+/// One access unit: Annex B bytes (parameter sets in-band before keyframes).
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    /// The bytes, start codes included.
+    pub data: &'a [u8],
+    /// A timestamp carried through to the frame.
+    pub pts: i64,
+    /// An IDR/IRAP picture: decoding can (re)start here.
+    pub keyframe: bool,
+}
+
+/// Counters of one decoder. Every decoded frame is delivered, dropped (by reason) or queued:
+/// `frames == delivered + dropped_queue_full + dropped_no_buffer + queued`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Packets given to `decode`.
+    pub packets: u64,
+    /// Packets skipped while waiting for a keyframe (at start, after an error or a reset).
+    pub skipped_until_keyframe: u64,
+    /// Packets the decoder rejected, and frames it flagged as damaged.
+    pub corrupt: u64,
+    /// Frames decoded.
+    pub frames: u64,
+    /// Frames taken with `next_frame`.
+    pub delivered: u64,
+    /// Old frames dropped because the consumer did not take them in time (newest win).
+    pub dropped_queue_full: u64,
+    /// New frames dropped because every pooled buffer was held by the consumer.
+    pub dropped_no_buffer: u64,
+    /// Frames waiting in the output queue.
+    pub queued: u64,
+    /// `reset` calls.
+    pub resets: u64,
+}
+
+/// A per-stream video decoder.
+///
+/// Feed access units in order with [`decode`](Self::decode) and take frames with
+/// [`next_frame`](Self::next_frame). Frames wait in a small bounded queue: a consumer that
+/// falls behind loses the oldest (counted), so memory never grows.
+pub trait Decoder: Send {
+    /// Decodes one access unit; decoded frames (zero or more, possibly from earlier packets
+    /// when frame threads delay them) go to the output queue.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] if this packet could not be decoded; the decoder then skips to the
+    /// next keyframe and stays usable.
+    fn decode(&mut self, packet: &Packet<'_>) -> Result<(), Error>;
+
+    /// Drains frames still inside the decoder (end of stream).
+    ///
+    /// # Errors
+    ///
+    /// A backend failure.
+    fn flush(&mut self) -> Result<(), Error>;
+
+    /// Forgets all state and queued frames (after a reconnect or a seek); decoding restarts
+    /// at the next keyframe.
+    fn reset(&mut self);
+
+    /// The oldest queued frame.
+    fn next_frame(&mut self) -> Option<Frame>;
+
+    /// The counters.
+    fn stats(&self) -> DecodeStats;
+}
+
+/// The bounded frame queue behind `next_frame`, shared by the backends.
+#[derive(Debug)]
+pub(crate) struct OutputQueue {
+    frames: VecDeque<Frame>,
+    capacity: usize,
+    pub(crate) stats: DecodeStats,
+}
+
+impl OutputQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            frames: VecDeque::with_capacity(capacity.max(1)),
+            capacity: capacity.max(1),
+            stats: DecodeStats::default(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, frame: Frame) {
+        self.stats.frames += 1;
+        if self.frames.len() >= self.capacity {
+            self.frames.pop_front();
+            self.stats.dropped_queue_full += 1;
+        }
+        self.frames.push_back(frame);
+        self.stats.queued = self.frames.len() as u64;
+    }
+
+    /// Makes room for a frame whose buffer could not be had: drop the oldest queued one so
+    /// that its buffer returns to the pool. False if nothing was queued.
+    pub(crate) fn evict_oldest(&mut self) -> bool {
+        let evicted = self.frames.pop_front().is_some();
+        if evicted {
+            self.stats.dropped_queue_full += 1;
+            self.stats.queued = self.frames.len() as u64;
+        }
+        evicted
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Frame> {
+        let f = self.frames.pop_front()?;
+        self.stats.delivered += 1;
+        self.stats.queued = self.frames.len() as u64;
+        Some(f)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.frames.clear();
+        self.stats.queued = 0;
+    }
+}

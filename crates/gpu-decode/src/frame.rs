@@ -1,0 +1,326 @@
+//! Decoded frames, where their pixels live, and the pool that recycles their buffers.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// How pixels are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PixelFormat {
+    /// Packed 8-bit R, G, B.
+    Rgb24,
+    /// Three 8-bit planes, R then G then B, each `height` rows of `stride` bytes.
+    RgbPlanar,
+    /// 8-bit Y plane, then interleaved U/V at half resolution (what NVDEC outputs).
+    Nv12,
+}
+
+/// A view of packed 8-bit RGB pixels in host memory.
+#[derive(Debug, Clone, Copy)]
+pub struct RgbImage<'a> {
+    /// Rows of `stride` bytes; the first `width * 3` of each are pixels.
+    pub data: &'a [u8],
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes from one row to the next (≥ `width * 3`).
+    pub stride: usize,
+}
+
+impl<'a> RgbImage<'a> {
+    /// A view over `data`, checked for size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) if `data` is too short.
+    pub fn new(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+    ) -> Result<Self, crate::Error> {
+        let need = if height == 0 {
+            0
+        } else {
+            stride * (height - 1) + width * 3
+        };
+        if stride < width * 3 || data.len() < need {
+            return Err(crate::Error::InvalidInput(format!(
+                "{width}x{height} RGB with stride {stride} needs {need} bytes, got {}",
+                data.len()
+            )));
+        }
+        Ok(Self {
+            data,
+            width,
+            height,
+            stride,
+        })
+    }
+
+    /// One row of `width * 3` bytes.
+    pub fn row(&self, y: usize) -> &'a [u8] {
+        &self.data[y * self.stride..y * self.stride + self.width * 3]
+    }
+}
+
+/// A view of planar 8-bit RGB in host memory: the R, G and B planes one after the other.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanarRgbImage<'a> {
+    /// `3 * height * stride` bytes.
+    pub data: &'a [u8],
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes from one row to the next within a plane (≥ `width`).
+    pub stride: usize,
+}
+
+impl<'a> PlanarRgbImage<'a> {
+    /// A view over `data`, checked for size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) if `data` is too short.
+    pub fn new(
+        data: &'a [u8],
+        width: usize,
+        height: usize,
+        stride: usize,
+    ) -> Result<Self, crate::Error> {
+        if width == 0 || stride < width || data.len() < 3 * stride * height {
+            return Err(crate::Error::InvalidInput(format!(
+                "{width}x{height} planar RGB with stride {stride} needs {} bytes, got {}",
+                3 * stride * height,
+                data.len()
+            )));
+        }
+        Ok(Self {
+            data,
+            width,
+            height,
+            stride,
+        })
+    }
+
+    /// The R, G and B planes.
+    pub fn planes(&self) -> [&'a [u8]; 3] {
+        let n = self.stride * self.height;
+        [
+            &self.data[..n],
+            &self.data[n..2 * n],
+            &self.data[2 * n..3 * n],
+        ]
+    }
+}
+
+/// Pixels on a CUDA device, handed to inference without a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CudaPixels {
+    /// Device pointer (`CUdeviceptr`) to the first plane.
+    pub ptr: u64,
+    /// Bytes per row.
+    pub pitch: usize,
+    /// Offset of the second (UV) plane from `ptr`, for NV12.
+    pub uv_offset: usize,
+    /// The CUDA stream (`CUstream` as an integer) the pixels are ready on.
+    pub stream: u64,
+}
+
+/// Where a frame's pixels live.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Pixels {
+    /// Host memory from a [`FramePool`]; returns to it when the frame is dropped.
+    Host(PooledBuffer),
+    /// Device memory (NVDEC output).
+    Cuda(CudaPixels),
+}
+
+/// A decoded picture.
+#[derive(Debug)]
+pub struct Frame {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Layout.
+    pub format: PixelFormat,
+    /// Bytes per row (host frames).
+    pub stride: usize,
+    /// The timestamp of the packet it came from.
+    pub pts: i64,
+    /// Decoded from a keyframe.
+    pub keyframe: bool,
+    /// The pixels.
+    pub pixels: Pixels,
+}
+
+impl Frame {
+    /// The planes, for host planar RGB frames.
+    pub fn planar_rgb(&self) -> Option<PlanarRgbImage<'_>> {
+        match (&self.pixels, self.format) {
+            (Pixels::Host(buf), PixelFormat::RgbPlanar) => {
+                PlanarRgbImage::new(buf, self.width, self.height, self.stride).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The pixels as RGB, for host RGB frames.
+    pub fn rgb(&self) -> Option<RgbImage<'_>> {
+        match (&self.pixels, self.format) {
+            (Pixels::Host(buf), PixelFormat::Rgb24) => {
+                RgbImage::new(buf, self.width, self.height, self.stride).ok()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Buffers for host frames, recycled rather than allocated per frame, and bounded: at most
+/// `max_buffers` exist at once.
+#[derive(Clone)]
+pub struct FramePool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    free: Mutex<Vec<Vec<u8>>>,
+    outstanding: AtomicUsize,
+    max_buffers: usize,
+    allocated: AtomicU64,
+}
+
+impl fmt::Debug for FramePool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FramePool")
+            .field("max_buffers", &self.inner.max_buffers)
+            .field(
+                "outstanding",
+                &self.inner.outstanding.load(Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl FramePool {
+    /// A pool that hands out at most `max_buffers` buffers at once.
+    pub fn new(max_buffers: usize) -> Self {
+        Self {
+            inner: Arc::new(PoolInner {
+                free: Mutex::new(Vec::new()),
+                outstanding: AtomicUsize::new(0),
+                max_buffers: max_buffers.max(1),
+                allocated: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A buffer of exactly `len` bytes (contents unspecified), or `None` if `max_buffers` are
+    /// out.
+    pub fn get(&self, len: usize) -> Option<PooledBuffer> {
+        let inner = &self.inner;
+        let mut n = inner.outstanding.load(Ordering::Relaxed);
+        loop {
+            if n >= inner.max_buffers {
+                return None;
+            }
+            match inner.outstanding.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => n = now,
+            }
+        }
+        let recycled = inner
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut buf = recycled.unwrap_or_else(|| {
+            inner.allocated.fetch_add(1, Ordering::Relaxed);
+            Vec::new()
+        });
+        buf.resize(len, 0);
+        Some(PooledBuffer {
+            buf,
+            pool: self.inner.clone(),
+        })
+    }
+
+    /// Buffers handed out and not yet returned.
+    pub fn outstanding(&self) -> usize {
+        self.inner.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Buffers ever allocated (stays flat in steady state).
+    pub fn allocated(&self) -> u64 {
+        self.inner.allocated.load(Ordering::Relaxed)
+    }
+}
+
+/// A buffer from a [`FramePool`]; derefs to its bytes and goes back to the pool on drop.
+pub struct PooledBuffer {
+    buf: Vec<u8>,
+    pool: Arc<PoolInner>,
+}
+
+impl fmt::Debug for PooledBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PooledBuffer({} bytes)", self.buf.len())
+    }
+}
+
+impl std::ops::Deref for PooledBuffer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for PooledBuffer {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        self.pool
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buf);
+        self.pool.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_recycled_and_bounded() {
+        let pool = FramePool::new(2);
+        let a = pool.get(100).unwrap();
+        let b = pool.get(100).unwrap();
+        assert!(pool.get(100).is_none(), "bounded");
+        drop(a);
+        let c = pool.get(50).unwrap();
+        assert_eq!(c.len(), 50);
+        drop((b, c));
+        for _ in 0..100 {
+            drop(pool.get(100).unwrap());
+        }
+        assert_eq!(pool.allocated(), 2);
+        assert_eq!(pool.outstanding(), 0);
+    }
+}

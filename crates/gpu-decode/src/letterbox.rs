@@ -1,0 +1,337 @@
+//! Letterbox preprocessing shared by every backend: resize keeping the aspect ratio, pad with
+//! grey 114, and lay out planar RGB `f32` in [0, 1] — with the geometry to map boxes back.
+
+use crate::{Error, Frame, PlanarRgbImage, RgbImage};
+
+/// The padding value (YOLO's grey), before normalisation.
+pub const PAD: u8 = 114;
+
+/// How a source frame sits inside the model's input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    /// Model pixels per source pixel.
+    pub scale: f32,
+    /// Columns of padding on the left.
+    pub pad_x: usize,
+    /// Rows of padding on top.
+    pub pad_y: usize,
+    /// Size of the resized picture inside the input.
+    pub resized: (usize, usize),
+    /// The model's input size.
+    pub input: (usize, usize),
+    /// The source frame's size.
+    pub source: (usize, usize),
+}
+
+impl Letterbox {
+    /// The geometry for fitting `source` (width, height) into `input`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty size.
+    pub fn new(source: (usize, usize), input: (usize, usize)) -> Result<Self, Error> {
+        if source.0 == 0 || source.1 == 0 || input.0 == 0 || input.1 == 0 {
+            return Err(Error::InvalidInput(format!(
+                "letterbox {source:?} into {input:?}"
+            )));
+        }
+        let scale = (input.0 as f64 / source.0 as f64).min(input.1 as f64 / source.1 as f64);
+        let rw = ((source.0 as f64 * scale).round() as usize).clamp(1, input.0);
+        let rh = ((source.1 as f64 * scale).round() as usize).clamp(1, input.1);
+        Ok(Self {
+            scale: scale as f32,
+            pad_x: (input.0 - rw) / 2,
+            pad_y: (input.1 - rh) / 2,
+            resized: (rw, rh),
+            input,
+            source,
+        })
+    }
+
+    /// A point in model input coordinates to source frame coordinates.
+    pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
+        let sx = self.source.0 as f32 / self.resized.0 as f32;
+        let sy = self.source.1 as f32 / self.resized.1 as f32;
+        (
+            ((x - self.pad_x as f32) * sx).clamp(0.0, self.source.0 as f32),
+            ((y - self.pad_y as f32) * sy).clamp(0.0, self.source.1 as f32),
+        )
+    }
+}
+
+/// Source coordinate and weight for each destination index (bilinear, half-pixel centres,
+/// as OpenCV's `INTER_LINEAR`).
+fn taps(src: usize, dst: usize) -> Vec<(usize, usize, f32)> {
+    let ratio = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let s = ((d as f64 + 0.5) * ratio - 0.5).max(0.0);
+            let i0 = (s.floor() as usize).min(src - 1);
+            let i1 = (i0 + 1).min(src - 1);
+            (i0, i1, (s - i0 as f64) as f32)
+        })
+        .collect()
+}
+
+/// One channel of an 8-bit image: `data[offset + y * stride + x * step]`.
+#[derive(Clone, Copy)]
+struct Channel<'a> {
+    data: &'a [u8],
+    offset: usize,
+    step: usize,
+    stride: usize,
+}
+
+impl Channel<'_> {
+    fn row(&self, y: usize, width: usize) -> &[u8] {
+        let start = self.offset + y * self.stride;
+        &self.data[start..start + (width - 1) * self.step + 1]
+    }
+}
+
+fn check_output(lb: &Letterbox, dst: &[f32]) -> Result<(), Error> {
+    let (w, h) = lb.input;
+    if dst.len() != 3 * w * h {
+        return Err(Error::InvalidInput(format!(
+            "letterbox output needs {} floats for {w}x{h}, got {}",
+            3 * w * h,
+            dst.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Fills one output plane: padding, then the channel resized into the inner rectangle.
+fn fill_plane(
+    ch: Channel<'_>,
+    lb: &Letterbox,
+    xs: &[(usize, usize, f32)],
+    ys: &[(usize, usize, f32)],
+    out: &mut [f32],
+) {
+    let (w, _) = lb.input;
+    let (rw, rh) = lb.resized;
+    let (sw, sh) = lb.source;
+    let pad = f32::from(PAD) / 255.0;
+    let scale = 1.0 / 255.0;
+    out[..lb.pad_y * w].fill(pad);
+    out[(lb.pad_y + rh) * w..].fill(pad);
+    for y in lb.pad_y..lb.pad_y + rh {
+        out[y * w..y * w + lb.pad_x].fill(pad);
+        out[y * w + lb.pad_x + rw..(y + 1) * w].fill(pad);
+    }
+    if (sw, sh) == (rw, rh) {
+        // Already at size (the decoder scaled it): normalise only.
+        for y in 0..rh {
+            let row = ch.row(y, sw);
+            let base = (lb.pad_y + y) * w + lb.pad_x;
+            for (o, &v) in out[base..base + rw]
+                .iter_mut()
+                .zip(row.iter().step_by(ch.step))
+            {
+                *o = f32::from(v) * scale;
+            }
+        }
+        return;
+    }
+    // Horizontally resized source rows, cached: consecutive output rows share them.
+    let mut cache: [(usize, Vec<f32>); 2] =
+        [(usize::MAX, vec![0.0; rw]), (usize::MAX, vec![0.0; rw])];
+    let hresize = |y: usize, out: &mut [f32]| {
+        let row = ch.row(y, sw);
+        for (o, &(x0, x1, fx)) in out.iter_mut().zip(xs) {
+            let (a, b) = (f32::from(row[x0 * ch.step]), f32::from(row[x1 * ch.step]));
+            *o = a + (b - a) * fx;
+        }
+    };
+    let slot = |cache: &[(usize, Vec<f32>); 2], y: usize| cache.iter().position(|(k, _)| *k == y);
+    for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
+        for (need, keep) in [(y0, y1), (y1, y0)] {
+            if slot(&cache, need).is_none() {
+                let victim = usize::from(cache[0].0 == keep);
+                hresize(need, &mut cache[victim].1);
+                cache[victim].0 = need;
+            }
+        }
+        let r0 = &cache[slot(&cache, y0).expect("cached")].1;
+        let r1 = &cache[slot(&cache, y1).expect("cached")].1;
+        let base = (lb.pad_y + dy) * w + lb.pad_x;
+        for ((o, &a), &b) in out[base..base + rw].iter_mut().zip(r0).zip(r1) {
+            *o = (a + (b - a) * fy) * scale;
+        }
+    }
+}
+
+fn letterbox_channels(
+    channels: [Channel<'_>; 3],
+    lb: Letterbox,
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
+    check_output(&lb, dst)?;
+    let plane = lb.input.0 * lb.input.1;
+    let xs = taps(lb.source.0, lb.resized.0);
+    let ys = taps(lb.source.1, lb.resized.1);
+    for (ch, out) in channels.into_iter().zip(dst.chunks_exact_mut(plane)) {
+        fill_plane(ch, &lb, &xs, &ys, out);
+    }
+    Ok(lb)
+}
+
+/// Letterboxes packed RGB `src` into `dst`, planar RGB (`3 * h * w` floats, channel-major)
+/// in [0, 1], padding with 114/255. Bilinear with half-pixel centres, as OpenCV's
+/// `INTER_LINEAR`; a source already at the resized size is only normalised.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] if `dst` is not `3 * input.0 * input.1` long or a size is zero.
+pub fn letterbox(
+    src: &RgbImage<'_>,
+    input: (usize, usize),
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
+    let lb = Letterbox::new((src.width, src.height), input)?;
+    let ch = |offset| Channel {
+        data: src.data,
+        offset,
+        step: 3,
+        stride: src.stride,
+    };
+    letterbox_channels([ch(0), ch(1), ch(2)], lb, dst)
+}
+
+/// Like [`letterbox()`], for planar RGB (three planes of `height` rows of `stride` bytes).
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] if `dst` is not `3 * input.0 * input.1` long or a size is zero.
+pub fn letterbox_planar(
+    src: &PlanarRgbImage<'_>,
+    input: (usize, usize),
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
+    let lb = Letterbox::new((src.width, src.height), input)?;
+    let ch = |plane: &[u8]| Channel {
+        data: src.data,
+        offset: plane.as_ptr() as usize - src.data.as_ptr() as usize,
+        step: 1,
+        stride: src.stride,
+    };
+    let [r, g, b] = src.planes();
+    letterbox_channels([ch(r), ch(g), ch(b)], lb, dst)
+}
+
+/// Letterboxes a host frame, packed or planar.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for a device frame, or as [`letterbox()`].
+pub fn letterbox_frame(
+    frame: &Frame,
+    input: (usize, usize),
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
+    if let Some(img) = frame.rgb() {
+        letterbox(&img, input, dst)
+    } else if let Some(img) = frame.planar_rgb() {
+        letterbox_planar(&img, input, dst)
+    } else {
+        Err(Error::InvalidInput(format!(
+            "cannot letterbox a {:?} frame on the host",
+            frame.format
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same maths written as plainly as possible, in f64.
+    fn reference(src: &RgbImage<'_>, input: (usize, usize)) -> Vec<f32> {
+        let lb = Letterbox::new((src.width, src.height), input).unwrap();
+        let (w, h) = input;
+        let mut out = vec![114.0f32 / 255.0; 3 * w * h];
+        let (rw, rh) = lb.resized;
+        let px = |x: usize, y: usize, c: usize| f64::from(src.row(y)[x * 3 + c]);
+        for dy in 0..rh {
+            for dx in 0..rw {
+                let sx = ((dx as f64 + 0.5) * src.width as f64 / rw as f64 - 0.5).max(0.0);
+                let sy = ((dy as f64 + 0.5) * src.height as f64 / rh as f64 - 0.5).max(0.0);
+                let (x0, y0) = (
+                    (sx.floor() as usize).min(src.width - 1),
+                    (sy.floor() as usize).min(src.height - 1),
+                );
+                let (x1, y1) = ((x0 + 1).min(src.width - 1), (y0 + 1).min(src.height - 1));
+                let (fx, fy) = (sx - x0 as f64, sy - y0 as f64);
+                for c in 0..3 {
+                    let top = px(x0, y0, c) * (1.0 - fx) + px(x1, y0, c) * fx;
+                    let bot = px(x0, y1, c) * (1.0 - fx) + px(x1, y1, c) * fx;
+                    let v = (top * (1.0 - fy) + bot * fy) / 255.0;
+                    out[c * w * h + (dy + lb.pad_y) * w + dx + lb.pad_x] = v as f32;
+                }
+            }
+        }
+        out
+    }
+
+    fn pattern(w: usize, h: usize, stride: usize) -> Vec<u8> {
+        let mut v = vec![0u8; stride * h];
+        for y in 0..h {
+            for x in 0..w * 3 {
+                v[y * stride + x] = ((x * 7 + y * 13 + (x * y) % 31) % 256) as u8;
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn matches_the_reference_on_odd_sizes() {
+        for &(sw, sh, stride_pad, iw, ih) in &[
+            (1280, 720, 0, 640, 640),
+            (1920, 1080, 0, 640, 384),
+            (768, 576, 5, 640, 640),
+            (33, 17, 3, 16, 16),
+            (7, 5, 0, 64, 48), // upscaling
+            (640, 640, 0, 640, 640),
+            (640, 360, 0, 640, 640), // already at the resized size: the copy-only path
+            (360, 640, 7, 640, 640),
+            (1, 1, 0, 8, 4),
+            (401, 799, 1, 320, 320),
+        ] {
+            let stride = sw * 3 + stride_pad;
+            let data = pattern(sw, sh, stride);
+            let src = RgbImage::new(&data, sw, sh, stride).unwrap();
+            let mut got = vec![0.0; 3 * iw * ih];
+            letterbox(&src, (iw, ih), &mut got).unwrap();
+            let want = reference(&src, (iw, ih));
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{sw}x{sh} -> {iw}x{ih}: max error {worst}");
+        }
+    }
+
+    #[test]
+    fn geometry_maps_back() {
+        let lb = Letterbox::new((1280, 720), (640, 640)).unwrap();
+        assert_eq!((lb.resized, lb.pad_x, lb.pad_y), ((640, 360), 0, 140));
+        assert_eq!(lb.scale, 0.5);
+        assert_eq!(lb.to_source(320.0, 320.0), (640.0, 360.0));
+        assert_eq!(lb.to_source(0.0, 140.0), (0.0, 0.0));
+        let lb = Letterbox::new((768, 576), (640, 640)).unwrap();
+        assert_eq!((lb.resized, lb.pad_x, lb.pad_y), ((640, 480), 0, 80));
+        let lb = Letterbox::new((576, 768), (640, 640)).unwrap();
+        assert_eq!((lb.resized, lb.pad_x, lb.pad_y), ((480, 640), 80, 0));
+    }
+
+    #[test]
+    fn bad_sizes_are_errors() {
+        let data = pattern(4, 4, 12);
+        let src = RgbImage::new(&data, 4, 4, 12).unwrap();
+        assert!(letterbox(&src, (8, 8), &mut [0.0; 10]).is_err());
+        assert!(letterbox(&src, (0, 8), &mut []).is_err());
+        assert!(RgbImage::new(&data, 5, 4, 12).is_err());
+    }
+}

@@ -1,0 +1,409 @@
+//! Real decoding of the setup's clips and of a live RTSP stream, corrupt input, slow
+//! consumers, and letterboxing decoded pictures.
+
+#[path = "../../rtsp-ingest/tests/common/mod.rs"]
+mod common;
+
+use std::time::Duration;
+
+use gpu_decode::{
+    Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Error, Frame, Packet, letterbox,
+};
+use rtsp_ingest::{AccessUnit, Event, ReplayOptions};
+
+/// Every access unit of a clip, via the replay source played as fast as it goes.
+fn units(file: &str) -> Vec<AccessUnit> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let opts = ReplayOptions::default()
+            .looping(false)
+            .fps(Some(1e6))
+            .queue_frames(100_000);
+        let mut cam = rtsp_ingest::replay(common::clips().join(file), opts).unwrap();
+        let mut out = Vec::new();
+        while let Some(e) = cam.next().await {
+            if let Event::Frame(au) = e {
+                out.push(au);
+            }
+        }
+        out
+    })
+}
+
+fn config(au: &AccessUnit) -> CodecConfig {
+    CodecConfig {
+        codec: match au.params.codec {
+            rtsp_ingest::Codec::H264 => Codec::H264,
+            rtsp_ingest::Codec::H265 => Codec::H265,
+        },
+        width: au.params.width,
+        height: au.params.height,
+    }
+}
+
+fn packet(au: &AccessUnit) -> Packet<'_> {
+    Packet {
+        data: &au.data,
+        pts: au.frame_number as i64,
+        keyframe: au.keyframe,
+    }
+}
+
+/// Decodes every unit, hands each frame to `look` and lets it go (holding every decoded
+/// frame would hold every pooled buffer).
+fn decode_each(dec: &mut CpuDecoder, aus: &[AccessUnit], mut look: impl FnMut(Frame)) {
+    for au in aus {
+        dec.decode(&packet(au)).unwrap();
+        while let Some(f) = dec.next_frame() {
+            look(f);
+        }
+    }
+    dec.flush().unwrap();
+    while let Some(f) = dec.next_frame() {
+        look(f);
+    }
+}
+
+/// (pts, width, height, keyframe) of every frame.
+fn decode_all(dec: &mut CpuDecoder, aus: &[AccessUnit]) -> Vec<(i64, usize, usize, bool)> {
+    let mut out = Vec::new();
+    decode_each(dec, aus, |f| {
+        assert!(f.rgb().is_some());
+        out.push((f.pts, f.width, f.height, f.keyframe));
+    });
+    out
+}
+
+fn decode_clip(file: &str, w: usize, h: usize) {
+    let aus = units(file);
+    assert_eq!(aus.len(), 250, "{file}");
+    for threads in [1, 3] {
+        let mut dec = CpuDecoder::new(
+            &config(&aus[0]),
+            CpuDecoderOptions::default().threads(threads),
+        )
+        .unwrap();
+        let frames = decode_all(&mut dec, &aus);
+        assert_eq!(frames.len(), 250, "{file} with {threads} threads");
+        assert!(frames.iter().all(|f| (f.1, f.2) == (w, h)));
+        let pts: Vec<i64> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(pts, (0..250).collect::<Vec<_>>(), "frames in order");
+        assert_eq!(frames.iter().filter(|f| f.3).count(), 5);
+        let s = dec.stats();
+        assert_eq!(
+            (s.packets, s.frames, s.delivered, s.corrupt),
+            (250, 250, 250, 0)
+        );
+    }
+}
+
+#[test]
+fn decodes_the_h264_clip() {
+    decode_clip("h264_720p25.h264", 1280, 720);
+}
+
+#[test]
+fn decodes_the_h265_clip() {
+    decode_clip("h265_720p25.h265", 1280, 720);
+}
+
+/// Ground truth of the moving-boxes clip: (frame from 1, id) -> (x, y, w, h).
+fn truth() -> std::collections::HashMap<(usize, u32), (usize, usize, usize, usize)> {
+    let text = std::fs::read_to_string(common::clips().join("boxes_720p25.gt.txt")).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: Vec<usize> = l.split(',').take(6).map(|x| x.parse().unwrap()).collect();
+            ((v[0], v[1] as u32), (v[2], v[3], v[4], v[5]))
+        })
+        .collect()
+}
+
+fn pixel(f: &Frame, x: usize, y: usize) -> [u8; 3] {
+    let img = f.rgb().unwrap();
+    let row = img.row(y);
+    [row[x * 3], row[x * 3 + 1], row[x * 3 + 2]]
+}
+
+fn close(got: [u8; 3], want: [u8; 3]) -> bool {
+    got.iter()
+        .zip(want)
+        .all(|(&g, w)| (i32::from(g) - i32::from(w)).abs() <= 24)
+}
+
+#[test]
+fn the_boxes_are_where_the_ground_truth_says() {
+    let aus = units("boxes_720p25.h264");
+    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
+    let gt = truth();
+    let colours = [
+        (1u32, [220, 40, 40]),
+        (2, [40, 200, 60]),
+        (3, [50, 80, 230]),
+    ];
+    let mut checked = 0;
+    decode_each(&mut dec, &aus, |f| {
+        let index = f.pts as usize;
+        // Frames where no box overlaps another.
+        if ![0usize, 10, 100, 200, 249].contains(&index) {
+            return;
+        }
+        for (id, rgb) in colours {
+            let (x, y, w, h) = gt[&(index + 1, id)];
+            let got = pixel(&f, x + w / 2, y + h / 2);
+            assert!(
+                close(got, rgb),
+                "frame {index} box {id} centre {got:?}, want {rgb:?}"
+            );
+        }
+        assert!(close(pixel(&f, 5, 5), [128, 128, 128]), "background");
+        checked += 1;
+    });
+    assert_eq!(checked, 5);
+}
+
+#[test]
+fn a_decoded_frame_letterboxes_with_boxes_mapped_back() {
+    let aus = units("boxes_720p25.h264");
+    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
+    dec.decode(&packet(&aus[0])).unwrap();
+    dec.flush().unwrap();
+    let f = dec.next_frame().unwrap();
+    let mut input = vec![0.0f32; 3 * 640 * 640];
+    let lb = letterbox(&f.rgb().unwrap(), (640, 640), &mut input).unwrap();
+    assert_eq!((lb.pad_x, lb.pad_y, lb.resized), (0, 140, (640, 360)));
+    let plane = 640 * 640;
+    let at = |c: usize, x: usize, y: usize| input[c * plane + y * 640 + x];
+    assert!((at(0, 10, 10) - 114.0 / 255.0).abs() < 1e-6, "top padding");
+    assert!(
+        (at(2, 600, 630) - 114.0 / 255.0).abs() < 1e-6,
+        "bottom padding"
+    );
+    // Box 1's centre in model coordinates, and back.
+    let (x, y, w, h) = truth()[&(1, 1)];
+    let (cx, cy) = (
+        (x + w / 2) as f32 * lb.scale,
+        (y + h / 2) as f32 * lb.scale + lb.pad_y as f32,
+    );
+    let red = at(0, cx as usize, cy as usize);
+    assert!(
+        red > 0.75 && at(1, cx as usize, cy as usize) < 0.3,
+        "red box at ({cx}, {cy})"
+    );
+    let (sx, sy) = lb.to_source(cx, cy);
+    assert!((sx - (x + w / 2) as f32).abs() < 1.0 && (sy - (y + h / 2) as f32).abs() < 1.0);
+}
+
+#[test]
+fn scaled_output_in_one_pass() {
+    let aus = units("h264_1080p25.h264");
+    let opts = CpuDecoderOptions::default().output_size(Some((640, 360)));
+    let mut dec = CpuDecoder::new(&config(&aus[0]), opts).unwrap();
+    let frames = decode_all(&mut dec, &aus[..10]);
+    assert_eq!(frames.len(), 10);
+    assert!(frames.iter().all(|f| (f.1, f.2) == (640, 360)));
+}
+
+#[test]
+fn corrupt_packets_are_errors_and_decoding_resumes_at_the_next_keyframe() {
+    let mut aus = units("h264_720p25.h264");
+    // Damage frame 60 (a P-frame): keep its start, fill the rest with noise.
+    let data = aus[60].data.to_vec();
+    let mut bad = data[..data.len() / 2].to_vec();
+    bad.extend((0..data.len() / 2).map(|i| (i * 131 % 251) as u8));
+    aus[60].data = bad.into();
+    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
+    let mut errors = 0;
+    let mut pts = Vec::new();
+    for au in &aus {
+        match dec.decode(&packet(au)) {
+            Ok(()) => {}
+            Err(Error::Corrupt { .. }) => errors += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
+    }
+    dec.flush().unwrap();
+    pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
+    let s = dec.stats();
+    assert!(
+        s.corrupt >= 1 || errors >= 1,
+        "the damage was noticed: {s:?}"
+    );
+    // Frames up to the damage, then from the keyframe at 100 on: nothing from 61..100.
+    assert!(pts.contains(&59));
+    assert!(pts.iter().all(|&p| p <= 60 || p >= 100), "{pts:?}");
+    assert_eq!(
+        pts.iter().filter(|&&p| p >= 100).count(),
+        150,
+        "recovered at the keyframe"
+    );
+    assert_eq!(s.packets, 250);
+
+    // Garbage, even flagged as a keyframe, is an error or a skip, never a panic.
+    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
+    for (i, junk) in [
+        vec![0u8; 0],
+        vec![0, 0, 1],
+        vec![0, 0, 0, 1, 0x65, 0xff, 0xff],
+        (0..5000).map(|i| (i % 256) as u8).collect(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let _ = dec.decode(&Packet {
+            data: junk,
+            pts: i as i64,
+            keyframe: true,
+        });
+    }
+    dec.decode(&packet(&aus[0])).unwrap();
+    dec.flush().unwrap();
+    assert!(
+        dec.next_frame().is_some(),
+        "a good keyframe still decodes after garbage"
+    );
+}
+
+#[test]
+fn a_consumer_that_does_not_keep_up_loses_old_frames_not_memory() {
+    let aus = units("h264_720p25.h264");
+    let mut dec = CpuDecoder::new(
+        &config(&aus[0]),
+        CpuDecoderOptions::default().queue_frames(4),
+    )
+    .unwrap();
+    let held: Vec<Frame> = Vec::new();
+    for au in &aus[..60] {
+        dec.decode(&packet(au)).unwrap();
+    }
+    let s = dec.stats();
+    assert_eq!((s.frames, s.queued, s.dropped_queue_full), (60, 4, 56));
+    let newest: Vec<i64> = std::iter::from_fn(|| dec.next_frame())
+        .map(|f| f.pts)
+        .collect();
+    assert_eq!(newest, vec![56, 57, 58, 59], "the newest frames win");
+    assert!(
+        dec.pool().allocated() <= 8,
+        "buffers allocated: {}",
+        dec.pool().allocated()
+    );
+    // A consumer holding every buffer: new frames are dropped and counted, nothing grows.
+    let mut held = held;
+    for au in &aus[60..100] {
+        dec.decode(&packet(au)).unwrap();
+        if let Some(f) = dec.next_frame() {
+            held.push(f);
+        }
+    }
+    let s = dec.stats();
+    assert!(s.dropped_no_buffer > 0, "{s:?}");
+    assert!(dec.pool().allocated() <= 8);
+    assert_eq!(
+        s.frames,
+        s.delivered + s.dropped_queue_full + s.dropped_no_buffer + s.queued
+    );
+}
+
+#[test]
+fn reset_waits_for_a_keyframe() {
+    let aus = units("h265_720p25.h265");
+    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
+    for au in &aus[..30] {
+        dec.decode(&packet(au)).unwrap();
+    }
+    dec.reset();
+    let mut pts = Vec::new();
+    for au in &aus[30..120] {
+        dec.decode(&packet(au)).unwrap();
+        pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
+    }
+    dec.flush().unwrap();
+    pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
+    assert_eq!(pts, (50..120).collect::<Vec<_>>());
+    assert_eq!(dec.stats().skipped_until_keyframe, 20);
+}
+
+#[test]
+fn decodes_a_live_rtsp_stream() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = common::Server::start(
+            &[format!("/cam={}", common::clip("h265_720p25.h265"))],
+            None,
+            None,
+        );
+        let mut cam =
+            rtsp_ingest::connect(&server.url("/cam"), rtsp_ingest::SessionOptions::default())
+                .unwrap();
+        let mut dec: Option<CpuDecoder> = None;
+        let mut frames = 0;
+        while frames < 40 {
+            let e = tokio::time::timeout(Duration::from_secs(15), cam.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let Event::Frame(au) = e else { continue };
+            if au.resync {
+                match dec.as_mut() {
+                    Some(d) => d.reset(),
+                    None => {
+                        dec = Some(
+                            CpuDecoder::new(&config(&au), CpuDecoderOptions::default()).unwrap(),
+                        )
+                    }
+                }
+            }
+            let d = dec.as_mut().unwrap();
+            d.decode(&packet(&au)).unwrap();
+            while let Some(f) = d.next_frame() {
+                assert_eq!((f.width, f.height), (1280, 720));
+                frames += 1;
+            }
+        }
+        assert_eq!(dec.unwrap().stats().corrupt, 0);
+    });
+}
+
+#[test]
+fn planar_scaled_output_letterboxes_like_the_packed_path() {
+    let aus = units("boxes_720p25.h264");
+    let lb = gpu_decode::Letterbox::new((1280, 720), (640, 640)).unwrap();
+    let opts = CpuDecoderOptions::default()
+        .output_size(Some(lb.resized))
+        .planar(true);
+    let mut dec = CpuDecoder::new(&config(&aus[0]), opts).unwrap();
+    dec.decode(&packet(&aus[0])).unwrap();
+    dec.flush().unwrap();
+    let f = dec.next_frame().unwrap();
+    assert_eq!(
+        (f.format, f.width, f.height),
+        (gpu_decode::PixelFormat::RgbPlanar, 640, 360)
+    );
+    let mut fast = vec![0.0f32; 3 * 640 * 640];
+    gpu_decode::letterbox_frame(&f, (640, 640), &mut fast).unwrap();
+
+    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
+    dec.decode(&packet(&aus[0])).unwrap();
+    dec.flush().unwrap();
+    let full = dec.next_frame().unwrap();
+    let mut slow = vec![0.0f32; 3 * 640 * 640];
+    gpu_decode::letterbox_frame(&full, (640, 640), &mut slow).unwrap();
+    // Two different resamplers on flat boxes: the same picture up to edge pixels.
+    let close = fast
+        .iter()
+        .zip(&slow)
+        .filter(|(a, b)| (*a - *b).abs() < 0.05)
+        .count();
+    assert!(
+        close as f64 > 0.99 * fast.len() as f64,
+        "{close} of {} close",
+        fast.len()
+    );
+}
