@@ -53,6 +53,9 @@ fn main() -> Result<()> {
     }
 }
 
+/// Features that need NVIDIA software at run time (loaded then, never linked).
+const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda";
+
 /// The README's second command, and all that `.ci/run` does.
 fn test() -> Result<()> {
     let assets = setup::setup()?;
@@ -73,7 +76,22 @@ fn test() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The GPU features compile (and lint) here although nothing can run them.
+    run(cargo()
+        .args(["clippy", "--workspace", "--all-targets", "--locked"])
+        .args(["--features", GPU_FEATURES, "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace", "--locked"]))?;
+    // GPU tests compile the CUDA kernel with NVRTC and report what they had to skip.
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "gpu-decode",
+            "--locked",
+            "--features",
+            "nvdec,cuda",
+        ])
+        .args(["--test", "cuda", "--test", "nvdec", "--", "--show-output"]))?;
     Ok(())
 }
 

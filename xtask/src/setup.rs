@@ -41,6 +41,20 @@ const ORT_VERSION: &str = "1.32.0";
 const ORT_LIB: &str = "libonnxruntime.so.1.32.0";
 const ORT_SHA256: &str = "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f";
 
+/// NVIDIA's runtime compiler, from its wheel: CI compiles the CUDA kernels to PTX with it
+/// (running them needs a GPU; compiling does not).
+const NVRTC_VERSION: &str = "12.9.86";
+const NVRTC_FILES: &[(&str, &str)] = &[
+    (
+        "libnvrtc.so.12",
+        "7c67c6b51ea0e0279634cebd676ff7efda1674806444520c84430ad5c35fe625",
+    ),
+    (
+        "libnvrtc-builtins.so.12.9",
+        "6507cf33450cfb22970c2c1e7aa8e7c0a33e39d864720277b05f61a92791e2e8",
+    ),
+];
+
 const MODEL_CRATE: &str = "easy-yolo";
 const MODEL_CRATE_VERSION: &str = "0.1.3";
 const MODEL_FILE: &str = "yolov12n.onnx";
@@ -53,6 +67,7 @@ pub(crate) struct Assets {
     pub(crate) ort: PathBuf,
     pub(crate) model: PathBuf,
     pub(crate) clips: PathBuf,
+    pub(crate) nvrtc: PathBuf,
 }
 
 impl Assets {
@@ -73,6 +88,7 @@ impl Assets {
             ort: cache.join("onnxruntime").join(ORT_VERSION).join(ORT_LIB),
             model: cache.join("models").join(MODEL_FILE),
             clips: cache.join("clips"),
+            nvrtc: cache.join("nvrtc").join(NVRTC_VERSION),
             cache,
         })
     }
@@ -84,6 +100,17 @@ impl Assets {
             ("ORT_DYLIB_PATH", self.ort.clone()),
             ("RTSP_WORKER_MODEL", self.model.clone()),
             ("RTSP_WORKER_CLIPS", self.clips.clone()),
+            ("RTSP_WORKER_NVRTC", self.nvrtc.clone()),
+            // cudarc opens libnvrtc.so.12 by name.
+            ("LD_LIBRARY_PATH", {
+                let mut dirs = vec![self.nvrtc.clone()];
+                if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
+                    dirs.extend(std::env::split_paths(&old));
+                }
+                std::env::join_paths(dirs)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| self.nvrtc.clone())
+            }),
         ]
     }
 
@@ -99,6 +126,7 @@ pub(crate) fn setup() -> Result<Assets> {
         .with_context(|| format!("cannot create {}", assets.cache.display()))?;
     debian_packages()?;
     onnxruntime(&assets)?;
+    nvrtc(&assets)?;
     model(&assets)?;
     clips::ensure(&assets.clips, &assets.downloads())?;
     let manifest: String = assets
@@ -204,6 +232,52 @@ fn onnxruntime(a: &Assets) -> Result<()> {
     eprintln!(
         "setup: ONNX Runtime {ORT_VERSION} installed at {}",
         a.ort.display()
+    );
+    Ok(())
+}
+
+fn nvrtc(a: &Assets) -> Result<()> {
+    let mut present = true;
+    for (name, sha) in NVRTC_FILES {
+        present &= verified(&a.nvrtc.join(name), sha)?;
+    }
+    if present {
+        eprintln!("setup: NVRTC {NVRTC_VERSION} present");
+        return Ok(());
+    }
+    let dl = a.downloads().join("nvrtc");
+    fs::create_dir_all(&dl)?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--quiet"])
+        .args([
+            "--platform",
+            "manylinux2014_x86_64",
+            "--python-version",
+            "3.11",
+        ])
+        .arg(format!("nvidia-cuda-nvrtc-cu12=={NVRTC_VERSION}"))
+        .arg("-d")
+        .arg(&dl))?;
+    let wheel = fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context("pip downloaded no nvrtc wheel")?;
+    fs::create_dir_all(&a.nvrtc)?;
+    for (name, sha) in NVRTC_FILES {
+        let to = a.nvrtc.join(name);
+        let part = to.with_extension("part");
+        unzip_member(&wheel, &format!("nvidia/cuda_nvrtc/lib/{name}"), &part)?;
+        let got = sha256(&part)?;
+        if got != *sha {
+            bail!("{name} has sha256 {got}, expected {sha}");
+        }
+        fs::rename(&part, &to)?;
+    }
+    fs::remove_dir_all(&dl)?;
+    eprintln!(
+        "setup: NVRTC {NVRTC_VERSION} installed at {}",
+        a.nvrtc.display()
     );
     Ok(())
 }

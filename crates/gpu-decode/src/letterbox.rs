@@ -242,6 +242,75 @@ pub fn letterbox_frame(
     }
 }
 
+/// BT.601 limited-range YUV of one NV12 pixel to RGB in [0, 255] (as the CUDA kernel).
+fn nv12_rgb(y_plane: &[u8], uv_plane: &[u8], pitch: usize, x: usize, y: usize) -> [f32; 3] {
+    let yy = f32::from(y_plane[y * pitch + x]);
+    let uv = (y / 2) * pitch + (x / 2) * 2;
+    let u = f32::from(uv_plane[uv]) - 128.0;
+    let v = f32::from(uv_plane[uv + 1]) - 128.0;
+    let c = 1.164_383 * (yy - 16.0);
+    [
+        (c + 1.596_027 * v).clamp(0.0, 255.0),
+        (c - 0.391_762 * u - 0.812_968 * v).clamp(0.0, 255.0),
+        (c + 2.017_232 * u).clamp(0.0, 255.0),
+    ]
+}
+
+/// The CPU reference of the CUDA `nv12_letterbox` kernel (`nv12_letterbox.cu`): NV12
+/// (BT.601, limited range; `y_plane` and `uv_plane` with row `pitch`) to letterboxed planar
+/// RGB in [0, 1]. Converts the four neighbours to RGB, then interpolates bilinearly.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for planes too short for the size, or as [`letterbox()`].
+pub fn letterbox_nv12(
+    y_plane: &[u8],
+    uv_plane: &[u8],
+    pitch: usize,
+    source: (usize, usize),
+    input: (usize, usize),
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
+    let lb = Letterbox::new(source, input)?;
+    check_output(&lb, dst)?;
+    let (sw, sh) = source;
+    if pitch < sw || y_plane.len() < pitch * sh || uv_plane.len() < pitch * sh.div_ceil(2) {
+        return Err(Error::InvalidInput(format!(
+            "NV12 {sw}x{sh} with pitch {pitch}: planes too short"
+        )));
+    }
+    let (w, h) = input;
+    let plane = w * h;
+    let pad = f32::from(PAD) / 255.0;
+    for y in 0..h {
+        for x in 0..w {
+            let o = y * w + x;
+            let (rx, ry) = (x as i64 - lb.pad_x as i64, y as i64 - lb.pad_y as i64);
+            if rx < 0 || ry < 0 || rx >= lb.resized.0 as i64 || ry >= lb.resized.1 as i64 {
+                for k in 0..3 {
+                    dst[k * plane + o] = pad;
+                }
+                continue;
+            }
+            let sx = ((rx as f32 + 0.5) * sw as f32 / lb.resized.0 as f32 - 0.5).max(0.0);
+            let sy = ((ry as f32 + 0.5) * sh as f32 / lb.resized.1 as f32 - 0.5).max(0.0);
+            let (x0, y0) = ((sx as usize).min(sw - 1), (sy as usize).min(sh - 1));
+            let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let a = nv12_rgb(y_plane, uv_plane, pitch, x0, y0);
+            let b = nv12_rgb(y_plane, uv_plane, pitch, x1, y0);
+            let c = nv12_rgb(y_plane, uv_plane, pitch, x0, y1);
+            let d = nv12_rgb(y_plane, uv_plane, pitch, x1, y1);
+            for k in 0..3 {
+                let top = a[k] + (b[k] - a[k]) * fx;
+                let bot = c[k] + (d[k] - c[k]) * fx;
+                dst[k * plane + o] = (top + (bot - top) * fy) / 255.0;
+            }
+        }
+    }
+    Ok(lb)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +393,53 @@ mod tests {
         assert_eq!((lb.resized, lb.pad_x, lb.pad_y), ((640, 480), 0, 80));
         let lb = Letterbox::new((576, 768), (640, 640)).unwrap();
         assert_eq!((lb.resized, lb.pad_x, lb.pad_y), ((480, 640), 80, 0));
+    }
+
+    /// NV12 of a picture made of flat colour blocks, converted with the BT.601 forward matrix.
+    fn nv12_blocks(w: usize, h: usize, pitch: usize, colours: &[[u8; 3]]) -> (Vec<u8>, Vec<u8>) {
+        let mut yp = vec![0u8; pitch * h];
+        let mut uvp = vec![0u8; pitch * h.div_ceil(2)];
+        let colour_at = |x: usize| colours[x * colours.len() / w];
+        for y in 0..h {
+            for x in 0..w {
+                let [r, g, b] = colour_at(x).map(f64::from);
+                yp[y * pitch + x] =
+                    (16.0 + 0.256_788 * r + 0.504_129 * g + 0.097_906 * b).round() as u8;
+                if y % 2 == 0 && x % 2 == 0 {
+                    let u = 128.0 - 0.148_223 * r - 0.290_993 * g + 0.439_216 * b;
+                    let v = 128.0 + 0.439_216 * r - 0.367_788 * g - 0.071_427 * b;
+                    uvp[(y / 2) * pitch + x] = u.round() as u8;
+                    uvp[(y / 2) * pitch + x + 1] = v.round() as u8;
+                }
+            }
+        }
+        (yp, uvp)
+    }
+
+    #[test]
+    fn nv12_reference_recovers_the_colours() {
+        let colours = [[220, 40, 40], [40, 200, 60], [50, 80, 230], [128, 128, 128]];
+        let (w, h, pitch) = (64, 36, 80);
+        let (yp, uvp) = nv12_blocks(w, h, pitch, &colours);
+        let mut out = vec![0.0; 3 * 32 * 32];
+        let lb = letterbox_nv12(&yp, &uvp, pitch, (w, h), (32, 32), &mut out).unwrap();
+        assert_eq!((lb.resized, lb.pad_y), ((32, 18), 7));
+        let plane = 32 * 32;
+        for (i, want) in colours.iter().enumerate() {
+            // The middle of block i, in model coordinates.
+            let x = i * 8 + 4;
+            let y = lb.pad_y + 9;
+            for c in 0..3 {
+                let got = out[c * plane + y * 32 + x] * 255.0;
+                assert!(
+                    (got - f32::from(want[c])).abs() < 3.0,
+                    "block {i} channel {c}: {got} vs {}",
+                    want[c]
+                );
+            }
+        }
+        assert!((out[0] - 114.0 / 255.0).abs() < 1e-6, "padding");
+        assert!(letterbox_nv12(&yp[..10], &uvp, pitch, (w, h), (32, 32), &mut out).is_err());
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! - `cpu` (default): [`CpuDecoder`], FFmpeg's H.264/H.265 decoders via `ffmpeg-next` and the
 //!   system's libavcodec (Debian 12: FFmpeg 5.1).
 //! - `nvdec`: NVIDIA's hardware decoder; `libnvcuvid.so.1` and `libcuda.so.1` are opened at
-//!   run time, so builds and binaries need no NVIDIA software.
+//!   run time, so builds and binaries need no NVIDIA software. So far only the loading and
+//!   symbol checks: the decode loop is not implemented (see [`nvdec`]'s documentation).
 //! - `cuda`: the NV12 → letterboxed planar RGB kernel, compiled with NVRTC at run time.
 
 #![warn(missing_docs)]
@@ -29,13 +30,19 @@ mod letterbox;
 
 #[cfg(feature = "cpu")]
 mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(feature = "nvdec")]
+pub mod nvdec;
 
 pub use crate::decoder::{Codec, CodecConfig, DecodeStats, Decoder, Packet};
 pub use crate::error::Error;
 pub use crate::frame::{
     CudaPixels, Frame, FramePool, PixelFormat, Pixels, PlanarRgbImage, PooledBuffer, RgbImage,
 };
-pub use crate::letterbox::{Letterbox, PAD, letterbox, letterbox_frame, letterbox_planar};
+pub use crate::letterbox::{
+    Letterbox, PAD, letterbox, letterbox_frame, letterbox_nv12, letterbox_planar,
+};
 
 #[cfg(feature = "cpu")]
 pub use crate::cpu::{CpuDecoder, CpuDecoderOptions};
