@@ -54,7 +54,7 @@ fn main() -> Result<()> {
 }
 
 /// Features that need NVIDIA software at run time (loaded then, never linked).
-const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda";
+const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda,infer-trt/tensorrt";
 
 /// The README's second command, and all that `.ci/run` does.
 fn test() -> Result<()> {

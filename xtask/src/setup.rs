@@ -55,6 +55,20 @@ const NVRTC_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Test photos with people and a bus, as shipped in the `ultralytics` wheel (AGPL-3.0, like
+/// the model; used in tests only, never committed).
+const IMAGES_WHEEL: &str = "ultralytics==8.3.228";
+const IMAGES: &[(&str, &str)] = &[
+    (
+        "bus.jpg",
+        "c02019c4979c191eb739ddd944445ef408dad5679acab6fd520ef9d434bfbc63",
+    ),
+    (
+        "zidane.jpg",
+        "16d73869e3267a7d4ed00de8e860833bd1657c1b252e94c0c348277adc7b6edb",
+    ),
+];
+
 const MODEL_CRATE: &str = "easy-yolo";
 const MODEL_CRATE_VERSION: &str = "0.1.3";
 const MODEL_FILE: &str = "yolov12n.onnx";
@@ -68,6 +82,7 @@ pub(crate) struct Assets {
     pub(crate) model: PathBuf,
     pub(crate) clips: PathBuf,
     pub(crate) nvrtc: PathBuf,
+    pub(crate) images: PathBuf,
 }
 
 impl Assets {
@@ -89,6 +104,7 @@ impl Assets {
             model: cache.join("models").join(MODEL_FILE),
             clips: cache.join("clips"),
             nvrtc: cache.join("nvrtc").join(NVRTC_VERSION),
+            images: cache.join("images"),
             cache,
         })
     }
@@ -101,6 +117,7 @@ impl Assets {
             ("RTSP_WORKER_MODEL", self.model.clone()),
             ("RTSP_WORKER_CLIPS", self.clips.clone()),
             ("RTSP_WORKER_NVRTC", self.nvrtc.clone()),
+            ("RTSP_WORKER_IMAGES", self.images.clone()),
             // cudarc opens libnvrtc.so.12 by name.
             ("LD_LIBRARY_PATH", {
                 let mut dirs = vec![self.nvrtc.clone()];
@@ -128,6 +145,7 @@ pub(crate) fn setup() -> Result<Assets> {
     onnxruntime(&assets)?;
     nvrtc(&assets)?;
     model(&assets)?;
+    images(&assets)?;
     clips::ensure(&assets.clips, &assets.downloads())?;
     let manifest: String = assets
         .env()
@@ -279,6 +297,61 @@ fn nvrtc(a: &Assets) -> Result<()> {
         "setup: NVRTC {NVRTC_VERSION} installed at {}",
         a.nvrtc.display()
     );
+    Ok(())
+}
+
+/// Test photos from the `ultralytics` wheel, also decoded to raw RGB (`NAME.rgb` with its size
+/// in `NAME.size`, `WIDTHxHEIGHT`) so that tests need no image decoder.
+fn images(a: &Assets) -> Result<()> {
+    let done = |name: &str| a.images.join(name).with_extension("size").is_file();
+    let mut present = true;
+    for (name, sha) in IMAGES {
+        present &= verified(&a.images.join(name), sha)? && done(name);
+    }
+    if present {
+        eprintln!("setup: test images present");
+        return Ok(());
+    }
+    let dl = a.downloads().join("images");
+    fs::create_dir_all(&dl)?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--quiet", IMAGES_WHEEL, "-d"])
+        .arg(&dl))?;
+    let wheel = fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context("pip downloaded no ultralytics wheel")?;
+    fs::create_dir_all(&a.images)?;
+    for (name, sha) in IMAGES {
+        let to = a.images.join(name);
+        unzip_member(&wheel, &format!("ultralytics/assets/{name}"), &to)?;
+        let got = sha256(&to)?;
+        if got != *sha {
+            bail!("{name} has sha256 {got}, expected {sha}");
+        }
+        let probe = output(
+            Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-select_streams",
+                    "v:0",
+                    "-show_entries",
+                    "stream=width,height",
+                ])
+                .args(["-of", "csv=p=0:s=x"])
+                .arg(&to),
+        )?;
+        run(Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i"])
+            .arg(&to)
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24"])
+            .arg(to.with_extension("rgb")))?;
+        fs::write(to.with_extension("size"), probe.trim())?;
+    }
+    fs::remove_dir_all(&dl)?;
+    eprintln!("setup: test images in {}", a.images.display());
     Ok(())
 }
 

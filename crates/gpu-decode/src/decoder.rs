@@ -96,12 +96,14 @@ pub trait Decoder: Send {
 
 /// The bounded frame queue behind `next_frame`, shared by the backends.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // only the backends use it
 pub(crate) struct OutputQueue {
     frames: VecDeque<Frame>,
     capacity: usize,
     pub(crate) stats: DecodeStats,
 }
 
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // only the backends use it
 impl OutputQueue {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {

@@ -1,0 +1,98 @@
+//! Frames in, detections out: letterbox each frame into one batch tensor (gpu-decode's
+//! preprocessing), one model call, post-processing per frame.
+
+use std::sync::Arc;
+
+use gpu_decode::{Frame, Letterbox, RgbImage, letterbox, letterbox_frame};
+
+use crate::yolo::{self, Thresholds};
+use crate::{Detection, Error, ModelInfo, ModelRepository};
+
+/// Options for a [`Detector`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DetectorOptions {
+    /// Thresholds for post-processing.
+    pub thresholds: Thresholds,
+}
+
+/// Runs one model of a repository on batches of frames.
+#[derive(Debug)]
+pub struct Detector {
+    repo: Arc<ModelRepository>,
+    id: String,
+    info: ModelInfo,
+    options: DetectorOptions,
+}
+
+impl Detector {
+    /// A detector for the loaded model `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`].
+    pub fn new(
+        repo: Arc<ModelRepository>,
+        id: &str,
+        options: DetectorOptions,
+    ) -> Result<Self, Error> {
+        let info = repo.info(id)?;
+        Ok(Self {
+            repo,
+            id: id.to_owned(),
+            info,
+            options,
+        })
+    }
+
+    /// The model's description.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn run(
+        &self,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut [f32]) -> Result<Letterbox, gpu_decode::Error>,
+    ) -> Result<Vec<Vec<Detection>>, Error> {
+        let (w, h) = self.info.input_size;
+        let per = 3 * w * h;
+        let mut input = vec![0.0f32; n * per];
+        let mut boxes = Vec::with_capacity(n);
+        for (i, slot) in input.chunks_exact_mut(per).enumerate() {
+            boxes.push(fill(i, slot).map_err(|e| Error::BadBatch {
+                id: self.id.clone(),
+                message: format!("frame {i}: {e}"),
+            })?);
+        }
+        let out = self.repo.infer(&self.id, &input, n)?;
+        Ok(out
+            .per_image
+            .iter()
+            .zip(&boxes)
+            .map(|(o, lb)| yolo::postprocess(o, &self.info, lb, &self.options.thresholds))
+            .collect())
+    }
+
+    /// Detects objects in host frames (packed or planar RGB), one list per frame, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadBatch`] for an empty batch or a frame that cannot be letterboxed (device
+    /// frames need the CUDA path), or as [`ModelRepository::infer`].
+    pub fn detect(&self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, Error> {
+        self.run(frames.len(), |i, slot| {
+            letterbox_frame(frames[i], self.info.input_size, slot)
+        })
+    }
+
+    /// Like [`detect`](Self::detect), for packed RGB images.
+    ///
+    /// # Errors
+    ///
+    /// As [`detect`](Self::detect).
+    pub fn detect_rgb(&self, images: &[RgbImage<'_>]) -> Result<Vec<Vec<Detection>>, Error> {
+        self.run(images.len(), |i, slot| {
+            letterbox(&images[i], self.info.input_size, slot)
+        })
+    }
+}

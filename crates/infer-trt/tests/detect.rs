@@ -1,0 +1,171 @@
+//! The real default model (YOLOv12n, provisioned by `cargo xtask setup`) on real photos from
+//! the `ultralytics` wheel, and bad model files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gpu_decode::RgbImage;
+use infer_trt::{Detection, Detector, DetectorOptions, Error, ModelRepository, OutputLayout};
+
+fn cache() -> PathBuf {
+    std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker"),
+        PathBuf::from,
+    )
+}
+
+fn model() -> PathBuf {
+    let p = cache().join("models/yolov12n.onnx");
+    assert!(
+        p.is_file(),
+        "{} missing: run `cargo xtask setup`",
+        p.display()
+    );
+    p
+}
+
+/// A test photo as raw RGB, with its size.
+fn image(name: &str) -> (Vec<u8>, usize, usize) {
+    let dir = cache().join("images");
+    let size =
+        std::fs::read_to_string(dir.join(format!("{name}.size"))).expect("run `cargo xtask setup`");
+    let (w, h) = size.trim().split_once('x').unwrap();
+    let (w, h): (usize, usize) = (w.parse().unwrap(), h.parse().unwrap());
+    let rgb = std::fs::read(dir.join(format!("{name}.rgb"))).unwrap();
+    assert_eq!(rgb.len(), w * h * 3);
+    (rgb, w, h)
+}
+
+fn repo() -> Arc<ModelRepository> {
+    let repo = Arc::new(ModelRepository::with_threads(2));
+    repo.load_model("yolo", model(), 2).unwrap();
+    repo
+}
+
+fn show(d: &[Detection]) -> String {
+    d.iter()
+        .map(|d| {
+            format!(
+                "{} {:.2} {:?}",
+                d.class_name,
+                d.confidence,
+                d.bbox.map(|v| v.round() as i32)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn model_info_comes_from_the_file() {
+    let repo = repo();
+    let info = repo.info("yolo").unwrap();
+    assert_eq!(info.input_size, (640, 640));
+    assert_eq!(info.fixed_batch, Some(1), "the shipped model has batch 1");
+    assert_eq!(
+        (info.num_classes, info.anchors, info.layout),
+        (80, 8400, OutputLayout::ChannelsFirst)
+    );
+    assert_eq!(&info.class_names[..3], ["person", "bicycle", "car"]);
+    assert_eq!(info.class_names[5], "bus");
+    assert_eq!(info.contexts, 2);
+    assert!(repo.unload("yolo"));
+    assert!(matches!(repo.info("yolo"), Err(Error::UnknownModel(_))));
+}
+
+#[test]
+fn bus_jpg_gives_the_bus_and_four_people() {
+    let detector = Detector::new(repo(), "yolo", DetectorOptions::default()).unwrap();
+    let (rgb, w, h) = image("bus");
+    let img = RgbImage::new(&rgb, w, h, w * 3).unwrap();
+    let dets = detector.detect_rgb(&[img]).unwrap().remove(0);
+    let text = show(&dets);
+    let count = |name: &str| dets.iter().filter(|d| d.class_name == name).count();
+    assert_eq!((count("bus"), count("person")), (1, 4), "{text}");
+    // Known boxes (Ultralytics' reference result for this photo), within a few pixels.
+    let expected: [(&str, [f32; 4]); 4] = [
+        ("bus", [7.0, 230.0, 800.0, 733.0]),
+        ("person", [46.0, 396.0, 248.0, 903.0]),
+        ("person", [671.0, 397.0, 810.0, 879.0]),
+        ("person", [220.0, 405.0, 344.0, 859.0]),
+    ];
+    for (name, want) in expected {
+        let best = dets
+            .iter()
+            .filter(|d| d.class_name == name)
+            .map(|d| {
+                d.bbox
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max)
+            })
+            .fold(f32::MAX, f32::min);
+        assert!(
+            best <= 12.0,
+            "{name} {want:?}: nearest is {best} px off\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_batch_gives_what_single_runs_give() {
+    let detector = Detector::new(repo(), "yolo", DetectorOptions::default()).unwrap();
+    let (bus, bw, bh) = image("bus");
+    let (zid, zw, zh) = image("zidane");
+    let b = RgbImage::new(&bus, bw, bh, bw * 3).unwrap();
+    let z = RgbImage::new(&zid, zw, zh, zw * 3).unwrap();
+    let batch = detector.detect_rgb(&[b, z, z, b]).unwrap();
+    let single_b = detector.detect_rgb(&[b]).unwrap().remove(0);
+    let single_z = detector.detect_rgb(&[z]).unwrap().remove(0);
+    assert_eq!(
+        batch,
+        vec![
+            single_b.clone(),
+            single_z.clone(),
+            single_z.clone(),
+            single_b
+        ]
+    );
+    assert!(
+        single_z.iter().any(|d| d.class_name == "person"),
+        "{}",
+        show(&single_z)
+    );
+}
+
+#[test]
+fn bad_model_files_are_typed_errors() {
+    let repo = ModelRepository::new();
+    let missing = repo
+        .load_model("m", "/nonexistent/model.onnx", 1)
+        .unwrap_err();
+    assert!(
+        matches!(missing, Error::ModelNotFound { .. }),
+        "{missing:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("infer-trt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.onnx");
+    std::fs::write(&junk, b"this is not a protobuf").unwrap();
+    let e = repo.load_model("m", &junk, 1).unwrap_err();
+    assert!(
+        matches!(&e, Error::NotOnnx { path, .. } if path == &junk),
+        "{e:?}"
+    );
+
+    // A truncated copy of the real model.
+    let bytes = std::fs::read(model()).unwrap();
+    let cut = dir.join("cut.onnx");
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    let e = repo.load_model("m", &cut, 1).unwrap_err();
+    assert!(matches!(e, Error::NotOnnx { .. }), "{e:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let e = repo.infer("absent", &[0.0; 3], 1).unwrap_err();
+    assert!(matches!(e, Error::UnknownModel(_)));
+    repo.load_model("yolo", model(), 1).unwrap();
+    let e = repo.infer("yolo", &[0.0; 10], 1).unwrap_err();
+    assert!(matches!(e, Error::BadBatch { .. }), "{e:?}");
+}
