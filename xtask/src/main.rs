@@ -7,6 +7,7 @@
 
 mod bench;
 mod clips;
+mod onnx;
 mod setup;
 #[cfg(test)]
 mod tidy;
@@ -25,6 +26,8 @@ cargo xtask <command>
   bench   run the benchmarks; summary in target/bench/summary.md
   demo    run the main job on the built-in default (see README)
   paths   print the cached assets' paths as shell variables
+  onnx-dynamic-batch IN OUT
+          rewrite an ONNX detector with a fixed batch into a dynamic-batch one
 ";
 
 fn main() -> Result<()> {
@@ -45,6 +48,10 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        "onnx-dynamic-batch" => match rest {
+            [input, output] => onnx::rewrite_file(Path::new(input), Path::new(output)),
+            _ => bail!("usage: cargo xtask onnx-dynamic-batch IN.onnx OUT.onnx"),
+        },
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -115,6 +115,7 @@ impl Assets {
             ("RTSP_WORKER_CACHE", self.cache.clone()),
             ("ORT_DYLIB_PATH", self.ort.clone()),
             ("RTSP_WORKER_MODEL", self.model.clone()),
+            ("RTSP_WORKER_MODEL_DYNAMIC", self.dynamic_model()),
             ("RTSP_WORKER_CLIPS", self.clips.clone()),
             ("RTSP_WORKER_NVRTC", self.nvrtc.clone()),
             ("RTSP_WORKER_IMAGES", self.images.clone()),
@@ -131,6 +132,10 @@ impl Assets {
         ]
     }
 
+    pub(crate) fn dynamic_model(&self) -> PathBuf {
+        self.model.with_file_name("yolov12n-dynamic.onnx")
+    }
+
     fn downloads(&self) -> PathBuf {
         self.cache.join("downloads")
     }
@@ -145,6 +150,7 @@ pub(crate) fn setup() -> Result<Assets> {
     onnxruntime(&assets)?;
     nvrtc(&assets)?;
     model(&assets)?;
+    dynamic_model(&assets)?;
     images(&assets)?;
     clips::ensure(&assets.clips, &assets.downloads())?;
     let manifest: String = assets
@@ -297,6 +303,26 @@ fn nvrtc(a: &Assets) -> Result<()> {
         "setup: NVRTC {NVRTC_VERSION} installed at {}",
         a.nvrtc.display()
     );
+    Ok(())
+}
+
+/// The default model rewritten for a dynamic batch (`xtask/src/onnx.rs`), next to it. Made
+/// again whenever the rewrite's output would differ (its sha256 is recorded beside it).
+fn dynamic_model(a: &Assets) -> Result<()> {
+    let out = a.dynamic_model();
+    let stamp = out.with_extension("sha256");
+    let (bytes, _) = crate::onnx::dynamic_batch(&fs::read(&a.model)?)?;
+    let file = out.with_extension("part");
+    fs::write(&file, &bytes)?;
+    let sha = sha256(&file)?;
+    if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == sha) {
+        fs::remove_file(&file)?;
+        eprintln!("setup: dynamic-batch model present");
+        return Ok(());
+    }
+    fs::rename(&file, &out)?;
+    fs::write(&stamp, &sha)?;
+    eprintln!("setup: dynamic-batch model written to {}", out.display());
     Ok(())
 }
 
