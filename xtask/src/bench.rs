@@ -32,6 +32,12 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         .envs(assets.env())
         .args(["bench", "-p", "gpu-decode", "--bench", "decode", "--"])
         .args(extra))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .envs(assets.env())
+        .args(["bench", "-p", "infer-trt", "--bench", "detect", "--"])
+        .args(extra))?;
+    python_onnxruntime(&assets, &out)?;
     // Real time: a dense load (batches fill) and a sparse one (the timeout path).
     let mut sims = Vec::new();
     for (name, streams, fps) in [("dense", "32", "30"), ("sparse", "4", "5")] {
@@ -72,6 +78,11 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         md.push_str("\nffmpeg -threads 1 on the same clips (whole clip, 250 frames):\n");
         md.push_str(&cli);
     }
+    if let Ok(py) = fs::read_to_string(out.join("onnxruntime_python.json")) {
+        md.push_str("\nPython onnxruntime, same model (median session.run):\n");
+        md.push_str(&py);
+        md.push('\n');
+    }
     if let Ok(mem) = fs::read_to_string(out.join("rtsp_ingest_idle_memory.json")) {
         md.push_str("\nrtsp-ingest idle sessions:\n");
         md.push_str(&mem);
@@ -79,6 +90,30 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
     fs::write(out.join("summary.md"), &md)?;
     print!("{md}");
     Ok(())
+}
+
+/// Python's onnxruntime on the same model, for the comparison in docs/BENCHMARKS.md. Its
+/// wheels (and numpy's) are installed once into the cache with pip.
+fn python_onnxruntime(assets: &crate::setup::Assets, out: &Path) -> Result<()> {
+    let site = assets.cache.join("python");
+    if !site.join("onnxruntime").is_dir() {
+        run(Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&site)
+            .args(["onnxruntime==1.32.0", "numpy"]))?;
+    }
+    run(Command::new("python3")
+        .env("PYTHONPATH", &site)
+        .arg(project_root().join("benches/onnxruntime_python.py"))
+        .arg(assets.dynamic_model())
+        .arg(out.join("onnxruntime_python.json")))
 }
 
 /// Reads criterion's `new/estimates.json` and `new/benchmark.json` files.
