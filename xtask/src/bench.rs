@@ -38,6 +38,10 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         .args(["bench", "-p", "infer-trt", "--bench", "detect", "--"])
         .args(extra))?;
     python_onnxruntime(&assets, &out)?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .args(["bench", "-p", "tracker", "--bench", "update", "--"])
+        .args(extra))?;
     // Real time: a dense load (batches fill) and a sparse one (the timeout path).
     let mut sims = Vec::new();
     for (name, streams, fps) in [("dense", "32", "30"), ("sparse", "4", "5")] {

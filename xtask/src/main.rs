@@ -26,6 +26,8 @@ cargo xtask <command>
   bench   run the benchmarks; summary in target/bench/summary.md
   demo    run the main job on the built-in default (see README)
   paths   print the cached assets' paths as shell variables
+  track [iou|sort] IN OUT
+          run a tracker over MOTChallenge detections (frame,id,x,y,w,h,conf,class,...)
   onnx-dynamic-batch IN OUT
           rewrite an ONNX detector with a fixed batch into a dynamic-batch one
 ";
@@ -48,6 +50,10 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        "track" => match rest {
+            [kind, input, output] => track(kind, Path::new(input), Path::new(output)),
+            _ => bail!("usage: cargo xtask track iou|sort IN.txt OUT.txt"),
+        },
         "onnx-dynamic-batch" => match rest {
             [input, output] => onnx::rewrite_file(Path::new(input), Path::new(output)),
             _ => bail!("usage: cargo xtask onnx-dynamic-batch IN.onnx OUT.onnx"),
@@ -125,6 +131,45 @@ fn demo() -> Result<()> {
             ])
             .args(["--streams", "32", "--fps", "30", "--seconds", "5"]),
     )
+}
+
+/// MOTChallenge detections through a tracker, tracks out in the same format.
+fn track(kind: &str, input: &Path, output: &Path) -> Result<()> {
+    let kind = match kind {
+        "iou" => tracker::TrackerKind::Iou,
+        "sort" => tracker::TrackerKind::Sort,
+        other => bail!("unknown tracker {other:?} (iou or sort)"),
+    };
+    let text =
+        std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
+    let frames = tracker::mot::read_detections(&text)?;
+    let mut t = tracker::TrackerConfig {
+        kind,
+        ..tracker::TrackerConfig::default()
+    }
+    .build();
+    let mut out = String::new();
+    let (Some(&first), Some(&last)) = (frames.keys().next(), frames.keys().last()) else {
+        bail!("{}: no detections", input.display());
+    };
+    let mut tracks = 0;
+    for frame in first..=last {
+        let dets = frames.get(&frame).map_or(&[][..], Vec::as_slice);
+        let u = t.update(frame, dets);
+        let confirmed: Vec<_> = u
+            .tracks
+            .into_iter()
+            .filter(|t| t.state == tracker::TrackState::Confirmed)
+            .collect();
+        tracks = tracks.max(confirmed.iter().map(|t| t.track_id).max().unwrap_or(0));
+        tracker::mot::write_tracks(frame, &confirmed, &mut out);
+    }
+    std::fs::write(output, out).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "track: frames {first}..={last}, highest track id {tracks}, written to {}",
+        output.display()
+    );
+    Ok(())
 }
 
 /// The workspace root (xtask lives one level below it).

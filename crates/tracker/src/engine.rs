@@ -1,0 +1,281 @@
+//! What the trackers share: track bookkeeping on a motion model, association by IoU (optimal or
+//! greedy), and the track life cycle in frames.
+
+use crate::kalman::KalmanBox;
+use crate::lap;
+use crate::{BBox, Detection, TrackState, TrackedObject, Tracker, Update};
+
+/// How a track's box moves between frames.
+pub(crate) trait Motion: Send {
+    fn start(b: &BBox) -> Self;
+    /// One frame forward; the predicted box.
+    fn predict(&mut self) -> BBox;
+    fn correct(&mut self, b: &BBox);
+    fn bbox(&self) -> BBox;
+    fn velocity(&self) -> (f32, f32);
+}
+
+impl Motion for KalmanBox {
+    fn start(b: &BBox) -> Self {
+        KalmanBox::new(b)
+    }
+    fn predict(&mut self) -> BBox {
+        KalmanBox::predict(self)
+    }
+    fn correct(&mut self, b: &BBox) {
+        self.update(b);
+    }
+    fn bbox(&self) -> BBox {
+        KalmanBox::bbox(self)
+    }
+    fn velocity(&self) -> (f32, f32) {
+        KalmanBox::velocity(self)
+    }
+}
+
+/// No motion model: the box stays where it was last seen (the seed's IoU tracker).
+#[derive(Debug, Clone)]
+pub(crate) struct Still {
+    bbox: BBox,
+    velocity: (f32, f32),
+    since_seen: u32,
+}
+
+impl Motion for Still {
+    fn start(b: &BBox) -> Self {
+        Self {
+            bbox: *b,
+            velocity: (0.0, 0.0),
+            since_seen: 0,
+        }
+    }
+    fn predict(&mut self) -> BBox {
+        self.since_seen += 1;
+        self.bbox
+    }
+    fn correct(&mut self, b: &BBox) {
+        let (ox, oy) = self.bbox.center();
+        let (nx, ny) = b.center();
+        let frames = self.since_seen.max(1) as f32;
+        self.velocity = ((nx - ox) / frames, (ny - oy) / frames);
+        self.bbox = *b;
+        self.since_seen = 0;
+    }
+    fn bbox(&self) -> BBox {
+        self.bbox
+    }
+    fn velocity(&self) -> (f32, f32) {
+        self.velocity
+    }
+}
+
+/// How detections are matched to tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Association {
+    /// Minimum total cost (1 − IoU) over all pairs: the linear assignment.
+    Optimal,
+    /// Highest IoU first.
+    Greedy,
+}
+
+/// Settings shared by the trackers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Params {
+    pub(crate) iou_threshold: f32,
+    pub(crate) max_age: u32,
+    pub(crate) min_hits: u32,
+    pub(crate) class_aware: bool,
+}
+
+struct Track<M> {
+    id: u64,
+    class_id: u32,
+    confidence: f32,
+    motion: M,
+    age: u32,
+    hits: u32,
+    hit_streak: u32,
+    since_update: u32,
+    confirmed: bool,
+}
+
+pub(crate) struct Engine<M> {
+    params: Params,
+    association: Association,
+    tracks: Vec<Track<M>>,
+    next_id: u64,
+    last_frame: Option<u64>,
+    frames: u64,
+}
+
+impl<M: Motion> Engine<M> {
+    pub(crate) fn new(params: Params, association: Association) -> Self {
+        Self {
+            params,
+            association,
+            tracks: Vec::new(),
+            next_id: 1,
+            last_frame: None,
+            frames: 0,
+        }
+    }
+
+    fn report(t: &Track<M>, state: TrackState) -> TrackedObject {
+        TrackedObject {
+            track_id: t.id,
+            class_id: t.class_id,
+            confidence: t.confidence,
+            bbox: t.motion.bbox(),
+            velocity: t.motion.velocity(),
+            age: t.age,
+            hits: t.hits,
+            state,
+        }
+    }
+
+    /// Matches detections to the predicted boxes: (track index, detection index) pairs.
+    fn associate(&self, predicted: &[BBox], dets: &[Detection]) -> Vec<(usize, usize)> {
+        let p = &self.params;
+        let allowed =
+            |t: usize, d: usize| !p.class_aware || self.tracks[t].class_id == dets[d].class_id;
+        let iou = |t: usize, d: usize| {
+            if allowed(t, d) {
+                predicted[t].iou(&dets[d].bbox)
+            } else {
+                0.0
+            }
+        };
+        let (nt, nd) = (predicted.len(), dets.len());
+        let mut pairs = Vec::new();
+        match self.association {
+            Association::Optimal => {
+                let cost: Vec<f64> = (0..nt * nd)
+                    .map(|k| {
+                        let v = iou(k / nd, k % nd);
+                        if v >= p.iou_threshold {
+                            1.0 - f64::from(v)
+                        } else {
+                            1e6
+                        }
+                    })
+                    .collect();
+                for (t, d) in lap::assign(&cost, nt, nd).into_iter().enumerate() {
+                    if let Some(d) = d
+                        && iou(t, d) >= p.iou_threshold
+                    {
+                        pairs.push((t, d));
+                    }
+                }
+            }
+            Association::Greedy => {
+                let mut all: Vec<(f32, usize, usize)> = (0..nt)
+                    .flat_map(|t| (0..nd).map(move |d| (t, d)))
+                    .map(|(t, d)| (iou(t, d), t, d))
+                    .filter(|&(v, _, _)| v >= p.iou_threshold)
+                    .collect();
+                // Highest IoU first; ties by track then detection index, for determinism.
+                all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+                let (mut used_t, mut used_d) = (vec![false; nt], vec![false; nd]);
+                for (_, t, d) in all {
+                    if !used_t[t] && !used_d[d] {
+                        used_t[t] = true;
+                        used_d[d] = true;
+                        pairs.push((t, d));
+                    }
+                }
+            }
+        }
+        pairs
+    }
+}
+
+impl<M: Motion> Tracker for Engine<M> {
+    fn update(&mut self, frame: u64, detections: &[Detection]) -> Update {
+        let steps = match self.last_frame {
+            Some(last) if frame > last => frame - last,
+            Some(_) => 1,
+            None => 1,
+        };
+        self.last_frame = Some(self.last_frame.map_or(frame, |l| l.max(frame)));
+        self.frames += steps;
+        let p = self.params;
+        let mut ended = Vec::new();
+
+        // Predict every track to this frame.
+        let mut predicted = Vec::with_capacity(self.tracks.len());
+        for t in &mut self.tracks {
+            let mut b = t.motion.bbox();
+            for _ in 0..steps.min(u64::from(p.max_age) + 2) {
+                if t.since_update > 0 {
+                    t.hit_streak = 0;
+                }
+                b = t.motion.predict();
+                t.age += 1;
+                t.since_update += 1;
+            }
+            predicted.push(b);
+        }
+        let dets: Vec<Detection> = detections
+            .iter()
+            .copied()
+            .filter(|d| d.bbox.is_finite())
+            .collect();
+        let pairs = self.associate(&predicted, &dets);
+        let mut det_used = vec![false; dets.len()];
+        for &(t, d) in &pairs {
+            let (track, det) = (&mut self.tracks[t], &dets[d]);
+            track.motion.correct(&det.bbox);
+            track.since_update = 0;
+            track.hits += 1;
+            track.hit_streak += 1;
+            track.confidence = det.confidence;
+            track.class_id = det.class_id;
+            if track.hit_streak >= p.min_hits || self.frames <= u64::from(p.min_hits) {
+                track.confirmed = true;
+            }
+            det_used[d] = true;
+        }
+        // New tracks for what nothing matched.
+        for (d, det) in dets.iter().enumerate().filter(|(d, _)| !det_used[*d]) {
+            let _ = d;
+            self.tracks.push(Track {
+                id: self.next_id,
+                class_id: det.class_id,
+                confidence: det.confidence,
+                motion: M::start(&det.bbox),
+                age: 1,
+                hits: 1,
+                hit_streak: 1,
+                since_update: 0,
+                confirmed: p.min_hits <= 1 || self.frames <= u64::from(p.min_hits),
+            });
+            self.next_id += 1;
+        }
+        // End what went unseen too long (tentative tracks at their first miss).
+        let mut kept = Vec::with_capacity(self.tracks.len());
+        for t in self.tracks.drain(..) {
+            let gone = t.since_update > p.max_age
+                || (!t.confirmed && t.since_update > 0)
+                || !t.motion.bbox().is_finite();
+            if gone {
+                ended.push(Self::report(&t, TrackState::Removed));
+            } else {
+                kept.push(t);
+            }
+        }
+        self.tracks = kept;
+        let tracks = self
+            .tracks
+            .iter()
+            .map(|t| {
+                let state = match (t.since_update == 0, t.confirmed) {
+                    (true, true) => TrackState::Confirmed,
+                    (false, true) => TrackState::Lost,
+                    (_, false) => TrackState::Tentative,
+                };
+                Self::report(t, state)
+            })
+            .collect();
+        Update { tracks, ended }
+    }
+}

@@ -1,0 +1,121 @@
+//! Boxes, detections and tracked objects: this crate's own types.
+
+/// An axis-aligned box `[x1, y1, x2, y2]` in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct BBox {
+    /// Left.
+    pub x1: f32,
+    /// Top.
+    pub y1: f32,
+    /// Right.
+    pub x2: f32,
+    /// Bottom.
+    pub y2: f32,
+}
+
+impl BBox {
+    /// A box from its corners.
+    pub fn new(x1: f32, y1: f32, x2: f32, y2: f32) -> Self {
+        Self { x1, y1, x2, y2 }
+    }
+
+    /// A box from its top-left corner and size (MOTChallenge's form).
+    pub fn from_xywh(x: f32, y: f32, w: f32, h: f32) -> Self {
+        Self::new(x, y, x + w, y + h)
+    }
+
+    /// Width.
+    pub fn width(&self) -> f32 {
+        (self.x2 - self.x1).max(0.0)
+    }
+
+    /// Height.
+    pub fn height(&self) -> f32 {
+        (self.y2 - self.y1).max(0.0)
+    }
+
+    /// Centre.
+    pub fn center(&self) -> (f32, f32) {
+        ((self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0)
+    }
+
+    /// Area (0 for degenerate boxes).
+    pub fn area(&self) -> f32 {
+        self.width() * self.height()
+    }
+
+    /// Intersection over union.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = iw * ih;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// All four coordinates are finite.
+    pub fn is_finite(&self) -> bool {
+        self.x1.is_finite() && self.y1.is_finite() && self.x2.is_finite() && self.y2.is_finite()
+    }
+}
+
+/// One detection handed to a tracker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// Where.
+    pub bbox: BBox,
+    /// Detector score in [0, 1].
+    pub confidence: f32,
+    /// Class index.
+    pub class_id: u32,
+}
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackState {
+    /// Seen fewer than `min_hits` times in a row: not reported as confirmed yet.
+    Tentative,
+    /// Matched on this frame and confirmed.
+    Confirmed,
+    /// Confirmed, but not matched on this frame; it ends after `max_age` such frames.
+    Lost,
+    /// Ended (only in [`Update::ended`]).
+    Removed,
+}
+
+/// A track as reported after an update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackedObject {
+    /// Sequential per tracker instance from 1; never reused.
+    pub track_id: u64,
+    /// The class of its detections.
+    pub class_id: u32,
+    /// The confidence of its last detection.
+    pub confidence: f32,
+    /// Its box on this frame (the filter's estimate for SORT).
+    pub bbox: BBox,
+    /// Centre velocity in pixels per frame.
+    pub velocity: (f32, f32),
+    /// Frames since it started.
+    pub age: u32,
+    /// Frames on which a detection was matched to it.
+    pub hits: u32,
+    /// Its state.
+    pub state: TrackState,
+}
+
+/// What one frame's update produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    /// Live tracks (tentative, confirmed and lost), by id.
+    pub tracks: Vec<TrackedObject>,
+    /// Tracks that ended on this frame, state [`TrackState::Removed`].
+    pub ended: Vec<TrackedObject>,
+}
+
+/// A multi-object tracker. Time is the frame index passed in; one instance per stream.
+pub trait Tracker: Send {
+    /// Feeds frame `frame`'s detections (frame indices must increase; a gap of n counts as
+    /// n frames without detections).
+    fn update(&mut self, frame: u64, detections: &[Detection]) -> Update;
+}
