@@ -26,7 +26,7 @@ cargo xtask <command>
   bench   run the benchmarks; summary in target/bench/summary.md
   demo    run the main job on the built-in default (see README)
   paths   print the cached assets' paths as shell variables
-  track [iou|sort] IN OUT
+  track iou|sort|bytetrack IN OUT
           run a tracker over MOTChallenge detections (frame,id,x,y,w,h,conf,class,...)
   onnx-dynamic-batch IN OUT
           rewrite an ONNX detector with a fixed batch into a dynamic-batch one
@@ -52,7 +52,7 @@ fn main() -> Result<()> {
         }
         "track" => match rest {
             [kind, input, output] => track(kind, Path::new(input), Path::new(output)),
-            _ => bail!("usage: cargo xtask track iou|sort IN.txt OUT.txt"),
+            _ => bail!("usage: cargo xtask track iou|sort|bytetrack IN.txt OUT.txt"),
         },
         "onnx-dynamic-batch" => match rest {
             [input, output] => onnx::rewrite_file(Path::new(input), Path::new(output)),
@@ -138,7 +138,8 @@ fn track(kind: &str, input: &Path, output: &Path) -> Result<()> {
     let kind = match kind {
         "iou" => tracker::TrackerKind::Iou,
         "sort" => tracker::TrackerKind::Sort,
-        other => bail!("unknown tracker {other:?} (iou or sort)"),
+        "bytetrack" => tracker::TrackerKind::ByteTrack,
+        other => bail!("unknown tracker {other:?} (iou, sort or bytetrack)"),
     };
     let text =
         std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;

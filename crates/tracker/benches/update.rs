@@ -22,7 +22,11 @@ fn frame(n: usize, f: u64) -> Vec<Detection> {
 }
 
 fn update(c: &mut Criterion) {
-    for (kind, name) in [(TrackerKind::Iou, "iou"), (TrackerKind::Sort, "sort")] {
+    for (kind, name) in [
+        (TrackerKind::Iou, "iou"),
+        (TrackerKind::Sort, "sort"),
+        (TrackerKind::ByteTrack, "bytetrack"),
+    ] {
         let mut g = c.benchmark_group(format!("tracker/{name}"));
         for n in [10usize, 100, 500] {
             let frames: Vec<Vec<Detection>> = (0..64).map(|f| frame(n, f)).collect();

@@ -99,9 +99,25 @@ struct Track<M> {
     confirmed: bool,
 }
 
+/// ByteTrack's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ByteParams {
+    /// Detections at least this confident are "high".
+    pub(crate) high: f32,
+    /// Detections below this are ignored; between `low` and `high` they are "low".
+    pub(crate) low: f32,
+    /// An unmatched detection starts a track only if at least this confident.
+    pub(crate) new_track: f32,
+    /// IoU needed in the second (low-score) stage.
+    pub(crate) second_iou: f32,
+    /// IoU needed to match a tentative track.
+    pub(crate) tentative_iou: f32,
+}
+
 pub(crate) struct Engine<M> {
     params: Params,
     association: Association,
+    byte: Option<ByteParams>,
     tracks: Vec<Track<M>>,
     next_id: u64,
     last_frame: Option<u64>,
@@ -109,10 +125,11 @@ pub(crate) struct Engine<M> {
 }
 
 impl<M: Motion> Engine<M> {
-    pub(crate) fn new(params: Params, association: Association) -> Self {
+    pub(crate) fn new(params: Params, association: Association, byte: Option<ByteParams>) -> Self {
         Self {
             params,
             association,
+            byte,
             tracks: Vec::new(),
             next_id: 1,
             last_frame: None,
@@ -133,26 +150,33 @@ impl<M: Motion> Engine<M> {
         }
     }
 
-    /// Matches detections to the predicted boxes: (track index, detection index) pairs.
-    fn associate(&self, predicted: &[BBox], dets: &[Detection]) -> Vec<(usize, usize)> {
+    /// Matches detections `ds` to tracks `ts` (indices into `self.tracks` / `dets`) on their
+    /// predicted boxes, pairs with IoU at least `threshold`: (track index, detection index).
+    fn associate(
+        &self,
+        ts: &[usize],
+        predicted: &[BBox],
+        ds: &[usize],
+        dets: &[Detection],
+        threshold: f32,
+    ) -> Vec<(usize, usize)> {
         let p = &self.params;
-        let allowed =
-            |t: usize, d: usize| !p.class_aware || self.tracks[t].class_id == dets[d].class_id;
         let iou = |t: usize, d: usize| {
-            if allowed(t, d) {
+            let (t, d) = (ts[t], ds[d]);
+            if !p.class_aware || self.tracks[t].class_id == dets[d].class_id {
                 predicted[t].iou(&dets[d].bbox)
             } else {
                 0.0
             }
         };
-        let (nt, nd) = (predicted.len(), dets.len());
+        let (nt, nd) = (ts.len(), ds.len());
         let mut pairs = Vec::new();
         match self.association {
             Association::Optimal => {
                 let cost: Vec<f64> = (0..nt * nd)
                     .map(|k| {
-                        let v = iou(k / nd, k % nd);
-                        if v >= p.iou_threshold {
+                        let v = iou(k / nd.max(1), k % nd.max(1));
+                        if v >= threshold {
                             1.0 - f64::from(v)
                         } else {
                             1e6
@@ -161,9 +185,9 @@ impl<M: Motion> Engine<M> {
                     .collect();
                 for (t, d) in lap::assign(&cost, nt, nd).into_iter().enumerate() {
                     if let Some(d) = d
-                        && iou(t, d) >= p.iou_threshold
+                        && iou(t, d) >= threshold
                     {
-                        pairs.push((t, d));
+                        pairs.push((ts[t], ds[d]));
                     }
                 }
             }
@@ -171,7 +195,7 @@ impl<M: Motion> Engine<M> {
                 let mut all: Vec<(f32, usize, usize)> = (0..nt)
                     .flat_map(|t| (0..nd).map(move |d| (t, d)))
                     .map(|(t, d)| (iou(t, d), t, d))
-                    .filter(|&(v, _, _)| v >= p.iou_threshold)
+                    .filter(|&(v, _, _)| v >= threshold)
                     .collect();
                 // Highest IoU first; ties by track then detection index, for determinism.
                 all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
@@ -180,11 +204,62 @@ impl<M: Motion> Engine<M> {
                     if !used_t[t] && !used_d[d] {
                         used_t[t] = true;
                         used_d[d] = true;
-                        pairs.push((t, d));
+                        pairs.push((ts[t], ds[d]));
                     }
                 }
             }
         }
+        pairs
+    }
+
+    /// All matches for this frame: one IoU stage, or ByteTrack's three.
+    fn match_all(
+        &self,
+        predicted: &[BBox],
+        dets: &[Detection],
+        was_tracked: &[bool],
+    ) -> Vec<(usize, usize)> {
+        let p = &self.params;
+        let all_t: Vec<usize> = (0..self.tracks.len()).collect();
+        let Some(b) = self.byte else {
+            let all_d: Vec<usize> = (0..dets.len()).collect();
+            return self.associate(&all_t, predicted, &all_d, dets, p.iou_threshold);
+        };
+        let high: Vec<usize> = (0..dets.len())
+            .filter(|&d| dets[d].confidence >= b.high)
+            .collect();
+        let low: Vec<usize> = (0..dets.len())
+            .filter(|&d| dets[d].confidence >= b.low && dets[d].confidence < b.high)
+            .collect();
+        let confirmed: Vec<usize> = all_t
+            .iter()
+            .copied()
+            .filter(|&t| self.tracks[t].confirmed)
+            .collect();
+        // 1. Confident detections against every confirmed track, lost ones included.
+        let mut pairs = self.associate(&confirmed, predicted, &high, dets, p.iou_threshold);
+        let taken_t: Vec<usize> = pairs.iter().map(|&(t, _)| t).collect();
+        let taken_d: Vec<usize> = pairs.iter().map(|&(_, d)| d).collect();
+        // 2. Weak detections against the confirmed tracks still unmatched that were tracked on
+        //    the previous frame: occluded objects score low but are still there.
+        let rest_t: Vec<usize> = confirmed
+            .iter()
+            .copied()
+            .filter(|t| !taken_t.contains(t) && was_tracked[*t])
+            .collect();
+        pairs.extend(self.associate(&rest_t, predicted, &low, dets, b.second_iou));
+        // 3. Tentative tracks against the confident detections left.
+        let tentative: Vec<usize> = all_t
+            .iter()
+            .copied()
+            .filter(|&t| !self.tracks[t].confirmed)
+            .collect();
+        let rest_d: Vec<usize> = high
+            .iter()
+            .copied()
+            .filter(|d| !taken_d.contains(d))
+            .collect();
+        pairs.extend(self.associate(&tentative, predicted, &rest_d, dets, b.tentative_iou));
         pairs
     }
 }
@@ -201,6 +276,8 @@ impl<M: Motion> Tracker for Engine<M> {
         let p = self.params;
         let mut ended = Vec::new();
 
+        // Tracked on the previous frame (ByteTrack's second stage looks only at those).
+        let was_tracked: Vec<bool> = self.tracks.iter().map(|t| t.since_update == 0).collect();
         // Predict every track to this frame.
         let mut predicted = Vec::with_capacity(self.tracks.len());
         for t in &mut self.tracks {
@@ -220,7 +297,7 @@ impl<M: Motion> Tracker for Engine<M> {
             .copied()
             .filter(|d| d.bbox.is_finite())
             .collect();
-        let pairs = self.associate(&predicted, &dets);
+        let pairs = self.match_all(&predicted, &dets, &was_tracked);
         let mut det_used = vec![false; dets.len()];
         for &(t, d) in &pairs {
             let (track, det) = (&mut self.tracks[t], &dets[d]);
@@ -235,9 +312,13 @@ impl<M: Motion> Tracker for Engine<M> {
             }
             det_used[d] = true;
         }
-        // New tracks for what nothing matched.
-        for (d, det) in dets.iter().enumerate().filter(|(d, _)| !det_used[*d]) {
-            let _ = d;
+        // New tracks for what nothing matched (ByteTrack: only confident detections).
+        let min_new = self.byte.map_or(f32::NEG_INFINITY, |b| b.new_track);
+        for (_, det) in dets
+            .iter()
+            .enumerate()
+            .filter(|(d, det)| !det_used[*d] && det.confidence >= min_new)
+        {
             self.tracks.push(Track {
                 id: self.next_id,
                 class_id: det.class_id,

@@ -9,6 +9,8 @@
 //!   last seen.
 //! - [`TrackerKind::Sort`]: SORT — a constant-velocity Kalman filter per box and the optimal
 //!   assignment on IoU ([`lap::assign`], tested against brute force).
+//! - [`TrackerKind::ByteTrack`]: ByteTrack's two-stage association (confident detections,
+//!   then weak ones against the tracks left) on SORT's filter.
 //!
 //! ```
 //! use tracker::{BBox, Detection, TrackerConfig, TrackerKind};
@@ -35,7 +37,7 @@ mod types;
 
 pub use crate::types::{BBox, Detection, TrackState, TrackedObject, Tracker, Update};
 
-use crate::engine::{Association, Engine, Params, Still};
+use crate::engine::{Association, ByteParams, Engine, Params, Still};
 
 /// Which tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,6 +48,10 @@ pub enum TrackerKind {
     /// SORT: Kalman filter + optimal assignment.
     #[default]
     Sort,
+    /// ByteTrack: SORT's filter and assignment in two stages — confident detections first,
+    /// then weak ones (≥ 0.1) against the tracks still unmatched, so that partly occluded
+    /// objects keep their tracks; new tracks only from detections ≥ 0.6.
+    ByteTrack,
 }
 
 /// A tracker's settings; [`build`](Self::build) makes one per stream.
@@ -86,10 +92,22 @@ impl TrackerConfig {
             class_aware: self.class_aware,
         };
         match self.kind {
-            TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy)),
+            TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy, None)),
             TrackerKind::Sort => Box::new(Engine::<kalman::KalmanBox>::new(
                 params,
                 Association::Optimal,
+                None,
+            )),
+            TrackerKind::ByteTrack => Box::new(Engine::<kalman::KalmanBox>::new(
+                params,
+                Association::Optimal,
+                Some(ByteParams {
+                    high: 0.5,
+                    low: 0.1,
+                    new_track: 0.6,
+                    second_iou: 0.5,
+                    tentative_iou: 0.3,
+                }),
             )),
         }
     }

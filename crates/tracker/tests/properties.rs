@@ -14,8 +14,8 @@ fn det(x: f32, y: f32, class_id: u32) -> Detection {
     }
 }
 
-fn kinds() -> [TrackerKind; 2] {
-    [TrackerKind::Iou, TrackerKind::Sort]
+fn kinds() -> [TrackerKind; 3] {
+    [TrackerKind::Iou, TrackerKind::Sort, TrackerKind::ByteTrack]
 }
 
 proptest! {
@@ -170,4 +170,43 @@ fn the_same_input_gives_the_same_ids() {
         };
         assert_eq!(run(), run(), "{kind:?}");
     }
+}
+
+#[test]
+fn bytetrack_keeps_occluded_objects_on_weak_detections_and_ignores_weak_newcomers() {
+    let cfg = TrackerConfig {
+        kind: TrackerKind::ByteTrack,
+        ..TrackerConfig::default()
+    };
+    let mut t = cfg.build();
+    let strong = det(100.0, 100.0, 0);
+    for f in 0..5 {
+        t.update(f, &[strong]);
+    }
+    let id = t.update(5, &[strong]).tracks[0].track_id;
+    // The object is half hidden: its detections score 0.3 for a while.
+    let weak = Detection {
+        confidence: 0.3,
+        ..strong
+    };
+    let faint_stranger = Detection {
+        confidence: 0.3,
+        ..det(600.0, 400.0, 0)
+    };
+    for f in 6..20 {
+        let u = t.update(f, &[weak, faint_stranger]);
+        assert_eq!(u.tracks.len(), 1, "frame {f}: {u:?}");
+        assert_eq!(
+            (u.tracks[0].track_id, u.tracks[0].state),
+            (id, TrackState::Confirmed)
+        );
+    }
+    // SORT, which ignores scores, starts a track for the faint stranger.
+    let mut s = TrackerConfig {
+        kind: TrackerKind::Sort,
+        ..TrackerConfig::default()
+    }
+    .build();
+    s.update(0, &[strong]);
+    assert_eq!(s.update(1, &[strong, faint_stranger]).tracks.len(), 2);
 }

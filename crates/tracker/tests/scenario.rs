@@ -90,13 +90,15 @@ fn assert_no_swap(kind: TrackerKind, ids: &HashMap<u32, Vec<u64>>, min_frames: u
 
 #[test]
 fn crossing_boxes_keep_their_ids() {
-    for kind in [TrackerKind::Iou, TrackerKind::Sort] {
+    for kind in [TrackerKind::Iou, TrackerKind::Sort, TrackerKind::ByteTrack] {
         assert_no_swap(kind, &run(kind, false), 250);
     }
 }
 
 #[test]
-fn sort_carries_a_box_through_missed_detections() {
-    let ids = run(TrackerKind::Sort, true);
-    assert_no_swap(TrackerKind::Sort, &ids, 240);
+fn sort_and_bytetrack_carry_a_box_through_missed_detections() {
+    for kind in [TrackerKind::Sort, TrackerKind::ByteTrack] {
+        let ids = run(kind, true);
+        assert_no_swap(kind, &ids, 240);
+    }
 }
