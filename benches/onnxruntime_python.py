@@ -23,7 +23,8 @@ def main(model, out):
         name = sess.get_inputs()[0].name
         for batch in (1, 4, 8, 16):
             x = np.random.default_rng(0).random((batch, 3, 640, 640), dtype=np.float32)
-            sess.run(None, {name: x})  # warm up
+            for _ in range(3):
+                sess.run(None, {name: x})  # warm up
             times = []
             deadline = time.perf_counter() + 6.0
             while len(times) < 10 or (time.perf_counter() < deadline and len(times) < 50):

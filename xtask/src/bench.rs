@@ -37,6 +37,21 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
         .envs(assets.env())
         .args(["bench", "-p", "infer-trt", "--bench", "detect", "--"])
         .args(extra))?;
+    run(Command::new(&cargo)
+        .current_dir(&root)
+        .envs(assets.env())
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "infer-trt",
+            "--example",
+            "latency",
+            "--",
+        ])
+        .arg(assets.dynamic_model())
+        .arg(out.join("infer_trt_latency.json")))?;
     python_onnxruntime(&assets, &out)?;
     run(Command::new(&cargo)
         .current_dir(&root)
@@ -81,6 +96,10 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
     if let Ok(cli) = fs::read_to_string(out.join("gpu_decode_ffmpeg_cli.json")) {
         md.push_str("\nffmpeg -threads 1 on the same clips (whole clip, 250 frames):\n");
         md.push_str(&cli);
+    }
+    if let Ok(ours) = fs::read_to_string(out.join("infer_trt_latency.json")) {
+        md.push_str("\ninfer-trt ModelRepository::infer, median (examples/latency.rs):\n");
+        md.push_str(&ours);
     }
     if let Ok(py) = fs::read_to_string(out.join("onnxruntime_python.json")) {
         md.push_str("\nPython onnxruntime, same model (median session.run):\n");
