@@ -214,33 +214,34 @@ fn unzip_member(archive: &Path, member: &str, to: &Path) -> Result<()> {
         .arg(to))
 }
 
+/// Downloads one wheel (no dependencies) into a fresh folder `dl` and returns its path;
+/// `platform` pins the binary wheel's platform where it matters.
+fn pip_wheel(dl: &Path, spec: &str, platform: Option<&str>) -> Result<PathBuf> {
+    fs::create_dir_all(dl)?;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .args(["--disable-pip-version-check", "--quiet"]);
+    if let Some(p) = platform {
+        cmd.args(["--platform", p, "--python-version", "3.11"]);
+    }
+    run(cmd.arg(spec).arg("-d").arg(dl))?;
+    fs::read_dir(dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .with_context(|| format!("pip downloaded no wheel for {spec}"))
+}
+
 fn onnxruntime(a: &Assets) -> Result<()> {
     if verified(&a.ort, ORT_SHA256)? {
         eprintln!("setup: ONNX Runtime {ORT_VERSION} present");
         return Ok(());
     }
     let dl = a.downloads().join("onnxruntime");
-    fs::create_dir_all(&dl)?;
-    run(Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--quiet"])
-        .args([
-            "--platform",
-            "manylinux_2_28_x86_64",
-            "--python-version",
-            "3.11",
-        ])
-        .arg(format!("onnxruntime=={ORT_VERSION}"))
-        .arg("-d")
-        .arg(&dl))?;
-    let wheel = fs::read_dir(&dl)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with(&format!("onnxruntime-{ORT_VERSION}-")) && n.ends_with(".whl")
-            })
-        })
-        .context("pip downloaded no onnxruntime wheel")?;
+    let wheel = pip_wheel(
+        &dl,
+        &format!("onnxruntime=={ORT_VERSION}"),
+        Some("manylinux_2_28_x86_64"),
+    )?;
     fs::create_dir_all(a.ort.parent().expect("has a parent"))?;
     let part = a.ort.with_extension("part");
     unzip_member(&wheel, &format!("onnxruntime/capi/{ORT_LIB}"), &part)?;
@@ -270,23 +271,11 @@ fn nvrtc(a: &Assets) -> Result<()> {
         return Ok(());
     }
     let dl = a.downloads().join("nvrtc");
-    fs::create_dir_all(&dl)?;
-    run(Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--quiet"])
-        .args([
-            "--platform",
-            "manylinux2014_x86_64",
-            "--python-version",
-            "3.11",
-        ])
-        .arg(format!("nvidia-cuda-nvrtc-cu12=={NVRTC_VERSION}"))
-        .arg("-d")
-        .arg(&dl))?;
-    let wheel = fs::read_dir(&dl)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .context("pip downloaded no nvrtc wheel")?;
+    let wheel = pip_wheel(
+        &dl,
+        &format!("nvidia-cuda-nvrtc-cu12=={NVRTC_VERSION}"),
+        Some("manylinux2014_x86_64"),
+    )?;
     fs::create_dir_all(&a.nvrtc)?;
     for (name, sha) in NVRTC_FILES {
         let to = a.nvrtc.join(name);
@@ -339,15 +328,7 @@ fn images(a: &Assets) -> Result<()> {
         return Ok(());
     }
     let dl = a.downloads().join("images");
-    fs::create_dir_all(&dl)?;
-    run(Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--quiet", IMAGES_WHEEL, "-d"])
-        .arg(&dl))?;
-    let wheel = fs::read_dir(&dl)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .context("pip downloaded no ultralytics wheel")?;
+    let wheel = pip_wheel(&dl, IMAGES_WHEEL, None)?;
     fs::create_dir_all(&a.images)?;
     for (name, sha) in IMAGES {
         let to = a.images.join(name);

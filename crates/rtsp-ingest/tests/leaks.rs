@@ -6,20 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, clip, next};
-use rtsp_ingest::{AccessUnit, Event, SessionOptions};
+use common::{Server, clip, frames};
+use rtsp_ingest::SessionOptions;
 
 const SECS: Duration = Duration::from_secs(1);
-
-async fn frames(camera: &mut rtsp_ingest::Camera, n: usize) -> Vec<AccessUnit> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        if let Event::Frame(au) = next(camera, 10 * SECS, "a frame").await {
-            out.push(au);
-        }
-    }
-    out
-}
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {

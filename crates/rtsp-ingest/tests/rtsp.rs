@@ -5,10 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, clip, next, until};
+use common::{Server, clip, frames, next, until};
 use rtsp_ingest::{
-    AccessUnit, Backoff, Codec, Credentials, EndReason, Error, Event, SessionOptions, Stage, State,
-    Transport,
+    Backoff, Codec, Credentials, EndReason, Error, Event, SessionOptions, Stage, State, Transport,
 };
 
 const SECS: Duration = Duration::from_secs(1);
@@ -20,17 +19,6 @@ fn quick_backoff() -> Backoff {
         multiplier: 2.0,
         jitter: 0.1,
     }
-}
-
-/// Collects `n` frames, skipping lifecycle events.
-async fn frames(camera: &mut rtsp_ingest::Camera, n: usize) -> Vec<AccessUnit> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        if let Event::Frame(au) = next(camera, 10 * SECS, "a frame").await {
-            out.push(au);
-        }
-    }
-    out
 }
 
 async fn check_stream(file: &str, codec: Codec, transport: Transport) {

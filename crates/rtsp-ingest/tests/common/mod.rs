@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rtsp_ingest::{Camera, Event};
+use rtsp_ingest::{AccessUnit, Camera, Event};
 
 /// The folder `cargo xtask setup` fills with test clips.
 pub(crate) fn clips() -> PathBuf {
@@ -129,4 +129,15 @@ pub(crate) async fn until(
             return e;
         }
     }
+}
+
+/// Collects `n` access units, skipping lifecycle events.
+pub(crate) async fn frames(camera: &mut Camera, n: usize) -> Vec<AccessUnit> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        if let Event::Frame(au) = next(camera, Duration::from_secs(10), "a frame").await {
+            out.push(au);
+        }
+    }
+    out
 }
