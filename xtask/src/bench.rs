@@ -7,72 +7,39 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{project_root, run};
+use crate::{cargo, example, project_root, run};
 
 pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
     // The ingest bench records a capture from the loopback RTSP server: it needs the clips.
     let assets = crate::setup::setup()?;
     let root = project_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "bench", "-p", "batcher", "--bench", "core", "--bench", "drivers", "--",
-        ])
-        .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
+    let benches: [(&str, &[&str]); 5] = [
+        ("batcher", &["core", "drivers"]),
+        ("rtsp-ingest", &["depacketize"]),
+        ("gpu-decode", &["decode"]),
+        ("infer-trt", &["detect"]),
+        ("tracker", &["update"]),
+    ];
+    for (package, names) in benches {
+        let mut cmd = cargo();
+        cmd.envs(assets.env()).args(["bench", "-p", package]);
+        for name in names {
+            cmd.args(["--bench", name]);
+        }
+        run(cmd.arg("--").args(extra))?;
+    }
+    run(example("infer-trt", "latency")
         .envs(assets.env())
-        .args(["bench", "-p", "rtsp-ingest", "--bench", "depacketize", "--"])
-        .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .envs(assets.env())
-        .args(["bench", "-p", "gpu-decode", "--bench", "decode", "--"])
-        .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .envs(assets.env())
-        .args(["bench", "-p", "infer-trt", "--bench", "detect", "--"])
-        .args(extra))?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .envs(assets.env())
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "infer-trt",
-            "--example",
-            "latency",
-            "--",
-        ])
         .arg(assets.dynamic_model())
         .arg(out.join("infer_trt_latency.json")))?;
     python_onnxruntime(&assets, &out)?;
-    run(Command::new(&cargo)
-        .current_dir(&root)
-        .args(["bench", "-p", "tracker", "--bench", "update", "--"])
-        .args(extra))?;
     // Real time: a dense load (batches fill) and a sparse one (the timeout path).
     let mut sims = Vec::new();
     for (name, streams, fps) in [("dense", "32", "30"), ("sparse", "4", "5")] {
         let json = out.join(format!("batcher_simulate_{name}.json"));
-        run(Command::new(&cargo)
-            .current_dir(&root)
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "batcher",
-                "--example",
-                "simulate",
-                "--",
-            ])
+        run(example("batcher", "simulate")
             .args([
                 "--streams",
                 streams,

@@ -72,10 +72,8 @@ const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda,infer-trt/tensorrt"
 /// The README's second command, and all that `.ci/run` does.
 fn test() -> Result<()> {
     let assets = setup::setup()?;
-    let root = project_root();
     let cargo = || {
-        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        c.current_dir(&root);
+        let mut c = cargo();
         c.envs(assets.env());
         c
     };
@@ -116,21 +114,7 @@ fn demo() -> Result<()> {
          will serve the cached sample clips on loopback and run the default model on them.\n\n\
          Meanwhile: the batcher on 32 simulated 30 fps cameras (batch 16, timeout 50 ms), 5 s.\n"
     );
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(project_root())
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "-p",
-                "batcher",
-                "--example",
-                "simulate",
-                "--",
-            ])
-            .args(["--streams", "32", "--fps", "30", "--seconds", "5"]),
-    )
+    run(example("batcher", "simulate").args(["--streams", "32", "--fps", "30", "--seconds", "5"]))
 }
 
 /// MOTChallenge detections through a tracker, tracks out in the same format.
@@ -171,6 +155,29 @@ fn track(kind: &str, input: &Path, output: &Path) -> Result<()> {
         output.display()
     );
     Ok(())
+}
+
+/// `cargo` (the one running xtask), in the workspace root.
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(project_root());
+    c
+}
+
+/// `cargo run --release` of a package's example, arguments to follow.
+pub(crate) fn example(package: &str, name: &str) -> Command {
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        package,
+        "--example",
+        name,
+        "--",
+    ]);
+    c
 }
 
 /// The workspace root (xtask lives one level below it).

@@ -381,8 +381,7 @@ fn model(a: &Assets) -> Result<()> {
         ),
     )?;
     fs::write(work.join("src/lib.rs"), "")?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo)
+    run(crate::cargo()
         .arg("fetch")
         .arg("--manifest-path")
         .arg(work.join("Cargo.toml"))

@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::project_root;
 
@@ -171,9 +170,7 @@ fn crates_depend_only_downwards() {
 }
 
 fn cargo_tree(args: &[&str]) -> String {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(project_root())
+    let out = crate::cargo()
         .args(["tree", "-e", "normal", "--prefix", "none"])
         .args(args)
         .output()
