@@ -29,9 +29,9 @@
 //!
 //! # Crate features
 //!
-//! - `tokio` (off by default): [`tokio_driver`], one task that owns the timer and re-arms a
+//! - `tokio` (off by default): the `tokio_driver` module, one task that owns the timer and re-arms a
 //!   `Sleep` from `poll_timeout`; handles push from any task, batches come out of a channel.
-//! - `blocking` (off by default): [`blocking`], the same over a thread and crossbeam channels,
+//! - `blocking` (off by default): the `blocking` module, the same over a thread and crossbeam channels,
 //!   for code without an async runtime.
 //!
 //! With default features the crate depends on `thiserror` alone.

@@ -18,7 +18,7 @@
 //!   system's libavcodec (Debian 12: FFmpeg 5.1).
 //! - `nvdec`: NVIDIA's hardware decoder; `libnvcuvid.so.1` and `libcuda.so.1` are opened at
 //!   run time, so builds and binaries need no NVIDIA software. So far only the loading and
-//!   symbol checks: the decode loop is not implemented (see [`nvdec`]'s documentation).
+//!   symbol checks: the decode loop is not implemented (see the `nvdec` module's documentation).
 //! - `cuda`: the NV12 → letterboxed planar RGB kernel, compiled with NVRTC at run time.
 
 #![warn(missing_docs)]
