@@ -92,6 +92,13 @@ fn test() -> Result<()> {
         .args(["clippy", "--workspace", "--all-targets", "--locked"])
         .args(["--features", GPU_FEATURES, "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace", "--locked"]))?;
+    // The API docs build without broken links.
+    run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--locked",
+    ]))?;
     // GPU tests compile the CUDA kernel with NVRTC and report what they had to skip.
     run(cargo()
         .args([
