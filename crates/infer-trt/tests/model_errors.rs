@@ -1,0 +1,107 @@
+//! Models that load but do not fit a detector: tiny ONNX graphs written here byte by byte
+//! (protobuf wire format), checked for the typed errors that name the file.
+
+use std::path::PathBuf;
+
+use infer_trt::{Error, ModelRepository};
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn field_bytes(out: &mut Vec<u8>, num: u64, bytes: &[u8]) {
+    varint(out, num << 3 | 2);
+    varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn field_varint(out: &mut Vec<u8>, num: u64, v: u64) {
+    varint(out, num << 3);
+    varint(out, v);
+}
+
+/// ValueInfoProto: a float tensor `name` of `dims`.
+fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
+    let mut shape = Vec::new();
+    for &d in dims {
+        let mut dim = Vec::new();
+        field_varint(&mut dim, 1, d); // dim_value
+        field_bytes(&mut shape, 1, &dim);
+    }
+    let mut tensor_type = Vec::new();
+    field_varint(&mut tensor_type, 1, 1); // elem_type FLOAT
+    field_bytes(&mut tensor_type, 2, &shape);
+    let mut ty = Vec::new();
+    field_bytes(&mut ty, 1, &tensor_type);
+    let mut vi = Vec::new();
+    field_bytes(&mut vi, 1, name.as_bytes());
+    field_bytes(&mut vi, 2, &ty);
+    vi
+}
+
+/// A model whose graph is one Identity node from `x` (`input`) to `y` (`output`).
+fn identity_model(input: &[u64], output: &[u64]) -> Vec<u8> {
+    let mut node = Vec::new();
+    field_bytes(&mut node, 1, b"x");
+    field_bytes(&mut node, 2, b"y");
+    field_bytes(&mut node, 4, b"Identity");
+    let mut graph = Vec::new();
+    field_bytes(&mut graph, 1, &node);
+    field_bytes(&mut graph, 2, b"g");
+    field_bytes(&mut graph, 11, &value_info("x", input));
+    field_bytes(&mut graph, 12, &value_info("y", output));
+    let mut opset = Vec::new();
+    field_varint(&mut opset, 2, 13);
+    let mut model = Vec::new();
+    field_varint(&mut model, 1, 8); // ir_version
+    field_bytes(&mut model, 7, &graph);
+    field_bytes(&mut model, 8, &opset);
+    model
+}
+
+fn write(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("infer-trt-models-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_model_that_is_not_an_image_detector_is_refused_with_the_file_named() {
+    let repo = ModelRepository::new();
+
+    let rank3 = write("rank3.onnx", &identity_model(&[1, 3, 8], &[1, 3, 8]));
+    match repo.load_model("m", &rank3, 1) {
+        Err(Error::UnsupportedInput { path, message }) => {
+            assert_eq!(path, rank3);
+            assert!(message.contains("[batch, 3, height, width]"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let gray = write("gray.onnx", &identity_model(&[1, 1, 8, 8], &[1, 1, 8, 8]));
+    assert!(matches!(
+        repo.load_model("m", &gray, 1),
+        Err(Error::UnsupportedInput { .. })
+    ));
+
+    // A valid image input, but the output is the image itself, not boxes and scores.
+    let image_out = write(
+        "image-out.onnx",
+        &identity_model(&[1, 3, 8, 8], &[1, 3, 8, 8]),
+    );
+    match repo.load_model("m", &image_out, 1) {
+        Err(Error::UnsupportedOutput { path, shape }) => {
+            assert_eq!(path, image_out);
+            assert_eq!(shape, vec![1, 3, 8, 8]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(repo.info("m").is_err(), "nothing was loaded");
+    let _ = std::fs::remove_dir_all(rank3.parent().unwrap());
+}
