@@ -1,7 +1,7 @@
 //! A replay source: an Annex B file played at its frame rate, once or looping, with the same
 //! events as a camera. For offline runs, tests and benchmarks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -154,7 +154,7 @@ pub fn replay(path: impl AsRef<Path>, options: ReplayOptions) -> Result<Camera, 
         options.queue_frames,
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
-    runtime.spawn(play(path, clip, options, shared.clone(), stop_rx));
+    runtime.spawn(play(clip, options, shared.clone(), stop_rx));
     Ok(Camera {
         shared,
         stop: stop_tx,
@@ -163,7 +163,6 @@ pub fn replay(path: impl AsRef<Path>, options: ReplayOptions) -> Result<Camera, 
 }
 
 async fn play(
-    _path: PathBuf,
     clip: Clip,
     options: ReplayOptions,
     shared: Arc<Shared>,

@@ -2,7 +2,7 @@
 //! default.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -462,7 +462,7 @@ impl Rng {
         let t = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Self(h ^ t ^ (Instant::now().elapsed().as_nanos() as u64))
+        Self(h ^ t)
     }
 
     fn next_f64(&mut self) -> f64 {
