@@ -514,15 +514,15 @@ pub struct CUstream_st {
     _unused: [u8; 0],
 }
 pub type CUstream = *mut CUstream_st;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaError_enum {
-    CUDA_SUCCESS = 0,
-    CUDA_ERROR_NOT_READY = 600,
-    CUDA_ERROR_LAUNCH_TIMEOUT = 702,
-    CUDA_ERROR_UNKNOWN = 999,
+impl cudaError_enum {
+    pub const CUDA_SUCCESS: cudaError_enum = cudaError_enum(0);
+    pub const CUDA_ERROR_NOT_READY: cudaError_enum = cudaError_enum(600);
+    pub const CUDA_ERROR_LAUNCH_TIMEOUT: cudaError_enum = cudaError_enum(702);
+    pub const CUDA_ERROR_UNKNOWN: cudaError_enum = cudaError_enum(999);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaError_enum(pub ::std::os::raw::c_uint);
 pub use self::cudaError_enum as CUresult;
 pub type tcu_ulong = ::std::os::raw::c_ulong;
 pub type CUvideodecoder = *mut ::std::os::raw::c_void;
@@ -532,79 +532,87 @@ pub struct _CUcontextlock_st {
     _unused: [u8; 0],
 }
 pub type CUvideoctxlock = *mut _CUcontextlock_st;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaVideoCodec_enum {
-    cudaVideoCodec_MPEG1 = 0,
-    cudaVideoCodec_MPEG2 = 1,
-    cudaVideoCodec_MPEG4 = 2,
-    cudaVideoCodec_VC1 = 3,
-    cudaVideoCodec_H264 = 4,
-    cudaVideoCodec_JPEG = 5,
-    cudaVideoCodec_H264_SVC = 6,
-    cudaVideoCodec_H264_MVC = 7,
-    cudaVideoCodec_HEVC = 8,
-    cudaVideoCodec_VP8 = 9,
-    cudaVideoCodec_VP9 = 10,
-    cudaVideoCodec_AV1 = 11,
-    cudaVideoCodec_NumCodecs = 12,
-    cudaVideoCodec_YUV420 = 1230591318,
-    cudaVideoCodec_YV12 = 1498820914,
-    cudaVideoCodec_NV12 = 1314271538,
-    cudaVideoCodec_YUYV = 1498765654,
-    cudaVideoCodec_UYVY = 1431918169,
+impl cudaVideoCodec_enum {
+    pub const cudaVideoCodec_MPEG1: cudaVideoCodec_enum = cudaVideoCodec_enum(0);
+    pub const cudaVideoCodec_MPEG2: cudaVideoCodec_enum = cudaVideoCodec_enum(1);
+    pub const cudaVideoCodec_MPEG4: cudaVideoCodec_enum = cudaVideoCodec_enum(2);
+    pub const cudaVideoCodec_VC1: cudaVideoCodec_enum = cudaVideoCodec_enum(3);
+    pub const cudaVideoCodec_H264: cudaVideoCodec_enum = cudaVideoCodec_enum(4);
+    pub const cudaVideoCodec_JPEG: cudaVideoCodec_enum = cudaVideoCodec_enum(5);
+    pub const cudaVideoCodec_H264_SVC: cudaVideoCodec_enum = cudaVideoCodec_enum(6);
+    pub const cudaVideoCodec_H264_MVC: cudaVideoCodec_enum = cudaVideoCodec_enum(7);
+    pub const cudaVideoCodec_HEVC: cudaVideoCodec_enum = cudaVideoCodec_enum(8);
+    pub const cudaVideoCodec_VP8: cudaVideoCodec_enum = cudaVideoCodec_enum(9);
+    pub const cudaVideoCodec_VP9: cudaVideoCodec_enum = cudaVideoCodec_enum(10);
+    pub const cudaVideoCodec_AV1: cudaVideoCodec_enum = cudaVideoCodec_enum(11);
+    pub const cudaVideoCodec_NumCodecs: cudaVideoCodec_enum = cudaVideoCodec_enum(12);
+    pub const cudaVideoCodec_YUV420: cudaVideoCodec_enum = cudaVideoCodec_enum(1230591318);
+    pub const cudaVideoCodec_YV12: cudaVideoCodec_enum = cudaVideoCodec_enum(1498820914);
+    pub const cudaVideoCodec_NV12: cudaVideoCodec_enum = cudaVideoCodec_enum(1314271538);
+    pub const cudaVideoCodec_YUYV: cudaVideoCodec_enum = cudaVideoCodec_enum(1498765654);
+    pub const cudaVideoCodec_UYVY: cudaVideoCodec_enum = cudaVideoCodec_enum(1431918169);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaVideoCodec_enum(pub ::std::os::raw::c_uint);
 pub use self::cudaVideoCodec_enum as cudaVideoCodec;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaVideoSurfaceFormat_enum {
-    cudaVideoSurfaceFormat_NV12 = 0,
-    cudaVideoSurfaceFormat_P016 = 1,
-    cudaVideoSurfaceFormat_YUV444 = 2,
-    cudaVideoSurfaceFormat_YUV444_16Bit = 3,
+impl cudaVideoSurfaceFormat_enum {
+    pub const cudaVideoSurfaceFormat_NV12: cudaVideoSurfaceFormat_enum =
+        cudaVideoSurfaceFormat_enum(0);
+    pub const cudaVideoSurfaceFormat_P016: cudaVideoSurfaceFormat_enum =
+        cudaVideoSurfaceFormat_enum(1);
+    pub const cudaVideoSurfaceFormat_YUV444: cudaVideoSurfaceFormat_enum =
+        cudaVideoSurfaceFormat_enum(2);
+    pub const cudaVideoSurfaceFormat_YUV444_16Bit: cudaVideoSurfaceFormat_enum =
+        cudaVideoSurfaceFormat_enum(3);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaVideoSurfaceFormat_enum(pub ::std::os::raw::c_uint);
 pub use self::cudaVideoSurfaceFormat_enum as cudaVideoSurfaceFormat;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaVideoDeinterlaceMode_enum {
-    cudaVideoDeinterlaceMode_Weave = 0,
-    cudaVideoDeinterlaceMode_Bob = 1,
-    cudaVideoDeinterlaceMode_Adaptive = 2,
+impl cudaVideoDeinterlaceMode_enum {
+    pub const cudaVideoDeinterlaceMode_Weave: cudaVideoDeinterlaceMode_enum =
+        cudaVideoDeinterlaceMode_enum(0);
+    pub const cudaVideoDeinterlaceMode_Bob: cudaVideoDeinterlaceMode_enum =
+        cudaVideoDeinterlaceMode_enum(1);
+    pub const cudaVideoDeinterlaceMode_Adaptive: cudaVideoDeinterlaceMode_enum =
+        cudaVideoDeinterlaceMode_enum(2);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaVideoDeinterlaceMode_enum(pub ::std::os::raw::c_uint);
 pub use self::cudaVideoDeinterlaceMode_enum as cudaVideoDeinterlaceMode;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaVideoChromaFormat_enum {
-    cudaVideoChromaFormat_Monochrome = 0,
-    cudaVideoChromaFormat_420 = 1,
-    cudaVideoChromaFormat_422 = 2,
-    cudaVideoChromaFormat_444 = 3,
+impl cudaVideoChromaFormat_enum {
+    pub const cudaVideoChromaFormat_Monochrome: cudaVideoChromaFormat_enum =
+        cudaVideoChromaFormat_enum(0);
+    pub const cudaVideoChromaFormat_420: cudaVideoChromaFormat_enum = cudaVideoChromaFormat_enum(1);
+    pub const cudaVideoChromaFormat_422: cudaVideoChromaFormat_enum = cudaVideoChromaFormat_enum(2);
+    pub const cudaVideoChromaFormat_444: cudaVideoChromaFormat_enum = cudaVideoChromaFormat_enum(3);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaVideoChromaFormat_enum(pub ::std::os::raw::c_uint);
 pub use self::cudaVideoChromaFormat_enum as cudaVideoChromaFormat;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaVideoCreateFlags_enum {
-    cudaVideoCreate_Default = 0,
-    cudaVideoCreate_PreferCUDA = 1,
-    cudaVideoCreate_PreferDXVA = 2,
-    cudaVideoCreate_PreferCUVID = 4,
+impl cudaVideoCreateFlags_enum {
+    pub const cudaVideoCreate_Default: cudaVideoCreateFlags_enum = cudaVideoCreateFlags_enum(0);
+    pub const cudaVideoCreate_PreferCUDA: cudaVideoCreateFlags_enum = cudaVideoCreateFlags_enum(1);
+    pub const cudaVideoCreate_PreferDXVA: cudaVideoCreateFlags_enum = cudaVideoCreateFlags_enum(2);
+    pub const cudaVideoCreate_PreferCUVID: cudaVideoCreateFlags_enum = cudaVideoCreateFlags_enum(4);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaVideoCreateFlags_enum(pub ::std::os::raw::c_uint);
 pub use self::cudaVideoCreateFlags_enum as cudaVideoCreateFlags;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cuvidDecodeStatus_enum {
-    cuvidDecodeStatus_Invalid = 0,
-    cuvidDecodeStatus_InProgress = 1,
-    cuvidDecodeStatus_Success = 2,
-    cuvidDecodeStatus_Error = 8,
-    cuvidDecodeStatus_Error_Concealed = 9,
+impl cuvidDecodeStatus_enum {
+    pub const cuvidDecodeStatus_Invalid: cuvidDecodeStatus_enum = cuvidDecodeStatus_enum(0);
+    pub const cuvidDecodeStatus_InProgress: cuvidDecodeStatus_enum = cuvidDecodeStatus_enum(1);
+    pub const cuvidDecodeStatus_Success: cuvidDecodeStatus_enum = cuvidDecodeStatus_enum(2);
+    pub const cuvidDecodeStatus_Error: cuvidDecodeStatus_enum = cuvidDecodeStatus_enum(8);
+    pub const cuvidDecodeStatus_Error_Concealed: cuvidDecodeStatus_enum = cuvidDecodeStatus_enum(9);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cuvidDecodeStatus_enum(pub ::std::os::raw::c_uint);
 pub use self::cuvidDecodeStatus_enum as cuvidDecodeStatus;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -5261,14 +5269,14 @@ pub type tcuvidCtxLockDestroy =
 pub type CUvideosource = *mut ::std::os::raw::c_void;
 pub type CUvideoparser = *mut ::std::os::raw::c_void;
 pub type CUvideotimestamp = ::std::os::raw::c_longlong;
-#[repr(i32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum cudaVideoState {
-    cudaVideoState_Error = -1,
-    cudaVideoState_Stopped = 0,
-    cudaVideoState_Started = 1,
+impl cudaVideoState {
+    pub const cudaVideoState_Error: cudaVideoState = cudaVideoState(-1);
+    pub const cudaVideoState_Stopped: cudaVideoState = cudaVideoState(0);
+    pub const cudaVideoState_Started: cudaVideoState = cudaVideoState(1);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct cudaVideoState(pub ::std::os::raw::c_int);
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct CUVIDEOFORMAT {
@@ -5482,16 +5490,16 @@ pub union CUVIDEOFORMATEX__bindgen_ty_1 {
     pub av1: CUVIDAV1SEQHDR,
     pub raw_seqhdr_data: [::std::os::raw::c_uchar; 1024usize],
 }
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum CUvideopacketflags {
-    CUVID_PKT_ENDOFSTREAM = 1,
-    CUVID_PKT_TIMESTAMP = 2,
-    CUVID_PKT_DISCONTINUITY = 4,
-    CUVID_PKT_ENDOFPICTURE = 8,
-    CUVID_PKT_NOTIFY_EOS = 16,
+impl CUvideopacketflags {
+    pub const CUVID_PKT_ENDOFSTREAM: CUvideopacketflags = CUvideopacketflags(1);
+    pub const CUVID_PKT_TIMESTAMP: CUvideopacketflags = CUvideopacketflags(2);
+    pub const CUVID_PKT_DISCONTINUITY: CUvideopacketflags = CUvideopacketflags(4);
+    pub const CUVID_PKT_ENDOFPICTURE: CUvideopacketflags = CUvideopacketflags(8);
+    pub const CUVID_PKT_NOTIFY_EOS: CUvideopacketflags = CUvideopacketflags(16);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct CUvideopacketflags(pub ::std::os::raw::c_uint);
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct _CUVIDSOURCEDATAPACKET {
@@ -5608,12 +5616,12 @@ impl _CUVIDSOURCEPARAMS {
     }
 }
 pub type CUVIDSOURCEPARAMS = _CUVIDSOURCEPARAMS;
-#[repr(u32)]
-#[non_exhaustive]
-#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
-pub enum CUvideosourceformat_flags {
-    CUVID_FMT_EXTFORMATINFO = 256,
+impl CUvideosourceformat_flags {
+    pub const CUVID_FMT_EXTFORMATINFO: CUvideosourceformat_flags = CUvideosourceformat_flags(256);
 }
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct CUvideosourceformat_flags(pub ::std::os::raw::c_uint);
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct _CUVIDPARSERDISPINFO {
