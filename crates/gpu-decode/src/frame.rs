@@ -117,7 +117,7 @@ impl<'a> PlanarRgbImage<'a> {
     }
 }
 
-/// Pixels on a CUDA device, handed to inference without a copy.
+/// Where NV12 pixels lie on a CUDA device: a plain description, no ownership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CudaPixels {
     /// Device pointer (`CUdeviceptr`) to the first plane.
@@ -126,8 +126,38 @@ pub struct CudaPixels {
     pub pitch: usize,
     /// Offset of the second (UV) plane from `ptr`, for NV12.
     pub uv_offset: usize,
-    /// The CUDA stream (`CUstream` as an integer) the pixels are ready on.
+    /// The CUDA stream (`CUstream` as an integer) the pixels are ready on; 0 when they are
+    /// ready already (NVDEC frames: the decoder waits for its copy before handing them out).
     pub stream: u64,
+}
+
+/// Device memory holding a frame's pixels, kept alive (and out of its pool) for as long as
+/// this value lives, so a GPU frame can travel to inference without a copy.
+pub struct CudaBuffer {
+    pixels: CudaPixels,
+    _owner: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl fmt::Debug for CudaBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CudaBuffer").field(&self.pixels).finish()
+    }
+}
+
+impl CudaBuffer {
+    /// Pixels at `pixels`, whose memory `owner` keeps valid until it is dropped (a pool lease,
+    /// an allocation, or `()` for memory that lives as long as the program).
+    pub fn new(pixels: CudaPixels, owner: impl std::any::Any + Send + Sync) -> Self {
+        Self {
+            pixels,
+            _owner: Box::new(owner),
+        }
+    }
+
+    /// Where the pixels are.
+    pub fn pixels(&self) -> &CudaPixels {
+        &self.pixels
+    }
 }
 
 /// Where a frame's pixels live.
@@ -136,8 +166,8 @@ pub struct CudaPixels {
 pub enum Pixels {
     /// Host memory from a [`FramePool`]; returns to it when the frame is dropped.
     Host(PooledBuffer),
-    /// Device memory (NVDEC output).
-    Cuda(CudaPixels),
+    /// Device memory (NVDEC output); returns to its pool when the frame is dropped.
+    Cuda(CudaBuffer),
 }
 
 /// A decoded picture.
@@ -181,55 +211,33 @@ impl Frame {
     }
 }
 
-/// Buffers for host frames, recycled rather than allocated per frame, and bounded: at most
-/// `max_buffers` exist at once.
-#[derive(Clone)]
-pub struct FramePool {
-    inner: Arc<PoolInner>,
-}
-
-struct PoolInner {
-    free: Mutex<Vec<Vec<u8>>>,
+/// A bounded set of reusable buffers of any kind (host `Vec`s, device allocations): at most
+/// `max` are out at once, and returned ones are handed out again.
+pub(crate) struct Slots<B> {
+    free: Mutex<Vec<B>>,
     outstanding: AtomicUsize,
-    max_buffers: usize,
+    max: usize,
     allocated: AtomicU64,
 }
 
-impl fmt::Debug for FramePool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FramePool")
-            .field("max_buffers", &self.inner.max_buffers)
-            .field(
-                "outstanding",
-                &self.inner.outstanding.load(Ordering::Relaxed),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl FramePool {
-    /// A pool that hands out at most `max_buffers` buffers at once.
-    pub fn new(max_buffers: usize) -> Self {
+impl<B> Slots<B> {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
-            inner: Arc::new(PoolInner {
-                free: Mutex::new(Vec::new()),
-                outstanding: AtomicUsize::new(0),
-                max_buffers: max_buffers.max(1),
-                allocated: AtomicU64::new(0),
-            }),
+            free: Mutex::new(Vec::new()),
+            outstanding: AtomicUsize::new(0),
+            max: max.max(1),
+            allocated: AtomicU64::new(0),
         }
     }
 
-    /// A buffer of exactly `len` bytes (contents unspecified), or `None` if `max_buffers` are
-    /// out.
-    pub fn get(&self, len: usize) -> Option<PooledBuffer> {
-        let inner = &self.inner;
-        let mut n = inner.outstanding.load(Ordering::Relaxed);
+    /// A free buffer, or a new one from `make`; `None` if `max` are out, or `make` failed.
+    pub(crate) fn take<E>(&self, make: impl FnOnce() -> Result<B, E>) -> Option<Result<B, E>> {
+        let mut n = self.outstanding.load(Ordering::Relaxed);
         loop {
-            if n >= inner.max_buffers {
+            if n >= self.max {
                 return None;
             }
-            match inner.outstanding.compare_exchange_weak(
+            match self.outstanding.compare_exchange_weak(
                 n,
                 n + 1,
                 Ordering::AcqRel,
@@ -239,15 +247,78 @@ impl FramePool {
                 Err(now) => n = now,
             }
         }
-        let recycled = inner
+        let recycled = self
             .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        let mut buf = recycled.unwrap_or_else(|| {
-            inner.allocated.fetch_add(1, Ordering::Relaxed);
-            Vec::new()
-        });
+        match recycled {
+            Some(b) => Some(Ok(b)),
+            None => match make() {
+                Ok(b) => {
+                    self.allocated.fetch_add(1, Ordering::Relaxed);
+                    Some(Ok(b))
+                }
+                Err(e) => {
+                    self.outstanding.fetch_sub(1, Ordering::AcqRel);
+                    Some(Err(e))
+                }
+            },
+        }
+    }
+
+    /// Returns a buffer taken with [`take`](Self::take).
+    pub(crate) fn give_back(&self, buf: B) {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(buf);
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn allocated(&self) -> u64 {
+        self.allocated.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// Buffers for host frames, recycled rather than allocated per frame, and bounded: at most
+/// `max_buffers` exist at once.
+#[derive(Clone)]
+pub struct FramePool {
+    inner: Arc<Slots<Vec<u8>>>,
+}
+
+impl fmt::Debug for FramePool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FramePool")
+            .field("max_buffers", &self.inner.max())
+            .field("outstanding", &self.inner.outstanding())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FramePool {
+    /// A pool that hands out at most `max_buffers` buffers at once.
+    pub fn new(max_buffers: usize) -> Self {
+        Self {
+            inner: Arc::new(Slots::new(max_buffers)),
+        }
+    }
+
+    /// A buffer of exactly `len` bytes (contents unspecified), or `None` if `max_buffers` are
+    /// out.
+    pub fn get(&self, len: usize) -> Option<PooledBuffer> {
+        let Ok(mut buf) = self
+            .inner
+            .take(|| Ok::<_, std::convert::Infallible>(Vec::new()))?;
         buf.resize(len, 0);
         Some(PooledBuffer {
             buf,
@@ -257,19 +328,19 @@ impl FramePool {
 
     /// Buffers handed out and not yet returned.
     pub fn outstanding(&self) -> usize {
-        self.inner.outstanding.load(Ordering::Relaxed)
+        self.inner.outstanding()
     }
 
     /// Buffers ever allocated (stays flat in steady state).
     pub fn allocated(&self) -> u64 {
-        self.inner.allocated.load(Ordering::Relaxed)
+        self.inner.allocated()
     }
 }
 
 /// A buffer from a [`FramePool`]; derefs to its bytes and goes back to the pool on drop.
 pub struct PooledBuffer {
     buf: Vec<u8>,
-    pool: Arc<PoolInner>,
+    pool: Arc<Slots<Vec<u8>>>,
 }
 
 impl fmt::Debug for PooledBuffer {
@@ -293,13 +364,7 @@ impl std::ops::DerefMut for PooledBuffer {
 
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
-        self.pool
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(buf);
-        self.pool.outstanding.fetch_sub(1, Ordering::AcqRel);
+        self.pool.give_back(std::mem::take(&mut self.buf));
     }
 }
 

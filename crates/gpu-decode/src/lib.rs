@@ -6,7 +6,7 @@
 //!   or a CUDA device pointer with its stream, so GPU frames reach inference without a copy.
 //! - [`letterbox()`]: resize keeping the aspect ratio, pad with grey 114, planar RGB `f32`,
 //!   with the geometry ([`Letterbox`]) to map boxes back. Shared by every backend.
-//! - [`CpuDecoder`] (feature `cpu`): FFmpeg.
+//! - [`CpuDecoder`] (feature `cpu`): FFmpeg; `nvdec::NvdecDecoder` (feature `nvdec`): NVDEC.
 //!
 //! A consumer that does not keep up loses old frames (counted in [`DecodeStats`]); memory
 //! never grows. Corrupt input is an error for that packet, then decoding resumes at the next
@@ -16,9 +16,9 @@
 //!
 //! - `cpu` (default): [`CpuDecoder`], FFmpeg's H.264/H.265 decoders via `ffmpeg-next` and the
 //!   system's libavcodec (Debian 12: FFmpeg 5.1).
-//! - `nvdec`: NVIDIA's hardware decoder; `libnvcuvid.so.1` and `libcuda.so.1` are opened at
-//!   run time, so builds and binaries need no NVIDIA software. So far only the loading and
-//!   symbol checks: the decode loop is not implemented (see the `nvdec` module's documentation).
+//! - `nvdec`: `nvdec::NvdecDecoder`, NVIDIA's hardware decoder, producing NV12 frames on the
+//!   GPU; `libnvcuvid.so.1` and `libcuda.so.1` are opened at run time, so builds and binaries
+//!   need no NVIDIA software, and a machine without them gets [`Error::Unavailable`].
 //! - `cuda`: the NV12 → letterboxed planar RGB kernel, compiled with NVRTC at run time.
 
 #![warn(missing_docs)]
@@ -38,7 +38,8 @@ pub mod nvdec;
 pub use crate::decoder::{Codec, CodecConfig, DecodeStats, Decoder, Packet};
 pub use crate::error::Error;
 pub use crate::frame::{
-    CudaPixels, Frame, FramePool, PixelFormat, Pixels, PlanarRgbImage, PooledBuffer, RgbImage,
+    CudaBuffer, CudaPixels, Frame, FramePool, PixelFormat, Pixels, PlanarRgbImage, PooledBuffer,
+    RgbImage,
 };
 pub use crate::letterbox::{
     Letterbox, PAD, letterbox, letterbox_frame, letterbox_nv12, letterbox_planar,

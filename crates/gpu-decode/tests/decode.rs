@@ -1,56 +1,13 @@
 //! Real decoding of the setup's clips and of a live RTSP stream, corrupt input, slow
 //! consumers, and letterboxing decoded pictures.
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use gpu_decode::{
-    Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Error, Frame, Packet, letterbox,
-};
-use rtsp_ingest::{AccessUnit, Event, ReplayOptions};
-
-/// Every access unit of a clip, via the replay source played as fast as it goes.
-fn units(file: &str) -> Vec<AccessUnit> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let opts = ReplayOptions::default()
-            .looping(false)
-            .fps(Some(1e6))
-            .queue_frames(100_000);
-        let mut cam = rtsp_ingest::replay(common::clips().join(file), opts).unwrap();
-        let mut out = Vec::new();
-        while let Some(e) = cam.next().await {
-            if let Event::Frame(au) = e {
-                out.push(au);
-            }
-        }
-        out
-    })
-}
-
-fn config(au: &AccessUnit) -> CodecConfig {
-    CodecConfig {
-        codec: match au.params.codec {
-            rtsp_ingest::Codec::H264 => Codec::H264,
-            rtsp_ingest::Codec::H265 => Codec::H265,
-        },
-        width: au.params.width,
-        height: au.params.height,
-    }
-}
-
-fn packet(au: &AccessUnit) -> Packet<'_> {
-    Packet {
-        data: &au.data,
-        pts: au.frame_number as i64,
-        keyframe: au.keyframe,
-    }
-}
+use gpu_decode::{CpuDecoder, CpuDecoderOptions, Decoder, Error, Frame, Packet, letterbox};
+use rtsp_ingest::{AccessUnit, Event};
+use support::{common, config, damage, packet, units};
 
 /// Decodes every unit, hands each frame to `look` and lets it go (holding every decoded
 /// frame would hold every pooled buffer).
@@ -210,10 +167,7 @@ fn scaled_output_in_one_pass() {
 fn corrupt_packets_are_errors_and_decoding_resumes_at_the_next_keyframe() {
     let mut aus = units("h264_720p25.h264");
     // Damage frame 60 (a P-frame): keep its start, fill the rest with noise.
-    let data = aus[60].data.to_vec();
-    let mut bad = data[..data.len() / 2].to_vec();
-    bad.extend((0..data.len() / 2).map(|i| (i * 131 % 251) as u8));
-    aus[60].data = bad.into();
+    damage(&mut aus, 60);
     let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
     let mut errors = 0;
     let mut pts = Vec::new();
