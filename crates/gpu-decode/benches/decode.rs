@@ -124,6 +124,10 @@ fn decode(c: &mut Criterion) {
         let resized = gpu_decode::Letterbox::new(source, (640, 640))
             .unwrap()
             .resized;
+        // The same without the letterbox: what swscale's scaled planar output costs alone.
+        g.bench_with_input(BenchmarkId::new("scaled", clip), &units, |b, u| {
+            b.iter(|| run(codec, u, None, Some(resized)))
+        });
         g.bench_with_input(
             BenchmarkId::new("scaled+letterbox640", clip),
             &units,

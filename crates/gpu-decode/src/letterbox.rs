@@ -125,11 +125,16 @@ fn fill_plane(
         for y in 0..rh {
             let row = ch.row(y, sw);
             let base = (lb.pad_y + y) * w + lb.pad_x;
-            for (o, &v) in out[base..base + rw]
-                .iter_mut()
-                .zip(row.iter().step_by(ch.step))
-            {
-                *o = f32::from(v) * scale;
+            let out = &mut out[base..base + rw];
+            if ch.step == 1 {
+                // Planar rows: a plain slice loop, which the compiler vectorises.
+                for (o, &v) in out.iter_mut().zip(&row[..rw]) {
+                    *o = f32::from(v) * scale;
+                }
+            } else {
+                for (o, &v) in out.iter_mut().zip(row.iter().step_by(ch.step)) {
+                    *o = f32::from(v) * scale;
+                }
             }
         }
         return;
