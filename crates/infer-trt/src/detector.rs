@@ -6,7 +6,7 @@ use std::sync::Arc;
 use gpu_decode::{Frame, Letterbox, RgbImage, letterbox, letterbox_frame};
 
 use crate::yolo::{self, Thresholds};
-use crate::{Detection, Error, ModelInfo, ModelRepository};
+use crate::{BatchOutput, Detection, Error, ModelInfo, ModelRepository, TensorMemory};
 
 /// Options for a [`Detector`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -65,12 +65,42 @@ impl Detector {
             })?);
         }
         let out = self.repo.infer(&self.id, &input, n)?;
-        Ok(out
-            .per_image
+        Ok(self.postprocess(&out, &boxes))
+    }
+
+    fn postprocess(&self, out: &BatchOutput, boxes: &[Letterbox]) -> Vec<Vec<Detection>> {
+        out.per_image
             .iter()
-            .zip(&boxes)
+            .zip(boxes)
             .map(|(o, lb)| yolo::postprocess(o, &self.info, lb, &self.options.thresholds))
-            .collect())
+            .collect()
+    }
+
+    /// Detects objects in a batch the caller has already letterboxed where the model reads
+    /// it: on a CUDA device (NVDEC frames through gpu-decode's `CudaPreprocessor`, so the
+    /// pictures never cross to the host) or in host memory. `letterboxes` are the geometries
+    /// of the batch's images, in order, to map boxes back. See
+    /// [`ModelRepository::infer_raw`].
+    ///
+    /// # Safety
+    ///
+    /// As [`ModelRepository::infer_raw`], with `letterboxes.len()` images at `ptr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ModelRepository::infer_raw`].
+    pub unsafe fn detect_raw(
+        &self,
+        ptr: u64,
+        memory: TensorMemory,
+        letterboxes: &[Letterbox],
+    ) -> Result<Vec<Vec<Detection>>, Error> {
+        // SAFETY: the caller's promise, passed on.
+        let out = unsafe {
+            self.repo
+                .infer_raw(&self.id, ptr, memory, letterboxes.len())?
+        };
+        Ok(self.postprocess(&out, letterboxes))
     }
 
     /// Detects objects in host frames (packed or planar RGB), one list per frame, in order.

@@ -24,6 +24,8 @@ pub use crate::detector::{Detector, DetectorOptions};
 pub use crate::error::Error;
 #[cfg(feature = "tensorrt")]
 pub use crate::repository::TensorRtOptions;
-pub use crate::repository::{BatchOutput, ModelInfo, ModelRepository, OutputLayout, Provider};
+pub use crate::repository::{
+    BatchOutput, ModelInfo, ModelRepository, OutputLayout, Provider, TensorMemory,
+};
 pub use crate::runtime::{default_library_path, environment};
 pub use crate::yolo::Detection;

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::{TensorRef, ValueType};
+use ort::value::{Shape, TensorRef, TensorRefMut, ValueType};
 
 use crate::Error;
 
@@ -127,6 +128,44 @@ struct Loaded {
     info: ModelInfo,
     idle: Mutex<Vec<Session>>,
     returned: Condvar,
+}
+
+impl Loaded {
+    /// Runs `f` on an idle session, waiting for one if all are busy.
+    fn with_session<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+        let mut session = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(s) = idle.pop() {
+                    break s;
+                }
+                idle = self
+                    .returned
+                    .wait(idle)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        let result = f(&mut session);
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(session);
+        self.returned.notify_one();
+        result
+    }
+}
+
+/// Where an input tensor given to [`ModelRepository::infer_raw`] lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TensorMemory {
+    /// Host memory.
+    Host,
+    /// Memory of CUDA device `ordinal` (for the CUDA and TensorRT providers).
+    Cuda {
+        /// The device.
+        ordinal: i32,
+    },
 }
 
 /// Models by id.
@@ -312,26 +351,49 @@ impl ModelRepository {
                 message: format!("{} floats for {images} images of 3x{h}x{w}", input.len()),
             });
         }
-        let mut session = {
-            let mut idle = model.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if let Some(s) = idle.pop() {
-                    break s;
-                }
-                idle = model
-                    .returned
-                    .wait(idle)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let result = run_chunks(id, info, &mut session, input, images);
-        model
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(session);
-        model.returned.notify_one();
-        result
+        model.with_session(|session| run_chunks(id, info, session, input, images))
+    }
+
+    /// Like [`infer`](Self::infer), for an input tensor the caller has already placed where
+    /// the execution provider reads it: on a CUDA device (letterboxed there from NVDEC frames,
+    /// so they never cross to the host) or in host memory. The tensor wraps the pointer, and
+    /// ONNX Runtime hands it to a provider on the same device without a copy; outputs come
+    /// back to the host.
+    ///
+    /// A fixed-batch model needs `images` to be a multiple of its batch (device memory cannot
+    /// be padded here); dynamic-batch models take any count.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must address `images * 3 * h * w` initialised `f32`s in the memory `memory`
+    /// names, not written until this returns; device memory must be ready (the kernels that
+    /// wrote it synchronised).
+    ///
+    /// # Errors
+    ///
+    /// As [`infer`](Self::infer); [`Error::BadBatch`] for a batch a fixed-batch model cannot
+    /// take this way.
+    pub unsafe fn infer_raw(
+        &self,
+        id: &str,
+        ptr: u64,
+        memory: TensorMemory,
+        images: usize,
+    ) -> Result<BatchOutput, Error> {
+        let model = self.get(id)?;
+        let info = &model.info;
+        let chunk = info.fixed_batch.unwrap_or(images);
+        if images == 0 || ptr == 0 || !images.is_multiple_of(chunk) {
+            return Err(Error::BadBatch {
+                id: id.to_owned(),
+                message: format!(
+                    "{images} images at {ptr:#x} for a model taking batches of {chunk}: pad the \
+                     tensor to a multiple of {chunk}"
+                ),
+            });
+        }
+        // SAFETY: the caller's promise, passed on.
+        model.with_session(|session| unsafe { run_raw(id, info, session, ptr, memory, images) })
     }
 }
 
@@ -369,6 +431,62 @@ fn run_chunks(
         let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
         let each = values.len() / chunk;
         for i in 0..n {
+            per_image_out.push(values[i * each..(i + 1) * each].to_vec());
+        }
+    }
+    Ok(BatchOutput {
+        per_image: per_image_out,
+    })
+}
+
+/// One model call per chunk of an input by address (see [`ModelRepository::infer_raw`]).
+///
+/// # Safety
+///
+/// As `infer_raw`.
+unsafe fn run_raw(
+    id: &str,
+    info: &ModelInfo,
+    session: &mut Session,
+    ptr: u64,
+    memory: TensorMemory,
+    images: usize,
+) -> Result<BatchOutput, Error> {
+    let (w, h) = info.input_size;
+    let per_image = 3 * w * h;
+    let chunk = info.fixed_batch.unwrap_or(images);
+    let fail = |e: ort::Error| Error::Inference {
+        id: id.to_owned(),
+        message: e.to_string(),
+    };
+    let (device, ordinal) = match memory {
+        TensorMemory::Host => (AllocationDevice::CPU, 0),
+        TensorMemory::Cuda { ordinal } => (AllocationDevice::CUDA, ordinal),
+    };
+    let at = MemoryInfo::new(device, ordinal, AllocatorType::Device, MemoryType::Default)
+        .map_err(fail)?;
+    let mut per_image_out = Vec::with_capacity(images);
+    for start in (0..images).step_by(chunk) {
+        let data = (ptr as usize + start * per_image * size_of::<f32>()) as *mut std::ffi::c_void;
+        // SAFETY: the caller vouches for `chunk` images at `data` in `at`'s memory.
+        let tensor = unsafe {
+            TensorRefMut::<f32>::from_raw(
+                at.clone(),
+                data.cast(),
+                Shape::new([chunk as i64, 3, h as i64, w as i64]),
+            )
+        }
+        .map_err(fail)?;
+        // A plain run, not an I/O binding: ONNX Runtime copies an input only when it lies on
+        // another device than the provider's, so a CUDA tensor reaches the CUDA and TensorRT
+        // providers as it is. (ort rc.15's `IoBinding::bind_input` deadlocks on borrowed
+        // tensors: it clones them through a global copy-session lock.)
+        let outputs = session
+            .run(ort::inputs![info.input_name.as_str() => tensor])
+            .map_err(fail)?;
+        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
+        let each = values.len() / chunk;
+        for i in 0..chunk {
             per_image_out.push(values[i * each..(i + 1) * each].to_vec());
         }
     }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gpu_decode::RgbImage;
-use infer_trt::{Detection, Detector, DetectorOptions, Error, ModelRepository, OutputLayout};
+use gpu_decode::{Letterbox, RgbImage, letterbox};
+use infer_trt::{
+    Detection, Detector, DetectorOptions, Error, ModelRepository, OutputLayout, TensorMemory,
+};
 
 fn cache() -> PathBuf {
     std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
@@ -132,6 +134,33 @@ fn a_batch_gives_what_single_runs_give() {
         "{}",
         show(&single_z)
     );
+}
+
+/// The zero-copy entry point, here with host memory (its CUDA twin differs only in the
+/// memory it names): the same detections as the ordinary path, whatever the batch.
+#[test]
+fn an_input_by_address_gives_what_the_ordinary_path_gives() {
+    let repo = repo();
+    let detector = Detector::new(repo.clone(), "yolo", DetectorOptions::default()).unwrap();
+    let (bus, bw, bh) = image("bus");
+    let (zid, zw, zh) = image("zidane");
+    let b = RgbImage::new(&bus, bw, bh, bw * 3).unwrap();
+    let z = RgbImage::new(&zid, zw, zh, zw * 3).unwrap();
+    let per = 3 * 640 * 640;
+    let mut tensor = vec![0.0f32; 2 * per];
+    let lbs: Vec<Letterbox> = [b, z]
+        .iter()
+        .zip(tensor.chunks_exact_mut(per))
+        .map(|(img, slot)| letterbox(img, (640, 640), slot).unwrap())
+        .collect();
+    let want = detector.detect_rgb(&[b, z]).unwrap();
+    // SAFETY: two letterboxed images in host memory, untouched until the call returns.
+    let got =
+        unsafe { detector.detect_raw(tensor.as_ptr() as u64, TensorMemory::Host, &lbs) }.unwrap();
+    assert_eq!(got, want);
+    // SAFETY: a null pointer is refused before anything reads it.
+    let e = unsafe { repo.infer_raw("yolo", 0, TensorMemory::Host, 1) }.unwrap_err();
+    assert!(matches!(e, Error::BadBatch { .. }), "{e:?}");
 }
 
 #[test]
