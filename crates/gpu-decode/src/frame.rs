@@ -158,6 +158,11 @@ impl CudaBuffer {
     pub fn pixels(&self) -> &CudaPixels {
         &self.pixels
     }
+
+    /// What keeps the memory alive (for its producer to recognise its own buffers).
+    pub fn owner(&self) -> &(dyn std::any::Any + Send + Sync) {
+        &*self._owner
+    }
 }
 
 /// Where a frame's pixels live.

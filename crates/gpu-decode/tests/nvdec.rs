@@ -77,7 +77,10 @@ struct FakeDecoder {
     height: usize,
     pitch: usize,
     surfaces: Vec<Vec<u8>>,
+    /// What `cuvidGetDecodeStatus` says: in progress until the picture is mapped (mapping
+    /// waits for the hardware), then `outcome`.
     status: Vec<cuvidDecodeStatus>,
+    outcome: Vec<cuvidDecodeStatus>,
     mapped: Vec<bool>,
     max_mapped: usize,
 }
@@ -274,6 +277,7 @@ unsafe impl Driver for FakeNvdec {
             caps.nMaxMBCount = 256 * 256;
             caps.nMinWidth = 48;
             caps.nMinHeight = 16;
+            caps.nOutputFormatMask = 1 << cudaVideoSurfaceFormat::cudaVideoSurfaceFormat_NV12.0;
         }
         CUresult::CUDA_SUCCESS
     }
@@ -301,6 +305,7 @@ unsafe impl Driver for FakeNvdec {
             pitch,
             surfaces: vec![vec![0; pitch * h * 3 / 2]; n],
             status: vec![cuvidDecodeStatus::cuvidDecodeStatus_Invalid; n],
+            outcome: vec![cuvidDecodeStatus::cuvidDecodeStatus_Invalid; n],
             mapped: vec![false; n],
             max_mapped: info.ulNumOutputSurfaces as usize,
         }))
@@ -336,7 +341,8 @@ unsafe impl Driver for FakeNvdec {
         for row in 0..h + h / 2 {
             surface[row * pitch..row * pitch + w].copy_from_slice(&p.nv12[row * w..(row + 1) * w]);
         }
-        d.status[i] = if p.damaged {
+        d.status[i] = cuvidDecodeStatus::cuvidDecodeStatus_InProgress;
+        d.outcome[i] = if p.damaged {
             cuvidDecodeStatus::cuvidDecodeStatus_Error_Concealed
         } else {
             cuvidDecodeStatus::cuvidDecodeStatus_Success
@@ -375,6 +381,7 @@ unsafe impl Driver for FakeNvdec {
             self.violation(format!("map of never-decoded surface {i}"));
         }
         d.mapped[i] = true;
+        d.status[i] = d.outcome[i];
         Ok((d.surfaces[i].as_ptr() as u64, d.pitch as u32))
     }
 

@@ -183,9 +183,10 @@ fn cuda_error(what: &str, e: cu::DriverError) -> Error {
 /// NVIDIA's libraries on GPU `ordinal`: NVDECODE from `libnvcuvid.so.1`, memory and copies
 /// through cudarc on the device's primary context and a stream of its own.
 pub struct CudaDriver {
-    libs: NvdecLibraries,
-    ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
+    ctx: Arc<CudaContext>,
+    /// Last: fields drop in order, and the libraries must outlive everything made with them.
+    libs: NvdecLibraries,
 }
 
 impl std::fmt::Debug for CudaDriver {
@@ -218,7 +219,7 @@ impl CudaDriver {
         let stream = ctx
             .new_stream()
             .map_err(|e| cuda_error("cuStreamCreate", e))?;
-        Ok(Self { libs, ctx, stream })
+        Ok(Self { stream, ctx, libs })
     }
 }
 

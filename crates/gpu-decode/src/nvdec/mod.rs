@@ -13,6 +13,7 @@
 //!
 //! [`CudaPreprocessor`]: crate::cuda::CudaPreprocessor
 
+use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -151,8 +152,6 @@ struct HwDecoder {
     /// Output size (the display area, rounded up to even for 4:2:0).
     width: usize,
     height: usize,
-    /// Was the picture decoded into each surface an intra picture?
-    intra: Vec<bool>,
     /// Device buffers for frames of this size.
     pool: Arc<Slots<Box<dyn DeviceMemory>>>,
 }
@@ -163,12 +162,15 @@ struct FormatKey {
     coded: (u32, u32),
     display: (i32, i32, i32, i32),
     surfaces: u32,
+    progressive: bool,
 }
 
 /// A device buffer out of a decoder's pool; goes back when the frame holding it drops.
 struct Lease {
     mem: Option<Box<dyn DeviceMemory>>,
     pool: Arc<Slots<Box<dyn DeviceMemory>>>,
+    /// The driver that allocated it (its address), so `download` knows its own frames.
+    driver: usize,
 }
 
 impl Drop for Lease {
@@ -192,8 +194,15 @@ struct State {
     /// The first error a callback hit during the current `parse` call.
     error: Option<Error>,
     pts: i64,
+    /// Timestamps of the latest keyframe packets: a displayed picture carries its packet's
+    /// timestamp, which says whether it was a keyframe (NVDECODE's `intra_pic_flag` would
+    /// also flag non-IDR I-pictures).
+    keyframe_pts: VecDeque<i64>,
     decoders_created: u64,
 }
+
+/// Keyframe timestamps remembered; far more than the pictures NVDEC holds back.
+const KEYFRAMES_REMEMBERED: usize = 16;
 
 /// NVIDIA's hardware decoder for one stream, producing NV12 frames on the GPU.
 pub struct NvdecDecoder {
@@ -214,6 +223,10 @@ impl std::fmt::Debug for NvdecDecoder {
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
+}
+
+fn driver_id(driver: &Arc<dyn Driver>) -> usize {
+    Arc::as_ptr(driver).cast::<()>() as usize
 }
 
 fn backend(message: String) -> Error {
@@ -274,6 +287,7 @@ impl NvdecDecoder {
             need_keyframe: true,
             error: None,
             pts: 0,
+            keyframe_pts: VecDeque::with_capacity(KEYFRAMES_REMEMBERED),
             decoders_created: 0,
         });
         Self {
@@ -305,6 +319,15 @@ impl NvdecDecoder {
         let Pixels::Cuda(buf) = &frame.pixels else {
             return Err(Error::InvalidInput("not a device frame".into()));
         };
+        let ours = buf
+            .owner()
+            .downcast_ref::<Lease>()
+            .is_some_and(|l| l.driver == driver_id(&self.driver));
+        if !ours {
+            return Err(Error::InvalidInput(
+                "a frame from another decoder's driver".into(),
+            ));
+        }
         if frame.format != PixelFormat::Nv12 {
             return Err(Error::InvalidInput(format!("{:?}, not NV12", frame.format)));
         }
@@ -380,12 +403,17 @@ impl Decoder for NvdecDecoder {
             state.out.stats.skipped_until_keyframe += 1;
             return Ok(());
         }
+        self.driver.bind()?;
+        self.ensure_parser()?;
+        let state = self.state();
         if packet.keyframe {
             // Before parsing: a damaged picture reported during it sets this again.
             state.need_keyframe = false;
+            if state.keyframe_pts.len() == KEYFRAMES_REMEMBERED {
+                state.keyframe_pts.pop_front();
+            }
+            state.keyframe_pts.push_back(packet.pts);
         }
-        self.driver.bind()?;
-        self.ensure_parser()?;
         let mut pkt = sys::CUVIDSOURCEDATAPACKET {
             // One whole access unit: the parser need not wait for the next one to know the
             // picture is complete.
@@ -538,7 +566,11 @@ impl State {
         caps.nBitDepthMinus8 = 0;
         check("cuvidGetDecoderCaps", self.driver.caps(&mut caps))?;
         let (cw, ch) = (f.coded_width, f.coded_height);
-        if caps.bIsSupported == 0 {
+        // Drivers before NVDECODE 9.1 leave the mask at zero: only a set mask can say no.
+        let nv12 = 1 << sys::cudaVideoSurfaceFormat::cudaVideoSurfaceFormat_NV12.0;
+        if caps.bIsSupported == 0
+            || (caps.nOutputFormatMask != 0 && caps.nOutputFormatMask & nv12 == 0)
+        {
             return Err(unsupported(format!(
                 "{codec:?}: this GPU has no decoder for it"
             )));
@@ -560,6 +592,7 @@ impl State {
             coded: (cw, ch),
             display: (d.left, d.top, d.right, d.bottom),
             surfaces: u32::from(f.min_num_decode_surfaces).max(1) + EXTRA_SURFACES,
+            progressive: f.progressive_sequence != 0,
         };
         if self.decoder.as_ref().is_some_and(|hw| hw.key == key) {
             return Ok(key.surfaces as c_int);
@@ -576,7 +609,7 @@ impl State {
         info.ChromaFormat = f.chroma_format;
         info.OutputFormat = sys::cudaVideoSurfaceFormat::cudaVideoSurfaceFormat_NV12;
         info.bitDepthMinus8 = 0;
-        info.DeinterlaceMode = if f.progressive_sequence != 0 {
+        info.DeinterlaceMode = if key.progressive {
             sys::cudaVideoDeinterlaceMode::cudaVideoDeinterlaceMode_Weave
         } else {
             sys::cudaVideoDeinterlaceMode::cudaVideoDeinterlaceMode_Adaptive
@@ -607,7 +640,6 @@ impl State {
             key,
             width: w as usize,
             height: h as usize,
-            intra: vec![false; key.surfaces as usize],
             // The queue, plus frames the consumer holds while decoding goes on.
             pool: Arc::new(Slots::new(self.queue_frames + 4)),
         });
@@ -622,18 +654,7 @@ impl State {
 
     fn decode_picture(&mut self, pic: *mut CUVIDPICPARAMS) -> Result<c_int, Error> {
         let pts = self.pts;
-        let hw = self
-            .decoder
-            .as_mut()
-            .ok_or_else(|| backend("a picture before any sequence header".into()))?;
-        // SAFETY: the parser's valid picture parameters (the `Driver` contract).
-        let (index, intra) = unsafe { ((*pic).CurrPicIdx, (*pic).intra_pic_flag != 0) };
-        if let Some(slot) = usize::try_from(index)
-            .ok()
-            .and_then(|i| hw.intra.get_mut(i))
-        {
-            *slot = intra;
-        }
+        let hw = self.hw()?;
         // SAFETY: our decoder; the parameters are the parser's.
         let r = unsafe { self.driver.decode_picture(hw.handle, pic) };
         if r != CUresult::CUDA_SUCCESS {
@@ -650,36 +671,14 @@ impl State {
             return Ok(1); // end of stream
         };
         let hw = self.hw()?;
-        let (handle, index) = (hw.handle, info.picture_index);
-        // SAFETY: our decoder.
-        let status = unsafe { self.driver.decode_status(handle, index) };
-        if let Ok(s) = status
-            && (s == sys::cuvidDecodeStatus::cuvidDecodeStatus_Error
-                || s == sys::cuvidDecodeStatus::cuvidDecodeStatus_Error_Concealed)
-        {
-            // Concealed garbage: drop it and what would be predicted from it.
-            self.out.stats.corrupt += 1;
-            self.need_keyframe = true;
-            return Ok(1);
-        }
-        let (w, h) = (hw.width, hw.height);
-        let keyframe = usize::try_from(index)
-            .ok()
-            .and_then(|i| hw.intra.get(i).copied())
-            .unwrap_or(false);
-        let pitch = w;
-        let bytes = pitch * h * 3 / 2;
+        let (handle, index, (w, h)) = (hw.handle, info.picture_index, (hw.width, hw.height));
         let pool = hw.pool.clone();
-        let lease = match self.lease(&pool, bytes)? {
-            Some(l) => l,
-            None if self.out.evict_oldest() => self
-                .lease(&pool, bytes)?
-                .ok_or_else(|| backend("device frame pool".into()))?,
-            None => {
-                self.out.stats.frames += 1;
-                self.out.stats.dropped_no_buffer += 1;
-                return Ok(1);
-            }
+        let keyframe = self.keyframe_pts.contains(&info.timestamp);
+        let pitch = w;
+        let Some(lease) = self.lease_evicting(&pool, pitch * h * 3 / 2)? else {
+            self.out.stats.frames += 1;
+            self.out.stats.dropped_no_buffer += 1;
+            return Ok(1);
         };
         let dst = lease.mem.as_ref().map_or(0, |m| m.ptr());
 
@@ -694,34 +693,54 @@ impl State {
         let (src, src_pitch) = unsafe { self.driver.map(handle, index, &mut proc) }
             .map_err(|r| backend(format!("cuvidMapVideoFrame: {}", describe(r))))?;
         let src_pitch = src_pitch as usize;
-        let copied = (|| {
+        // Mapping waits for the picture: only now does its decode status mean something.
+        // SAFETY: our decoder.
+        let damaged = matches!(
+            unsafe { self.driver.decode_status(handle, index) },
+            Ok(s) if s == sys::cuvidDecodeStatus::cuvidDecodeStatus_Error
+                || s == sys::cuvidDecodeStatus::cuvidDecodeStatus_Error_Concealed
+        );
+        let copied = if damaged {
+            Ok(())
+        } else {
             // SAFETY: the mapped picture holds `h` rows of Y then, `src_pitch * h` bytes in,
             // `h / 2` rows of UV; the lease holds `pitch * h * 3 / 2` bytes. The stream is
-            // synchronised before unmapping.
+            // synchronised below, before unmapping.
             unsafe {
-                self.driver.copy_2d(&Copy2d {
-                    src,
-                    src_pitch,
-                    dst,
-                    dst_pitch: pitch,
-                    width: w,
-                    rows: h,
-                })?;
-                self.driver.copy_2d(&Copy2d {
-                    src: src + (src_pitch * h) as u64,
-                    src_pitch,
-                    dst: dst + (pitch * h) as u64,
-                    dst_pitch: pitch,
-                    width: w,
-                    rows: h / 2,
-                })?;
+                self.driver
+                    .copy_2d(&Copy2d {
+                        src,
+                        src_pitch,
+                        dst,
+                        dst_pitch: pitch,
+                        width: w,
+                        rows: h,
+                    })
+                    .and_then(|()| {
+                        self.driver.copy_2d(&Copy2d {
+                            src: src + (src_pitch * h) as u64,
+                            src_pitch,
+                            dst: dst + (pitch * h) as u64,
+                            dst_pitch: pitch,
+                            width: w,
+                            rows: h / 2,
+                        })
+                    })
             }
-            self.driver.synchronize()
-        })();
-        // SAFETY: mapped just above; unmapped once, whatever the copy did.
+        };
+        // Whatever the copies did, nothing may still read the picture when it is unmapped.
+        let synced = self.driver.synchronize();
+        // SAFETY: mapped just above; unmapped once.
         let unmapped = unsafe { self.driver.unmap(handle, src) };
         copied?;
+        synced?;
         check("cuvidUnmapVideoFrame", unmapped)?;
+        if damaged {
+            // Concealed garbage: drop it and what would be predicted from it.
+            self.out.stats.corrupt += 1;
+            self.need_keyframe = true;
+            return Ok(1);
+        }
         self.out.push(Frame {
             width: w,
             height: h,
@@ -742,6 +761,24 @@ impl State {
         Ok(1)
     }
 
+    /// A buffer from `pool`, evicting queued frames (oldest first, counted) until one is free;
+    /// `None` if the consumer holds them all. After a format change the queue may hold frames
+    /// of the old pool, which free nothing here: hence the loop.
+    fn lease_evicting(
+        &mut self,
+        pool: &Arc<Slots<Box<dyn DeviceMemory>>>,
+        bytes: usize,
+    ) -> Result<Option<Lease>, Error> {
+        loop {
+            if let Some(lease) = self.lease(pool, bytes)? {
+                return Ok(Some(lease));
+            }
+            if !self.out.evict_oldest() {
+                return Ok(None);
+            }
+        }
+    }
+
     /// A device buffer from `pool`, allocated on first use; `None` if all are out.
     fn lease(
         &self,
@@ -754,6 +791,7 @@ impl State {
             Some(Ok(mem)) => Ok(Some(Lease {
                 mem: Some(mem),
                 pool: pool.clone(),
+                driver: driver_id(&self.driver),
             })),
         }
     }
