@@ -99,7 +99,8 @@ fn test() -> Result<()> {
         "--no-deps",
         "--locked",
     ]))?;
-    // GPU tests compile the CUDA kernel with NVRTC and report what they had to skip.
+    // GPU tests compile the CUDA kernel with NVRTC, run NVDEC's decode loop on its stand-in,
+    // and report what they had to skip.
     run(cargo()
         .args([
             "test",
@@ -110,6 +111,16 @@ fn test() -> Result<()> {
             "nvdec,cuda",
         ])
         .args(["--test", "cuda", "--test", "nvdec", "--", "--show-output"]))?;
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "infer-trt",
+            "--locked",
+            "--features",
+            "tensorrt",
+        ])
+        .args(["--test", "gpu", "--", "--show-output"]))?;
     Ok(())
 }
 

@@ -4,6 +4,10 @@
 
 use std::sync::Arc;
 
+/// The cudarc this crate is built with, for callers that allocate device tensors for
+/// [`CudaPreprocessor::letterbox_nv12`].
+pub use cudarc;
+
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
 
 use crate::{CudaPixels, Error, Letterbox};

@@ -44,6 +44,18 @@ pub enum Error {
         /// The output shape (-1 for dynamic dimensions).
         shape: Vec<i64>,
     },
+    /// The execution provider asked for cannot run here (not built into this ONNX Runtime,
+    /// or its CUDA/TensorRT libraries or the GPU are missing). Never a silent fall-back to
+    /// the CPU.
+    #[error("{} on {provider}: provider unavailable: {message}", path.display())]
+    ProviderUnavailable {
+        /// The model file being loaded.
+        path: PathBuf,
+        /// The provider, e.g. `"TensorRT"`.
+        provider: &'static str,
+        /// ONNX Runtime's message.
+        message: String,
+    },
     /// No model loaded under this id.
     #[error("no model {0:?} is loaded")]
     UnknownModel(String),

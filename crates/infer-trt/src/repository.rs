@@ -289,7 +289,11 @@ impl ModelRepository {
             if let Provider::TensorRt(o) = &self.provider {
                 b = b
                     .with_execution_providers(tensorrt_providers(o, &info))
-                    .map_err(|e| not_onnx(e.into()))?;
+                    .map_err(|e| Error::ProviderUnavailable {
+                        path: path.clone(),
+                        provider: "TensorRT",
+                        message: ort::Error::<()>::from(e).to_string(),
+                    })?;
             }
             sessions.push(b.commit_from_file(&path).map_err(not_onnx)?);
         }
