@@ -7,9 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use gpu_decode::{
-    Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Packet, letterbox_frame,
-};
+use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, InputBatch, Packet};
 use rtsp_ingest::{Event, ReplayOptions};
 
 const CLIPS: [&str; 4] = [
@@ -59,7 +57,7 @@ fn units(file: &str) -> (Codec, Vec<(Vec<u8>, bool)>) {
 fn run(
     codec: Codec,
     units: &[(Vec<u8>, bool)],
-    letterbox_to: Option<&mut Vec<f32>>,
+    letterbox_to: Option<&mut InputBatch>,
     output_size: Option<(usize, usize)>,
 ) -> usize {
     let config = CodecConfig {
@@ -77,7 +75,7 @@ fn run(
     let mut take = |dec: &mut CpuDecoder, n: &mut usize| {
         while let Some(f) = dec.next_frame() {
             if let Some(buf) = input.as_deref_mut() {
-                letterbox_frame(&f, (640, 640), buf).unwrap();
+                buf.fill(0, &f).unwrap();
             }
             *n += 1;
         }
@@ -107,7 +105,9 @@ fn decode(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("rgb", clip), &units, |b, u| {
             b.iter(|| run(codec, u, None, None))
         });
-        let mut input = vec![0.0f32; 3 * 640 * 640];
+        // As the detector does: one slot, kept from frame to frame.
+        let mut input = InputBatch::new((640, 640));
+        input.set_len(1);
         // Full-size RGB, then the generic (resizing) letterbox.
         g.bench_with_input(
             BenchmarkId::new("rgb+letterbox640", clip),

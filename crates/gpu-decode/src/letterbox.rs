@@ -108,17 +108,20 @@ fn fill_plane(
     xs: &[(usize, usize, f32)],
     ys: &[(usize, usize, f32)],
     out: &mut [f32],
+    write_padding: bool,
 ) {
     let (w, _) = lb.input;
     let (rw, rh) = lb.resized;
     let (sw, sh) = lb.source;
     let pad = f32::from(PAD) / 255.0;
     let scale = 1.0 / 255.0;
-    out[..lb.pad_y * w].fill(pad);
-    out[(lb.pad_y + rh) * w..].fill(pad);
-    for y in lb.pad_y..lb.pad_y + rh {
-        out[y * w..y * w + lb.pad_x].fill(pad);
-        out[y * w + lb.pad_x + rw..(y + 1) * w].fill(pad);
+    if write_padding {
+        out[..lb.pad_y * w].fill(pad);
+        out[(lb.pad_y + rh) * w..].fill(pad);
+        for y in lb.pad_y..lb.pad_y + rh {
+            out[y * w..y * w + lb.pad_x].fill(pad);
+            out[y * w + lb.pad_x + rw..(y + 1) * w].fill(pad);
+        }
     }
     if (sw, sh) == (rw, rh) {
         // Already at size (the decoder scaled it): normalise only.
@@ -171,15 +174,51 @@ fn letterbox_channels(
     channels: [Channel<'_>; 3],
     lb: Letterbox,
     dst: &mut [f32],
+    write_padding: bool,
 ) -> Result<Letterbox, Error> {
     check_output(&lb, dst)?;
     let plane = lb.input.0 * lb.input.1;
     let xs = taps(lb.source.0, lb.resized.0);
     let ys = taps(lb.source.1, lb.resized.1);
     for (ch, out) in channels.into_iter().zip(dst.chunks_exact_mut(plane)) {
-        fill_plane(ch, &lb, &xs, &ys, out);
+        fill_plane(ch, &lb, &xs, &ys, out, write_padding);
     }
     Ok(lb)
+}
+
+fn rgb_channels<'a>(src: &RgbImage<'a>) -> [Channel<'a>; 3] {
+    let ch = |offset| Channel {
+        data: src.data,
+        offset,
+        step: 3,
+        stride: src.stride,
+    };
+    [ch(0), ch(1), ch(2)]
+}
+
+fn planar_channels<'a>(src: &PlanarRgbImage<'a>) -> [Channel<'a>; 3] {
+    let ch = |plane: &[u8]| Channel {
+        data: src.data,
+        offset: plane.as_ptr() as usize - src.data.as_ptr() as usize,
+        step: 1,
+        stride: src.stride,
+    };
+    let [r, g, b] = src.planes();
+    [ch(r), ch(g), ch(b)]
+}
+
+/// A frame's channels on the host, and its size.
+fn frame_channels(frame: &Frame) -> Result<([Channel<'_>; 3], (usize, usize)), Error> {
+    if let Some(img) = frame.rgb() {
+        Ok((rgb_channels(&img), (img.width, img.height)))
+    } else if let Some(img) = frame.planar_rgb() {
+        Ok((planar_channels(&img), (img.width, img.height)))
+    } else {
+        Err(Error::InvalidInput(format!(
+            "cannot letterbox a {:?} frame on the host",
+            frame.format
+        )))
+    }
 }
 
 /// Letterboxes packed RGB `src` into `dst`, planar RGB (`3 * h * w` floats, channel-major)
@@ -195,13 +234,7 @@ pub fn letterbox(
     dst: &mut [f32],
 ) -> Result<Letterbox, Error> {
     let lb = Letterbox::new((src.width, src.height), input)?;
-    let ch = |offset| Channel {
-        data: src.data,
-        offset,
-        step: 3,
-        stride: src.stride,
-    };
-    letterbox_channels([ch(0), ch(1), ch(2)], lb, dst)
+    letterbox_channels(rgb_channels(src), lb, dst, true)
 }
 
 /// Like [`letterbox()`], for planar RGB (three planes of `height` rows of `stride` bytes).
@@ -215,14 +248,7 @@ pub fn letterbox_planar(
     dst: &mut [f32],
 ) -> Result<Letterbox, Error> {
     let lb = Letterbox::new((src.width, src.height), input)?;
-    let ch = |plane: &[u8]| Channel {
-        data: src.data,
-        offset: plane.as_ptr() as usize - src.data.as_ptr() as usize,
-        step: 1,
-        stride: src.stride,
-    };
-    let [r, g, b] = src.planes();
-    letterbox_channels([ch(r), ch(g), ch(b)], lb, dst)
+    letterbox_channels(planar_channels(src), lb, dst, true)
 }
 
 /// Letterboxes a host frame, packed or planar.
@@ -235,15 +261,98 @@ pub fn letterbox_frame(
     input: (usize, usize),
     dst: &mut [f32],
 ) -> Result<Letterbox, Error> {
-    if let Some(img) = frame.rgb() {
-        letterbox(&img, input, dst)
-    } else if let Some(img) = frame.planar_rgb() {
-        letterbox_planar(&img, input, dst)
-    } else {
-        Err(Error::InvalidInput(format!(
-            "cannot letterbox a {:?} frame on the host",
-            frame.format
-        )))
+    let (channels, size) = frame_channels(frame)?;
+    letterbox_channels(channels, Letterbox::new(size, input)?, dst, true)
+}
+
+/// A batch tensor of letterboxed model inputs (`n * 3 * h * w` floats), kept from batch to
+/// batch: a slot's padding is written only when its geometry changes, which with a stream's
+/// fixed resolution is once. At 640x640 from 720p that is 2.2 MB of the 4.9 MB written per
+/// frame saved.
+#[derive(Debug, Clone)]
+pub struct InputBatch {
+    input: (usize, usize),
+    data: Vec<f32>,
+    /// Per slot, the geometry its padding was written for.
+    padded: Vec<Option<Padding>>,
+}
+
+/// Where a letterbox's padding lies: (resized size, pad_x, pad_y).
+type Padding = ((usize, usize), usize, usize);
+
+impl InputBatch {
+    /// An empty batch for a model input of `input` (width, height).
+    pub fn new(input: (usize, usize)) -> Self {
+        Self {
+            input,
+            data: Vec::new(),
+            padded: Vec::new(),
+        }
+    }
+
+    /// Makes room for `n` images (slots beyond `n` are forgotten; new ones start unpadded).
+    pub fn set_len(&mut self, n: usize) {
+        self.data.resize(n * self.per_image(), 0.0);
+        self.padded.resize(n, None);
+    }
+
+    /// Images the batch holds.
+    pub fn len(&self) -> usize {
+        self.padded.len()
+    }
+
+    /// Whether the batch holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.padded.is_empty()
+    }
+
+    fn per_image(&self) -> usize {
+        3 * self.input.0 * self.input.1
+    }
+
+    fn fill_channels(
+        &mut self,
+        i: usize,
+        channels: [Channel<'_>; 3],
+        source: (usize, usize),
+    ) -> Result<Letterbox, Error> {
+        if i >= self.len() {
+            return Err(Error::InvalidInput(format!(
+                "slot {i} of a batch of {}",
+                self.len()
+            )));
+        }
+        let lb = Letterbox::new(source, self.input)?;
+        let geometry = Some((lb.resized, lb.pad_x, lb.pad_y));
+        let per = self.per_image();
+        let slot = &mut self.data[i * per..(i + 1) * per];
+        letterbox_channels(channels, lb, slot, self.padded[i] != geometry)?;
+        self.padded[i] = geometry;
+        Ok(lb)
+    }
+
+    /// Letterboxes a host frame (packed or planar RGB) into slot `i`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a slot out of range or a device frame.
+    pub fn fill(&mut self, i: usize, frame: &Frame) -> Result<Letterbox, Error> {
+        let (channels, size) = frame_channels(frame)?;
+        self.fill_channels(i, channels, size)
+    }
+
+    /// Letterboxes a packed RGB image into slot `i`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a slot out of range or an empty image.
+    pub fn fill_rgb(&mut self, i: usize, img: &RgbImage<'_>) -> Result<Letterbox, Error> {
+        self.fill_channels(i, rgb_channels(img), (img.width, img.height))
+    }
+
+    /// The tensor: `len() * 3 * h * w` floats, image after image.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
     }
 }
 
@@ -385,6 +494,38 @@ mod tests {
                 .fold(0.0f32, f32::max);
             assert!(worst < 1e-4, "{sw}x{sh} -> {iw}x{ih}: max error {worst}");
         }
+    }
+
+    #[test]
+    fn a_reused_batch_gives_what_fresh_letterboxes_give() {
+        let mut batch = InputBatch::new((64, 48));
+        batch.set_len(2);
+        // Slot 0 goes from landscape to portrait and back: its padding moves each time.
+        let sizes = [
+            (40, 20, 120),
+            (17, 33, 51),
+            (40, 20, 120),
+            (40, 20, 120),
+            (50, 50, 150),
+        ];
+        for (round, &(w, h, stride)) in sizes.iter().enumerate() {
+            let data = pattern(w, h, stride);
+            let img = RgbImage::new(&data, w, h, stride).unwrap();
+            let other = pattern(w + round, h, (w + round) * 3);
+            let img1 = RgbImage::new(&other, w + round, h, (w + round) * 3).unwrap();
+            batch.fill_rgb(0, &img).unwrap();
+            batch.fill_rgb(1, &img1).unwrap();
+            let mut want = vec![0.0; 2 * 3 * 64 * 48];
+            let (a, b) = want.split_at_mut(3 * 64 * 48);
+            letterbox(&img, (64, 48), a).unwrap();
+            letterbox(&img1, (64, 48), b).unwrap();
+            assert_eq!(batch.as_slice(), &want[..], "round {round}");
+        }
+        assert!(
+            batch
+                .fill_rgb(2, &RgbImage::new(&[0; 3], 1, 1, 3).unwrap())
+                .is_err()
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use crate::frame::{
     RgbImage,
 };
 pub use crate::letterbox::{
-    Letterbox, PAD, letterbox, letterbox_frame, letterbox_nv12, letterbox_planar,
+    InputBatch, Letterbox, PAD, letterbox, letterbox_frame, letterbox_nv12, letterbox_planar,
 };
 
 #[cfg(feature = "cpu")]

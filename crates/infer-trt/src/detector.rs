@@ -1,9 +1,9 @@
 //! Frames in, detections out: letterbox each frame into one batch tensor (gpu-decode's
 //! preprocessing), one model call, post-processing per frame.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use gpu_decode::{Frame, Letterbox, RgbImage, letterbox, letterbox_frame};
+use gpu_decode::{Frame, InputBatch, Letterbox, RgbImage};
 
 use crate::yolo::{self, Thresholds};
 use crate::{BatchOutput, Detection, Error, ModelInfo, ModelRepository, TensorMemory};
@@ -22,6 +22,8 @@ pub struct Detector {
     id: String,
     info: ModelInfo,
     options: DetectorOptions,
+    /// Input tensors kept between batches (one per call running at once).
+    inputs: Mutex<Vec<InputBatch>>,
 }
 
 impl Detector {
@@ -41,6 +43,7 @@ impl Detector {
             id: id.to_owned(),
             info,
             options,
+            inputs: Mutex::new(Vec::new()),
         })
     }
 
@@ -52,20 +55,32 @@ impl Detector {
     fn run(
         &self,
         n: usize,
-        mut fill: impl FnMut(usize, &mut [f32]) -> Result<Letterbox, gpu_decode::Error>,
+        mut fill: impl FnMut(&mut InputBatch, usize) -> Result<Letterbox, gpu_decode::Error>,
     ) -> Result<Vec<Vec<Detection>>, Error> {
-        let (w, h) = self.info.input_size;
-        let per = 3 * w * h;
-        let mut input = vec![0.0f32; n * per];
-        let mut boxes = Vec::with_capacity(n);
-        for (i, slot) in input.chunks_exact_mut(per).enumerate() {
-            boxes.push(fill(i, slot).map_err(|e| Error::BadBatch {
-                id: self.id.clone(),
-                message: format!("frame {i}: {e}"),
-            })?);
-        }
-        let out = self.repo.infer(&self.id, &input, n)?;
-        Ok(self.postprocess(&out, &boxes))
+        // A tensor from the last batches (its padding already written), or a new one.
+        let mut input = self
+            .inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| InputBatch::new(self.info.input_size));
+        input.set_len(n);
+        let result = (|| {
+            let mut boxes = Vec::with_capacity(n);
+            for i in 0..n {
+                boxes.push(fill(&mut input, i).map_err(|e| Error::BadBatch {
+                    id: self.id.clone(),
+                    message: format!("frame {i}: {e}"),
+                })?);
+            }
+            let out = self.repo.infer(&self.id, input.as_slice(), n)?;
+            Ok(self.postprocess(&out, &boxes))
+        })();
+        self.inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(input);
+        result
     }
 
     fn postprocess(&self, out: &BatchOutput, boxes: &[Letterbox]) -> Vec<Vec<Detection>> {
@@ -110,9 +125,7 @@ impl Detector {
     /// [`Error::BadBatch`] for an empty batch or a frame that cannot be letterboxed (device
     /// frames need the CUDA path), or as [`ModelRepository::infer`].
     pub fn detect(&self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, Error> {
-        self.run(frames.len(), |i, slot| {
-            letterbox_frame(frames[i], self.info.input_size, slot)
-        })
+        self.run(frames.len(), |input, i| input.fill(i, frames[i]))
     }
 
     /// Like [`detect`](Self::detect), for packed RGB images.
@@ -121,8 +134,6 @@ impl Detector {
     ///
     /// As [`detect`](Self::detect).
     pub fn detect_rgb(&self, images: &[RgbImage<'_>]) -> Result<Vec<Vec<Detection>>, Error> {
-        self.run(images.len(), |i, slot| {
-            letterbox(&images[i], self.info.input_size, slot)
-        })
+        self.run(images.len(), |input, i| input.fill_rgb(i, &images[i]))
     }
 }
