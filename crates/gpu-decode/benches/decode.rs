@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use criterion::{BenchmarkId, Criterion, Throughput};
 use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, InputBatch, Packet};
-use rtsp_ingest::{Event, ReplayOptions};
 
 const CLIPS: [&str; 4] = [
     "h264_720p25.h264",
@@ -18,40 +20,17 @@ const CLIPS: [&str; 4] = [
 ];
 const FRAMES: usize = 100;
 
-fn clips() -> PathBuf {
-    std::env::var_os("RTSP_WORKER_CLIPS").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker/clips"),
-        PathBuf::from,
-    )
-}
-
 /// The clip's first `FRAMES` access units (two groups of pictures).
 fn units(file: &str) -> (Codec, Vec<(Vec<u8>, bool)>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let opts = ReplayOptions::default()
-            .looping(false)
-            .fps(Some(1e6))
-            .queue_frames(100_000);
-        let mut cam =
-            rtsp_ingest::replay(clips().join(file), opts).expect("clips: run `cargo xtask setup`");
-        let mut out = Vec::new();
-        let mut codec = Codec::H264;
-        while let Some(e) = cam.next().await {
-            if let Event::Frame(au) = e {
-                codec = match au.params.codec {
-                    rtsp_ingest::Codec::H264 => Codec::H264,
-                    rtsp_ingest::Codec::H265 => Codec::H265,
-                };
-                out.push((au.data.to_vec(), au.keyframe));
-            }
-        }
-        out.truncate(FRAMES);
-        (codec, out)
-    })
+    let mut aus = support::units(file);
+    aus.truncate(FRAMES);
+    let codec = support::config(&aus[0]).codec;
+    (
+        codec,
+        aus.into_iter()
+            .map(|au| (au.data.to_vec(), au.keyframe))
+            .collect(),
+    )
 }
 
 fn run(
@@ -150,7 +129,7 @@ fn ffmpeg_cli(clip: &str, rgb: bool) -> Option<f64> {
             "1",
             "-i",
         ])
-        .arg(clips().join(clip));
+        .arg(support::common::clips().join(clip));
         if rgb {
             cmd.args(["-pix_fmt", "rgb24"]);
         }

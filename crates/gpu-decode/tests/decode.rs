@@ -5,24 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use gpu_decode::{CpuDecoder, CpuDecoderOptions, Decoder, Error, Frame, Packet, letterbox};
+use gpu_decode::{CpuDecoder, CpuDecoderOptions, Decoder, Frame, letterbox};
 use rtsp_ingest::{AccessUnit, Event};
-use support::{common, config, damage, packet, units};
-
-/// Decodes every unit, hands each frame to `look` and lets it go (holding every decoded
-/// frame would hold every pooled buffer).
-fn decode_each(dec: &mut CpuDecoder, aus: &[AccessUnit], mut look: impl FnMut(Frame)) {
-    for au in aus {
-        dec.decode(&packet(au)).unwrap();
-        while let Some(f) = dec.next_frame() {
-            look(f);
-        }
-    }
-    dec.flush().unwrap();
-    while let Some(f) = dec.next_frame() {
-        look(f);
-    }
-}
+use support::{common, config, decode_each, packet, units};
 
 /// (pts, width, height, keyframe) of every frame.
 fn decode_all(dec: &mut CpuDecoder, aus: &[AccessUnit]) -> Vec<(i64, usize, usize, bool)> {
@@ -163,121 +148,32 @@ fn scaled_output_in_one_pass() {
     assert!(frames.iter().all(|f| (f.1, f.2) == (640, 360)));
 }
 
+fn cpu(au: &AccessUnit) -> Box<dyn Decoder> {
+    Box::new(CpuDecoder::new(&config(au), CpuDecoderOptions::default()).unwrap())
+}
+
 #[test]
 fn corrupt_packets_are_errors_and_decoding_resumes_at_the_next_keyframe() {
-    let mut aus = units("h264_720p25.h264");
-    // Damage frame 60 (a P-frame): keep its start, fill the rest with noise.
-    damage(&mut aus, 60);
-    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
-    let mut errors = 0;
-    let mut pts = Vec::new();
-    for au in &aus {
-        match dec.decode(&packet(au)) {
-            Ok(()) => {}
-            Err(Error::Corrupt { .. }) => errors += 1,
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-        pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
-    }
-    dec.flush().unwrap();
-    pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
-    let s = dec.stats();
-    assert!(
-        s.corrupt >= 1 || errors >= 1,
-        "the damage was noticed: {s:?}"
-    );
-    // Frames up to the damage, then from the keyframe at 100 on: nothing from 61..100.
-    assert!(pts.contains(&59));
-    assert!(pts.iter().all(|&p| p <= 60 || p >= 100), "{pts:?}");
-    assert_eq!(
-        pts.iter().filter(|&&p| p >= 100).count(),
-        150,
-        "recovered at the keyframe"
-    );
-    assert_eq!(s.packets, 250);
-
-    // Garbage, even flagged as a keyframe, is an error or a skip, never a panic.
-    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
-    for (i, junk) in [
-        vec![0u8; 0],
-        vec![0, 0, 1],
-        vec![0, 0, 0, 1, 0x65, 0xff, 0xff],
-        (0..5000).map(|i| (i % 256) as u8).collect(),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let _ = dec.decode(&Packet {
-            data: junk,
-            pts: i as i64,
-            keyframe: true,
-        });
-    }
-    dec.decode(&packet(&aus[0])).unwrap();
-    dec.flush().unwrap();
-    assert!(
-        dec.next_frame().is_some(),
-        "a good keyframe still decodes after garbage"
-    );
+    support::corrupt_input_recovers_at_the_next_keyframe(&mut cpu);
 }
 
 #[test]
 fn a_consumer_that_does_not_keep_up_loses_old_frames_not_memory() {
     let aus = units("h264_720p25.h264");
-    let mut dec = CpuDecoder::new(
-        &config(&aus[0]),
-        CpuDecoderOptions::default().queue_frames(4),
-    )
-    .unwrap();
-    let held: Vec<Frame> = Vec::new();
-    for au in &aus[..60] {
-        dec.decode(&packet(au)).unwrap();
-    }
-    let s = dec.stats();
-    assert_eq!((s.frames, s.queued, s.dropped_queue_full), (60, 4, 56));
-    let newest: Vec<i64> = std::iter::from_fn(|| dec.next_frame())
-        .map(|f| f.pts)
-        .collect();
-    assert_eq!(newest, vec![56, 57, 58, 59], "the newest frames win");
+    let options = CpuDecoderOptions::default().queue_frames(4);
+    let mut dec = CpuDecoder::new(&config(&aus[0]), options).unwrap();
+    let held = support::a_slow_consumer_loses_old_frames(&mut dec);
+    assert!(!held.is_empty());
     assert!(
         dec.pool().allocated() <= 8,
         "buffers allocated: {}",
         dec.pool().allocated()
     );
-    // A consumer holding every buffer: new frames are dropped and counted, nothing grows.
-    let mut held = held;
-    for au in &aus[60..100] {
-        dec.decode(&packet(au)).unwrap();
-        if let Some(f) = dec.next_frame() {
-            held.push(f);
-        }
-    }
-    let s = dec.stats();
-    assert!(s.dropped_no_buffer > 0, "{s:?}");
-    assert!(dec.pool().allocated() <= 8);
-    assert_eq!(
-        s.frames,
-        s.delivered + s.dropped_queue_full + s.dropped_no_buffer + s.queued
-    );
 }
 
 #[test]
 fn reset_waits_for_a_keyframe() {
-    let aus = units("h265_720p25.h265");
-    let mut dec = CpuDecoder::new(&config(&aus[0]), CpuDecoderOptions::default()).unwrap();
-    for au in &aus[..30] {
-        dec.decode(&packet(au)).unwrap();
-    }
-    dec.reset();
-    let mut pts = Vec::new();
-    for au in &aus[30..120] {
-        dec.decode(&packet(au)).unwrap();
-        pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
-    }
-    dec.flush().unwrap();
-    pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
-    assert_eq!(pts, (50..120).collect::<Vec<_>>());
-    assert_eq!(dec.stats().skipped_until_keyframe, 20);
+    support::reset_waits_for_a_keyframe(&mut cpu);
 }
 
 #[test]

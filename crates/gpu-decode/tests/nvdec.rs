@@ -26,10 +26,10 @@ use gpu_decode::nvdec::sys::{
 };
 use gpu_decode::nvdec::{Copy2d, DeviceMemory, Driver, NvdecDecoder, NvdecOptions};
 use gpu_decode::{
-    CpuDecoder, CpuDecoderOptions, Decoder, Error, Frame, Pixels, letterbox, letterbox_nv12,
+    CpuDecoder, CpuDecoderOptions, Decoder, Error, Pixels, letterbox, letterbox_nv12,
 };
 use rtsp_ingest::AccessUnit;
-use support::{config, damage, packet, units};
+use support::{config, decode_each, packet, units};
 
 const INVALID_VALUE: CUresult = CUresult(1);
 const MAP_FAILED: CUresult = CUresult(205);
@@ -465,20 +465,6 @@ fn decoder(driver: &Arc<FakeNvdec>, au: &AccessUnit, queue: usize) -> NvdecDecod
     )
 }
 
-/// Decodes every unit, handing each frame to `look` as soon as it is out.
-fn decode_each(dec: &mut dyn Decoder, aus: &[AccessUnit], mut look: impl FnMut(Frame)) {
-    for au in aus {
-        dec.decode(&packet(au)).unwrap();
-        while let Some(f) = dec.next_frame() {
-            look(f);
-        }
-    }
-    dec.flush().unwrap();
-    while let Some(f) = dec.next_frame() {
-        look(f);
-    }
-}
-
 /// Mean absolute difference of two model inputs.
 fn mean_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
@@ -550,30 +536,8 @@ fn a_consumer_that_does_not_keep_up_loses_old_frames_not_device_memory() {
     let driver = fake();
     let aus = units("h264_720p25.h264");
     let mut dec = decoder(&driver, &aus[0], 4);
-    for au in &aus[..60] {
-        dec.decode(&packet(au)).unwrap();
-    }
-    let s = dec.stats();
-    assert_eq!((s.frames, s.queued, s.dropped_queue_full), (60, 4, 56));
-    let newest: Vec<i64> = std::iter::from_fn(|| dec.next_frame())
-        .map(|f| f.pts)
-        .collect();
-    assert_eq!(newest, vec![56, 57, 58, 59], "the newest frames win");
-    // A consumer holding every buffer: new frames are dropped and counted, nothing grows.
-    let mut held = Vec::new();
-    for au in &aus[60..100] {
-        dec.decode(&packet(au)).unwrap();
-        if let Some(f) = dec.next_frame() {
-            held.push(f);
-        }
-    }
-    let s = dec.stats();
-    assert!(s.dropped_no_buffer > 0, "{s:?}");
+    let held = support::a_slow_consumer_loses_old_frames(&mut dec);
     assert!(driver.memory_alive.load(Ordering::SeqCst) <= 8);
-    assert_eq!(
-        s.frames,
-        s.delivered + s.dropped_queue_full + s.dropped_no_buffer + s.queued
-    );
     // Frames outlive their decoder, and give their memory back when they go.
     drop(dec);
     assert!(driver.memory_alive.load(Ordering::SeqCst) > 0);
@@ -590,67 +554,21 @@ fn a_consumer_that_does_not_keep_up_loses_old_frames_not_device_memory() {
 #[test]
 fn corrupt_input_is_counted_and_decoding_resumes_at_the_next_keyframe() {
     let driver = fake();
-    let mut aus = units("h264_720p25.h264");
-    damage(&mut aus, 60);
-    let mut dec = decoder(&driver, &aus[0], 4);
-    let mut errors = 0;
-    let mut pts = Vec::new();
-    for au in &aus {
-        match dec.decode(&packet(au)) {
-            Ok(()) => {}
-            Err(Error::Corrupt { .. }) => errors += 1,
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-        pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
-    }
-    dec.flush().unwrap();
-    pts.extend(std::iter::from_fn(|| dec.next_frame()).map(|f| f.pts));
-    let s = dec.stats();
-    assert!(s.corrupt >= 1 || errors >= 1, "noticed: {s:?}");
-    assert!(pts.contains(&59));
-    assert!(pts.iter().all(|&p| p <= 60 || p >= 100), "{pts:?}");
-    assert_eq!(pts.iter().filter(|&&p| p >= 100).count(), 150);
-
-    // Garbage flagged as keyframes: errors or skips, never a panic; a good keyframe decodes.
-    for (i, junk) in [
-        vec![0u8; 0],
-        vec![0, 0, 1],
-        vec![0, 0, 0, 1, 0x65, 0xff, 0xff],
-        (0..5000).map(|i| (i % 256) as u8).collect(),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let _ = dec.decode(&gpu_decode::Packet {
-            data: junk,
-            pts: 1000 + i as i64,
-            keyframe: true,
-        });
-    }
-    dec.decode(&packet(&aus[0])).unwrap();
-    dec.flush().unwrap();
-    assert!(dec.next_frame().is_some(), "a good keyframe after garbage");
-    drop(dec);
+    support::corrupt_input_recovers_at_the_next_keyframe(&mut |au| {
+        Box::new(decoder(&driver, au, 4))
+    });
     driver.assert_all_released();
 }
 
 #[test]
 fn reset_waits_for_a_keyframe_and_keeps_the_hardware_decoder() {
     let driver = fake();
-    let aus = units("h265_720p25.h265");
-    let mut dec = decoder(&driver, &aus[0], 4);
-    for au in &aus[..30] {
-        dec.decode(&packet(au)).unwrap();
-    }
-    dec.reset();
-    let mut pts = Vec::new();
-    decode_each(&mut dec, &aus[30..120], |f| pts.push(f.pts));
-    assert_eq!(pts, (50..120).collect::<Vec<_>>());
-    assert_eq!(dec.stats().skipped_until_keyframe, 20);
-    assert_eq!(dec.stats().resets, 1);
-    assert_eq!(dec.decoders_created(), 1, "same format, same decoder");
-    assert_eq!(driver.seen.lock().unwrap().parsers_created, 2);
+    let dec = support::reset_waits_for_a_keyframe(&mut |au| Box::new(decoder(&driver, au, 4)));
     drop(dec);
+    let seen = driver.seen.lock().unwrap();
+    assert_eq!(seen.decoders_created, 1, "same format, same decoder");
+    assert_eq!(seen.parsers_created, 2);
+    drop(seen);
     driver.assert_all_released();
 }
 

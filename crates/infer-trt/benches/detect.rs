@@ -3,7 +3,9 @@
 //! frame on one core. `benches/onnxruntime_python.py` times Python's `session.run` on the same
 //! model and batches for comparison (`cargo xtask bench` runs both).
 
-use std::path::PathBuf;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -11,26 +13,8 @@ use gpu_decode::{Letterbox, RgbImage, letterbox};
 use infer_trt::ModelRepository;
 use infer_trt::yolo::{Thresholds, postprocess};
 
-fn cache() -> PathBuf {
-    std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker"),
-        PathBuf::from,
-    )
-}
-
-fn bus() -> (Vec<u8>, usize, usize) {
-    let dir = cache().join("images");
-    let size = std::fs::read_to_string(dir.join("bus.size")).expect("run `cargo xtask setup`");
-    let (w, h) = size.trim().split_once('x').unwrap();
-    (
-        std::fs::read(dir.join("bus.rgb")).unwrap(),
-        w.parse().unwrap(),
-        h.parse().unwrap(),
-    )
-}
-
 fn inference(c: &mut Criterion) {
-    let (rgb, w, h) = bus();
+    let (rgb, w, h) = support::image("bus");
     let mut one = vec![0.0f32; 3 * 640 * 640];
     letterbox(
         &RgbImage::new(&rgb, w, h, w * 3).unwrap(),
@@ -40,7 +24,7 @@ fn inference(c: &mut Criterion) {
     .unwrap();
     for threads in [1usize, 2] {
         let repo = ModelRepository::with_threads(threads);
-        repo.load_model("yolo", cache().join("models/yolov12n-dynamic.onnx"), 1)
+        repo.load_model("yolo", support::model("yolov12n-dynamic.onnx"), 1)
             .expect("run `cargo xtask setup`");
         let mut g = c.benchmark_group(format!("infer/cpu_threads_{threads}"));
         g.sample_size(10)
@@ -63,9 +47,9 @@ fn pre_post(c: &mut Criterion) {
     let img = RgbImage::new(&frame, 1280, 720, 1280 * 3).unwrap();
     let repo = ModelRepository::with_threads(1);
     let info = repo
-        .load_model("yolo", cache().join("models/yolov12n-dynamic.onnx"), 1)
+        .load_model("yolo", support::model("yolov12n-dynamic.onnx"), 1)
         .unwrap();
-    let (rgb, w, h) = bus();
+    let (rgb, w, h) = support::image("bus");
     let mut input = vec![0.0f32; 3 * 640 * 640];
     let lb = letterbox(
         &RgbImage::new(&rgb, w, h, w * 3).unwrap(),

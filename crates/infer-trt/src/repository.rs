@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{Session, SessionInputValue};
 use ort::value::{Shape, TensorRef, TensorRefMut, ValueType};
 
 use crate::Error;
@@ -429,18 +429,28 @@ fn run_chunks(
             data
         };
         let tensor = TensorRef::from_array_view(([chunk, 3, h, w], data)).map_err(fail)?;
-        let outputs = session
-            .run(ort::inputs![info.input_name.as_str() => tensor])
-            .map_err(fail)?;
-        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
-        let each = values.len() / chunk;
-        for i in 0..n {
-            per_image_out.push(values[i * each..(i + 1) * each].to_vec());
-        }
+        run_chunk(session, info, tensor, chunk, n, &mut per_image_out).map_err(fail)?;
     }
     Ok(BatchOutput {
         per_image: per_image_out,
     })
+}
+
+/// Runs one chunk of `chunk` images and appends the outputs of its first `keep` (the rest is
+/// padding) to `out`.
+fn run_chunk<'v>(
+    session: &mut Session,
+    info: &ModelInfo,
+    input: impl Into<SessionInputValue<'v>>,
+    chunk: usize,
+    keep: usize,
+    out: &mut Vec<Vec<f32>>,
+) -> Result<(), ort::Error> {
+    let outputs = session.run(ort::inputs![info.input_name.as_str() => input.into()])?;
+    let (_, values) = outputs[0].try_extract_tensor::<f32>()?;
+    let each = values.len() / chunk;
+    out.extend((0..keep).map(|i| values[i * each..(i + 1) * each].to_vec()));
+    Ok(())
 }
 
 /// One model call per chunk of an input by address (see [`ModelRepository::infer_raw`]).
@@ -485,14 +495,7 @@ unsafe fn run_raw(
         // another device than the provider's, so a CUDA tensor reaches the CUDA and TensorRT
         // providers as it is. (ort rc.15's `IoBinding::bind_input` deadlocks on borrowed
         // tensors: it clones them through a global copy-session lock.)
-        let outputs = session
-            .run(ort::inputs![info.input_name.as_str() => tensor])
-            .map_err(fail)?;
-        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
-        let each = values.len() / chunk;
-        for i in 0..chunk {
-            per_image_out.push(values[i * each..(i + 1) * each].to_vec());
-        }
+        run_chunk(session, info, tensor, chunk, chunk, &mut per_image_out).map_err(fail)?;
     }
     Ok(BatchOutput {
         per_image: per_image_out,

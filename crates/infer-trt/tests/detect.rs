@@ -1,46 +1,19 @@
 //! The real default model (YOLOv12n, provisioned by `cargo xtask setup`) on real photos from
 //! the `ultralytics` wheel, and bad model files.
 
-use std::path::PathBuf;
+mod support;
+
 use std::sync::Arc;
 
 use gpu_decode::{Letterbox, RgbImage, letterbox};
 use infer_trt::{
     Detection, Detector, DetectorOptions, Error, ModelRepository, OutputLayout, TensorMemory,
 };
-
-fn cache() -> PathBuf {
-    std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker"),
-        PathBuf::from,
-    )
-}
-
-fn model() -> PathBuf {
-    let p = cache().join("models/yolov12n.onnx");
-    assert!(
-        p.is_file(),
-        "{} missing: run `cargo xtask setup`",
-        p.display()
-    );
-    p
-}
-
-/// A test photo as raw RGB, with its size.
-fn image(name: &str) -> (Vec<u8>, usize, usize) {
-    let dir = cache().join("images");
-    let size =
-        std::fs::read_to_string(dir.join(format!("{name}.size"))).expect("run `cargo xtask setup`");
-    let (w, h) = size.trim().split_once('x').unwrap();
-    let (w, h): (usize, usize) = (w.parse().unwrap(), h.parse().unwrap());
-    let rgb = std::fs::read(dir.join(format!("{name}.rgb"))).unwrap();
-    assert_eq!(rgb.len(), w * h * 3);
-    (rgb, w, h)
-}
+use support::{image, model};
 
 fn repo() -> Arc<ModelRepository> {
     let repo = Arc::new(ModelRepository::with_threads(2));
-    repo.load_model("yolo", model(), 2).unwrap();
+    repo.load_model("yolo", model("yolov12n.onnx"), 2).unwrap();
     repo
 }
 
@@ -185,7 +158,7 @@ fn bad_model_files_are_typed_errors() {
     );
 
     // A truncated copy of the real model.
-    let bytes = std::fs::read(model()).unwrap();
+    let bytes = std::fs::read(model("yolov12n.onnx")).unwrap();
     let cut = dir.join("cut.onnx");
     std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
     let e = repo.load_model("m", &cut, 1).unwrap_err();
@@ -194,7 +167,7 @@ fn bad_model_files_are_typed_errors() {
 
     let e = repo.infer("absent", &[0.0; 3], 1).unwrap_err();
     assert!(matches!(e, Error::UnknownModel(_)));
-    repo.load_model("yolo", model(), 1).unwrap();
+    repo.load_model("yolo", model("yolov12n.onnx"), 1).unwrap();
     let e = repo.infer("yolo", &[0.0; 10], 1).unwrap_err();
     assert!(matches!(e, Error::BadBatch { .. }), "{e:?}");
 }

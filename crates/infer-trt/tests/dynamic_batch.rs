@@ -2,26 +2,14 @@
 //! (`xtask/src/onnx.rs`): a batch of four equals four single runs, and batch 1 equals the
 //! original model.
 
-use std::path::PathBuf;
+mod support;
 
 use gpu_decode::{RgbImage, letterbox};
 use infer_trt::ModelRepository;
 
-fn cache() -> PathBuf {
-    std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker"),
-        PathBuf::from,
-    )
-}
-
 /// A photo letterboxed to 640x640, optionally mirrored (to make four different inputs).
 fn input(name: &str, mirror: bool) -> Vec<f32> {
-    let dir = cache().join("images");
-    let size =
-        std::fs::read_to_string(dir.join(format!("{name}.size"))).expect("run `cargo xtask setup`");
-    let (w, h) = size.trim().split_once('x').unwrap();
-    let (w, h): (usize, usize) = (w.parse().unwrap(), h.parse().unwrap());
-    let mut rgb = std::fs::read(dir.join(format!("{name}.rgb"))).unwrap();
+    let (mut rgb, w, h) = support::image(name);
     if mirror {
         for row in rgb.chunks_exact_mut(w * 3) {
             let px: Vec<[u8; 3]> = row
@@ -52,7 +40,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn batch_of_four_equals_four_single_runs_and_batch_one_equals_the_original() {
-    let dynamic = cache().join("models/yolov12n-dynamic.onnx");
+    let dynamic = support::model("yolov12n-dynamic.onnx");
     assert!(
         dynamic.is_file(),
         "{} missing: run `cargo xtask setup`",
@@ -65,7 +53,7 @@ fn batch_of_four_equals_four_single_runs_and_batch_one_equals_the_original() {
         "the rewritten model takes any batch"
     );
     assert_eq!((info.num_classes, info.anchors), (80, 8400));
-    repo.load_model("original", cache().join("models/yolov12n.onnx"), 1)
+    repo.load_model("original", support::model("yolov12n.onnx"), 1)
         .unwrap();
 
     let inputs = [

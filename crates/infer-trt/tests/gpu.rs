@@ -6,7 +6,8 @@
 // Skipped tests report themselves on stdout.
 #![allow(clippy::print_stdout)]
 
-use std::path::PathBuf;
+mod support;
+
 use std::sync::Arc;
 
 use gpu_decode::cuda::CudaPreprocessor;
@@ -17,21 +18,6 @@ use infer_trt::{
     TensorRtOptions,
 };
 
-fn cache() -> PathBuf {
-    std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker"),
-        PathBuf::from,
-    )
-}
-
-fn bus() -> (Vec<u8>, usize, usize) {
-    let dir = cache().join("images");
-    let size = std::fs::read_to_string(dir.join("bus.size")).expect("run `cargo xtask setup`");
-    let (w, h) = size.trim().split_once('x').unwrap();
-    let rgb = std::fs::read(dir.join("bus.rgb")).unwrap();
-    (rgb, w.parse().unwrap(), h.parse().unwrap())
-}
-
 fn same(a: &[Detection], b: &[Detection]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
@@ -41,7 +27,7 @@ fn same(a: &[Detection], b: &[Detection]) -> bool {
 
 #[test]
 fn tensorrt_finds_what_the_cpu_finds_or_says_why_it_cannot_run() {
-    let model = cache().join("models/yolov12n-dynamic.onnx");
+    let model = support::model("yolov12n-dynamic.onnx");
     let options = TensorRtOptions {
         cache_dir: std::env::temp_dir().join("rtsp-worker-trt-test"),
         ..TensorRtOptions::default()
@@ -57,7 +43,7 @@ fn tensorrt_finds_what_the_cpu_finds_or_says_why_it_cannot_run() {
     }
     let cpu = Arc::new(ModelRepository::with_threads(2));
     cpu.load_model("yolo", &model, 1).unwrap();
-    let (rgb, w, h) = bus();
+    let (rgb, w, h) = support::image("bus");
     let img = RgbImage::new(&rgb, w, h, w * 3).unwrap();
     let want = Detector::new(cpu, "yolo", DetectorOptions::default())
         .unwrap()

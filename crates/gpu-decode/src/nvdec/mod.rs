@@ -67,10 +67,10 @@ pub fn load() -> Result<NvdecLibraries, Error> {
     // SAFETY: opening NVIDIA's libraries runs their initialisers, which is what using them
     // requires; nothing is called yet.
     let cuda = unsafe { libloading::Library::new(CUDA_LIBRARY) }
-        .map_err(|e| unavailable(format!("{CUDA_LIBRARY}: {e} (no NVIDIA driver?)")))?;
+        .map_err(|e| unavailable(format!("{e} (no NVIDIA driver?)")))?;
     // SAFETY: as above; the generated loader only resolves symbols.
     let nvcuvid = unsafe { sys::Nvcuvid::new(NVCUVID_LIBRARY) }
-        .map_err(|e| unavailable(format!("{NVCUVID_LIBRARY}: {e} (no NVIDIA driver?)")))?;
+        .map_err(|e| unavailable(format!("{e} (no NVIDIA driver?)")))?;
     let missing = [
         ("cuvidGetDecoderCaps", nvcuvid.cuvidGetDecoderCaps.is_err()),
         (
