@@ -33,21 +33,22 @@ fn units(file: &str) -> (Codec, Vec<(Vec<u8>, bool)>) {
     )
 }
 
+/// One decoder thread, full-size packed RGB.
+fn full() -> CpuDecoderOptions {
+    CpuDecoderOptions::default().threads(1)
+}
+
 fn run(
     codec: Codec,
     units: &[(Vec<u8>, bool)],
     letterbox_to: Option<&mut InputBatch>,
-    output_size: Option<(usize, usize)>,
+    options: CpuDecoderOptions,
 ) -> usize {
     let config = CodecConfig {
         codec,
         width: 0,
         height: 0,
     };
-    let options = CpuDecoderOptions::default()
-        .threads(1)
-        .output_size(output_size)
-        .planar(output_size.is_some());
     let mut dec = CpuDecoder::new(&config, options).unwrap();
     let mut n = 0;
     let mut input = letterbox_to;
@@ -82,7 +83,7 @@ fn decode(c: &mut Criterion) {
         let (codec, units) = units(clip);
         g.throughput(Throughput::Elements(units.len() as u64));
         g.bench_with_input(BenchmarkId::new("rgb", clip), &units, |b, u| {
-            b.iter(|| run(codec, u, None, None))
+            b.iter(|| run(codec, u, None, full()))
         });
         // As the detector does: one slot, kept from frame to frame.
         let mut input = InputBatch::new((640, 640));
@@ -91,7 +92,7 @@ fn decode(c: &mut Criterion) {
         g.bench_with_input(
             BenchmarkId::new("rgb+letterbox640", clip),
             &units,
-            |b, u| b.iter(|| run(codec, u, Some(&mut input), None)),
+            |b, u| b.iter(|| run(codec, u, Some(&mut input), full())),
         );
         // The production CPU path: swscale converts and resizes in one pass to the letterbox's
         // inner size; the letterbox only pads, transposes and normalises.
@@ -103,14 +104,26 @@ fn decode(c: &mut Criterion) {
         let resized = gpu_decode::Letterbox::new(source, (640, 640))
             .unwrap()
             .resized;
+        let planar = || full().output_size(Some(resized)).planar(true);
         // The same without the letterbox: what swscale's scaled planar output costs alone.
         g.bench_with_input(BenchmarkId::new("scaled", clip), &units, |b, u| {
-            b.iter(|| run(codec, u, None, Some(resized)))
+            b.iter(|| run(codec, u, None, planar()))
         });
         g.bench_with_input(
             BenchmarkId::new("scaled+letterbox640", clip),
             &units,
-            |b, u| b.iter(|| run(codec, u, Some(&mut input), Some(resized))),
+            |b, u| b.iter(|| run(codec, u, Some(&mut input), planar())),
+        );
+        // swscale only scales (YUV 4:2:0 at the inner size); the letterbox converts to RGB
+        // straight into the tensor.
+        let yuv = || full().output_size(Some(resized)).yuv420(true);
+        g.bench_with_input(BenchmarkId::new("yuv", clip), &units, |b, u| {
+            b.iter(|| run(codec, u, None, yuv()))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("yuv+letterbox640", clip),
+            &units,
+            |b, u| b.iter(|| run(codec, u, Some(&mut input), yuv())),
         );
     }
     g.finish();

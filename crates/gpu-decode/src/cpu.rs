@@ -20,7 +20,7 @@ pub struct CpuDecoderOptions {
     pub(crate) threads: usize,
     pub(crate) output_size: Option<(usize, usize)>,
     pub(crate) queue_frames: usize,
-    pub(crate) planar: bool,
+    pub(crate) output: PixelFormat,
 }
 
 impl Default for CpuDecoderOptions {
@@ -29,7 +29,7 @@ impl Default for CpuDecoderOptions {
             threads: 1,
             output_size: None,
             queue_frames: 4,
-            planar: false,
+            output: PixelFormat::Rgb24,
         }
     }
 }
@@ -50,10 +50,26 @@ impl CpuDecoderOptions {
     }
 
     /// Output planar RGB ([`PixelFormat::RgbPlanar`]) instead of packed. With `output_size`,
-    /// this is the fast CPU path to a model input: swscale's scaled path is much quicker to
-    /// planar than to packed RGB, and planes letterbox with straight copies.
+    /// a fast path to a model input: swscale's scaled path is much quicker to planar than to
+    /// packed RGB, and planes letterbox with straight copies (`yuv420` is quicker still).
     pub fn planar(mut self, planar: bool) -> Self {
-        self.planar = planar;
+        self.output = if planar {
+            PixelFormat::RgbPlanar
+        } else {
+            PixelFormat::Rgb24
+        };
+        self
+    }
+
+    /// Output YUV 4:2:0 ([`PixelFormat::Yuv420p`]): swscale only scales (with `output_size`)
+    /// and the colour conversion happens in the letterbox, straight into the model's `f32`
+    /// tensor. The fastest CPU path to a model input.
+    pub fn yuv420(mut self, yuv: bool) -> Self {
+        self.output = if yuv {
+            PixelFormat::Yuv420p
+        } else {
+            PixelFormat::Rgb24
+        };
         self
     }
 
@@ -96,7 +112,7 @@ struct ScalerKey {
     width: u32,
     height: u32,
     out: (usize, usize),
-    planar: bool,
+    output: PixelFormat,
 }
 
 fn init() {
@@ -210,17 +226,17 @@ impl CpuDecoder {
             width: w,
             height: h,
             out,
-            planar: self.options.planar,
+            output: self.options.output,
         };
         if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
             let ctx = scaling::Context::get(
                 key.format,
                 w,
                 h,
-                if key.planar {
-                    Pixel::GBRP
-                } else {
-                    Pixel::RGB24
+                match key.output {
+                    PixelFormat::RgbPlanar => Pixel::GBRP,
+                    PixelFormat::Yuv420p => Pixel::YUV420P,
+                    _ => Pixel::RGB24,
                 },
                 out.0 as u32,
                 out.1 as u32,
@@ -233,10 +249,23 @@ impl CpuDecoder {
             .map_err(backend)?;
             self.scaler = Some((key, ctx));
         }
-        // Rows aligned to 64 bytes for swscale's SIMD paths.
-        let planar = self.options.planar;
-        let stride = (out.0 * if planar { 1 } else { 3 }).div_ceil(64) * 64;
-        let len = stride * out.1 * if planar { 3 } else { 1 };
+        // Rows aligned to 64 bytes for swscale's SIMD paths. YUV: chroma rows of half the
+        // luma stride (the convention `Frame::yuv420` reads back).
+        let output = self.options.output;
+        let (stride, len) = match output {
+            PixelFormat::RgbPlanar => {
+                let s = out.0.div_ceil(64) * 64;
+                (s, 3 * s * out.1)
+            }
+            PixelFormat::Yuv420p => {
+                let s = (out.0 + 1).div_ceil(64) * 64;
+                (s, s * out.1 + 2 * (s / 2) * out.1.div_ceil(2))
+            }
+            _ => {
+                let s = (out.0 * 3).div_ceil(64) * 64;
+                (s, s * out.1)
+            }
+        };
         let mut buf = match self.pool.get(len) {
             Some(b) => b,
             None if self.out.evict_oldest() => {
@@ -249,25 +278,29 @@ impl CpuDecoder {
             }
         };
         let (_, scaler) = self.scaler.as_mut().expect("set above");
-        // SAFETY: `buf` holds `len` bytes: one RGB24 picture of `out` with `stride`, or three
-        // planes of `stride * out.1`, which is exactly what swscale writes; the source planes
-        // are the decoder's frame. GBRP's planes are G, B, R; ours are R, G, B.
+        // SAFETY: `buf` holds `len` bytes: one RGB24 picture of `out` with `stride`, three
+        // planes of `stride * out.1`, or a Y plane of `stride * out.1` and two chroma planes of
+        // `stride / 2 * ceil(out.1 / 2)`: exactly what swscale writes. The source planes are
+        // the decoder's frame. GBRP's planes are G, B, R; ours are R, G, B.
         let rows = unsafe {
             let src = &*self.yuv.as_ptr();
             let base = buf.as_mut_ptr();
-            let n = stride * out.1;
-            let dst = if planar {
-                [base.add(n), base.add(2 * n), base, std::ptr::null_mut()]
-            } else {
-                [
-                    base,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                ]
-            };
+            let null = std::ptr::null_mut();
             let s = stride as i32;
-            let dst_stride = if planar { [s, s, s, 0] } else { [s, 0, 0, 0] };
+            let (dst, dst_stride) = match output {
+                PixelFormat::RgbPlanar => {
+                    let n = stride * out.1;
+                    ([base.add(n), base.add(2 * n), base, null], [s, s, s, 0])
+                }
+                PixelFormat::Yuv420p => {
+                    let (y, c) = (stride * out.1, stride / 2 * out.1.div_ceil(2));
+                    (
+                        [base, base.add(y), base.add(y + c), null],
+                        [s, s / 2, s / 2, 0],
+                    )
+                }
+                _ => ([base, null, null, null], [s, 0, 0, 0]),
+            };
             ffmpeg::ffi::sws_scale(
                 scaler.as_mut_ptr(),
                 src.data.as_ptr() as *const *const u8,
@@ -284,11 +317,7 @@ impl CpuDecoder {
         self.out.push(Frame {
             width: out.0,
             height: out.1,
-            format: if planar {
-                PixelFormat::RgbPlanar
-            } else {
-                PixelFormat::Rgb24
-            },
+            format: output,
             stride,
             pts,
             keyframe,

@@ -14,6 +14,9 @@ pub enum PixelFormat {
     RgbPlanar,
     /// 8-bit Y plane, then interleaved U/V at half resolution (what NVDEC outputs).
     Nv12,
+    /// 8-bit Y plane (`height` rows of `stride` bytes), then U and V planes at half resolution
+    /// (`ceil(height / 2)` rows of `stride / 2` bytes each); BT.601 limited range.
+    Yuv420p,
 }
 
 /// A view of packed 8-bit RGB pixels in host memory.
@@ -117,6 +120,61 @@ impl<'a> PlanarRgbImage<'a> {
     }
 }
 
+/// A view of planar YUV 4:2:0 (BT.601, limited range) in host memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Yuv420Image<'a> {
+    /// The Y plane: `height` rows of `y_stride` bytes.
+    pub y: &'a [u8],
+    /// The U plane: `ceil(height / 2)` rows of `uv_stride` bytes.
+    pub u: &'a [u8],
+    /// The V plane, like `u`.
+    pub v: &'a [u8],
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Bytes from one Y row to the next (≥ `width`).
+    pub y_stride: usize,
+    /// Bytes from one U or V row to the next (≥ `ceil(width / 2)`).
+    pub uv_stride: usize,
+}
+
+impl<'a> Yuv420Image<'a> {
+    /// A view over three planes, checked for size.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) if a plane is too short.
+    pub fn new(
+        (y, u, v): (&'a [u8], &'a [u8], &'a [u8]),
+        (width, height): (usize, usize),
+        (y_stride, uv_stride): (usize, usize),
+    ) -> Result<Self, crate::Error> {
+        let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+        if width == 0
+            || height == 0
+            || y_stride < width
+            || uv_stride < cw
+            || y.len() < y_stride * height
+            || u.len() < uv_stride * ch
+            || v.len() < uv_stride * ch
+        {
+            return Err(crate::Error::InvalidInput(format!(
+                "{width}x{height} YUV 4:2:0 with strides {y_stride}/{uv_stride}: planes too short"
+            )));
+        }
+        Ok(Self {
+            y,
+            u,
+            v,
+            width,
+            height,
+            y_stride,
+            uv_stride,
+        })
+    }
+}
+
 /// Where NV12 pixels lie on a CUDA device: a plain description, no ownership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CudaPixels {
@@ -200,6 +258,20 @@ impl Frame {
         match (&self.pixels, self.format) {
             (Pixels::Host(buf), PixelFormat::RgbPlanar) => {
                 PlanarRgbImage::new(buf, self.width, self.height, self.stride).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The planes, for host YUV 4:2:0 frames.
+    pub fn yuv420(&self) -> Option<Yuv420Image<'_>> {
+        match (&self.pixels, self.format) {
+            (Pixels::Host(buf), PixelFormat::Yuv420p) => {
+                let (ys, cs) = (self.stride, self.stride / 2);
+                let (y_len, c_len) = (ys * self.height, cs * self.height.div_ceil(2));
+                let (y, rest) = buf.split_at_checked(y_len)?;
+                let (u, rest) = rest.split_at_checked(c_len)?;
+                Yuv420Image::new((y, u, rest), (self.width, self.height), (ys, cs)).ok()
             }
             _ => None,
         }

@@ -1,7 +1,7 @@
 //! Letterbox preprocessing shared by every backend: resize keeping the aspect ratio, pad with
 //! grey 114, and lay out planar RGB `f32` in [0, 1] — with the geometry to map boxes back.
 
-use crate::{Error, Frame, PlanarRgbImage, RgbImage};
+use crate::{Error, Frame, PlanarRgbImage, RgbImage, Yuv420Image};
 
 /// The padding value (YOLO's grey), before normalisation.
 pub const PAD: u8 = 114;
@@ -101,6 +101,19 @@ fn check_output(lb: &Letterbox, dst: &[f32]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Writes the grey padding around the inner rectangle of one output plane.
+fn pad_plane(lb: &Letterbox, out: &mut [f32]) {
+    let w = lb.input.0;
+    let (rw, rh) = lb.resized;
+    let pad = f32::from(PAD) / 255.0;
+    out[..lb.pad_y * w].fill(pad);
+    out[(lb.pad_y + rh) * w..].fill(pad);
+    for y in lb.pad_y..lb.pad_y + rh {
+        out[y * w..y * w + lb.pad_x].fill(pad);
+        out[y * w + lb.pad_x + rw..(y + 1) * w].fill(pad);
+    }
+}
+
 /// Fills one output plane: padding, then the channel resized into the inner rectangle.
 fn fill_plane(
     ch: Channel<'_>,
@@ -113,15 +126,9 @@ fn fill_plane(
     let (w, _) = lb.input;
     let (rw, rh) = lb.resized;
     let (sw, sh) = lb.source;
-    let pad = f32::from(PAD) / 255.0;
     let scale = 1.0 / 255.0;
     if write_padding {
-        out[..lb.pad_y * w].fill(pad);
-        out[(lb.pad_y + rh) * w..].fill(pad);
-        for y in lb.pad_y..lb.pad_y + rh {
-            out[y * w..y * w + lb.pad_x].fill(pad);
-            out[y * w + lb.pad_x + rw..(y + 1) * w].fill(pad);
-        }
+        pad_plane(lb, out);
     }
     if (sw, sh) == (rw, rh) {
         // Already at size (the decoder scaled it): normalise only.
@@ -261,8 +268,108 @@ pub fn letterbox_frame(
     input: (usize, usize),
     dst: &mut [f32],
 ) -> Result<Letterbox, Error> {
+    if let Some(img) = frame.yuv420() {
+        return letterbox_yuv420(&img, input, dst);
+    }
     let (channels, size) = frame_channels(frame)?;
     letterbox_channels(channels, Letterbox::new(size, input)?, dst, true)
+}
+
+/// Letterboxes planar YUV 4:2:0 (BT.601, limited range; what the CPU decoder outputs with
+/// `CpuDecoderOptions::yuv420`) into planar RGB in [0, 1]. At the letterbox's inner size (the
+/// decoder scaled it) colour conversion and normalisation are one vectorised pass straight into
+/// the tensor; other sizes are resampled like [`letterbox_nv12`].
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] if `dst` is not `3 * input.0 * input.1` long or a size is zero.
+pub fn letterbox_yuv420(
+    src: &Yuv420Image<'_>,
+    input: (usize, usize),
+    dst: &mut [f32],
+) -> Result<Letterbox, Error> {
+    let lb = Letterbox::new((src.width, src.height), input)?;
+    fill_yuv420(src, &lb, dst, true)?;
+    Ok(lb)
+}
+
+fn fill_yuv420(
+    src: &Yuv420Image<'_>,
+    lb: &Letterbox,
+    dst: &mut [f32],
+    write_padding: bool,
+) -> Result<(), Error> {
+    check_output(lb, dst)?;
+    if lb.resized != lb.source {
+        letterbox_sampled(lb, dst, |x, y| {
+            let c = (y / 2) * src.uv_stride + x / 2;
+            yuv_rgb(src.y[y * src.y_stride + x], src.u[c], src.v[c])
+        });
+        return Ok(());
+    }
+    let plane = lb.input.0 * lb.input.1;
+    let (r_out, rest) = dst.split_at_mut(plane);
+    let (g_out, b_out) = rest.split_at_mut(plane);
+    if write_padding {
+        for out in [&mut *r_out, &mut *g_out, &mut *b_out] {
+            pad_plane(lb, out);
+        }
+    }
+    // out = clamp(K * Y + term, 0, 1): one multiply-add per sample. The chroma terms are
+    // computed once per chroma row at half width, then doubled; every loop runs over slices of
+    // equal length so that the compiler vectorises it.
+    const K: f32 = 1.164_383 / 255.0;
+    const RV: f32 = 1.596_027 / 255.0;
+    const GU: f32 = -0.391_762 / 255.0;
+    const GV: f32 = -0.812_968 / 255.0;
+    const BU: f32 = 2.017_232 / 255.0;
+    let base = -16.0 * K;
+    let (w, h) = lb.source;
+    let cw = w.div_ceil(2);
+    let mut half = vec![0.0f32; 3 * cw];
+    let (rh, rest) = half.split_at_mut(cw);
+    let (gh, bh) = rest.split_at_mut(cw);
+    let mut terms = vec![0.0f32; 3 * 2 * cw];
+    let (rt, rest) = terms.split_at_mut(2 * cw);
+    let (gt, bt) = rest.split_at_mut(2 * cw);
+    let mut luma = vec![0.0f32; w];
+    for y in 0..h {
+        if y % 2 == 0 {
+            let c = (y / 2) * src.uv_stride;
+            let (u_row, v_row) = (&src.u[c..c + cw], &src.v[c..c + cw]);
+            for i in 0..cw {
+                let (u, v) = (f32::from(u_row[i]) - 128.0, f32::from(v_row[i]) - 128.0);
+                rh[i] = base + RV * v;
+                gh[i] = base + GU * u + GV * v;
+                bh[i] = base + BU * u;
+            }
+            for (full, half) in [(&mut *rt, &*rh), (&mut *gt, &*gh), (&mut *bt, &*bh)] {
+                for (pair, &t) in full.chunks_exact_mut(2).zip(half) {
+                    pair[0] = t;
+                    pair[1] = t;
+                }
+            }
+        }
+        let y_row = &src.y[y * src.y_stride..][..w];
+        let o = (lb.pad_y + y) * lb.input.0 + lb.pad_x;
+        // The scaled luma once per row, shared by the three channels.
+        for (l, &v) in luma.iter_mut().zip(y_row) {
+            *l = K * f32::from(v);
+        }
+        add_clamped(&mut r_out[o..o + w], &luma, rt);
+        add_clamped(&mut g_out[o..o + w], &luma, gt);
+        add_clamped(&mut b_out[o..o + w], &luma, bt);
+    }
+    Ok(())
+}
+
+/// `out = clamp(a + b, 0, 1)` over equal lengths (checked once, so the loop vectorises).
+fn add_clamped(out: &mut [f32], a: &[f32], b: &[f32]) {
+    let n = out.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    for i in 0..n {
+        out[i] = (a[i] + b[i]).clamp(0.0, 1.0);
+    }
 }
 
 /// A batch tensor of letterboxed model inputs (`n * 3 * h * w` floats), kept from batch to
@@ -316,6 +423,18 @@ impl InputBatch {
         channels: [Channel<'_>; 3],
         source: (usize, usize),
     ) -> Result<Letterbox, Error> {
+        self.fill_with(i, source, |lb, slot, pad| {
+            letterbox_channels(channels, *lb, slot, pad).map(drop)
+        })
+    }
+
+    /// Fills slot `i` with `write(geometry, slot, write_padding)`.
+    fn fill_with(
+        &mut self,
+        i: usize,
+        source: (usize, usize),
+        write: impl FnOnce(&Letterbox, &mut [f32], bool) -> Result<(), Error>,
+    ) -> Result<Letterbox, Error> {
         if i >= self.len() {
             return Err(Error::InvalidInput(format!(
                 "slot {i} of a batch of {}",
@@ -326,7 +445,7 @@ impl InputBatch {
         let geometry = Some((lb.resized, lb.pad_x, lb.pad_y));
         let per = self.per_image();
         let slot = &mut self.data[i * per..(i + 1) * per];
-        letterbox_channels(channels, lb, slot, self.padded[i] != geometry)?;
+        write(&lb, slot, self.padded[i] != geometry)?;
         self.padded[i] = geometry;
         Ok(lb)
     }
@@ -337,6 +456,11 @@ impl InputBatch {
     ///
     /// [`Error::InvalidInput`] for a slot out of range or a device frame.
     pub fn fill(&mut self, i: usize, frame: &Frame) -> Result<Letterbox, Error> {
+        if let Some(img) = frame.yuv420() {
+            return self.fill_with(i, (img.width, img.height), |lb, slot, pad| {
+                fill_yuv420(&img, lb, slot, pad)
+            });
+        }
         let (channels, size) = frame_channels(frame)?;
         self.fill_channels(i, channels, size)
     }
@@ -356,18 +480,48 @@ impl InputBatch {
     }
 }
 
-/// BT.601 limited-range YUV of one NV12 pixel to RGB in [0, 255] (as the CUDA kernel).
-fn nv12_rgb(y_plane: &[u8], uv_plane: &[u8], pitch: usize, x: usize, y: usize) -> [f32; 3] {
-    let yy = f32::from(y_plane[y * pitch + x]);
-    let uv = (y / 2) * pitch + (x / 2) * 2;
-    let u = f32::from(uv_plane[uv]) - 128.0;
-    let v = f32::from(uv_plane[uv + 1]) - 128.0;
-    let c = 1.164_383 * (yy - 16.0);
+/// BT.601 limited-range YUV to RGB in [0, 255] (as the CUDA kernel).
+fn yuv_rgb(y: u8, u: u8, v: u8) -> [f32; 3] {
+    let (u, v) = (f32::from(u) - 128.0, f32::from(v) - 128.0);
+    let c = 1.164_383 * (f32::from(y) - 16.0);
     [
         (c + 1.596_027 * v).clamp(0.0, 255.0),
         (c - 0.391_762 * u - 0.812_968 * v).clamp(0.0, 255.0),
         (c + 2.017_232 * u).clamp(0.0, 255.0),
     ]
+}
+
+/// Letterboxes a picture given as a pixel function (RGB in [0, 255] at a source position):
+/// bilinear between the four converted neighbours, as the CUDA kernel does. The reference
+/// path for YUV sources of another size than the letterbox's inner rectangle.
+fn letterbox_sampled(lb: &Letterbox, dst: &mut [f32], pixel: impl Fn(usize, usize) -> [f32; 3]) {
+    let (sw, sh) = lb.source;
+    let (w, h) = lb.input;
+    let plane = w * h;
+    let pad = f32::from(PAD) / 255.0;
+    for y in 0..h {
+        for x in 0..w {
+            let o = y * w + x;
+            let (rx, ry) = (x as i64 - lb.pad_x as i64, y as i64 - lb.pad_y as i64);
+            if rx < 0 || ry < 0 || rx >= lb.resized.0 as i64 || ry >= lb.resized.1 as i64 {
+                for k in 0..3 {
+                    dst[k * plane + o] = pad;
+                }
+                continue;
+            }
+            let sx = ((rx as f32 + 0.5) * sw as f32 / lb.resized.0 as f32 - 0.5).max(0.0);
+            let sy = ((ry as f32 + 0.5) * sh as f32 / lb.resized.1 as f32 - 0.5).max(0.0);
+            let (x0, y0) = ((sx as usize).min(sw - 1), (sy as usize).min(sh - 1));
+            let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let (a, b, c, d) = (pixel(x0, y0), pixel(x1, y0), pixel(x0, y1), pixel(x1, y1));
+            for k in 0..3 {
+                let top = a[k] + (b[k] - a[k]) * fx;
+                let bot = c[k] + (d[k] - c[k]) * fx;
+                dst[k * plane + o] = (top + (bot - top) * fy) / 255.0;
+            }
+        }
+    }
 }
 
 /// The CPU reference of the CUDA `nv12_letterbox` kernel (`nv12_letterbox.cu`): NV12
@@ -393,35 +547,10 @@ pub fn letterbox_nv12(
             "NV12 {sw}x{sh} with pitch {pitch}: planes too short"
         )));
     }
-    let (w, h) = input;
-    let plane = w * h;
-    let pad = f32::from(PAD) / 255.0;
-    for y in 0..h {
-        for x in 0..w {
-            let o = y * w + x;
-            let (rx, ry) = (x as i64 - lb.pad_x as i64, y as i64 - lb.pad_y as i64);
-            if rx < 0 || ry < 0 || rx >= lb.resized.0 as i64 || ry >= lb.resized.1 as i64 {
-                for k in 0..3 {
-                    dst[k * plane + o] = pad;
-                }
-                continue;
-            }
-            let sx = ((rx as f32 + 0.5) * sw as f32 / lb.resized.0 as f32 - 0.5).max(0.0);
-            let sy = ((ry as f32 + 0.5) * sh as f32 / lb.resized.1 as f32 - 0.5).max(0.0);
-            let (x0, y0) = ((sx as usize).min(sw - 1), (sy as usize).min(sh - 1));
-            let (x1, y1) = ((x0 + 1).min(sw - 1), (y0 + 1).min(sh - 1));
-            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let a = nv12_rgb(y_plane, uv_plane, pitch, x0, y0);
-            let b = nv12_rgb(y_plane, uv_plane, pitch, x1, y0);
-            let c = nv12_rgb(y_plane, uv_plane, pitch, x0, y1);
-            let d = nv12_rgb(y_plane, uv_plane, pitch, x1, y1);
-            for k in 0..3 {
-                let top = a[k] + (b[k] - a[k]) * fx;
-                let bot = c[k] + (d[k] - c[k]) * fx;
-                dst[k * plane + o] = (top + (bot - top) * fy) / 255.0;
-            }
-        }
-    }
+    letterbox_sampled(&lb, dst, |x, y| {
+        let uv = (y / 2) * pitch + (x / 2) * 2;
+        yuv_rgb(y_plane[y * pitch + x], uv_plane[uv], uv_plane[uv + 1])
+    });
     Ok(lb)
 }
 
@@ -586,6 +715,47 @@ mod tests {
         }
         assert!((out[0] - 114.0 / 255.0).abs() < 1e-6, "padding");
         assert!(letterbox_nv12(&yp[..10], &uvp, pitch, (w, h), (32, 32), &mut out).is_err());
+    }
+
+    #[test]
+    fn yuv420_matches_the_nv12_reference_at_size_and_resized() {
+        // Odd sizes, planes with padding after each row, smooth but varied content.
+        for (w, h, input) in [
+            (64usize, 36usize, (64, 64)),
+            (33, 21, (33, 40)),
+            (51, 29, (64, 48)),
+            (33, 47, (40, 40)),
+        ] {
+            let (ys, cs) = (w + 7, w.div_ceil(2) + 3);
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let y: Vec<u8> = (0..ys * h).map(|i| (16 + (i * 7) % 220) as u8).collect();
+            let u: Vec<u8> = (0..cs * ch).map(|i| (30 + (i * 5) % 200) as u8).collect();
+            let v: Vec<u8> = (0..cs * ch).map(|i| (40 + (i * 3) % 180) as u8).collect();
+            // The same picture as NV12 (pitch = Y stride, U and V interleaved).
+            let pitch = ys.max(2 * cw);
+            let mut yp = vec![0u8; pitch * h];
+            let mut uvp = vec![0u8; pitch * ch];
+            for r in 0..h {
+                yp[r * pitch..r * pitch + w].copy_from_slice(&y[r * ys..r * ys + w]);
+            }
+            for r in 0..ch {
+                for c in 0..cw {
+                    uvp[r * pitch + 2 * c] = u[r * cs + c];
+                    uvp[r * pitch + 2 * c + 1] = v[r * cs + c];
+                }
+            }
+            let n = 3 * input.0 * input.1;
+            let (mut got, mut want) = (vec![0.0; n], vec![0.0; n]);
+            let img = Yuv420Image::new((&y, &u, &v), (w, h), (ys, cs)).unwrap();
+            let lb = letterbox_yuv420(&img, input, &mut got).unwrap();
+            letterbox_nv12(&yp, &uvp, pitch, (w, h), input, &mut want).unwrap();
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{w}x{h} into {input:?} ({lb:?}): {worst}");
+        }
     }
 
     #[test]

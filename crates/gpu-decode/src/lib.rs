@@ -39,10 +39,11 @@ pub use crate::decoder::{Codec, CodecConfig, DecodeStats, Decoder, Packet};
 pub use crate::error::Error;
 pub use crate::frame::{
     CudaBuffer, CudaPixels, Frame, FramePool, PixelFormat, Pixels, PlanarRgbImage, PooledBuffer,
-    RgbImage,
+    RgbImage, Yuv420Image,
 };
 pub use crate::letterbox::{
     InputBatch, Letterbox, PAD, letterbox, letterbox_frame, letterbox_nv12, letterbox_planar,
+    letterbox_yuv420,
 };
 
 #[cfg(feature = "cpu")]

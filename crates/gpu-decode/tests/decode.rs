@@ -257,3 +257,43 @@ fn planar_scaled_output_letterboxes_like_the_packed_path() {
         fast.len()
     );
 }
+
+#[test]
+fn yuv_output_letterboxes_like_the_planar_rgb_path() {
+    let aus = units("boxes_720p25.h264");
+    let lb = gpu_decode::Letterbox::new((1280, 720), (640, 640)).unwrap();
+    let input = |opts: CpuDecoderOptions| {
+        let mut dec =
+            CpuDecoder::new(&config(&aus[0]), opts.output_size(Some(lb.resized))).unwrap();
+        let mut batch = gpu_decode::InputBatch::new((640, 640));
+        batch.set_len(1);
+        let mut formats = Vec::new();
+        decode_each(&mut dec, &aus[..3], |f| {
+            formats.push(f.format);
+            batch.fill(0, &f).unwrap();
+        });
+        (formats, batch.as_slice().to_vec())
+    };
+    let (yuv_formats, yuv) = input(CpuDecoderOptions::default().yuv420(true));
+    let (_, rgb) = input(CpuDecoderOptions::default().planar(true));
+    assert_eq!(yuv_formats, [gpu_decode::PixelFormat::Yuv420p; 3]);
+    // Our BT.601 conversion against swscale's, on the same scaled planes: the same picture,
+    // but for a few pixels on the boxes' edges, where swscale interpolates the half-resolution
+    // chroma and we take the nearest.
+    let mean = yuv
+        .iter()
+        .zip(&rgb)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / yuv.len() as f32;
+    let close = yuv
+        .iter()
+        .zip(&rgb)
+        .filter(|(a, b)| (*a - *b).abs() < 0.03)
+        .count();
+    assert!(
+        mean < 0.002 && close as f64 > 0.998 * yuv.len() as f64,
+        "mean {mean}, {close} of {} close",
+        yuv.len()
+    );
+}

@@ -134,7 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let resized = Letterbox::new(source, input).map(|l| l.resized).ok();
                     let options = CpuDecoderOptions::default()
                         .output_size(resized)
-                        .planar(true);
+                        .yuv420(true);
                     let config = CodecConfig {
                         codec,
                         width: au.params.width,
