@@ -214,18 +214,27 @@ fn planar_channels<'a>(src: &PlanarRgbImage<'a>) -> [Channel<'a>; 3] {
     [ch(r), ch(g), ch(b)]
 }
 
-/// A frame's channels on the host, and its size.
-fn frame_channels(frame: &Frame) -> Result<([Channel<'_>; 3], (usize, usize)), Error> {
-    if let Some(img) = frame.rgb() {
-        Ok((rgb_channels(&img), (img.width, img.height)))
+/// Letterboxes a host frame of any layout into `dst` with the geometry `lb`.
+fn fill_frame(
+    frame: &Frame,
+    lb: &Letterbox,
+    dst: &mut [f32],
+    write_padding: bool,
+) -> Result<(), Error> {
+    if let Some(img) = frame.yuv420() {
+        return fill_yuv420(&img, lb, dst, write_padding);
+    }
+    let channels = if let Some(img) = frame.rgb() {
+        rgb_channels(&img)
     } else if let Some(img) = frame.planar_rgb() {
-        Ok((planar_channels(&img), (img.width, img.height)))
+        planar_channels(&img)
     } else {
-        Err(Error::InvalidInput(format!(
+        return Err(Error::InvalidInput(format!(
             "cannot letterbox a {:?} frame on the host",
             frame.format
-        )))
-    }
+        )));
+    };
+    letterbox_channels(channels, *lb, dst, write_padding).map(drop)
 }
 
 /// Letterboxes packed RGB `src` into `dst`, planar RGB (`3 * h * w` floats, channel-major)
@@ -258,7 +267,7 @@ pub fn letterbox_planar(
     letterbox_channels(planar_channels(src), lb, dst, true)
 }
 
-/// Letterboxes a host frame, packed or planar.
+/// Letterboxes a host frame: packed or planar RGB, or YUV 4:2:0.
 ///
 /// # Errors
 ///
@@ -268,11 +277,9 @@ pub fn letterbox_frame(
     input: (usize, usize),
     dst: &mut [f32],
 ) -> Result<Letterbox, Error> {
-    if let Some(img) = frame.yuv420() {
-        return letterbox_yuv420(&img, input, dst);
-    }
-    let (channels, size) = frame_channels(frame)?;
-    letterbox_channels(channels, Letterbox::new(size, input)?, dst, true)
+    let lb = Letterbox::new((frame.width, frame.height), input)?;
+    fill_frame(frame, &lb, dst, true)?;
+    Ok(lb)
 }
 
 /// Letterboxes planar YUV 4:2:0 (BT.601, limited range; what the CPU decoder outputs with
@@ -318,11 +325,7 @@ fn fill_yuv420(
     // out = clamp(K * Y + term, 0, 1): one multiply-add per sample. The chroma terms are
     // computed once per chroma row at half width, then doubled; every loop runs over slices of
     // equal length so that the compiler vectorises it.
-    const K: f32 = 1.164_383 / 255.0;
-    const RV: f32 = 1.596_027 / 255.0;
-    const GU: f32 = -0.391_762 / 255.0;
-    const GV: f32 = -0.812_968 / 255.0;
-    const BU: f32 = 2.017_232 / 255.0;
+    const K: f32 = KY / 255.0;
     let base = -16.0 * K;
     let (w, h) = lb.source;
     let cw = w.div_ceil(2);
@@ -339,9 +342,9 @@ fn fill_yuv420(
             let (u_row, v_row) = (&src.u[c..c + cw], &src.v[c..c + cw]);
             for i in 0..cw {
                 let (u, v) = (f32::from(u_row[i]) - 128.0, f32::from(v_row[i]) - 128.0);
-                rh[i] = base + RV * v;
-                gh[i] = base + GU * u + GV * v;
-                bh[i] = base + BU * u;
+                rh[i] = base + RV / 255.0 * v;
+                gh[i] = base + GU / 255.0 * u + GV / 255.0 * v;
+                bh[i] = base + BU / 255.0 * u;
             }
             for (full, half) in [(&mut *rt, &*rh), (&mut *gt, &*gh), (&mut *bt, &*bh)] {
                 for (pair, &t) in full.chunks_exact_mut(2).zip(half) {
@@ -417,17 +420,6 @@ impl InputBatch {
         3 * self.input.0 * self.input.1
     }
 
-    fn fill_channels(
-        &mut self,
-        i: usize,
-        channels: [Channel<'_>; 3],
-        source: (usize, usize),
-    ) -> Result<Letterbox, Error> {
-        self.fill_with(i, source, |lb, slot, pad| {
-            letterbox_channels(channels, *lb, slot, pad).map(drop)
-        })
-    }
-
     /// Fills slot `i` with `write(geometry, slot, write_padding)`.
     fn fill_with(
         &mut self,
@@ -450,19 +442,15 @@ impl InputBatch {
         Ok(lb)
     }
 
-    /// Letterboxes a host frame (packed or planar RGB) into slot `i`.
+    /// Letterboxes a host frame (packed or planar RGB, or YUV 4:2:0) into slot `i`.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a slot out of range or a device frame.
     pub fn fill(&mut self, i: usize, frame: &Frame) -> Result<Letterbox, Error> {
-        if let Some(img) = frame.yuv420() {
-            return self.fill_with(i, (img.width, img.height), |lb, slot, pad| {
-                fill_yuv420(&img, lb, slot, pad)
-            });
-        }
-        let (channels, size) = frame_channels(frame)?;
-        self.fill_channels(i, channels, size)
+        self.fill_with(i, (frame.width, frame.height), |lb, slot, pad| {
+            fill_frame(frame, lb, slot, pad)
+        })
     }
 
     /// Letterboxes a packed RGB image into slot `i`.
@@ -471,7 +459,9 @@ impl InputBatch {
     ///
     /// [`Error::InvalidInput`] for a slot out of range or an empty image.
     pub fn fill_rgb(&mut self, i: usize, img: &RgbImage<'_>) -> Result<Letterbox, Error> {
-        self.fill_channels(i, rgb_channels(img), (img.width, img.height))
+        self.fill_with(i, (img.width, img.height), |lb, slot, pad| {
+            letterbox_channels(rgb_channels(img), *lb, slot, pad).map(drop)
+        })
     }
 
     /// The tensor: `len() * 3 * h * w` floats, image after image.
@@ -480,14 +470,22 @@ impl InputBatch {
     }
 }
 
-/// BT.601 limited-range YUV to RGB in [0, 255] (as the CUDA kernel).
+/// BT.601 limited range, as the CUDA kernel: with `c = KY * (Y - 16)`, `u = U - 128` and
+/// `v = V - 128`, `R = c + RV * v`, `G = c + GU * u + GV * v`, `B = c + BU * u`.
+const KY: f32 = 1.164_383;
+const RV: f32 = 1.596_027;
+const GU: f32 = -0.391_762;
+const GV: f32 = -0.812_968;
+const BU: f32 = 2.017_232;
+
+/// BT.601 limited-range YUV to RGB in [0, 255].
 fn yuv_rgb(y: u8, u: u8, v: u8) -> [f32; 3] {
     let (u, v) = (f32::from(u) - 128.0, f32::from(v) - 128.0);
-    let c = 1.164_383 * (f32::from(y) - 16.0);
+    let c = KY * (f32::from(y) - 16.0);
     [
-        (c + 1.596_027 * v).clamp(0.0, 255.0),
-        (c - 0.391_762 * u - 0.812_968 * v).clamp(0.0, 255.0),
-        (c + 2.017_232 * u).clamp(0.0, 255.0),
+        (c + RV * v).clamp(0.0, 255.0),
+        (c + GU * u + GV * v).clamp(0.0, 255.0),
+        (c + BU * u).clamp(0.0, 255.0),
     ]
 }
 
