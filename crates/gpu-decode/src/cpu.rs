@@ -266,16 +266,9 @@ impl CpuDecoder {
                 (s, s * out.1)
             }
         };
-        let mut buf = match self.pool.get(len) {
-            Some(b) => b,
-            None if self.out.evict_oldest() => {
-                self.pool.get(len).ok_or_else(|| backend("frame pool"))?
-            }
-            None => {
-                self.out.stats.frames += 1;
-                self.out.stats.dropped_no_buffer += 1;
-                return Ok(());
-            }
+        let pool = &self.pool;
+        let Some(mut buf) = self.out.buffer_or_drop(|| Ok::<_, Error>(pool.get(len)))? else {
+            return Ok(());
         };
         let (_, scaler) = self.scaler.as_mut().expect("set above");
         // SAFETY: `buf` holds `len` bytes: one RGB24 picture of `out` with `stride`, three

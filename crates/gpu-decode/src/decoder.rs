@@ -123,9 +123,29 @@ impl OutputQueue {
         self.stats.queued = self.frames.len() as u64;
     }
 
-    /// Makes room for a frame whose buffer could not be had: drop the oldest queued one so
-    /// that its buffer returns to the pool. False if nothing was queued.
-    pub(crate) fn evict_oldest(&mut self) -> bool {
+    /// A buffer for a new frame from `get` (`None`: none free), evicting queued frames, oldest
+    /// first and counted, until one frees. `None` if the consumer holds every buffer: the new
+    /// frame is then counted as dropped for want of one. (A queued frame may not free a buffer
+    /// `get` can use, e.g. one of an old resolution's pool: hence the loop.)
+    pub(crate) fn buffer_or_drop<B, E>(
+        &mut self,
+        mut get: impl FnMut() -> Result<Option<B>, E>,
+    ) -> Result<Option<B>, E> {
+        loop {
+            if let Some(b) = get()? {
+                return Ok(Some(b));
+            }
+            if !self.evict_oldest() {
+                self.stats.frames += 1;
+                self.stats.dropped_no_buffer += 1;
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Drops the oldest queued frame so that its buffer returns to its pool. False if nothing
+    /// was queued.
+    fn evict_oldest(&mut self) -> bool {
         let evicted = self.frames.pop_front().is_some();
         if evicted {
             self.stats.dropped_queue_full += 1;

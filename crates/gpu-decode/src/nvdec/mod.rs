@@ -675,9 +675,11 @@ impl State {
         let pool = hw.pool.clone();
         let keyframe = self.keyframe_pts.contains(&info.timestamp);
         let pitch = w;
-        let Some(lease) = self.lease_evicting(&pool, pitch * h * 3 / 2)? else {
-            self.out.stats.frames += 1;
-            self.out.stats.dropped_no_buffer += 1;
+        let driver = &self.driver;
+        let Some(lease) = self
+            .out
+            .buffer_or_drop(|| lease(driver, &pool, pitch * h * 3 / 2))?
+        else {
             return Ok(1);
         };
         let dst = lease.mem.as_ref().map_or(0, |m| m.ptr());
@@ -760,39 +762,22 @@ impl State {
         });
         Ok(1)
     }
+}
 
-    /// A buffer from `pool`, evicting queued frames (oldest first, counted) until one is free;
-    /// `None` if the consumer holds them all. After a format change the queue may hold frames
-    /// of the old pool, which free nothing here: hence the loop.
-    fn lease_evicting(
-        &mut self,
-        pool: &Arc<Slots<Box<dyn DeviceMemory>>>,
-        bytes: usize,
-    ) -> Result<Option<Lease>, Error> {
-        loop {
-            if let Some(lease) = self.lease(pool, bytes)? {
-                return Ok(Some(lease));
-            }
-            if !self.out.evict_oldest() {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// A device buffer from `pool`, allocated on first use; `None` if all are out.
-    fn lease(
-        &self,
-        pool: &Arc<Slots<Box<dyn DeviceMemory>>>,
-        bytes: usize,
-    ) -> Result<Option<Lease>, Error> {
-        match pool.take(|| self.driver.alloc(bytes)) {
-            None => Ok(None),
-            Some(Err(e)) => Err(e),
-            Some(Ok(mem)) => Ok(Some(Lease {
-                mem: Some(mem),
-                pool: pool.clone(),
-                driver: driver_id(&self.driver),
-            })),
-        }
+/// A device buffer from `pool`, allocated through `driver` on first use; `None` if all are
+/// out.
+fn lease(
+    driver: &Arc<dyn Driver>,
+    pool: &Arc<Slots<Box<dyn DeviceMemory>>>,
+    bytes: usize,
+) -> Result<Option<Lease>, Error> {
+    match pool.take(|| driver.alloc(bytes)) {
+        None => Ok(None),
+        Some(Err(e)) => Err(e),
+        Some(Ok(mem)) => Ok(Some(Lease {
+            mem: Some(mem),
+            pool: pool.clone(),
+            driver: driver_id(driver),
+        })),
     }
 }
