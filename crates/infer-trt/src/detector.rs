@@ -118,7 +118,8 @@ impl Detector {
         Ok(self.postprocess(&out, letterboxes))
     }
 
-    /// Detects objects in host frames (packed or planar RGB), one list per frame, in order.
+    /// Detects objects in host frames (packed or planar RGB, or YUV 4:2:0), one list per
+    /// frame, in order.
     ///
     /// # Errors
     ///
