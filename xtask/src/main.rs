@@ -187,7 +187,7 @@ fn track(kind: &str, input: &Path, output: &Path) -> Result<()> {
     let mut tracks = 0;
     for frame in first..=last {
         let dets = frames.get(&frame).map_or(&[][..], Vec::as_slice);
-        let u = t.update(frame, dets);
+        let u = t.update(frame, dets)?;
         let confirmed: Vec<_> = u
             .tracks
             .into_iter()

@@ -226,7 +226,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     })
                     .collect();
                 persons[s] = dets.iter().filter(|d| d.class_name == "person").count();
-                let u = trackers[s].update(item.value.frame_number, &input);
+                let Ok(u) = trackers[s].update(item.value.frame_number, &input) else {
+                    continue;
+                };
                 tracks[s] = u
                     .tracks
                     .iter()

@@ -42,7 +42,7 @@ fn update(c: &mut Criterion) {
                     .build();
                     // Warm up so that tracks exist and are confirmed.
                     for (f, d) in frames.iter().enumerate() {
-                        t.update(f as u64, d);
+                        t.update(f as u64, d).unwrap();
                     }
                     let mut f = frames.len() as u64;
                     b.iter(|| {
@@ -63,7 +63,7 @@ fn update(c: &mut Criterion) {
                                 }
                             })
                             .collect();
-                        let u = t.update(f, &shifted);
+                        let u = t.update(f, &shifted).unwrap();
                         f += 1;
                         u
                     });

@@ -1,15 +1,15 @@
 //! What the trackers share: track bookkeeping on a motion model, association by IoU (optimal or
-//! greedy), and the track life cycle in frames.
+//! greedy), and the track life cycle: ages in camera frames, hits in updates.
 
 use crate::kalman::KalmanBox;
 use crate::lap;
-use crate::{BBox, Detection, TrackState, TrackedObject, Tracker, Update};
+use crate::{BBox, Detection, Error, TrackState, TrackedObject, Tracker, Update};
 
 /// How a track's box moves between frames.
 pub(crate) trait Motion: Send {
     fn start(b: &BBox) -> Self;
-    /// One frame forward; the predicted box.
-    fn predict(&mut self) -> BBox;
+    /// `frames` camera frames forward; the predicted box.
+    fn predict(&mut self, frames: u32) -> BBox;
     fn correct(&mut self, b: &BBox);
     fn bbox(&self) -> BBox;
     fn velocity(&self) -> (f32, f32);
@@ -19,8 +19,8 @@ impl Motion for KalmanBox {
     fn start(b: &BBox) -> Self {
         KalmanBox::new(b)
     }
-    fn predict(&mut self) -> BBox {
-        KalmanBox::predict(self)
+    fn predict(&mut self, frames: u32) -> BBox {
+        KalmanBox::predict_by(self, frames)
     }
     fn correct(&mut self, b: &BBox) {
         self.update(b);
@@ -49,8 +49,8 @@ impl Motion for Still {
             since_seen: 0,
         }
     }
-    fn predict(&mut self) -> BBox {
-        self.since_seen += 1;
+    fn predict(&mut self, frames: u32) -> BBox {
+        self.since_seen = self.since_seen.saturating_add(frames);
         self.bbox
     }
     fn correct(&mut self, b: &BBox) {
@@ -92,10 +92,16 @@ struct Track<M> {
     class_id: u32,
     confidence: f32,
     motion: M,
+    /// Camera frames since it started.
     age: u32,
+    /// Updates that matched it.
     hits: u32,
+    /// Updates in a row that matched it.
     hit_streak: u32,
+    /// Camera frames since its last match.
     since_update: u32,
+    /// The last update matched it.
+    matched_last: bool,
     confirmed: bool,
 }
 
@@ -121,7 +127,8 @@ pub(crate) struct Engine<M> {
     tracks: Vec<Track<M>>,
     next_id: u64,
     last_frame: Option<u64>,
-    frames: u64,
+    /// Updates so far (the first `min_hits` confirm at once).
+    updates: u64,
 }
 
 impl<M: Motion> Engine<M> {
@@ -133,7 +140,7 @@ impl<M: Motion> Engine<M> {
             tracks: Vec::new(),
             next_id: 1,
             last_frame: None,
-            frames: 0,
+            updates: 0,
         }
     }
 
@@ -240,8 +247,8 @@ impl<M: Motion> Engine<M> {
         let mut pairs = self.associate(&confirmed, predicted, &high, dets, p.iou_threshold);
         let taken_t: Vec<usize> = pairs.iter().map(|&(t, _)| t).collect();
         let taken_d: Vec<usize> = pairs.iter().map(|&(_, d)| d).collect();
-        // 2. Weak detections against the confirmed tracks still unmatched that were tracked on
-        //    the previous frame: occluded objects score low but are still there.
+        // 2. Weak detections against the confirmed tracks still unmatched that were tracked in
+        //    the previous update: occluded objects score low but are still there.
         let rest_t: Vec<usize> = confirmed
             .iter()
             .copied()
@@ -265,32 +272,27 @@ impl<M: Motion> Engine<M> {
 }
 
 impl<M: Motion> Tracker for Engine<M> {
-    fn update(&mut self, frame: u64, detections: &[Detection]) -> Update {
+    fn update(&mut self, frame: u64, detections: &[Detection]) -> Result<Update, Error> {
         let steps = match self.last_frame {
-            Some(last) if frame > last => frame - last,
-            Some(_) => 1,
+            Some(last) if frame <= last => return Err(Error::FrameNotAfter { frame, last }),
+            Some(last) => frame - last,
             None => 1,
         };
-        self.last_frame = Some(self.last_frame.map_or(frame, |l| l.max(frame)));
-        self.frames += steps;
+        self.last_frame = Some(frame);
+        self.updates += 1;
         let p = self.params;
-        let mut ended = Vec::new();
+        let steps32 = u32::try_from(steps).unwrap_or(u32::MAX);
+        // Past `max_age` every track ends anyway: no need to predict further.
+        let horizon = steps32.min(p.max_age.saturating_add(2));
 
-        // Tracked on the previous frame (ByteTrack's second stage looks only at those).
-        let was_tracked: Vec<bool> = self.tracks.iter().map(|t| t.since_update == 0).collect();
-        // Predict every track to this frame.
+        // Matched in the previous update (ByteTrack's second stage looks only at those).
+        let was_tracked: Vec<bool> = self.tracks.iter().map(|t| t.matched_last).collect();
+        // Predict every track across the gap, in one step.
         let mut predicted = Vec::with_capacity(self.tracks.len());
         for t in &mut self.tracks {
-            let mut b = t.motion.bbox();
-            for _ in 0..steps.min(u64::from(p.max_age) + 2) {
-                if t.since_update > 0 {
-                    t.hit_streak = 0;
-                }
-                b = t.motion.predict();
-                t.age += 1;
-                t.since_update += 1;
-            }
-            predicted.push(b);
+            predicted.push(t.motion.predict(horizon));
+            t.age = t.age.saturating_add(steps32);
+            t.since_update = t.since_update.saturating_add(steps32);
         }
         let dets: Vec<Detection> = detections
             .iter()
@@ -299,6 +301,8 @@ impl<M: Motion> Tracker for Engine<M> {
             .collect();
         let pairs = self.match_all(&predicted, &dets, &was_tracked);
         let mut det_used = vec![false; dets.len()];
+        let mut track_used = vec![false; self.tracks.len()];
+        let early = self.updates <= u64::from(p.min_hits);
         for &(t, d) in &pairs {
             let (track, det) = (&mut self.tracks[t], &dets[d]);
             track.motion.correct(&det.bbox);
@@ -307,10 +311,18 @@ impl<M: Motion> Tracker for Engine<M> {
             track.hit_streak += 1;
             track.confidence = det.confidence;
             track.class_id = det.class_id;
-            if track.hit_streak >= p.min_hits || self.frames <= u64::from(p.min_hits) {
+            if track.hit_streak >= p.min_hits || early {
                 track.confirmed = true;
             }
             det_used[d] = true;
+            track_used[t] = true;
+        }
+        // A miss is an update without a match, whatever the gap before it.
+        for (t, used) in self.tracks.iter_mut().zip(&track_used) {
+            t.matched_last = *used;
+            if !used {
+                t.hit_streak = 0;
+            }
         }
         // New tracks for what nothing matched (ByteTrack: only confident detections).
         let min_new = self.byte.map_or(f32::NEG_INFINITY, |b| b.new_track);
@@ -328,15 +340,17 @@ impl<M: Motion> Tracker for Engine<M> {
                 hits: 1,
                 hit_streak: 1,
                 since_update: 0,
-                confirmed: p.min_hits <= 1 || self.frames <= u64::from(p.min_hits),
+                matched_last: true,
+                confirmed: p.min_hits <= 1 || early,
             });
             self.next_id += 1;
         }
-        // End what went unseen too long (tentative tracks at their first miss).
+        // End what went unseen too long (tentative tracks at their first missed update).
+        let mut ended = Vec::new();
         let mut kept = Vec::with_capacity(self.tracks.len());
         for t in self.tracks.drain(..) {
             let gone = t.since_update > p.max_age
-                || (!t.confirmed && t.since_update > 0)
+                || (!t.confirmed && !t.matched_last)
                 || !t.motion.bbox().is_finite();
             if gone {
                 ended.push(Self::report(&t, TrackState::Removed));
@@ -349,7 +363,7 @@ impl<M: Motion> Tracker for Engine<M> {
             .tracks
             .iter()
             .map(|t| {
-                let state = match (t.since_update == 0, t.confirmed) {
+                let state = match (t.matched_last, t.confirmed) {
                     (true, true) => TrackState::Confirmed,
                     (false, true) => TrackState::Lost,
                     (_, false) => TrackState::Tentative,
@@ -357,6 +371,6 @@ impl<M: Motion> Tracker for Engine<M> {
                 Self::report(t, state)
             })
             .collect();
-        Update { tracks, ended }
+        Ok(Update { tracks, ended })
     }
 }

@@ -94,18 +94,17 @@ pub struct KalmanBox {
     p: Mat<N, N>,
 }
 
-const F: Mat<N, N> = {
+/// The state transition over `dt` frames: position (and area) move by `dt` times their rate.
+fn transition(dt: f64) -> Mat<N, N> {
     let mut f = [[0.0; N]; N];
-    let mut i = 0;
-    while i < N {
-        f[i][i] = 1.0;
-        i += 1;
+    for (i, row) in f.iter_mut().enumerate() {
+        row[i] = 1.0;
     }
-    f[0][4] = 1.0;
-    f[1][5] = 1.0;
-    f[2][6] = 1.0;
+    f[0][4] = dt;
+    f[1][5] = dt;
+    f[2][6] = dt;
     f
-};
+}
 
 const H: Mat<M, N> = {
     let mut h = [[0.0; N]; M];
@@ -135,21 +134,33 @@ impl KalmanBox {
 
     /// Advances one frame; returns the predicted box.
     pub fn predict(&mut self) -> BBox {
+        self.predict_by(1)
+    }
+
+    /// Advances `frames` frames in one step (the detector skipped the ones between): the
+    /// constant-velocity step scaled by the gap, process noise `frames` times one frame's.
+    /// `predict_by(1)` is [`predict`](Self::predict); `predict_by(0)` changes nothing.
+    pub fn predict_by(&mut self, frames: u32) -> BBox {
+        if frames == 0 {
+            return self.bbox();
+        }
+        let dt = f64::from(frames);
         // An area about to go negative stops shrinking.
-        if self.x[2] + self.x[6] <= 0.0 {
+        if self.x[2] + self.x[6] * dt <= 0.0 {
             self.x[6] = 0.0;
         }
+        let f = transition(dt);
         let mut x = [0.0; N];
         for (i, xi) in x.iter_mut().enumerate() {
-            *xi = (0..N).map(|k| F[i][k] * self.x[k]).sum();
+            *xi = (0..N).map(|k| f[i][k] * self.x[k]).sum();
         }
         self.x = x;
-        let mut p = mul(&mul(&F, &self.p), &transpose(&F));
+        let mut p = mul(&mul(&f, &self.p), &transpose(&f));
         for (i, q) in [1.0, 1.0, 1.0, 1.0, 0.01, 0.01, 1e-4]
             .into_iter()
             .enumerate()
         {
-            p[i][i] += q;
+            p[i][i] += q * dt;
         }
         self.p = p;
         self.bbox()
@@ -231,6 +242,30 @@ mod tests {
             (got.x1 - 100.0).abs() < 1e-3 && (got.x2 - 130.0).abs() < 1e-3,
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn one_step_over_a_gap_lands_where_the_single_steps_do() {
+        let mut a = KalmanBox::new(&BBox::from_xywh(0.0, 0.0, 20.0, 40.0));
+        for t in 1..20 {
+            a.predict();
+            a.update(&BBox::from_xywh(4.0 * t as f32, 2.0 * t as f32, 20.0, 40.0));
+        }
+        let mut b = a.clone();
+        for _ in 0..5 {
+            a.predict();
+        }
+        let (pa, pb) = (a.bbox(), b.predict_by(5));
+        assert!(
+            (pa.x1 - pb.x1).abs() < 1e-3 && (pa.y1 - pb.y1).abs() < 1e-3,
+            "{pa:?} vs {pb:?}"
+        );
+        assert!((pb.x1 - 96.0).abs() < 1.0, "{pb:?}");
+        // More uncertain after a gap than after one frame.
+        let mut c = b.clone();
+        c.predict_by(1);
+        b.predict_by(5);
+        assert!(b.p[0][0] > c.p[0][0]);
     }
 
     #[test]

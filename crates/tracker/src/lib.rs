@@ -1,8 +1,11 @@
 //! Multi-object tracking: per-frame detections in, tracks with stable ids out.
 //!
 //! Pure Rust with no I/O and no clock, like the batcher, so that any project can use it alone.
-//! Time is counted in frames (`max_age`, `min_hits`); ids are sequential per tracker instance
-//! and deterministic for the same input. One tracker per stream, built from a
+//! Time is the camera's frame number: the detector need not see every frame (on a CPU it sees
+//! every 3rd or 5th), so motion is predicted across the gap between two updates, `max_age`
+//! counts camera frames (the same seconds whatever the detector's rate) and `min_hits` counts
+//! updates (a frame the detector did not see is not a miss). Ids are sequential per tracker
+//! instance and deterministic for the same input. One tracker per stream, built from a
 //! [`TrackerConfig`]; no shared state.
 //!
 //! - [`TrackerKind::Iou`]: the seed's IoU tracker — greedy matching on IoU, boxes stay where
@@ -17,9 +20,11 @@
 //!
 //! let mut t = TrackerConfig { kind: TrackerKind::Sort, ..TrackerConfig::default() }.build();
 //! let det = Detection { bbox: BBox::new(10.0, 10.0, 50.0, 90.0), confidence: 0.9, class_id: 0 };
-//! let first = t.update(0, &[det]);
-//! let second = t.update(1, &[det]);
-//! assert_eq!(first.tracks[0].track_id, second.tracks[0].track_id);
+//! let first = t.update(0, &[det])?;
+//! let fourth = t.update(3, &[det])?; // frames 1 and 2 went to no detector
+//! assert_eq!(first.tracks[0].track_id, fourth.tracks[0].track_id);
+//! assert!(t.update(3, &[det]).is_err()); // time only moves forward
+//! # Ok::<(), tracker::Error>(())
 //! ```
 //!
 //! # Crate features
@@ -30,11 +35,13 @@
 #![warn(missing_docs)]
 
 mod engine;
+mod error;
 pub mod kalman;
 pub mod lap;
 pub mod mot;
 mod types;
 
+pub use crate::error::Error;
 pub use crate::types::{BBox, Detection, TrackState, TrackedObject, Tracker, Update};
 
 use crate::engine::{Association, ByteParams, Engine, Params, Still};
@@ -49,9 +56,31 @@ pub enum TrackerKind {
     #[default]
     Sort,
     /// ByteTrack: SORT's filter and assignment in two stages — confident detections first,
-    /// then weak ones (≥ 0.1) against the tracks still unmatched, so that partly occluded
-    /// objects keep their tracks; new tracks only from detections ≥ 0.6.
+    /// then weak ones against the tracks still unmatched, so that partly occluded objects keep
+    /// their tracks; new tracks only from confident detections ([`ByteTrackThresholds`]).
     ByteTrack,
+}
+
+/// ByteTrack's score thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ByteTrackThresholds {
+    /// Detections at least this confident are matched first (0.5, the paper's).
+    pub high: f32,
+    /// Detections below this are ignored; between `low` and `high` they are only matched to
+    /// confirmed tracks left over (0.1).
+    pub low: f32,
+    /// An unmatched detection starts a track only if at least this confident (0.6).
+    pub new_track: f32,
+}
+
+impl Default for ByteTrackThresholds {
+    fn default() -> Self {
+        Self {
+            high: 0.5,
+            low: 0.1,
+            new_track: 0.6,
+        }
+    }
 }
 
 /// A tracker's settings; [`build`](Self::build) makes one per stream.
@@ -61,13 +90,17 @@ pub struct TrackerConfig {
     pub kind: TrackerKind,
     /// Minimum IoU between a track's (predicted) box and a detection to match them (0.3).
     pub iou_threshold: f32,
-    /// Frames a confirmed track survives without a match (30).
+    /// Camera frames a confirmed track survives without a match (30), however many of them
+    /// the detector saw.
     pub max_age: u32,
-    /// Consecutive matches before a track is confirmed (3; the first `min_hits` frames of a
-    /// tracker confirm at once, as SORT does).
+    /// Matches in consecutive updates before a track is confirmed (3; the first `min_hits`
+    /// updates of a tracker confirm at once, as SORT does). Frames between two updates do not
+    /// count: a frame the detector did not see is not a miss.
     pub min_hits: u32,
     /// Match only detections of the track's class (true).
     pub class_aware: bool,
+    /// ByteTrack's score thresholds (used by [`TrackerKind::ByteTrack`] only).
+    pub bytetrack: ByteTrackThresholds,
 }
 
 impl Default for TrackerConfig {
@@ -78,6 +111,7 @@ impl Default for TrackerConfig {
             max_age: 30,
             min_hits: 3,
             class_aware: true,
+            bytetrack: ByteTrackThresholds::default(),
         }
     }
 }
@@ -102,9 +136,9 @@ impl TrackerConfig {
                 params,
                 Association::Optimal,
                 Some(ByteParams {
-                    high: 0.5,
-                    low: 0.1,
-                    new_track: 0.6,
+                    high: self.bytetrack.high,
+                    low: self.bytetrack.low,
+                    new_track: self.bytetrack.new_track,
                     second_iou: 0.5,
                     tentative_iou: 0.3,
                 }),

@@ -77,7 +77,8 @@ pub enum TrackState {
     Tentative,
     /// Matched on this frame and confirmed.
     Confirmed,
-    /// Confirmed, but not matched on this frame; it ends after `max_age` such frames.
+    /// Confirmed, but not matched on this frame; it ends once `max_age` camera frames pass
+    /// without a match.
     Lost,
     /// Ended (only in [`Update::ended`]).
     Removed,
@@ -94,11 +95,11 @@ pub struct TrackedObject {
     pub confidence: f32,
     /// Its box on this frame (the filter's estimate for SORT).
     pub bbox: BBox,
-    /// Centre velocity in pixels per frame.
+    /// Centre velocity in pixels per camera frame.
     pub velocity: (f32, f32),
-    /// Frames since it started.
+    /// Camera frames since it started.
     pub age: u32,
-    /// Frames on which a detection was matched to it.
+    /// Updates in which a detection was matched to it.
     pub hits: u32,
     /// Its state.
     pub state: TrackState,
@@ -113,9 +114,16 @@ pub struct Update {
     pub ended: Vec<TrackedObject>,
 }
 
-/// A multi-object tracker. Time is the frame index passed in; one instance per stream.
+/// A multi-object tracker. Time is the camera frame number passed in; one instance per
+/// stream.
 pub trait Tracker: Send {
-    /// Feeds frame `frame`'s detections (frame indices must increase; a gap of n counts as
-    /// n frames without detections).
-    fn update(&mut self, frame: u64, detections: &[Detection]) -> Update;
+    /// Feeds the detections of camera frame `frame`. Frame numbers must increase; they need
+    /// not be consecutive: motion is predicted across the frames in between, which count
+    /// towards `max_age` but are not misses.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FrameNotAfter`](crate::Error::FrameNotAfter) if `frame` is not greater than
+    /// the previous update's; the tracker is unchanged.
+    fn update(&mut self, frame: u64, detections: &[Detection]) -> Result<Update, crate::Error>;
 }

@@ -1,10 +1,12 @@
-//! Property tests of both trackers: ids never reused, one state per track, stable ids for a
-//! repeated detection, new ids for far detections, ageing out after `max_age` empty frames.
+//! Property tests of the trackers: ids never reused, one state per track, stable ids for a
+//! repeated detection, new ids for far detections, ageing out after `max_age` empty frames,
+//! the same ids whether the detector sees every frame or every k-th, and time that only moves
+//! forward.
 
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use tracker::{BBox, Detection, TrackState, TrackerConfig, TrackerKind};
+use tracker::{BBox, Detection, Error, TrackState, TrackerConfig, TrackerKind};
 
 fn det(x: f32, y: f32, class_id: u32) -> Detection {
     Detection {
@@ -38,7 +40,7 @@ proptest! {
             for (i, dets) in frames.iter().enumerate() {
                 frame += gaps[i];
                 let dets: Vec<Detection> = dets.iter().map(|&(x, y, c)| det(f32::from(x) * 30.0, f32::from(y) * 30.0, c)).collect();
-                let u = t.update(frame, &dets);
+                let u = t.update(frame, &dets).unwrap();
                 let mut here = HashSet::new();
                 for tr in u.tracks.iter().chain(&u.ended) {
                     prop_assert!(here.insert(tr.track_id), "{kind:?}: id {} twice in one update", tr.track_id);
@@ -60,6 +62,104 @@ proptest! {
     }
 }
 
+/// Objects in lanes of their own (no two ever overlap), each moving at a constant speed
+/// slow enough that a filter starting at rest still matches it after 5 frames, alive for a
+/// while: `frames[f]` are frame f's boxes, tagged with the object's index in `class_id`.
+/// Objects appear on frames that every stride from 1 to 5 feeds (multiples of 60), so that
+/// tracks are created in the same order whatever the stride.
+fn lanes(objects: &[(u8, i8, u8, u8)]) -> Vec<Vec<Detection>> {
+    let mut frames = vec![Vec::new(); 200];
+    for (lane, &(x0, speed, start, life)) in objects.iter().enumerate() {
+        let start = usize::from(start % 3) * 60;
+        let end = (start + 20 + usize::from(life)).min(frames.len());
+        for (f, dets) in frames.iter_mut().enumerate().take(end).skip(start) {
+            let x = f32::from(x0) * 4.0 + f32::from(speed) * 0.5 * (f - start) as f32;
+            dets.push(Detection {
+                bbox: BBox::from_xywh(x, lane as f32 * 100.0, 60.0, 90.0),
+                confidence: 0.9,
+                class_id: lane as u32,
+            });
+        }
+    }
+    frames
+}
+
+/// The track id given to each object (by its tag), over the frames fed at `stride`; fails
+/// if an object's id changes.
+fn ids_at_stride(kind: TrackerKind, frames: &[Vec<Detection>], stride: usize) -> Vec<Option<u64>> {
+    let mut t = TrackerConfig {
+        kind,
+        class_aware: false,
+        ..TrackerConfig::default()
+    }
+    .build();
+    let mut ids = vec![None; 16];
+    for (f, dets) in frames.iter().enumerate().step_by(stride) {
+        let u = t.update(f as u64, dets).unwrap();
+        for d in dets {
+            let best = u
+                .tracks
+                .iter()
+                .filter(|tr| tr.state != TrackState::Lost)
+                .max_by(|a, b| a.bbox.iou(&d.bbox).total_cmp(&b.bbox.iou(&d.bbox)))
+                .filter(|tr| tr.bbox.iou(&d.bbox) > 0.5)
+                .map(|tr| tr.track_id);
+            let slot: &mut Option<u64> = &mut ids[d.class_id as usize];
+            if let Some(id) = best {
+                assert!(
+                    slot.is_none_or(|s| s == id),
+                    "{kind:?} stride {stride}: object {} changed id",
+                    d.class_id
+                );
+                *slot = Some(id);
+            }
+        }
+    }
+    ids
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_same_boxes_at_stride_k_get_the_ids_they_get_at_stride_1(
+        objects in prop::collection::vec((0u8..100, -8i8..=8, 0u8..3, 0u8..60), 1..8),
+        stride in 2usize..=5,
+    ) {
+        let frames = lanes(&objects);
+        for kind in [TrackerKind::Sort, TrackerKind::ByteTrack] {
+            let every = ids_at_stride(kind, &frames, 1);
+            let strided = ids_at_stride(kind, &frames, stride);
+            prop_assert!(every.iter().take(objects.len()).all(Option::is_some), "{kind:?}: an object was never tracked");
+            prop_assert_eq!(every, strided, "{:?} at stride {}", kind, stride);
+        }
+    }
+}
+
+#[test]
+fn time_only_moves_forward() {
+    for kind in kinds() {
+        let mut t = TrackerConfig {
+            kind,
+            ..TrackerConfig::default()
+        }
+        .build();
+        let d = det(100.0, 100.0, 0);
+        let first = t.update(10, &[d]).unwrap();
+        for frame in [10, 9, 0] {
+            assert_eq!(
+                t.update(frame, &[d]),
+                Err(Error::FrameNotAfter { frame, last: 10 }),
+                "{kind:?}"
+            );
+        }
+        // Nothing changed: the next frame continues the same track.
+        let next = t.update(11, &[d]).unwrap();
+        assert_eq!(next.tracks[0].track_id, first.tracks[0].track_id);
+        assert_eq!(next.tracks[0].hits, 2, "{kind:?}");
+    }
+}
+
 #[test]
 fn a_repeated_detection_keeps_its_id_forever() {
     for kind in kinds() {
@@ -71,7 +171,7 @@ fn a_repeated_detection_keeps_its_id_forever() {
         let d = det(100.0, 100.0, 0);
         let mut ids = HashSet::new();
         for f in 0..500 {
-            let u = t.update(f, &[d]);
+            let u = t.update(f, &[d]).unwrap();
             assert_eq!(u.tracks.len(), 1, "{kind:?} frame {f}");
             ids.insert(u.tracks[0].track_id);
             assert!(f < 3 || u.tracks[0].state == TrackState::Confirmed);
@@ -88,11 +188,13 @@ fn a_far_detection_starts_a_new_track_and_classes_do_not_mix() {
             ..TrackerConfig::default()
         }
         .build();
-        let a = t.update(0, &[det(0.0, 0.0, 0)]);
-        let b = t.update(
-            1,
-            &[det(0.0, 0.0, 0), det(500.0, 500.0, 0), det(0.0, 0.0, 1)],
-        );
+        let a = t.update(0, &[det(0.0, 0.0, 0)]).unwrap();
+        let b = t
+            .update(
+                1,
+                &[det(0.0, 0.0, 0), det(500.0, 500.0, 0), det(0.0, 0.0, 1)],
+            )
+            .unwrap();
         let ids: HashMap<(u64, u32), u64> = b
             .tracks
             .iter()
@@ -120,14 +222,14 @@ fn empty_frames_age_a_track_out_after_max_age() {
         .build();
         let d = det(50.0, 50.0, 0);
         for f in 0..5 {
-            t.update(f, &[d]);
+            t.update(f, &[d]).unwrap();
         }
         for k in 1..=max_age {
-            let u = t.update(4 + u64::from(k), &[]);
+            let u = t.update(4 + u64::from(k), &[]).unwrap();
             assert_eq!(u.tracks.len(), 1, "{kind:?}: gone after {k} empty frames");
             assert_eq!(u.tracks[0].state, TrackState::Lost);
         }
-        let u = t.update(5 + u64::from(max_age), &[]);
+        let u = t.update(5 + u64::from(max_age), &[]).unwrap();
         assert!(u.tracks.is_empty(), "{kind:?}");
         assert_eq!(u.ended.len(), 1);
         assert_eq!(u.ended[0].state, TrackState::Removed);
@@ -139,9 +241,9 @@ fn empty_frames_age_a_track_out_after_max_age() {
         }
         .build();
         for f in 0..5 {
-            t.update(f, &[d]);
+            t.update(f, &[d]).unwrap();
         }
-        let u = t.update(4 + u64::from(max_age) + 1, &[]);
+        let u = t.update(4 + u64::from(max_age) + 1, &[]).unwrap();
         assert_eq!(u.ended.len(), 1, "{kind:?}");
     }
 }
@@ -165,7 +267,7 @@ fn the_same_input_gives_the_same_ids() {
             frames
                 .iter()
                 .enumerate()
-                .map(|(f, d)| t.update(f as u64, d))
+                .map(|(f, d)| t.update(f as u64, d).unwrap())
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(), run(), "{kind:?}");
@@ -181,9 +283,9 @@ fn bytetrack_keeps_occluded_objects_on_weak_detections_and_ignores_weak_newcomer
     let mut t = cfg.build();
     let strong = det(100.0, 100.0, 0);
     for f in 0..5 {
-        t.update(f, &[strong]);
+        t.update(f, &[strong]).unwrap();
     }
-    let id = t.update(5, &[strong]).tracks[0].track_id;
+    let id = t.update(5, &[strong]).unwrap().tracks[0].track_id;
     // The object is half hidden: its detections score 0.3 for a while.
     let weak = Detection {
         confidence: 0.3,
@@ -194,7 +296,7 @@ fn bytetrack_keeps_occluded_objects_on_weak_detections_and_ignores_weak_newcomer
         ..det(600.0, 400.0, 0)
     };
     for f in 6..20 {
-        let u = t.update(f, &[weak, faint_stranger]);
+        let u = t.update(f, &[weak, faint_stranger]).unwrap();
         assert_eq!(u.tracks.len(), 1, "frame {f}: {u:?}");
         assert_eq!(
             (u.tracks[0].track_id, u.tracks[0].state),
@@ -207,6 +309,9 @@ fn bytetrack_keeps_occluded_objects_on_weak_detections_and_ignores_weak_newcomer
         ..TrackerConfig::default()
     }
     .build();
-    s.update(0, &[strong]);
-    assert_eq!(s.update(1, &[strong, faint_stranger]).tracks.len(), 2);
+    s.update(0, &[strong]).unwrap();
+    assert_eq!(
+        s.update(1, &[strong, faint_stranger]).unwrap().tracks.len(),
+        2
+    );
 }

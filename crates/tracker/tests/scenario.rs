@@ -1,7 +1,8 @@
 //! The moving-boxes clip's ground truth (from `cargo xtask setup`): three boxes, two crossing
 //! mid-clip and one crossing the first a quarter of the way in. Fed as detections, the ids
-//! must not swap; and with every third detection of box 2 missing, SORT's filter must carry
-//! it through the gaps.
+//! must not swap; with every third detection of box 2 missing, SORT's filter must carry it
+//! through the gaps; and fed only every 3rd or 5th frame (a detector slower than the camera),
+//! every box is confirmed and keeps its id.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,17 +32,28 @@ fn ground_truth() -> std::collections::BTreeMap<u64, Vec<Detection>> {
 }
 
 fn run(kind: TrackerKind, drop_every_third_of_box_2: bool) -> HashMap<u32, Vec<u64>> {
+    run_with(kind, drop_every_third_of_box_2, 1, 1).0
+}
+
+/// Ids per true box, and per true box whether a confirmed track covered it at the end.
+fn run_with(
+    kind: TrackerKind,
+    drop_every_third_of_box_2: bool,
+    stride: u64,
+    min_hits: u32,
+) -> (HashMap<u32, Vec<u64>>, HashMap<u32, bool>) {
     let gt = ground_truth();
     assert_eq!(gt.len(), 250);
     let mut t = TrackerConfig {
         kind,
         class_aware: false,
-        min_hits: 1,
+        min_hits,
         ..TrackerConfig::default()
     }
     .build();
     let mut ids: HashMap<u32, Vec<u64>> = HashMap::new();
-    for (&frame, dets) in &gt {
+    let mut confirmed: HashMap<u32, bool> = HashMap::new();
+    for (&frame, dets) in gt.iter().filter(|(f, _)| *f % stride == 0) {
         let fed: Vec<Detection> = dets
             .iter()
             .copied()
@@ -51,21 +63,22 @@ fn run(kind: TrackerKind, drop_every_third_of_box_2: bool) -> HashMap<u32, Vec<u
                 d
             })
             .collect();
-        let u = t.update(frame, &fed);
+        let u = t.update(frame, &fed).unwrap();
         for truth in dets {
             // The track nearest this true box.
             let best = u
                 .tracks
                 .iter()
-                .map(|tr| (tr.bbox.iou(&truth.bbox), tr.track_id))
+                .map(|tr| (tr.bbox.iou(&truth.bbox), tr.track_id, tr.state))
                 .max_by(|a, b| a.0.total_cmp(&b.0))
-                .filter(|(iou, _)| *iou > 0.5);
-            if let Some((_, id)) = best {
+                .filter(|(iou, _, _)| *iou > 0.5);
+            if let Some((_, id, state)) = best {
                 ids.entry(truth.class_id).or_default().push(id);
+                confirmed.insert(truth.class_id, state == tracker::TrackState::Confirmed);
             }
         }
     }
-    ids
+    (ids, confirmed)
 }
 
 fn assert_no_swap(kind: TrackerKind, ids: &HashMap<u32, Vec<u64>>, min_frames: usize) {
@@ -100,5 +113,24 @@ fn sort_and_bytetrack_carry_a_box_through_missed_detections() {
     for kind in [TrackerKind::Sort, TrackerKind::ByteTrack] {
         let ids = run(kind, true);
         assert_no_swap(kind, &ids, 240);
+    }
+}
+
+#[test]
+fn a_detector_that_sees_every_third_or_fifth_frame_loses_no_box() {
+    for kind in [TrackerKind::Iou, TrackerKind::Sort, TrackerKind::ByteTrack] {
+        for stride in [1u64, 3, 5] {
+            let (ids, confirmed) = run_with(kind, false, stride, 3);
+            let updates = (250 / stride) as usize;
+            // Every box covered on every update but the first few (before it is confirmed
+            // its track is tentative, but it is already there).
+            assert_no_swap(kind, &ids, updates - 1);
+            for gt_id in 1..=3u32 {
+                assert!(
+                    confirmed.get(&gt_id).copied().unwrap_or(false),
+                    "{kind:?} stride {stride}: box {gt_id} not confirmed"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,16 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// `update` was called with a frame number not greater than the previous one. Time only
+    /// moves forward: a repeated or older frame would be a silent step of one frame.
+    #[error("frame {frame} is not after the previous update's frame {last}")]
+    FrameNotAfter {
+        /// The frame number passed.
+        frame: u64,
+        /// The previous update's frame number.
+        last: u64,
+    },
+}
