@@ -105,9 +105,11 @@ where
         .map_err(|e| Error::Spawn(e.to_string()))?;
     Ok((
         Handle {
-            inner: Arc::new(HandleInner { shared }),
+            inner: Arc::new(HandleInner {
+                shared: shared.clone(),
+            }),
         },
-        Batches { rx },
+        Batches { rx, shared },
     ))
 }
 
@@ -287,19 +289,47 @@ where
     }
 }
 
-/// The batches, in dispatch order. Dropping it closes the batcher; batches it could not
-/// deliver are completed unrun.
-pub struct Batches<K, T> {
+/// The batches, in dispatch order. Several threads may receive from one `Batches` (it is
+/// `Sync`; share it in an `Arc`). Dropping it closes the batcher; batches nobody received
+/// (still in its channel, or dispatched later) are handed back unrun, their items dropped as
+/// [`DropReason::Undelivered`](crate::DropReason::Undelivered).
+pub struct Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
     rx: Receiver<DispatchedBatch<K, T>>,
+    shared: Arc<SharedState<K, T>>,
 }
 
-impl<K, T> fmt::Debug for Batches<K, T> {
+impl<K, T> Drop for Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
+    fn drop(&mut self) {
+        self.shared.detach();
+        while let Ok(batch) = self.rx.try_recv() {
+            batch.abandon();
+        }
+    }
+}
+
+impl<K, T> fmt::Debug for Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("blocking::Batches").finish_non_exhaustive()
     }
 }
 
-impl<K, T> Batches<K, T> {
+impl<K, T> Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
     /// The next batch, blocking; `None` once the batcher is closed and drained.
     pub fn recv(&self) -> Option<DispatchedBatch<K, T>> {
         self.rx.recv().ok()
@@ -310,7 +340,9 @@ impl<K, T> Batches<K, T> {
         self.rx.recv_timeout(timeout).ok()
     }
 
-    /// The underlying channel, for `crossbeam_channel::select!`.
+    /// The underlying channel, for `crossbeam_channel::select!`. (Batches left in a clone of
+    /// it when the batcher goes away are completed, not counted as undelivered: receive through
+    /// `Batches` where that matters.)
     pub fn receiver(&self) -> &Receiver<DispatchedBatch<K, T>> {
         &self.rx
     }

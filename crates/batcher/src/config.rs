@@ -37,12 +37,14 @@ pub struct Config {
     pub(crate) capacity: usize,
     pub(crate) overflow: OverflowPolicy,
     pub(crate) max_per_key: Option<usize>,
+    pub(crate) max_waiting_per_key: Option<usize>,
     pub(crate) timer_slack: Duration,
 }
 
 impl Config {
     /// Starts a builder with the defaults: batch 16, force timeout 50 ms, one batch in flight
-    /// (ping-pong), capacity twice the batch size, [`OverflowPolicy::Reject`], no per-key limit.
+    /// (ping-pong), capacity twice the batch size, [`OverflowPolicy::Reject`], no per-key
+    /// limits.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
     }
@@ -77,6 +79,12 @@ impl Config {
         self.max_per_key
     }
 
+    /// Items of one key waiting at once, at most (`None`: no limit); see
+    /// [`ConfigBuilder::max_waiting_per_key`].
+    pub fn max_waiting_per_key(&self) -> Option<usize> {
+        self.max_waiting_per_key
+    }
+
     /// How early a timeout may fire (see [`ConfigBuilder::timer_slack`]).
     pub fn timer_slack(&self) -> Duration {
         self.timer_slack
@@ -99,6 +107,7 @@ pub struct ConfigBuilder {
     capacity: Option<usize>,
     overflow: OverflowPolicy,
     max_per_key: Option<usize>,
+    max_waiting_per_key: Option<usize>,
     timer_slack: Duration,
 }
 
@@ -111,6 +120,7 @@ impl Default for ConfigBuilder {
             capacity: None,
             overflow: OverflowPolicy::default(),
             max_per_key: None,
+            max_waiting_per_key: None,
             timer_slack: Duration::ZERO,
         }
     }
@@ -157,6 +167,17 @@ impl ConfigBuilder {
         self
     }
 
+    /// At most `n` items of one key wait at once (≥ 1; `None`, the default, for no limit).
+    /// A push of a key that already has `n` waiting supersedes the key's oldest waiting item
+    /// at once, whatever the load ([`DropReason::Superseded`](crate::DropReason::Superseded)),
+    /// and the key keeps its place in line: the newer item moves into the older one's
+    /// position (and deadline), so a camera that sends a newer frame does not lose its turn.
+    /// Live video uses 1: newest frame wins, and no camera ever has a stale frame waiting.
+    pub fn max_waiting_per_key(mut self, n: Option<usize>) -> Self {
+        self.max_waiting_per_key = n;
+        self
+    }
+
     /// Lets the timeout fire up to `slack` early: `poll_timeout` asks to be called `slack`
     /// before the oldest item's deadline, and an item due within `slack` of `now` counts as due.
     /// A driver whose timer fires up to a tick late (tokio's has 1 ms ticks) then sends a batch
@@ -183,6 +204,12 @@ impl ConfigBuilder {
         if self.max_per_key == Some(0) {
             return invalid("max_per_key", "must be at least 1 (or None for no limit)");
         }
+        if self.max_waiting_per_key == Some(0) {
+            return invalid(
+                "max_waiting_per_key",
+                "must be at least 1 (or None for no limit)",
+            );
+        }
         let capacity = match self.capacity {
             Some(c) => c,
             None => self.batch_size.saturating_mul(2),
@@ -197,6 +224,7 @@ impl ConfigBuilder {
             capacity,
             overflow: self.overflow,
             max_per_key: self.max_per_key,
+            max_waiting_per_key: self.max_waiting_per_key,
             timer_slack: self.timer_slack,
         })
     }

@@ -23,7 +23,9 @@ use crate::{
 ///
 /// - **full**: `batch_size` items can be taken, or the buffer holds `capacity` items;
 /// - **timeout**: the *oldest* waiting item was pushed `force_timeout` ago (or will be within
-///   `timer_slack`, for drivers whose timers fire late);
+///   `timer_slack`, for drivers whose timers fire late); an item that superseded another (see
+///   [`max_waiting_per_key`](crate::ConfigBuilder::max_waiting_per_key)) counts from the
+///   push of the item whose place it took;
 /// - **flush**: [`flush`](Self::flush) was called and items pushed before it still wait.
 ///
 /// No batch ever goes out while `max_in_flight` are outstanding: with the default of 1 that is
@@ -58,7 +60,10 @@ pub struct Batcher<K, T> {
     keys: HashMap<K, KeyState>,
     /// Items a batch could take now: Σ over keys of min(waiting, max_per_key).
     selectable: usize,
-    in_flight: Vec<BatchId>,
+    /// Batches out, each with the generation of every item's key (so that `abandon` charges
+    /// its items to the keys they were pushed under, not to a key re-added since).
+    in_flight: Vec<(BatchId, Vec<u64>)>,
+    next_generation: u64,
     next_batch: u64,
     next_seq: u64,
     /// While set, items with a sequence number up to this one are flushed.
@@ -69,15 +74,20 @@ pub struct Batcher<K, T> {
 }
 
 struct Waiting<K, T> {
+    /// The position in line (push order of the position, not of the value in it).
     seq: u64,
     key: K,
     value: T,
     pushed_at: Instant,
+    /// What the timeout runs from: the push of the item that first took this position (a
+    /// superseding item inherits it with the position).
+    since: Instant,
 }
 
-#[derive(Default)]
 struct KeyState {
     stats: KeyStats,
+    /// Tells this key's counters from those of the same key removed and added again.
+    generation: u64,
 }
 
 struct Counters {
@@ -94,7 +104,7 @@ impl<K, T> fmt::Debug for Batcher<K, T> {
         f.debug_struct("Batcher")
             .field("config", &self.config)
             .field("waiting", &self.waiting.len())
-            .field("in_flight", &self.in_flight)
+            .field("in_flight", &self.in_flight.len())
             .field("keys", &self.keys.len())
             .field("pending_events", &self.events.len())
             .finish_non_exhaustive()
@@ -113,6 +123,7 @@ where
             keys: HashMap::new(),
             selectable: 0,
             in_flight: Vec::with_capacity(config.max_in_flight),
+            next_generation: 0,
             next_batch: 0,
             next_seq: 0,
             flush_upto: None,
@@ -137,7 +148,9 @@ where
 
     /// Offers an item under `key`.
     ///
-    /// If the buffer is at capacity (which, by the dispatch rule, happens only while every slot
+    /// If `key` already has [`max_waiting_per_key`](crate::ConfigBuilder::max_waiting_per_key)
+    /// items waiting, its oldest is superseded and the key keeps its place in line. Otherwise,
+    /// if the buffer is at capacity (which, by the dispatch rule, happens only while every slot
     /// is busy) the [`OverflowPolicy`] decides: `Reject` hands the item back, the others drop a
     /// waiting item (reported by [`poll`](Self::poll)) and take this one.
     ///
@@ -147,11 +160,21 @@ where
     pub fn push(&mut self, key: K, value: T, now: Instant) -> Result<(), Rejected<K, T>> {
         let now = self.advance(now);
         self.drive(now);
+        if let Some(limit) = self.config.max_waiting_per_key
+            && self
+                .keys
+                .get(&key)
+                .is_some_and(|s| s.stats.waiting >= limit)
+        {
+            self.supersede_in_place(key, value, now);
+            self.drive(now);
+            return Ok(());
+        }
         if self.waiting.len() >= self.config.capacity {
             match self.config.overflow {
                 OverflowPolicy::Reject => {
                     self.counters.rejected += 1;
-                    self.keys.entry(key.clone()).or_default().stats.rejected += 1;
+                    self.key_state(&key).stats.rejected += 1;
                     return Err(Rejected {
                         key,
                         value,
@@ -167,14 +190,11 @@ where
                 }
             }
         }
-        let state = self.keys.entry(key.clone()).or_default();
+        let max_per_key = self.config.max_per_key;
+        let state = self.key_state(&key);
         state.stats.pushed += 1;
         state.stats.waiting += 1;
-        if self
-            .config
-            .max_per_key
-            .is_none_or(|m| state.stats.waiting <= m)
-        {
+        if max_per_key.is_none_or(|m| state.stats.waiting <= m) {
             self.selectable += 1;
         }
         self.counters.pushed += 1;
@@ -183,6 +203,7 @@ where
             key,
             value,
             pushed_at: now,
+            since: now,
         });
         self.next_seq += 1;
         self.drive(now);
@@ -204,7 +225,7 @@ where
             return None;
         }
         let oldest = self.waiting.front()?;
-        let due = oldest.pushed_at + self.config.force_timeout;
+        let due = oldest.since + self.config.force_timeout;
         Some(due.checked_sub(self.config.timer_slack).unwrap_or(due))
     }
 
@@ -223,9 +244,46 @@ where
         let i = self
             .in_flight
             .iter()
-            .position(|&b| b == id)
+            .position(|(b, _)| *b == id)
             .ok_or(Error::UnknownBatch(id))?;
         self.in_flight.swap_remove(i);
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Hands back a dispatched batch that was never run (its receiver went away), freeing its
+    /// slot like [`complete`](Self::complete) but counting its items as dropped
+    /// ([`DropReason::Undelivered`], reported by [`poll`](Self::poll)) instead of dispatched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBatch`] if `batch.id` is not in flight; nothing changes then.
+    pub fn abandon(&mut self, batch: Batch<K, T>, now: Instant) -> Result<(), Error> {
+        let now = self.advance(now);
+        let i = self
+            .in_flight
+            .iter()
+            .position(|(b, _)| *b == batch.id)
+            .ok_or(Error::UnknownBatch(batch.id))?;
+        let (_, generations) = self.in_flight.swap_remove(i);
+        self.counters.batches.remove(batch.trigger);
+        for (k, item) in batch.items.into_iter().enumerate() {
+            self.counters.dispatched = self.counters.dispatched.saturating_sub(1);
+            self.counters.dropped.add(DropReason::Undelivered);
+            let generation = generations.get(k).copied();
+            if let Some(s) = self
+                .keys
+                .get_mut(&item.key)
+                .filter(|s| Some(s.generation) == generation)
+            {
+                s.stats.dispatched = s.stats.dispatched.saturating_sub(1);
+                s.stats.dropped.add(DropReason::Undelivered);
+            }
+            self.events.push_back(Event::Dropped(Dropped {
+                item,
+                reason: DropReason::Undelivered,
+            }));
+        }
         self.drive(now);
         Ok(())
     }
@@ -330,6 +388,13 @@ where
         let mut per_key: HashMap<&K, usize> = HashMap::new();
         for w in &self.waiting {
             *per_key.entry(&w.key).or_default() += 1;
+            assert!(
+                w.since <= w.pushed_at,
+                "a position older than its item's push"
+            );
+        }
+        if let Some(m) = c.max_waiting_per_key {
+            assert!(per_key.values().all(|&n| n <= m), "max_waiting_per_key");
         }
         let mut selectable = 0;
         for (k, s) in &self.keys {
@@ -362,7 +427,7 @@ where
             assert!(self.waiting.len() < c.capacity, "full buffer left waiting");
             if let (Some(front), Some(now)) = (self.waiting.front(), self.now) {
                 assert!(
-                    front.pushed_at + c.force_timeout > now + c.timer_slack,
+                    front.since + c.force_timeout > now + c.timer_slack,
                     "overdue item left waiting"
                 );
                 assert!(
@@ -394,7 +459,7 @@ where
                 Trigger::Full
             } else if self.flush_upto.is_some_and(|s| front.seq <= s) {
                 Trigger::Flush
-            } else if front.pushed_at + self.config.force_timeout <= now + self.config.timer_slack {
+            } else if front.since + self.config.force_timeout <= now + self.config.timer_slack {
                 Trigger::Timeout
             } else {
                 break;
@@ -411,10 +476,13 @@ where
     fn dispatch(&mut self, trigger: Trigger, now: Instant) {
         let n = self.selectable.min(self.config.batch_size);
         let mut items = Vec::with_capacity(n);
+        let mut generations = Vec::with_capacity(n);
         match self.config.max_per_key {
             None => {
                 for w in self.waiting.drain(..n) {
-                    items.push(Self::take(&mut self.keys, &mut self.counters, w, now));
+                    let (item, g) = Self::take(&mut self.keys, &mut self.counters, w, now);
+                    items.push(item);
+                    generations.push(g);
                 }
                 self.selectable -= n;
             }
@@ -441,7 +509,9 @@ where
                         }
                         // A key's share of `selectable` is min(waiting, m): it shrinks only
                         // if the key had no more than `m` waiting.
-                        items.push(Self::take(&mut self.keys, &mut self.counters, w, now));
+                        let (item, g) = Self::take(&mut self.keys, &mut self.counters, w, now);
+                        items.push(item);
+                        generations.push(g);
                     } else {
                         rest.push_back(w);
                     }
@@ -452,7 +522,7 @@ where
         }
         let id = BatchId(self.next_batch);
         self.next_batch += 1;
-        self.in_flight.push(id);
+        self.in_flight.push((id, generations));
         self.counters.batches.add(trigger);
         self.events.push_back(Event::Dispatch(Batch {
             id,
@@ -467,20 +537,75 @@ where
         counters: &mut Counters,
         w: Waiting<K, T>,
         now: Instant,
-    ) -> Item<K, T> {
+    ) -> (Item<K, T>, u64) {
+        let mut generation = u64::MAX;
         if let Some(s) = keys.get_mut(&w.key) {
             s.stats.waiting -= 1;
             s.stats.dispatched += 1;
+            generation = s.generation;
         }
         counters.dispatched += 1;
         counters
             .wait
             .record(now.saturating_duration_since(w.pushed_at));
-        Item {
-            key: w.key,
-            value: w.value,
-            pushed_at: w.pushed_at,
+        (
+            Item {
+                key: w.key,
+                value: w.value,
+                pushed_at: w.pushed_at,
+            },
+            generation,
+        )
+    }
+
+    /// The counters of `key`, created (with a new generation) if it has none.
+    fn key_state(&mut self, key: &K) -> &mut KeyState {
+        let next = &mut self.next_generation;
+        self.keys.entry(key.clone()).or_insert_with(|| {
+            *next += 1;
+            KeyState {
+                stats: KeyStats::default(),
+                generation: *next,
+            }
+        })
+    }
+
+    /// Drops `key`'s oldest waiting item (superseded) and shifts the key's values one position
+    /// towards the front, the new one taking the key's last position: the key keeps its
+    /// positions (and their deadlines), its items keep their push order.
+    fn supersede_in_place(&mut self, key: K, value: T, now: Instant) {
+        let positions: Vec<usize> = self
+            .waiting
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.key == key)
+            .map(|(i, _)| i)
+            .collect();
+        if positions.is_empty() {
+            return;
         }
+        let mut incoming = (value, now);
+        for &i in positions.iter().rev() {
+            let w = &mut self.waiting[i];
+            incoming = (
+                mem::replace(&mut w.value, incoming.0),
+                mem::replace(&mut w.pushed_at, incoming.1),
+            );
+        }
+        let (old, old_pushed) = incoming;
+        let state = self.key_state(&key);
+        state.stats.pushed += 1;
+        state.stats.dropped.add(DropReason::Superseded);
+        self.counters.pushed += 1;
+        self.counters.dropped.add(DropReason::Superseded);
+        self.events.push_back(Event::Dropped(Dropped {
+            item: Item {
+                key,
+                value: old,
+                pushed_at: old_pushed,
+            },
+            reason: DropReason::Superseded,
+        }));
     }
 
     fn drop_at(&mut self, i: usize, reason: DropReason) {

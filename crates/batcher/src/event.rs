@@ -33,10 +33,15 @@ pub enum DropReason {
     /// [`LatestPerKey`](crate::OverflowPolicy::LatestPerKey) when the key had nothing waiting).
     Overflow,
     /// A newer item of the same key replaced it
-    /// ([`OverflowPolicy::LatestPerKey`](crate::OverflowPolicy::LatestPerKey)).
+    /// ([`OverflowPolicy::LatestPerKey`](crate::OverflowPolicy::LatestPerKey), or
+    /// [`max_waiting_per_key`](crate::ConfigBuilder::max_waiting_per_key)).
     Superseded,
     /// Its key was removed with [`Batcher::remove_key`](crate::Batcher::remove_key).
     KeyRemoved,
+    /// Its batch was dispatched but never run: handed back with
+    /// [`Batcher::abandon`](crate::Batcher::abandon), as the drivers do with batches nobody
+    /// received before they closed.
+    Undelivered,
 }
 
 impl DropReason {
@@ -46,6 +51,7 @@ impl DropReason {
             Self::Overflow => "overflow",
             Self::Superseded => "superseded",
             Self::KeyRemoved => "key_removed",
+            Self::Undelivered => "undelivered",
         }
     }
 }

@@ -108,7 +108,7 @@ where
                 match event {
                     Event::Dispatch(batch) => {
                         dispatched = true;
-                        let owner: Arc<dyn Complete> = self.clone();
+                        let owner: Arc<dyn Complete<K, T>> = self.clone();
                         let d = DispatchedBatch {
                             batch,
                             owner: Some(owner),
@@ -128,12 +128,13 @@ where
             if undelivered.is_empty() {
                 break;
             }
-            // The receiver is gone and nobody will run these batches: close, retire them here
-            // and flush the rest the same way (the loop ends once nothing is left).
+            // The receiver is gone and nobody will run these batches: close, hand them back
+            // (their items are dropped as undelivered, counted and reported) and flush the rest
+            // the same way (the loop ends once nothing is left).
             st.closing = true;
             st.sink = None;
-            for id in undelivered {
-                let _ = st.core.complete(id, now);
+            for batch in undelivered {
+                let _ = st.core.abandon(batch, now);
             }
             st.core.flush(now);
         }
@@ -169,6 +170,16 @@ where
         Next::Sleep(st.armed)
     }
 
+    /// The batch stream is going away: close, and hand back every batch from now on as
+    /// undelivered (the stream drains what its channel still holds the same way).
+    pub(crate) fn detach(self: &Arc<Self>) {
+        self.with_core(|st, now| {
+            st.closing = true;
+            st.sink = None;
+            st.core.flush(now);
+        });
+    }
+
     /// Stops taking items and flushes what waits; the batch stream ends after the last batch
     /// completes. Idempotent.
     pub(crate) fn close(self: &Arc<Self>) {
@@ -180,11 +191,13 @@ where
 }
 
 /// Completes a batch when its [`DispatchedBatch`] goes away.
-pub(crate) trait Complete: Send + Sync {
+pub(crate) trait Complete<K, T>: Send + Sync {
     fn complete(self: Arc<Self>, id: BatchId);
+    /// The batch was never received: its items are dropped as undelivered.
+    fn abandon(self: Arc<Self>, batch: Batch<K, T>);
 }
 
-impl<K, T, S, W> Complete for Shared<K, T, S, W>
+impl<K, T, S, W> Complete<K, T> for Shared<K, T, S, W>
 where
     K: Clone + Eq + Hash + Send + 'static,
     T: Send + 'static,
@@ -197,6 +210,12 @@ where
             let _ = st.core.complete(id, now);
         });
     }
+
+    fn abandon(self: Arc<Self>, batch: Batch<K, T>) {
+        self.with_core(|st, now| {
+            let _ = st.core.abandon(batch, now);
+        });
+    }
 }
 
 /// A batch handed out by a driver. It holds its execution slot until dropped (or
@@ -204,17 +223,36 @@ where
 /// `std::mem::take(&mut batch.items)` moves the items out.
 pub struct DispatchedBatch<K, T> {
     batch: Batch<K, T>,
-    owner: Option<Arc<dyn Complete>>,
+    owner: Option<Arc<dyn Complete<K, T>>>,
 }
 
 impl<K, T> DispatchedBatch<K, T> {
     /// Frees the slot now (the same as dropping it).
     pub fn complete(self) {}
 
-    /// Takes the batch apart without completing it; returns its id.
-    fn disarm(mut self) -> BatchId {
+    /// Takes the batch apart without completing it.
+    fn disarm(mut self) -> Batch<K, T> {
         self.owner = None;
-        self.batch.id
+        self.take()
+    }
+
+    /// Hands the batch back unrun, its items dropped as undelivered (for a driver's batch
+    /// stream that goes away with batches nobody received).
+    pub(crate) fn abandon(mut self) {
+        if let Some(owner) = self.owner.take() {
+            owner.abandon(self.take());
+        }
+    }
+
+    /// The batch, leaving an empty one behind (for `Drop`, which still runs).
+    fn take(&mut self) -> Batch<K, T> {
+        let empty = Batch {
+            id: self.batch.id,
+            trigger: self.batch.trigger,
+            dispatched_at: self.batch.dispatched_at,
+            items: Vec::new(),
+        };
+        std::mem::replace(&mut self.batch, empty)
     }
 }
 

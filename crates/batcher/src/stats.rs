@@ -28,6 +28,15 @@ impl TriggerCounts {
             Trigger::Flush => self.flush += 1,
         }
     }
+
+    pub(crate) fn remove(&mut self, trigger: Trigger) {
+        let n = match trigger {
+            Trigger::Full => &mut self.full,
+            Trigger::Timeout => &mut self.timeout,
+            Trigger::Flush => &mut self.flush,
+        };
+        *n = n.saturating_sub(1);
+    }
 }
 
 /// Items dropped, by reason.
@@ -39,12 +48,14 @@ pub struct DropCounts {
     pub superseded: u64,
     /// [`DropReason::KeyRemoved`].
     pub key_removed: u64,
+    /// [`DropReason::Undelivered`].
+    pub undelivered: u64,
 }
 
 impl DropCounts {
     /// All drops.
     pub fn total(&self) -> u64 {
-        self.overflow + self.superseded + self.key_removed
+        self.overflow + self.superseded + self.key_removed + self.undelivered
     }
 
     pub(crate) fn add(&mut self, reason: DropReason) {
@@ -52,6 +63,7 @@ impl DropCounts {
             DropReason::Overflow => self.overflow += 1,
             DropReason::Superseded => self.superseded += 1,
             DropReason::KeyRemoved => self.key_removed += 1,
+            DropReason::Undelivered => self.undelivered += 1,
         }
     }
 }

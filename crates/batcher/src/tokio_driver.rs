@@ -110,9 +110,11 @@ where
     runtime.spawn(run_timer(shared.clone()));
     Ok((
         Handle {
-            inner: Arc::new(HandleInner { shared }),
+            inner: Arc::new(HandleInner {
+                shared: shared.clone(),
+            }),
         },
-        Batches { rx },
+        Batches { rx, shared },
     ))
 }
 
@@ -261,20 +263,48 @@ where
     }
 }
 
-/// The batches, in dispatch order. Dropping it closes the batcher; batches it could not
-/// deliver are completed unrun.
-pub struct Batches<K, T> {
+/// The batches, in dispatch order. Dropping it closes the batcher; batches nobody received
+/// (still in its channel, or dispatched later) are handed back unrun, their items dropped as
+/// [`DropReason::Undelivered`](crate::DropReason::Undelivered).
+pub struct Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
     rx: mpsc::Receiver<DispatchedBatch<K, T>>,
+    shared: Arc<SharedState<K, T>>,
 }
 
-impl<K, T> fmt::Debug for Batches<K, T> {
+impl<K, T> Drop for Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
+    fn drop(&mut self) {
+        self.shared.detach();
+        self.rx.close();
+        while let Ok(batch) = self.rx.try_recv() {
+            batch.abandon();
+        }
+    }
+}
+
+impl<K, T> fmt::Debug for Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("tokio_driver::Batches")
             .finish_non_exhaustive()
     }
 }
 
-impl<K, T> Batches<K, T> {
+impl<K, T> Batches<K, T>
+where
+    K: Clone + Eq + Hash + Send + 'static,
+    T: Send + 'static,
+{
     /// The next batch, or `None` once the batcher is closed and drained.
     pub async fn recv(&mut self) -> Option<DispatchedBatch<K, T>> {
         self.rx.recv().await

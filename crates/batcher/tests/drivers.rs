@@ -149,16 +149,55 @@ async fn drops_reach_the_handler_with_their_reason() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn dropping_the_receiver_closes_and_retires_batches() {
-    let (handle, batches) = tokio_driver::spawn::<u32, u32>(config(1, MS)).unwrap();
+async fn dropping_the_receiver_closes_and_counts_unreceived_batches_as_undelivered() {
+    let seen: Arc<Mutex<Vec<(u32, DropReason)>>> = Arc::default();
+    let sink = seen.clone();
+    let handler = Arc::new(move |d: Dropped<u32, u32>| {
+        sink.lock().unwrap().push((d.item.value, d.reason));
+    });
+    let cfg = Config::builder()
+        .batch_size(1)
+        .max_in_flight(2)
+        .build()
+        .unwrap();
+    let (handle, batches) = tokio_driver::spawn_with::<u32, u32>(cfg, Some(handler)).unwrap();
+    for v in 1..=3 {
+        handle.try_submit(1, v).unwrap(); // 1 and 2 wait in the channel, 3 in the buffer
+    }
     drop(batches);
-    handle.try_submit(1, 1).unwrap(); // dispatched into nowhere: retired, batcher closes
     assert_eq!(
-        handle.try_submit(1, 2).unwrap_err().reason,
+        handle.try_submit(1, 4).unwrap_err().reason,
         RejectReason::Closed
     );
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_unstable_by_key(|s| s.0);
+    assert_eq!(
+        seen,
+        (1..=3)
+            .map(|v| (v, DropReason::Undelivered))
+            .collect::<Vec<_>>()
+    );
     let s = handle.stats();
-    assert_eq!((s.in_flight, s.waiting), (0, 0));
+    assert_eq!((s.in_flight, s.waiting, s.dispatched), (0, 0, 0));
+    assert_eq!(s.dropped.undelivered, 3);
+    assert_eq!(
+        s.batches.total(),
+        0,
+        "batches never run are not counted as sent"
+    );
+}
+
+#[test]
+fn blocking_driver_counts_unreceived_batches_as_undelivered() {
+    let cfg = Config::builder().batch_size(2).build().unwrap();
+    let (handle, batches) = blocking::spawn::<u32, u32>(cfg).unwrap();
+    for v in 0..4 {
+        handle.submit(v, v).unwrap(); // one batch in the channel, one waiting for the slot
+    }
+    drop(batches);
+    let s = handle.stats();
+    assert_eq!((s.dispatched, s.dropped.undelivered, s.waiting), (0, 4, 0));
+    assert_eq!(handle.key_stats(&3).unwrap().dropped.undelivered, 1);
 }
 
 #[tokio::test]

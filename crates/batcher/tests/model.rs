@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use batcher::{
-    BatchId, Batcher, Config, DropReason, Error, Event, OverflowPolicy, RejectReason, Trigger,
+    Batch, BatchId, Batcher, Config, DropReason, Error, Event, OverflowPolicy, RejectReason,
+    Trigger,
 };
 use proptest::prelude::*;
 
@@ -19,6 +20,7 @@ enum Op {
     Push(u8),
     Advance(u64),
     Complete(usize),
+    Abandon(usize),
     CompleteUnknown,
     Flush,
     RemoveKey(u8),
@@ -31,6 +33,7 @@ struct Params {
     max_in_flight: usize,
     overflow: OverflowPolicy,
     max_per_key: Option<usize>,
+    max_waiting_per_key: Option<usize>,
     timeout: Duration,
     slack: Duration,
 }
@@ -42,22 +45,26 @@ fn params() -> impl Strategy<Value = Params> {
         1usize..=3,
         0u8..3,
         prop::option::of(1usize..=3),
+        prop::option::of(1usize..=2),
         0u64..=40,
         prop_oneof![3 => Just(0u64), 1 => 0u64..=5],
     )
         .prop_map(
-            |(batch_size, extra, max_in_flight, p, max_per_key, ms, slack)| Params {
-                batch_size,
-                capacity: batch_size + extra,
-                max_in_flight,
-                overflow: match p {
-                    0 => OverflowPolicy::Reject,
-                    1 => OverflowPolicy::DropOldest,
-                    _ => OverflowPolicy::LatestPerKey,
-                },
-                max_per_key,
-                timeout: Duration::from_millis(ms),
-                slack: Duration::from_millis(slack),
+            |(batch_size, extra, max_in_flight, p, max_per_key, max_waiting_per_key, ms, slack)| {
+                Params {
+                    batch_size,
+                    capacity: batch_size + extra,
+                    max_in_flight,
+                    overflow: match p {
+                        0 => OverflowPolicy::Reject,
+                        1 => OverflowPolicy::DropOldest,
+                        _ => OverflowPolicy::LatestPerKey,
+                    },
+                    max_per_key,
+                    max_waiting_per_key,
+                    timeout: Duration::from_millis(ms),
+                    slack: Duration::from_millis(slack),
+                }
             },
         )
 }
@@ -67,6 +74,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0u8..4).prop_map(Op::Push),
         3 => (0u64..60).prop_map(Op::Advance),
         3 => any::<usize>().prop_map(Op::Complete),
+        1 => any::<usize>().prop_map(Op::Abandon),
         1 => Just(Op::CompleteUnknown),
         1 => Just(Op::Flush),
         1 => (0u8..4).prop_map(Op::RemoveKey),
@@ -89,10 +97,15 @@ enum Ev {
 }
 
 /// The reference: the dispatch rule written as plainly as possible, recomputing everything.
+/// A waiting entry is (key, item, the instant its position's timeout runs from, the
+/// position's sequence number, which `flush` looks at).
 struct Model {
     p: Params,
-    waiting: Vec<(u8, u64, Instant)>,
+    waiting: Vec<(u8, u64, Instant, u64)>,
+    next_seq: u64,
     in_flight: Vec<u64>,
+    /// Items of each batch in flight.
+    batches: BTreeMap<u64, Vec<(u8, u64)>>,
     next_batch: u64,
     flush_upto: Option<u64>,
     events: Vec<Ev>,
@@ -117,7 +130,7 @@ impl Model {
                 || self.waiting.len() >= self.p.capacity
             {
                 Trigger::Full
-            } else if self.flush_upto.is_some_and(|s| front.1 <= s) {
+            } else if self.flush_upto.is_some_and(|s| front.3 <= s) {
                 Trigger::Flush
             } else if front.2 + self.p.timeout <= now + self.p.slack {
                 Trigger::Timeout
@@ -141,11 +154,12 @@ impl Model {
             let id = self.next_batch;
             self.next_batch += 1;
             self.in_flight.push(id);
+            self.batches.insert(id, items.clone());
             self.events.push(Ev::Dispatch { id, trigger, items });
         }
         if self
             .flush_upto
-            .is_some_and(|s| self.waiting.first().is_none_or(|f| f.1 > s))
+            .is_some_and(|s| self.waiting.first().is_none_or(|f| f.3 > s))
         {
             self.flush_upto = None;
         }
@@ -162,6 +176,25 @@ impl Model {
 
     fn push(&mut self, key: u8, item: u64, now: Instant) -> bool {
         self.drive(now);
+        let mine: Vec<usize> = (0..self.waiting.len())
+            .filter(|&i| self.waiting[i].0 == key)
+            .collect();
+        if self.p.max_waiting_per_key.is_some_and(|m| mine.len() >= m) {
+            // The key's oldest item goes; its values move up one of its positions, the new
+            // one into its last; positions keep their deadlines.
+            let old = self.waiting[mine[0]].1;
+            for w in mine.windows(2) {
+                self.waiting[w[0]].1 = self.waiting[w[1]].1;
+            }
+            self.waiting[*mine.last().unwrap()].1 = item;
+            self.events.push(Ev::Dropped {
+                key,
+                item: old,
+                reason: DropReason::Superseded,
+            });
+            self.drive(now);
+            return true;
+        }
         if self.waiting.len() >= self.p.capacity {
             match self.p.overflow {
                 OverflowPolicy::Reject => return false,
@@ -172,21 +205,26 @@ impl Model {
                 },
             }
         }
-        self.waiting.push((key, item, now));
+        self.waiting.push((key, item, now, self.next_seq));
+        self.next_seq += 1;
         self.drive(now);
         true
     }
 }
 
-fn drain(b: &mut Batcher<u8, u64>) -> Vec<Ev> {
+fn drain(b: &mut Batcher<u8, u64>, out_batches: &mut HashMap<u64, Batch<u8, u64>>) -> Vec<Ev> {
     let mut out = Vec::new();
     while let Some(e) = b.poll() {
         out.push(match e {
-            Event::Dispatch(batch) => Ev::Dispatch {
-                id: batch.id.0,
-                trigger: batch.trigger,
-                items: batch.items.iter().map(|i| (i.key, i.value)).collect(),
-            },
+            Event::Dispatch(batch) => {
+                let ev = Ev::Dispatch {
+                    id: batch.id.0,
+                    trigger: batch.trigger,
+                    items: batch.items.iter().map(|i| (i.key, i.value)).collect(),
+                };
+                out_batches.insert(batch.id.0, batch);
+                ev
+            }
             Event::Dropped(d) => Ev::Dropped {
                 key: d.item.key,
                 item: d.item.value,
@@ -210,6 +248,8 @@ struct Harness {
     pushed: HashMap<u64, (u8, Instant, Duration)>,
     outcome: HashMap<u64, &'static str>,
     last_per_key: HashMap<u8, u64>,
+    /// The batcher's batches in flight, to hand back with `abandon`.
+    batches: HashMap<u64, Batch<u8, u64>>,
 }
 
 impl Harness {
@@ -220,6 +260,7 @@ impl Harness {
             .max_in_flight(p.max_in_flight)
             .overflow(p.overflow)
             .max_per_key(p.max_per_key)
+            .max_waiting_per_key(p.max_waiting_per_key)
             .force_timeout(p.timeout)
             .timer_slack(p.slack)
             .build()
@@ -230,7 +271,9 @@ impl Harness {
             m: Model {
                 p,
                 waiting: Vec::new(),
+                next_seq: 0,
                 in_flight: Vec::new(),
+                batches: BTreeMap::new(),
                 next_batch: 0,
                 flush_upto: None,
                 events: Vec::new(),
@@ -242,6 +285,7 @@ impl Harness {
             pushed: HashMap::new(),
             outcome: HashMap::new(),
             last_per_key: HashMap::new(),
+            batches: HashMap::new(),
         }
     }
 
@@ -292,8 +336,27 @@ impl Harness {
             Op::Complete(i) => {
                 if !self.m.in_flight.is_empty() {
                     let id = self.m.in_flight.remove(i % self.m.in_flight.len());
+                    self.m.batches.remove(&id);
                     self.m.drive(self.now);
+                    self.batches.remove(&id);
                     self.b.complete(BatchId(id), self.now).expect("in flight");
+                }
+            }
+            Op::Abandon(i) => {
+                if !self.m.in_flight.is_empty() {
+                    let id = self.m.in_flight.remove(i % self.m.in_flight.len());
+                    for (key, item) in self.m.batches.remove(&id).unwrap() {
+                        self.m.events.push(Ev::Dropped {
+                            key,
+                            item,
+                            reason: DropReason::Undelivered,
+                        });
+                        // Never run: it counts as dropped, not dispatched.
+                        assert_eq!(self.outcome.insert(item, "undelivered"), Some("dispatched"));
+                    }
+                    self.m.drive(self.now);
+                    let batch = self.batches.remove(&id).unwrap();
+                    self.b.abandon(batch, self.now).expect("in flight");
                 }
             }
             Op::CompleteUnknown => {
@@ -302,7 +365,7 @@ impl Harness {
             }
             Op::Flush => {
                 if let Some(last) = self.m.waiting.last() {
-                    self.m.flush_upto = Some(last.1);
+                    self.m.flush_upto = Some(last.3);
                 }
                 self.m.drive(self.now);
                 self.b.flush(self.now);
@@ -328,7 +391,7 @@ impl Harness {
     }
 
     fn check_events(&mut self) {
-        let got = drain(&mut self.b);
+        let got = drain(&mut self.b, &mut self.batches);
         let want = std::mem::take(&mut self.m.events);
         assert_eq!(got, want, "batcher and model disagree");
         for e in got {
@@ -352,6 +415,10 @@ impl Harness {
                         assert!(per_key.values().all(|&n| n <= m), "max_per_key");
                     }
                 }
+                Ev::Dropped {
+                    reason: DropReason::Undelivered,
+                    ..
+                } => {}
                 Ev::Dropped { key, item, .. } => self.settle(item, key, "dropped"),
             }
         }

@@ -288,3 +288,44 @@ fn completing_an_unknown_batch_is_an_error_and_changes_nothing() {
     assert_eq!(b.complete(id, Instant::now()), Err(Error::UnknownBatch(id)));
     assert!(b.is_idle());
 }
+
+#[test]
+fn max_waiting_per_key_supersedes_at_once_and_keeps_the_keys_turn() {
+    let config = Config::builder()
+        .batch_size(1)
+        .capacity(16)
+        .max_waiting_per_key(Some(1))
+        .force_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut b = Batcher::new(config);
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    // Camera 1's frame 10 goes out; then both cameras queue behind it.
+    b.push(1, 10, at(0)).unwrap();
+    let Some(Event::Dispatch(first)) = b.poll() else {
+        panic!()
+    };
+    b.push(1, 11, at(1)).unwrap();
+    b.push(2, 20, at(2)).unwrap();
+    // Far below capacity, camera 1's newer frame replaces its waiting one at once...
+    b.push(1, 12, at(3)).unwrap();
+    let Some(Event::Dropped(d)) = b.poll() else {
+        panic!()
+    };
+    assert_eq!(
+        (d.item.value, d.reason, d.item.pushed_at),
+        (11, DropReason::Superseded, at(1))
+    );
+    assert_eq!(b.waiting(), 2);
+    // ...and keeps camera 1's place in line, ahead of camera 2.
+    b.complete(first.id, at(4)).unwrap();
+    let Some(Event::Dispatch(next)) = b.poll() else {
+        panic!()
+    };
+    assert_eq!(next.items[0].value, 12);
+    assert_eq!(next.items[0].pushed_at, at(3), "the item's own push time");
+    let s = b.key_stats(&1).unwrap();
+    assert_eq!((s.pushed, s.dispatched, s.dropped.superseded), (3, 2, 1));
+    b.check_invariants();
+}
