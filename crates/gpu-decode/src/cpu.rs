@@ -20,6 +20,7 @@ pub struct CpuDecoderOptions {
     pub(crate) threads: usize,
     pub(crate) output_size: Option<(usize, usize)>,
     pub(crate) queue_frames: usize,
+    pub(crate) held_frames: usize,
     pub(crate) output: PixelFormat,
 }
 
@@ -29,6 +30,7 @@ impl Default for CpuDecoderOptions {
             threads: 1,
             output_size: None,
             queue_frames: 4,
+            held_frames: 4,
             output: PixelFormat::Rgb24,
         }
     }
@@ -76,6 +78,15 @@ impl CpuDecoderOptions {
     /// Decoded frames kept for a slow consumer before the oldest are dropped (default 4).
     pub fn queue_frames(mut self, frames: usize) -> Self {
         self.queue_frames = frames.max(1);
+        self
+    }
+
+    /// Frames the consumer may hold (taken with `next_frame` and not yet dropped: waiting
+    /// for a batch, in inference) while decoding goes on (default 4). The frame pool holds
+    /// `queue_frames + held_frames` buffers; when the consumer holds all it may, new frames
+    /// are dropped and counted (`dropped_no_buffer`), so memory stays bounded.
+    pub fn held_frames(mut self, frames: usize) -> Self {
+        self.held_frames = frames;
         self
     }
 }
@@ -170,7 +181,7 @@ impl CpuDecoder {
             scaler: None,
             yuv: ffmpeg::frame::Video::empty(),
             // The queue, plus frames the consumer holds while decoding goes on.
-            pool: FramePool::new(queue + 4),
+            pool: FramePool::new(queue + options.held_frames),
             out: OutputQueue::new(queue),
             need_keyframe: true,
             options,

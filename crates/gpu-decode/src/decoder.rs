@@ -31,7 +31,10 @@ pub struct CodecConfig {
 pub struct Packet<'a> {
     /// The bytes, start codes included.
     pub data: &'a [u8],
-    /// A timestamp carried through to the frame.
+    /// A timestamp carried through to the frame unchanged (`Frame::pts`): callers use it to
+    /// tell which access unit a frame came from (the facade passes the camera's frame number,
+    /// and keeps the capture time and RTP timestamp beside it), since a decoder with frame
+    /// threads hands frames out later than the packets that made them.
     pub pts: i64,
     /// An IDR/IRAP picture: decoding can (re)start here.
     pub keyframe: bool,

@@ -172,6 +172,37 @@ fn a_consumer_that_does_not_keep_up_loses_old_frames_not_memory() {
 }
 
 #[test]
+fn the_pool_holds_queue_plus_held_frames() {
+    let aus = units("h264_720p25.h264");
+    let options = CpuDecoderOptions::default().queue_frames(1).held_frames(2);
+    let mut dec = CpuDecoder::new(&config(&aus[0]), options).unwrap();
+    let mut held = Vec::new();
+    for au in &aus[..10] {
+        dec.decode(&support::packet(au)).unwrap();
+        if let Some(f) = dec.next_frame() {
+            held.push(f);
+        }
+    }
+    // Three buffers (one queued + two held): once the consumer holds them all, new frames
+    // are dropped, counted; nothing more is allocated.
+    assert_eq!(held.len(), 3, "{:?}", dec.stats());
+    assert_eq!(dec.pool().allocated(), 3);
+    let s = dec.stats();
+    assert_eq!(s.dropped_no_buffer, 7);
+    assert_eq!(
+        s.frames,
+        s.delivered + s.dropped_queue_full + s.dropped_no_buffer + s.queued
+    );
+    held.clear();
+    dec.decode(&support::packet(&aus[10])).unwrap();
+    assert_eq!(
+        dec.next_frame().map(|f| f.pts),
+        Some(10),
+        "buffers came back"
+    );
+}
+
+#[test]
 fn reset_waits_for_a_keyframe() {
     support::reset_waits_for_a_keyframe(&mut cpu);
 }

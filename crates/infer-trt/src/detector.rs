@@ -57,13 +57,7 @@ impl Detector {
         n: usize,
         mut fill: impl FnMut(&mut InputBatch, usize) -> Result<Letterbox, gpu_decode::Error>,
     ) -> Result<Vec<Vec<Detection>>, Error> {
-        // A tensor from the last batches (its padding already written), or a new one.
-        let mut input = self
-            .inputs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_else(|| InputBatch::new(self.info.input_size));
+        let mut input = self.take_input();
         input.set_len(n);
         let result = (|| {
             let mut boxes = Vec::with_capacity(n);
@@ -76,11 +70,24 @@ impl Detector {
             let out = self.repo.infer(&self.id, input.as_slice(), n)?;
             Ok(self.postprocess(&out, &boxes))
         })();
+        self.put_input(input);
+        result
+    }
+
+    /// A tensor from the last batches (its padding already written), or a new one.
+    fn take_input(&self) -> InputBatch {
+        self.inputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| InputBatch::new(self.info.input_size))
+    }
+
+    fn put_input(&self, input: InputBatch) {
         self.inputs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(input);
-        result
     }
 
     fn postprocess(&self, out: &BatchOutput, boxes: &[Letterbox]) -> Vec<Vec<Detection>> {
@@ -124,9 +131,64 @@ impl Detector {
     /// # Errors
     ///
     /// [`Error::BadBatch`] for an empty batch or a frame that cannot be letterboxed (device
-    /// frames need the CUDA path), or as [`ModelRepository::infer`].
+    /// frames need the CUDA path), or as [`ModelRepository::infer`]. One bad frame fails the
+    /// whole call; [`detect_each`](Self::detect_each) fails only that frame.
     pub fn detect(&self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, Error> {
         self.run(frames.len(), |input, i| input.fill(i, frames[i]))
+    }
+
+    /// Like [`detect`](Self::detect), but every frame succeeds or fails alone: one result per
+    /// frame, in order. A frame that cannot be letterboxed gets [`Error::BadBatch`] and the
+    /// others run without it; if the batch's inference fails, each frame is run again by
+    /// itself, so that a frame the model chokes on fails only itself.
+    pub fn detect_each(&self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, Error>> {
+        let n = frames.len();
+        let mut results: Vec<Option<Result<Vec<Detection>, Error>>> = vec![None; n];
+        let mut input = self.take_input();
+        input.set_len(n);
+        let (mut good, mut boxes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (i, frame) in frames.iter().enumerate() {
+            match input.fill(good.len(), frame) {
+                Ok(lb) => {
+                    good.push(i);
+                    boxes.push(lb);
+                }
+                Err(e) => {
+                    results[i] = Some(Err(Error::BadBatch {
+                        id: self.id.clone(),
+                        message: format!("frame {i} (pts {}): {e}", frame.pts),
+                    }));
+                }
+            }
+        }
+        if !good.is_empty() {
+            let per = input.as_slice().len() / n;
+            let data = &input.as_slice()[..good.len() * per];
+            match self.repo.infer(&self.id, data, good.len()) {
+                Ok(out) => {
+                    for (&i, dets) in good.iter().zip(self.postprocess(&out, &boxes)) {
+                        results[i] = Some(Ok(dets));
+                    }
+                }
+                Err(e) if good.len() == 1 => results[good[0]] = Some(Err(e)),
+                Err(_) => {
+                    // Which frame? Each alone tells.
+                    for (k, (&i, lb)) in good.iter().zip(&boxes).enumerate() {
+                        let one = &data[k * per..(k + 1) * per];
+                        results[i] = Some(self.repo.infer(&self.id, one, 1).map(|out| {
+                            self.postprocess(&out, std::slice::from_ref(lb))
+                                .pop()
+                                .unwrap_or_default()
+                        }));
+                    }
+                }
+            }
+        }
+        self.put_input(input);
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Ok(Vec::new())))
+            .collect()
     }
 
     /// Like [`detect`](Self::detect), for packed RGB images.

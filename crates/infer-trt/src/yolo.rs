@@ -19,6 +19,28 @@ pub struct Detection {
     pub class_name: String,
 }
 
+impl Detection {
+    /// The same detection with its box scaled from a frame of size `from` to one of size `to`
+    /// (width, height): from the picture the decoder produced, scaled down for the model, to
+    /// the camera's own pixels. Clamped to `to`.
+    pub fn rescaled(mut self, from: (usize, usize), to: (usize, usize)) -> Self {
+        if from.0 == 0 || from.1 == 0 || from == to {
+            return self;
+        }
+        let sx = to.0 as f32 / from.0 as f32;
+        let sy = to.1 as f32 / from.1 as f32;
+        let (w, h) = (to.0 as f32, to.1 as f32);
+        let [x1, y1, x2, y2] = self.bbox;
+        self.bbox = [
+            (x1 * sx).clamp(0.0, w),
+            (y1 * sy).clamp(0.0, h),
+            (x2 * sx).clamp(0.0, w),
+            (y2 * sy).clamp(0.0, h),
+        ];
+        self
+    }
+}
+
 /// A box before NMS, in model input pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
@@ -162,6 +184,24 @@ mod tests {
             confidence,
             class_id,
         }
+    }
+
+    #[test]
+    fn rescaled_maps_a_scaled_frame_to_camera_pixels() {
+        let d = Detection {
+            bbox: [10.0, 20.0, 320.0, 180.0],
+            confidence: 0.5,
+            class_id: 0,
+            class_name: "person".into(),
+        };
+        let r = d.clone().rescaled((640, 360), (1920, 1080));
+        assert_eq!(r.bbox, [30.0, 60.0, 960.0, 540.0]);
+        assert_eq!(d.clone().rescaled((640, 360), (640, 360)), d);
+        let edge = Detection {
+            bbox: [600.0, 300.0, 640.0, 360.0],
+            ..d
+        };
+        assert_eq!(edge.rescaled((640, 360), (1280, 720)).bbox[2], 1280.0);
     }
 
     #[test]

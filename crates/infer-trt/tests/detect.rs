@@ -5,7 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use gpu_decode::{Letterbox, RgbImage, letterbox};
+use gpu_decode::{
+    CudaBuffer, CudaPixels, Frame, FramePool, Letterbox, PixelFormat, Pixels, RgbImage, letterbox,
+};
 use infer_trt::{
     Detection, Detector, DetectorOptions, Error, ModelRepository, OutputLayout, TensorMemory,
 };
@@ -107,6 +109,59 @@ fn a_batch_gives_what_single_runs_give() {
         "{}",
         show(&single_z)
     );
+}
+
+fn rgb_frame(pool: &FramePool, rgb: &[u8], w: usize, h: usize, pts: i64) -> Frame {
+    let mut buf = pool.get(rgb.len()).unwrap();
+    buf.copy_from_slice(rgb);
+    Frame {
+        width: w,
+        height: h,
+        format: PixelFormat::Rgb24,
+        stride: w * 3,
+        pts,
+        keyframe: true,
+        pixels: Pixels::Host(buf),
+    }
+}
+
+#[test]
+fn one_bad_frame_fails_only_itself() {
+    let detector = Detector::new(repo(), "yolo", DetectorOptions::default()).unwrap();
+    let pool = FramePool::new(4);
+    let (bus, bw, bh) = image("bus");
+    let (zid, zw, zh) = image("zidane");
+    let b = rgb_frame(&pool, &bus, bw, bh, 1);
+    let z = rgb_frame(&pool, &zid, zw, zh, 3);
+    // A frame whose pixels are on a device: the host path cannot letterbox it.
+    let device = Frame {
+        width: 64,
+        height: 64,
+        format: PixelFormat::Nv12,
+        stride: 64,
+        pts: 2,
+        keyframe: true,
+        pixels: Pixels::Cuda(CudaBuffer::new(
+            CudaPixels {
+                ptr: 0,
+                pitch: 64,
+                uv_offset: 64 * 64,
+                stream: 0,
+            },
+            (),
+        )),
+    };
+    let got = detector.detect_each(&[&b, &device, &z]);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0], Ok(detector.detect(&[&b]).unwrap().remove(0)));
+    assert!(
+        matches!(&got[1], Err(Error::BadBatch { message, .. }) if message.contains("pts 2")),
+        "{:?}",
+        got[1]
+    );
+    assert_eq!(got[2], Ok(detector.detect(&[&z]).unwrap().remove(0)));
+    // The all-or-nothing call refuses the batch.
+    assert!(detector.detect(&[&b, &device]).is_err());
 }
 
 /// The zero-copy entry point, here with host memory (its CUDA twin differs only in the

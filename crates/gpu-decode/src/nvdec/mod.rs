@@ -116,6 +116,7 @@ pub fn load() -> Result<NvdecLibraries, Error> {
 pub struct NvdecOptions {
     pub(crate) gpu: usize,
     pub(crate) queue_frames: usize,
+    pub(crate) held_frames: usize,
 }
 
 impl Default for NvdecOptions {
@@ -123,6 +124,7 @@ impl Default for NvdecOptions {
         Self {
             gpu: 0,
             queue_frames: 4,
+            held_frames: 4,
         }
     }
 }
@@ -137,6 +139,14 @@ impl NvdecOptions {
     /// Decoded frames kept for a slow consumer before the oldest are dropped (default 4).
     pub fn queue_frames(mut self, frames: usize) -> Self {
         self.queue_frames = frames.max(1);
+        self
+    }
+
+    /// Frames the consumer may hold (taken and not yet dropped) while decoding goes on
+    /// (default 4). The device-buffer pool holds `queue_frames + held_frames` frames; when the
+    /// consumer holds all it may, new frames are dropped and counted.
+    pub fn held_frames(mut self, frames: usize) -> Self {
+        self.held_frames = frames;
         self
     }
 }
@@ -188,6 +198,7 @@ struct State {
     driver: Arc<dyn Driver>,
     codec: Codec,
     queue_frames: usize,
+    held_frames: usize,
     decoder: Option<HwDecoder>,
     out: OutputQueue,
     need_keyframe: bool,
@@ -282,6 +293,7 @@ impl NvdecDecoder {
             driver: driver.clone(),
             codec: config.codec,
             queue_frames: options.queue_frames,
+            held_frames: options.held_frames,
             decoder: None,
             out: OutputQueue::new(options.queue_frames),
             need_keyframe: true,
@@ -641,7 +653,7 @@ impl State {
             width: w as usize,
             height: h as usize,
             // The queue, plus frames the consumer holds while decoding goes on.
-            pool: Arc::new(Slots::new(self.queue_frames + 4)),
+            pool: Arc::new(Slots::new(self.queue_frames + self.held_frames)),
         });
         Ok(key.surfaces as c_int)
     }
