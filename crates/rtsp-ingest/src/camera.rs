@@ -104,11 +104,21 @@ impl Shared {
 #[derive(Debug)]
 pub struct Camera {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) stop: Arc<watch::Sender<bool>>,
     pub(crate) url: RedactedUrl,
 }
 
 impl Camera {
+    /// A handle for other tasks: stats, state and stop, while this `Camera` stays with the
+    /// task that awaits [`next`](Self::next). Dropping a handle does not stop the session.
+    pub fn handle(&self) -> CameraHandle {
+        CameraHandle {
+            shared: self.shared.clone(),
+            stop: self.stop.clone(),
+            url: self.url.clone(),
+        }
+    }
+
     /// The next event; `None` after [`Event::Ended`] has been returned.
     pub async fn next(&mut self) -> Option<Event> {
         loop {
@@ -153,5 +163,37 @@ impl Camera {
 impl Drop for Camera {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+/// A cloneable handle on a camera session for other tasks than the consumer's: stats, state
+/// and stop (from [`Camera::handle`]).
+#[derive(Debug, Clone)]
+pub struct CameraHandle {
+    shared: Arc<Shared>,
+    stop: Arc<watch::Sender<bool>>,
+    url: RedactedUrl,
+}
+
+impl CameraHandle {
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> IngestStats {
+        self.shared.stats().snapshot.clone()
+    }
+
+    /// The camera's URL, redacted.
+    pub fn url(&self) -> &RedactedUrl {
+        &self.url
+    }
+
+    /// Asks the session to end; the consumer gets [`Event::Ended`] with
+    /// [`EndReason::Stopped`](crate::EndReason::Stopped) after what is already queued.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Where the session is in its life.
+    pub fn state(&self) -> State {
+        self.shared.stats().snapshot.state
     }
 }

@@ -107,6 +107,17 @@ pub enum Error {
         /// The timeout that expired.
         after: Duration,
     },
+    /// The server refused every transport tried at `SETUP` (`461 Unsupported Transport`, or
+    /// a reply without the interleaved channel TCP needs).
+    #[error("{url}: the server refuses RTP over {tried}: {message}")]
+    UnsupportedTransport {
+        /// The URL, redacted.
+        url: RedactedUrl,
+        /// What was tried: `"TCP"`, `"UDP"` or `"TCP and UDP"`.
+        tried: &'static str,
+        /// The server's (or the client library's) last answer.
+        message: String,
+    },
     /// The camera's video is neither H.264 nor H.265.
     #[error("{url}: unsupported video codec {encoding:?} (H.264 and H.265 are supported)")]
     UnsupportedCodec {
@@ -155,12 +166,15 @@ pub enum Error {
 
 impl Error {
     /// True for errors that retrying the same URL will not fix by itself soon (bad URL,
-    /// unsupported codec). Reconnecting still retries the others forever by default: cameras
-    /// reboot, and a 401 or 404 can be a camera half-way up.
+    /// unsupported codec or transport). Reconnecting still retries the others forever by
+    /// default: cameras reboot, and a 401 or 404 can be a camera half-way up.
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            Self::InvalidUrl { .. } | Self::UnsupportedCodec { .. } | Self::NoVideoStream { .. }
+            Self::InvalidUrl { .. }
+                | Self::UnsupportedCodec { .. }
+                | Self::NoVideoStream { .. }
+                | Self::UnsupportedTransport { .. }
         )
     }
 }

@@ -51,7 +51,7 @@ mod session;
 mod stats;
 mod url;
 
-pub use crate::camera::Camera;
+pub use crate::camera::{Camera, CameraHandle};
 pub use crate::error::{Error, Stage};
 pub use crate::event::{AccessUnit, EndReason, Event};
 pub use crate::options::{Backoff, SessionOptions, Transport};

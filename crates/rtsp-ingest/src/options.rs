@@ -7,12 +7,35 @@ use crate::Credentials;
 /// How RTP travels from the camera.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Transport {
-    /// Interleaved in the RTSP TCP connection: no loss, works through NAT. The default.
+    /// TCP interleaved first; if the server refuses it (`461 Unsupported Transport`, or a
+    /// reply without an interleaved channel), UDP; and the other way round once UDP has
+    /// worked. What worked is used for the reconnects; `Event::Connected` says which. A
+    /// server that refuses both ends the session with
+    /// [`Error::UnsupportedTransport`](crate::Error::UnsupportedTransport). The default.
     #[default]
+    Auto,
+    /// Interleaved in the RTSP TCP connection: no loss, works through NAT.
     Tcp,
     /// Separate UDP ports: lower latency on a LAN; lost and reordered packets are counted and
     /// skipped (the decoder resumes at the next keyframe).
     Udp,
+}
+
+impl Transport {
+    /// `"auto"`, `"tcp"` or `"udp"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Exponential backoff between reconnect attempts, with jitter so that a hundred cameras
@@ -69,7 +92,7 @@ pub struct SessionOptions {
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
-            transport: Transport::Tcp,
+            transport: Transport::Auto,
             credentials: None,
             connect_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(5),
@@ -82,7 +105,7 @@ impl Default for SessionOptions {
 }
 
 impl SessionOptions {
-    /// TCP (default) or UDP.
+    /// [`Transport::Auto`] (the default: TCP, else UDP), TCP or UDP.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self

@@ -157,7 +157,7 @@ pub fn replay(path: impl AsRef<Path>, options: ReplayOptions) -> Result<Camera, 
     runtime.spawn(play(clip, options, shared.clone(), stop_rx));
     Ok(Camera {
         shared,
-        stop: stop_tx,
+        stop: Arc::new(stop_tx),
         url,
     })
 }

@@ -38,7 +38,7 @@ pub fn connect(url: &str, options: SessionOptions) -> Result<Camera, Error> {
     runtime.spawn(run(url, options, shared.clone(), stop_rx));
     Ok(Camera {
         shared,
-        stop: stop_tx,
+        stop: Arc::new(stop_tx),
         url: redacted,
     })
 }
@@ -51,7 +51,8 @@ pub fn connect(url: &str, options: SessionOptions) -> Result<Camera, Error> {
 /// Whatever stopped the first attempt.
 pub async fn probe(url: &str, options: SessionOptions) -> Result<CodecParameters, Error> {
     let url = CameraUrl::parse(url, options.credentials.clone())?;
-    let (mut demuxed, stream) = open(&url, &options).await?;
+    let mut preferred = first_transport(options.transport);
+    let (mut demuxed, stream, _) = open_with_fallback(&url, &options, &mut preferred).await?;
     let deadline = tokio::time::Instant::now() + options.stall_timeout;
     loop {
         let item = tokio::time::timeout_at(deadline, demuxed.next())
@@ -95,6 +96,8 @@ async fn run(
     let mut rng = Rng::new(&url.redacted.to_string());
     let mut failures = 0u32;
     let mut frame_number = 0u64;
+    // Under `Auto`, what worked last is tried first.
+    let mut preferred = first_transport(options.transport);
     let reason = loop {
         shared.set_state(State::Connecting);
         shared.emit(Event::Connecting {
@@ -105,17 +108,21 @@ async fn run(
         let opened = tokio::select! {
             biased;
             _ = stopped(&mut stop) => break EndReason::Stopped,
-            r = open(&url, &options) => r,
+            r = open_with_fallback(&url, &options, &mut preferred) => r,
         };
         let error = match opened {
-            Ok((demuxed, stream)) => {
+            Ok((demuxed, stream, transport)) => {
+                shared.stats().snapshot.transport_in_use = Some(transport);
                 match receive(
                     &url,
                     &options,
                     &shared,
                     &mut stop,
-                    demuxed,
-                    stream,
+                    Connection {
+                        demuxed,
+                        stream,
+                        transport,
+                    },
                     &mut frame_number,
                     &mut failures,
                 )
@@ -164,8 +171,53 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&s| s).await;
 }
 
-/// DNS, TCP, DESCRIBE, SETUP and PLAY, each under the connect timeout.
-async fn open(url: &CameraUrl, options: &SessionOptions) -> Result<(Demuxed, usize), Error> {
+/// The transport to try first for what the options ask.
+fn first_transport(asked: Transport) -> Transport {
+    match asked {
+        Transport::Auto | Transport::Tcp => Transport::Tcp,
+        Transport::Udp => Transport::Udp,
+    }
+}
+
+/// Opens a connection over `preferred`; under [`Transport::Auto`], if the server refuses it,
+/// over the other one, which becomes the preferred one. Returns the transport in use.
+async fn open_with_fallback(
+    url: &CameraUrl,
+    options: &SessionOptions,
+    preferred: &mut Transport,
+) -> Result<(Demuxed, usize, Transport), Error> {
+    let first = *preferred;
+    let refused = match open(url, options, first).await {
+        Ok((demuxed, stream)) => return Ok((demuxed, stream, first)),
+        Err(Error::UnsupportedTransport { .. }) if options.transport == Transport::Auto => first,
+        Err(e) => return Err(e),
+    };
+    let second = match refused {
+        Transport::Udp => Transport::Tcp,
+        _ => Transport::Udp,
+    };
+    debug!(url = %url.redacted, %refused, %second, "transport refused, trying the other");
+    match open(url, options, second).await {
+        Ok((demuxed, stream)) => {
+            *preferred = second;
+            Ok((demuxed, stream, second))
+        }
+        Err(Error::UnsupportedTransport { url, message, .. }) => Err(Error::UnsupportedTransport {
+            url,
+            tried: "TCP and UDP",
+            message,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// DNS, TCP, DESCRIBE, SETUP over `transport` (TCP or UDP) and PLAY, each under the connect
+/// timeout.
+async fn open(
+    url: &CameraUrl,
+    options: &SessionOptions,
+    transport: Transport,
+) -> Result<(Demuxed, usize), Error> {
     let limit = options.connect_timeout;
     let timeout = |stage| Error::Timeout {
         url: url.redacted.clone(),
@@ -215,17 +267,37 @@ async fn open(url: &CameraUrl, options: &SessionOptions) -> Result<(Demuxed, usi
             encoding,
         });
     }
-    let transport = match options.transport {
-        Transport::Tcp => client::Transport::Tcp(client::TcpTransportOptions::default()),
+    let retina_transport = match transport {
         Transport::Udp => client::Transport::Udp(client::UdpTransportOptions::default()),
+        Transport::Tcp | Transport::Auto => {
+            client::Transport::Tcp(client::TcpTransportOptions::default())
+        }
     };
     let setup = SetupOptions::default()
-        .transport(transport)
+        .transport(retina_transport)
         .frame_format(FrameFormat::SIMPLE);
     tokio::time::timeout(limit, session.setup(stream, setup))
         .await
         .map_err(|_| timeout(Stage::Setup))?
-        .map_err(|e| map_error(url, Stage::Setup, &e))?;
+        .map_err(|e| {
+            if refuses_transport(&e) {
+                Error::UnsupportedTransport {
+                    url: url.redacted.clone(),
+                    tried: match transport {
+                        Transport::Udp => "UDP",
+                        _ => "TCP",
+                    },
+                    message: url
+                        .scrub(&e.to_string())
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                }
+            } else {
+                map_error(url, Stage::Setup, &e)
+            }
+        })?;
     let playing = tokio::time::timeout(limit, session.play(PlayOptions::default()))
         .await
         .map_err(|_| timeout(Stage::Play))?
@@ -255,18 +327,36 @@ struct WallClock {
     wall: SystemTime,
 }
 
+/// A connection that is playing.
+struct Connection {
+    demuxed: Demuxed,
+    /// The video stream's index.
+    stream: usize,
+    /// TCP or UDP.
+    transport: Transport,
+}
+
+/// A `SETUP` refused for its transport: `461 Unsupported Transport`, or (retina's check) a
+/// TCP reply without an interleaved channel.
+fn refuses_transport(e: &retina::Error) -> bool {
+    e.status_code() == Some(461) || e.to_string().contains("missing interleaved parameter")
+}
+
 /// Plays one connection until it is lost or stopped.
-#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
 async fn receive(
     url: &CameraUrl,
     options: &SessionOptions,
     shared: &Shared,
     stop: &mut watch::Receiver<bool>,
-    mut demuxed: Demuxed,
-    stream: usize,
+    connection: Connection,
     frame_number: &mut u64,
     failures: &mut u32,
 ) -> Outcome {
+    let Connection {
+        mut demuxed,
+        stream,
+        transport,
+    } = connection;
     let mut params: Option<Arc<CodecParameters>> = None;
     let mut sender_report: Option<WallClock> = None;
     let mut first_ts: Option<i64> = None;
@@ -338,7 +428,7 @@ async fn receive(
             info!(url = %url.redacted, codec = %p.codec, width = p.width, height = p.height, "playing");
             shared.emit(Event::Connected {
                 params: p.clone(),
-                transport: Some(options.transport),
+                transport: Some(transport),
             });
         }
         if frame.loss() > 0 {

@@ -43,6 +43,8 @@ pub struct IngestStats {
     pub url: RedactedUrl,
     /// The transport asked for.
     pub transport: Transport,
+    /// The transport of the current (or last) connection: what `Auto` settled on.
+    pub transport_in_use: Option<Transport>,
     /// Current state.
     pub state: State,
     /// Access units received.
@@ -89,6 +91,7 @@ impl StatsCell {
             snapshot: IngestStats {
                 url,
                 transport,
+                transport_in_use: None,
                 state: State::Connecting,
                 frames: 0,
                 delivered: 0,

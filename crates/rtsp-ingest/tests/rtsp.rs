@@ -208,6 +208,103 @@ async fn the_session_comes_back_after_the_server_dies() {
     );
 }
 
+/// The transport of the next `Connected`.
+async fn connected_over(cam: &mut rtsp_ingest::Camera) -> Option<Transport> {
+    match until(cam, 15 * SECS, "Connected", |e| {
+        matches!(e, Event::Connected { .. })
+    })
+    .await
+    {
+        Event::Connected { transport, .. } => transport,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_transport_falls_back_to_udp_and_remembers_it() {
+    let mounts = [format!("/cam={}", clip("h264_720p25.h264"))];
+    // Like some cameras and servers: UDP only, TCP refused with 461.
+    let server = Server::start_with(&mounts, &["--protocols", "udp"], None);
+    let options = SessionOptions::default()
+        .backoff(quick_backoff())
+        .stall_timeout(2 * SECS);
+    let mut cam = rtsp_ingest::connect(&server.url("/cam"), options).unwrap();
+    assert_eq!(connected_over(&mut cam).await, Some(Transport::Udp));
+    assert_eq!(frames(&mut cam, 10).await.len(), 10);
+    let stats = cam.stats();
+    assert_eq!(
+        (stats.transport, stats.transport_in_use),
+        (Transport::Auto, Some(Transport::Udp))
+    );
+    assert_eq!(stats.reconnects, 0, "the fallback is not a reconnect");
+    // After a restart the session goes straight back to UDP.
+    let port = server.kill();
+    let _server = Server::start_with(&mounts, &["--protocols", "udp"], Some(port));
+    assert_eq!(connected_over(&mut cam).await, Some(Transport::Udp));
+    assert_eq!(frames(&mut cam, 10).await.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transport_the_server_refuses_ends_the_session_with_a_typed_error() {
+    let mounts = [format!("/cam={}", clip("h264_720p25.h264"))];
+    let udp_only = Server::start_with(&mounts, &["--protocols", "udp"], None);
+    let tcp_only = Server::start_with(&mounts, &["--protocols", "tcp"], None);
+    // Auto takes what a TCP-only server offers.
+    let mut cam = rtsp_ingest::connect(&tcp_only.url("/cam"), SessionOptions::default()).unwrap();
+    assert_eq!(connected_over(&mut cam).await, Some(Transport::Tcp));
+    // An explicit transport the server refuses is permanent, not a retry loop.
+    for (server, asked, tried) in [
+        (&udp_only, Transport::Tcp, "TCP"),
+        (&tcp_only, Transport::Udp, "UDP"),
+    ] {
+        let options = SessionOptions::default()
+            .transport(asked)
+            .backoff(quick_backoff());
+        let mut cam = rtsp_ingest::connect(&server.url("/cam"), options).unwrap();
+        let ended = until(&mut cam, 15 * SECS, "Ended", |e| {
+            matches!(e, Event::Ended { .. })
+        })
+        .await;
+        match ended {
+            Event::Ended {
+                reason: EndReason::Failed(Error::UnsupportedTransport { tried: t, .. }),
+            } => assert_eq!(t, tried),
+            other => panic!("{asked:?}: {other:?}"),
+        }
+        assert_eq!(cam.stats().reconnects, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_reads_stats_and_stops_while_another_task_consumes() {
+    let server = Server::start(&[format!("/cam={}", clip("h264_720p25.h264"))], None, None);
+    let mut cam = rtsp_ingest::connect(&server.url("/cam"), SessionOptions::default()).unwrap();
+    let handle = cam.handle();
+    let consumer = tokio::spawn(async move {
+        let mut frames = 0;
+        while let Some(e) = cam.next().await {
+            match e {
+                Event::Frame(_) => frames += 1,
+                Event::Ended { reason } => return (frames, reason),
+                _ => {}
+            }
+        }
+        panic!("no Ended event")
+    });
+    let deadline = Instant::now() + 15 * SECS;
+    while handle.stats().delivered < 20 {
+        assert!(Instant::now() < deadline, "{:?}", handle.stats());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(handle.state(), State::Playing);
+    assert!(!handle.url().to_string().is_empty());
+    handle.clone().stop();
+    let (frames, reason) = consumer.await.unwrap();
+    assert_eq!(reason, EndReason::Stopped);
+    assert!(frames >= 20);
+    assert_eq!(handle.state(), State::Ended);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_sessions_on_one_server() {
     let server = Server::start(

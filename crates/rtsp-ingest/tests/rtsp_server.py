@@ -4,12 +4,13 @@ looping forever.
 
 Run it under Debian's /usr/bin/python3 (it needs the `gi` bindings):
 
-    rtsp_server.py [--port N] [--auth USER:PASS] MOUNT=PATH [MOUNT=PATH ...]
+    rtsp_server.py [--port N] [--auth USER:PASS] [--protocols tcp|udp] MOUNT=PATH [...]
 
 MOUNT is a path like /h264; PATH an .h264 or .h265 Annex B file at 25 fps (or add @FPS:
 /vtest=vtest.h264@10), or `testsrc:jpeg` for an MJPEG test pattern (a codec rtsp-ingest
 refuses). Port 0 (the default) picks a free port. When listening it prints
 "READY <port>" on stdout. --auth puts every mount behind basic authentication.
+--protocols offers only that transport (the other is refused with 461, as some cameras do).
 
 Raw Annex B carries no timestamps: the parser interpolates DTS from the frame rate in the caps,
 and a pad probe copies DTS into PTS (the clips have no B-frames), which the payloader needs.
@@ -21,7 +22,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def pts_from_dts(_pad, info):
@@ -37,7 +39,7 @@ def on_media_configure(_factory, media):
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, pts_from_dts)
 
 
-def factory_for(path, fps):
+def factory_for(path, fps, protocols):
     if path == "testsrc:jpeg":
         launch = (
             "( videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=5/1 "
@@ -52,6 +54,10 @@ def factory_for(path, fps):
         )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
+    if protocols == "tcp":
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
+    elif protocols == "udp":
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
     factory.set_shared(False)
     factory.connect("media-configure", on_media_configure)
     return factory
@@ -59,7 +65,7 @@ def factory_for(path, fps):
 
 def main(argv):
     Gst.init(None)
-    port, auth, mounts = "0", None, []
+    port, auth, protocols, mounts = "0", None, None, []
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -67,6 +73,8 @@ def main(argv):
             port = args.pop(0)
         elif a == "--auth":
             auth = args.pop(0)
+        elif a == "--protocols":
+            protocols = args.pop(0)
         else:
             mount, _, spec = a.partition("=")
             path, _, fps = spec.partition("@")
@@ -80,7 +88,7 @@ def main(argv):
     server.set_service(port)
     points = server.get_mount_points()
     for mount, path, fps in mounts:
-        factory = factory_for(path, fps)
+        factory = factory_for(path, fps, protocols)
         if auth:
             factory.add_role_from_structure(
                 Gst.Structure.from_string(

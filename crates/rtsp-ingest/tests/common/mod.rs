@@ -41,6 +41,13 @@ pub(crate) struct Server {
 impl Server {
     /// Starts a server with `mounts` (`"/path=FILE"`) on a free port, or on `port`.
     pub(crate) fn start(mounts: &[String], auth: Option<&str>, port: Option<u16>) -> Server {
+        let auth: Vec<&str> = auth.map(|a| vec!["--auth", a]).unwrap_or_default();
+        Self::start_with(mounts, &auth, port)
+    }
+
+    /// Like [`start`](Self::start), with more of the script's options (`--auth U:P`,
+    /// `--protocols tcp|udp`).
+    pub(crate) fn start_with(mounts: &[String], options: &[&str], port: Option<u16>) -> Server {
         // This module is shared with other crates' tests (by `#[path]`): find the script from
         // whichever package is running.
         let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -53,10 +60,8 @@ impl Server {
         .expect("rtsp-ingest/tests/rtsp_server.py");
         let mut cmd = Command::new("/usr/bin/python3");
         cmd.arg(script)
-            .args(["--port", &port.unwrap_or(0).to_string()]);
-        if let Some(a) = auth {
-            cmd.args(["--auth", a]);
-        }
+            .args(["--port", &port.unwrap_or(0).to_string()])
+            .args(options);
         let mut child = cmd
             .args(mounts)
             .stdin(Stdio::null())
