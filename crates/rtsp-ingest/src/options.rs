@@ -85,6 +85,7 @@ pub struct SessionOptions {
     pub(crate) stall_timeout: Duration,
     pub(crate) backoff: Backoff,
     pub(crate) give_up_after: Option<u32>,
+    pub(crate) give_up_after_unauthorized: Option<u32>,
     pub(crate) queue_frames: usize,
     pub(crate) user_agent: String,
 }
@@ -98,6 +99,7 @@ impl Default for SessionOptions {
             stall_timeout: Duration::from_secs(5),
             backoff: Backoff::default(),
             give_up_after: None,
+            give_up_after_unauthorized: None,
             queue_frames: 64,
             user_agent: concat!("rtsp-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -139,6 +141,14 @@ impl SessionOptions {
     /// forever). Errors that retrying cannot fix (unsupported codec) end it at once.
     pub fn give_up_after(mut self, attempts: Option<u32>) -> Self {
         self.give_up_after = attempts;
+        self
+    }
+
+    /// End the session after this many consecutive attempts refused with `401 Unauthorized`
+    /// (default `None`: like any other error). Cameras answer 401 while half-way up, so one
+    /// is no proof; three in a row are wrong credentials.
+    pub fn give_up_after_unauthorized(mut self, attempts: Option<u32>) -> Self {
+        self.give_up_after_unauthorized = attempts;
         self
     }
 

@@ -95,6 +95,7 @@ async fn run(
 ) {
     let mut rng = Rng::new(&url.redacted.to_string());
     let mut failures = 0u32;
+    let mut unauthorized = 0u32;
     let mut frame_number = 0u64;
     // Under `Auto`, what worked last is tried first.
     let mut preferred = first_transport(options.transport);
@@ -139,6 +140,20 @@ async fn run(
         if error.is_permanent() {
             warn!(url = %url.redacted, %error, "giving up: the error is permanent");
             break EndReason::Failed(error);
+        }
+        unauthorized = match error {
+            Error::Unauthorized { .. } => unauthorized + 1,
+            _ => 0,
+        };
+        if options
+            .give_up_after_unauthorized
+            .is_some_and(|n| unauthorized >= n)
+        {
+            warn!(url = %url.redacted, %error, unauthorized, "giving up: credentials refused");
+            break EndReason::GaveUp {
+                attempts: failures,
+                error,
+            };
         }
         if options.give_up_after.is_some_and(|n| failures >= n) {
             warn!(url = %url.redacted, %error, failures, "giving up");

@@ -518,6 +518,28 @@ async fn errors_reach_the_event_stream_and_the_give_up_policy() {
     assert!(matches!(stats.last_error, Some(Error::Unauthorized { .. })));
     assert!(!format!("{stats:?}").contains("not-it"));
 
+    // Refused credentials alone can end it, while other errors still retry forever.
+    let options = SessionOptions::default()
+        .backoff(quick_backoff())
+        .give_up_after_unauthorized(Some(2));
+    let mut cam = rtsp_ingest::connect(&url, options).unwrap();
+    let end = until(&mut cam, 15 * SECS, "Ended", |e| {
+        matches!(e, Event::Ended { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            end,
+            Event::Ended {
+                reason: EndReason::GaveUp {
+                    attempts: 2,
+                    error: Error::Unauthorized { .. }
+                }
+            }
+        ),
+        "{end:?}"
+    );
+
     // An unsupported codec ends the session at once: retrying cannot help.
     let server = Server::start(&["/mjpeg=testsrc:jpeg".to_owned()], None, None);
     let mut cam = rtsp_ingest::connect(&server.url("/mjpeg"), SessionOptions::default()).unwrap();
