@@ -1,0 +1,483 @@
+//! Settings: the manager's builder (device, model, batching, tracker, decoder) with defaults
+//! chosen per device, and the options of one stream (camera, credentials, callbacks).
+
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rtsp_ingest::{Credentials, Transport};
+use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};
+
+use crate::{Error, StreamEvent, TrackingResult};
+
+/// Where inference (and, with NVDEC, decoding) runs. One manager per device; several GPUs
+/// take one manager each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Device {
+    /// ONNX Runtime's CPU provider, FFmpeg decoding.
+    #[default]
+    Cpu,
+    /// NVIDIA GPU `n`: TensorRT (feature `tensorrt`), NVDEC where it loads (feature `nvdec`).
+    Cuda(usize),
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl FromStr for Device {
+    type Err = Error;
+
+    /// `cpu`, `cuda` (GPU 0) or `cuda:N`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || Error::InvalidConfig {
+            field: "device",
+            problem: format!("{s:?} is not `cpu`, `cuda` or `cuda:N`"),
+        };
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(bad),
+        }
+    }
+}
+
+/// Which decoder a stream uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DecoderBackend {
+    /// NVDEC on a CUDA device where it loads (features `nvdec` and `tensorrt`), else FFmpeg.
+    #[default]
+    Auto,
+    /// FFmpeg on the CPU.
+    Ffmpeg,
+    /// NVDEC (feature `nvdec`); a stream whose decoder cannot start ends with the error.
+    Nvdec,
+}
+
+/// The provisioned default model: `$RTSP_WORKER_MODEL_DYNAMIC` if set, else
+/// `yolov12n-dynamic.onnx` (YOLOv12n with a dynamic batch, made by `cargo xtask setup`) in
+/// the cache (`$RTSP_WORKER_CACHE`, else `~/.cache/rtsp-worker`).
+pub fn default_model_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("RTSP_WORKER_MODEL_DYNAMIC").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("RTSP_WORKER_CACHE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/rtsp-worker")
+        });
+    cache.join("models/yolov12n-dynamic.onnx")
+}
+
+/// The tracker the manager uses unless told otherwise: ByteTrack with the score thresholds
+/// Ultralytics uses for its YOLO detectors (whose scores run lower than the YOLOX ones
+/// ByteTrack's paper tuned for): high 0.25, low 0.1, new tracks from 0.25; IoU 0.3; a track
+/// survives 30 camera frames unseen and is confirmed after 3 matched updates.
+pub fn default_tracker() -> TrackerConfig {
+    TrackerConfig {
+        kind: TrackerKind::ByteTrack,
+        bytetrack: ByteTrackThresholds {
+            high: 0.25,
+            low: 0.1,
+            new_track: 0.25,
+        },
+        ..TrackerConfig::default()
+    }
+}
+
+/// Builds a [`StreamConnectionManager`](crate::StreamConnectionManager); every setter is
+/// optional, and what is not set is chosen for the device (see each setter).
+#[derive(Debug, Clone)]
+pub struct ManagerBuilder {
+    pub(crate) device: Device,
+    pub(crate) model: Option<PathBuf>,
+    pub(crate) batch_size: Option<usize>,
+    pub(crate) force_timeout: Option<Duration>,
+    pub(crate) batches_in_flight: Option<usize>,
+    pub(crate) intra_op_threads: Option<usize>,
+    pub(crate) tracker: TrackerConfig,
+    pub(crate) decoder: DecoderBackend,
+    pub(crate) result_queue: usize,
+    pub(crate) max_streams: usize,
+    pub(crate) confidence: f32,
+    pub(crate) report_tentative: bool,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            model: None,
+            batch_size: None,
+            force_timeout: None,
+            batches_in_flight: None,
+            intra_op_threads: None,
+            tracker: default_tracker(),
+            decoder: DecoderBackend::Auto,
+            result_queue: 32,
+            max_streams: 256,
+            confidence: 0.25,
+            report_tentative: false,
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// The device (default [`Device::Cpu`]).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// The detector, an Ultralytics-style YOLO ONNX file (default: [`default_model_path`]).
+    pub fn model(mut self, path: impl Into<PathBuf>) -> Self {
+        self.model = Some(path.into());
+        self
+    }
+
+    /// Frames per detector call, at most. Default: 1 on the CPU (a batch of n costs n times
+    /// one image there, so batching only adds waiting; see `docs/DECISIONS.md`), 16 on a GPU.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = Some(n);
+        self
+    }
+
+    /// How long the oldest waiting frame may wait for its batch to fill while the detector
+    /// is free. Default 10 ms (with batch 1 nothing waits for a batch).
+    pub fn force_timeout(mut self, timeout: Duration) -> Self {
+        self.force_timeout = Some(timeout);
+        self
+    }
+
+    /// Batches run at once: execution contexts, each with its thread. Default: 1 on the CPU
+    /// (one context with every core beats two with half each; see `docs/DECISIONS.md`), 2 on
+    /// a GPU (one batch is prepared while the other runs).
+    pub fn batches_in_flight(mut self, n: usize) -> Self {
+        self.batches_in_flight = Some(n);
+        self
+    }
+
+    /// ONNX Runtime intra-op threads per context. Default: on the CPU, the cores available
+    /// divided by the contexts; on a GPU, 1.
+    pub fn intra_op_threads(mut self, n: usize) -> Self {
+        self.intra_op_threads = Some(n);
+        self
+    }
+
+    /// The tracker and its settings (default [`default_tracker`]: ByteTrack).
+    pub fn tracker(mut self, config: TrackerConfig) -> Self {
+        self.tracker = config;
+        self
+    }
+
+    /// The decoder (default [`DecoderBackend::Auto`]).
+    pub fn decoder(mut self, backend: DecoderBackend) -> Self {
+        self.decoder = backend;
+        self
+    }
+
+    /// Events (results and lifecycle) each stream keeps for a consumer that falls behind
+    /// before the oldest results are dropped, counted as `consumer_too_slow` (default 32; a
+    /// stream may set its own with [`StreamOptions::result_queue`]).
+    pub fn result_queue(mut self, n: usize) -> Self {
+        self.result_queue = n;
+        self
+    }
+
+    /// Streams the manager takes at once (default 256): the bound on frames waiting for the
+    /// detector, one per stream.
+    pub fn max_streams(mut self, n: usize) -> Self {
+        self.max_streams = n;
+        self
+    }
+
+    /// Detections at or above this score are reported (default 0.25). The tracker also sees
+    /// weaker ones, down to its own low threshold (ByteTrack's second stage).
+    pub fn confidence(mut self, threshold: f32) -> Self {
+        self.confidence = threshold;
+        self
+    }
+
+    /// Also report tentative tracks (not yet confirmed) in `tracked_objects` (default false).
+    pub fn report_tentative(mut self, yes: bool) -> Self {
+        self.report_tentative = yes;
+        self
+    }
+
+    /// The settings with the device's defaults filled in, checked.
+    pub(crate) fn resolve(&self) -> Result<Settings, Error> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let gpu = matches!(self.device, Device::Cuda(_));
+        let batch_size = self.batch_size.unwrap_or(if gpu { 16 } else { 1 });
+        let in_flight = self.batches_in_flight.unwrap_or(if gpu { 2 } else { 1 });
+        let threads =
+            self.intra_op_threads
+                .unwrap_or(if gpu { 1 } else { (cores / in_flight).max(1) });
+        let invalid = |field, problem: &str| {
+            Err(Error::InvalidConfig {
+                field,
+                problem: problem.to_owned(),
+            })
+        };
+        if batch_size == 0 {
+            return invalid("batch_size", "must be at least 1");
+        }
+        if in_flight == 0 {
+            return invalid("batches_in_flight", "must be at least 1");
+        }
+        if threads == 0 {
+            return invalid("intra_op_threads", "must be at least 1");
+        }
+        if self.result_queue == 0 {
+            return invalid("result_queue", "must be at least 1");
+        }
+        if self.max_streams == 0 {
+            return invalid("max_streams", "must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.confidence) {
+            return invalid("confidence", "must be between 0 and 1");
+        }
+        let tracker_low = match self.tracker.kind {
+            TrackerKind::ByteTrack => self.tracker.bytetrack.low,
+            _ => self.confidence,
+        };
+        Ok(Settings {
+            device: self.device,
+            model: self.model.clone().unwrap_or_else(default_model_path),
+            batch_size,
+            force_timeout: self.force_timeout.unwrap_or(Duration::from_millis(10)),
+            in_flight,
+            threads,
+            tracker: self.tracker,
+            decoder: self.decoder,
+            result_queue: self.result_queue,
+            max_streams: self.max_streams,
+            confidence: self.confidence,
+            detector_threshold: self.confidence.min(tracker_low),
+            report_tentative: self.report_tentative,
+        })
+    }
+}
+
+/// The builder's settings, defaults resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) device: Device,
+    pub(crate) model: PathBuf,
+    pub(crate) batch_size: usize,
+    pub(crate) force_timeout: Duration,
+    pub(crate) in_flight: usize,
+    pub(crate) threads: usize,
+    pub(crate) tracker: TrackerConfig,
+    pub(crate) decoder: DecoderBackend,
+    pub(crate) result_queue: usize,
+    pub(crate) max_streams: usize,
+    pub(crate) confidence: f32,
+    pub(crate) detector_threshold: f32,
+    pub(crate) report_tentative: bool,
+}
+
+/// A user callback, plain or async.
+pub(crate) enum Callback<T> {
+    Sync(Arc<dyn Fn(T) + Send + Sync>),
+    Async(Arc<dyn Fn(T) -> BoxFuture<'static, ()> + Send + Sync>),
+}
+
+impl<T> Clone for Callback<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Sync(f) => Self::Sync(f.clone()),
+            Self::Async(f) => Self::Async(f.clone()),
+        }
+    }
+}
+
+/// How one camera is connected and how its output is consumed. Every setter is optional.
+///
+/// A stream's output (results and lifecycle events, in order) is one bounded queue. Consume
+/// it one way: with callbacks set here, or through the [`StreamConnection`](crate::StreamConnection)
+/// (`tracking_results()`, `events()`, `queue()`). A consumer that falls behind loses the
+/// oldest results, counted; it never slows the pipeline or other streams.
+#[derive(Clone, Default)]
+pub struct StreamOptions {
+    pub(crate) id: Option<String>,
+    pub(crate) transport: Transport,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) stall_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) give_up_after: Option<u32>,
+    pub(crate) give_up_after_unauthorized: Option<Option<u32>>,
+    pub(crate) result_queue: Option<usize>,
+    pub(crate) on_result: Option<Callback<TrackingResult>>,
+    pub(crate) on_event: Option<Callback<StreamEvent>>,
+}
+
+impl fmt::Debug for StreamOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamOptions")
+            .field("id", &self.id)
+            .field("transport", &self.transport)
+            .field("credentials", &self.credentials.as_ref().map(|_| "***"))
+            .field("stall_timeout", &self.stall_timeout)
+            .field("give_up_after", &self.give_up_after)
+            .field("result_queue", &self.result_queue)
+            .field("on_result", &self.on_result.is_some())
+            .field("on_event", &self.on_event.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamOptions {
+    /// Default options: an id made up by the manager (`stream_0`, `stream_1`, …), transport
+    /// `Auto`, no callbacks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stream's id (default `stream_N`). Ids are unique within a manager.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// [`Transport::Auto`] (default: TCP, falling back to UDP), `Tcp` or `Udp`.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Credentials for cameras that ask, if they are not in the URL (credentials in the URL
+    /// win). They never appear in logs, errors, stats or events.
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.credentials = Some(Credentials {
+            username: username.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// No frame for this long is a stall: the stream reconnects (default 5 s).
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = Some(timeout);
+        self
+    }
+
+    /// Limit on each connection step (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// End the stream after this many failed connection attempts in a row (default `None`:
+    /// reconnect forever; a camera that comes back is picked up again).
+    pub fn give_up_after(mut self, attempts: Option<u32>) -> Self {
+        self.give_up_after = attempts;
+        self
+    }
+
+    /// End the stream after this many `401 Unauthorized` answers in a row (default 3: a
+    /// camera half-way up may answer 401 once, wrong credentials do every time). `None`
+    /// treats 401 like any other failure.
+    pub fn give_up_after_unauthorized(mut self, attempts: Option<u32>) -> Self {
+        self.give_up_after_unauthorized = Some(attempts);
+        self
+    }
+
+    /// Results and events kept for this stream's consumer before the oldest results are
+    /// dropped (default: the manager's [`result_queue`](ManagerBuilder::result_queue)).
+    pub fn result_queue(mut self, n: usize) -> Self {
+        self.result_queue = Some(n);
+        self
+    }
+
+    /// Calls `f` with each result, in order, on a thread of the stream's own: a slow `f`
+    /// delays only this stream's results (the oldest are dropped, counted).
+    pub fn on_result(mut self, f: impl Fn(TrackingResult) + Send + Sync + 'static) -> Self {
+        self.on_result = Some(Callback::Sync(Arc::new(f)));
+        self
+    }
+
+    /// Awaits `f` for each result, in order, on a task of the stream's own (the tokio runtime
+    /// of `connect_stream`'s caller).
+    pub fn on_result_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(TrackingResult) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_result = Some(Callback::Async(Arc::new(move |r| Box::pin(f(r)))));
+        self
+    }
+
+    /// Calls `f` with each lifecycle event (connecting, connected, stalled, reconnecting
+    /// with its error, ended with its reason), in order with the results.
+    pub fn on_event(mut self, f: impl Fn(StreamEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Callback::Sync(Arc::new(f)));
+        self
+    }
+
+    /// Like [`on_event`](Self::on_event), awaited on a task.
+    pub fn on_event_async<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(StreamEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_event = Some(Callback::Async(Arc::new(move |e| Box::pin(f(e)))));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_print() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!("cuda".parse::<Device>().unwrap(), Device::Cuda(0));
+        assert_eq!("CUDA:3".parse::<Device>().unwrap(), Device::Cuda(3));
+        assert!("tpu".parse::<Device>().is_err());
+        assert_eq!(Device::Cuda(1).to_string(), "cuda:1");
+    }
+
+    #[test]
+    fn defaults_follow_the_device_and_bad_settings_are_refused() {
+        let cpu = ManagerBuilder::default().resolve().unwrap();
+        assert_eq!((cpu.batch_size, cpu.in_flight), (1, 1));
+        assert!(cpu.threads >= 1);
+        assert!(
+            (cpu.detector_threshold - 0.1).abs() < 1e-6,
+            "ByteTrack sees weak boxes"
+        );
+        let gpu = ManagerBuilder::default()
+            .device(Device::Cuda(0))
+            .resolve()
+            .unwrap();
+        assert_eq!((gpu.batch_size, gpu.in_flight, gpu.threads), (16, 2, 1));
+        let e = ManagerBuilder::default()
+            .batch_size(0)
+            .resolve()
+            .unwrap_err();
+        assert_eq!(e.kind(), "invalid_config");
+        assert!(ManagerBuilder::default().confidence(1.5).resolve().is_err());
+    }
+
+    #[test]
+    fn options_never_show_the_password() {
+        let o = StreamOptions::new().credentials("admin", "hunter2");
+        assert!(!format!("{o:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,103 @@
+//! The facade's error type: what went wrong, for which stream, with the lower crate's typed
+//! error inside. URLs in it are always redacted.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the facade.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A builder or stream setting is out of range.
+    #[error("invalid setting `{field}`: {problem}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The model file is not there.
+    #[error(
+        "model file {} not found (run `cargo xtask setup` to provision the default model, or \
+         pass another)",
+        path.display()
+    )]
+    ModelNotFound {
+        /// The path tried.
+        path: PathBuf,
+    },
+    /// Loading or running the model failed before any stream started (ONNX Runtime missing,
+    /// a file that is not a detector, a GPU provider that cannot start).
+    #[error(transparent)]
+    Model(infer_trt::Error),
+    /// The device asked for cannot be used by this build or on this machine.
+    #[error("device {device}: {reason}")]
+    DeviceUnavailable {
+        /// `cpu`, `cuda:0`, …
+        device: String,
+        /// Why.
+        reason: String,
+    },
+    /// A camera session failed (refused, unreachable, wrong credentials, unsupported codec
+    /// or transport, …).
+    #[error("stream {id:?}: {source}")]
+    Camera {
+        /// The stream.
+        id: String,
+        /// rtsp-ingest's error (its URL redacted).
+        source: rtsp_ingest::Error,
+    },
+    /// The stream's decoder failed.
+    #[error("stream {id:?}: decoder: {source}")]
+    Decode {
+        /// The stream.
+        id: String,
+        /// gpu-decode's error.
+        source: gpu_decode::Error,
+    },
+    /// Detection failed for a frame of this stream (the frame is counted as
+    /// `inference_failed`; the stream goes on).
+    #[error("stream {id:?}: detection failed: {source}")]
+    Inference {
+        /// The stream.
+        id: String,
+        /// infer-trt's error.
+        source: infer_trt::Error,
+    },
+    /// `connect_stream` with an id already in use.
+    #[error("a stream with id {0:?} already exists")]
+    DuplicateStream(String),
+    /// No stream with this id.
+    #[error("no stream with id {0:?}")]
+    UnknownStream(String),
+    /// More streams than the manager was built for (`ManagerBuilder::max_streams`).
+    #[error("too many streams: this manager takes at most {0}")]
+    TooManyStreams(usize),
+    /// The manager has been shut down.
+    #[error("the manager is shut down")]
+    Shutdown,
+    /// A thread or task could not be started, or an async method was called outside a tokio
+    /// runtime.
+    #[error("cannot start: {0}")]
+    Spawn(String),
+}
+
+impl Error {
+    /// A short stable name for the kind of error, for logs, JSON and bindings
+    /// (`"camera"`, `"model_not_found"`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::ModelNotFound { .. } => "model_not_found",
+            Self::Model(_) => "model",
+            Self::DeviceUnavailable { .. } => "device_unavailable",
+            Self::Camera { .. } => "camera",
+            Self::Decode { .. } => "decode",
+            Self::Inference { .. } => "inference",
+            Self::DuplicateStream(_) => "duplicate_stream",
+            Self::UnknownStream(_) => "unknown_stream",
+            Self::TooManyStreams(_) => "too_many_streams",
+            Self::Shutdown => "shutdown",
+            Self::Spawn(_) => "spawn",
+        }
+    }
+}

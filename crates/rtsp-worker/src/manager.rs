@@ -1,0 +1,386 @@
+//! [`StreamConnectionManager`]: the seed's manager done the Rust way. It owns the shared
+//! stages (batcher, detector, inference threads) and the streams; streams come and go while
+//! the others run.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use futures::FutureExt;
+
+use rtsp_ingest::SessionOptions;
+use tracing::{info, warn};
+
+use crate::config::{Callback, ManagerBuilder};
+use crate::pipeline::Engine;
+use crate::stream::{StreamConnection, StreamCore, Worker};
+use crate::{Error, ManagerStats, StreamEvent, StreamOptions, StreamStats};
+
+/// What consumes a stream's output for its callbacks.
+enum Consumer {
+    Thread(JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+struct Entry {
+    core: Arc<StreamCore>,
+    worker: Option<JoinHandle<()>>,
+    consumer: Option<Consumer>,
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    streams: Mutex<BTreeMap<String, Entry>>,
+    next_key: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Inner {
+    fn streams(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without `shutdown`: stop the cameras; the workers drain and exit on their own.
+        for entry in self.streams().values() {
+            entry.core.begin_stop();
+        }
+    }
+}
+
+/// Many cameras in, tracks out: one shared batcher and detector, one camera session,
+/// decoder and tracker per stream, every frame accounted for.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), rtsp_worker::Error> {
+/// use futures::StreamExt;
+/// use rtsp_worker::{StreamConnectionManager, StreamOptions};
+///
+/// let manager = StreamConnectionManager::builder().build().await?; // CPU, default model
+/// let camera = manager
+///     .connect_stream("rtsp://admin:secret@192.0.2.10/stream1", StreamOptions::new().id("door"))
+///     .await?;
+/// let mut results = Box::pin(camera.tracking_results());
+/// while let Some(r) = results.next().await {
+///     for t in &r.tracked_objects {
+///         println!("{} frame {}: track {} {} {:.2}", r.stream_id, r.frame_number, t.track_id, t.class_name, t.confidence);
+///     }
+/// }
+/// manager.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct StreamConnectionManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StreamConnectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamConnectionManager")
+            .field("streams", &self.inner.streams().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ManagerBuilder {
+    /// Loads the model and starts the shared stages (on a blocking thread: loading takes a
+    /// while).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`], [`Error::ModelNotFound`], [`Error::Model`] (no ONNX
+    /// Runtime, not a detector, a GPU provider that cannot start),
+    /// [`Error::DeviceUnavailable`], or [`Error::Spawn`] outside a tokio runtime.
+    pub async fn build(self) -> Result<StreamConnectionManager, Error> {
+        let settings = self.resolve()?;
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Spawn("build() needs a tokio runtime".into()))?;
+        let engine = tokio::task::spawn_blocking(move || Engine::start(settings))
+            .await
+            .map_err(|e| Error::Spawn(e.to_string()))??;
+        let s = &engine.settings;
+        info!(
+            device = %s.device,
+            model = %s.model.display(),
+            batch_size = s.batch_size,
+            in_flight = s.in_flight,
+            threads = s.threads,
+            "manager ready"
+        );
+        Ok(StreamConnectionManager {
+            inner: Arc::new(Inner {
+                engine,
+                streams: Mutex::new(BTreeMap::new()),
+                next_key: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+impl StreamConnectionManager {
+    /// A builder; `build().await` loads the model.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// Connects a camera and starts processing it. Returns at once: connecting, reconnecting
+    /// and failures arrive as the stream's events (and [`StreamConnection::wait_connected`]
+    /// waits for the first frame).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Camera`] for a URL that is not `rtsp://host/…`, [`Error::DuplicateStream`],
+    /// [`Error::TooManyStreams`], [`Error::Shutdown`], [`Error::Spawn`].
+    pub async fn connect_stream(
+        &self,
+        url: &str,
+        options: StreamOptions,
+    ) -> Result<StreamConnection, Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Spawn("connect_stream needs a tokio runtime".into()))?;
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Shutdown);
+        }
+        let engine = &self.inner.engine;
+        let settings = &engine.settings;
+        let key = self.inner.next_key.fetch_add(1, Ordering::SeqCst);
+        let mut streams = self.inner.streams();
+        let id = match &options.id {
+            Some(id) => id.clone(),
+            None => (0..)
+                .map(|n| format!("stream_{n}"))
+                .find(|id| !streams.contains_key(id))
+                .expect("a free id"),
+        };
+        if streams.contains_key(&id) {
+            return Err(Error::DuplicateStream(id));
+        }
+        if streams.len() >= settings.max_streams {
+            return Err(Error::TooManyStreams(settings.max_streams));
+        }
+        let mut session = SessionOptions::default()
+            .transport(options.transport)
+            .credentials(options.credentials.clone())
+            .give_up_after(options.give_up_after)
+            .give_up_after_unauthorized(options.give_up_after_unauthorized.unwrap_or(Some(3)));
+        if let Some(t) = options.stall_timeout {
+            session = session.stall_timeout(t);
+        }
+        if let Some(t) = options.connect_timeout {
+            session = session.connect_timeout(t);
+        }
+        let camera = rtsp_ingest::connect(url, session).map_err(|source| Error::Camera {
+            id: id.clone(),
+            source,
+        })?;
+        let core = Arc::new(StreamCore::new(
+            id.clone(),
+            key,
+            camera.handle(),
+            settings,
+            engine.class_names.clone(),
+            options.result_queue.unwrap_or(settings.result_queue),
+        ));
+        let worker = Worker {
+            core: core.clone(),
+            camera,
+            engine: engine.clone(),
+            runtime: runtime.clone(),
+        };
+        let worker = std::thread::Builder::new()
+            .name(format!("rw-stream-{key}"))
+            .spawn(move || worker.run())
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let consumer = consume(&core, &options, &runtime)?;
+        info!(stream = %id, url = %core.stats().url, "stream added");
+        streams.insert(
+            id,
+            Entry {
+                core: core.clone(),
+                worker: Some(worker),
+                consumer,
+            },
+        );
+        Ok(StreamConnection { core })
+    }
+
+    /// Stops a stream: no new frames; every frame already received becomes a result or a
+    /// counted drop; its `Ended` event is the last; then it is forgotten. Returns its final
+    /// statistics. Other streams are not disturbed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStream`].
+    pub async fn disconnect_stream(&self, id: &str) -> Result<StreamStats, Error> {
+        let (core, worker, consumer) = {
+            let mut streams = self.inner.streams();
+            let entry = streams
+                .get_mut(id)
+                .ok_or_else(|| Error::UnknownStream(id.to_owned()))?;
+            (
+                entry.core.clone(),
+                entry.worker.take(),
+                entry.consumer.take(),
+            )
+        };
+        core.begin_stop();
+        if let Some(worker) = worker {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
+        match consumer {
+            Some(Consumer::Thread(t)) => {
+                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            }
+            Some(Consumer::Task(t)) => {
+                let _ = t.await;
+            }
+            None => {}
+        }
+        let stats = core.stats();
+        {
+            let mut streams = self.inner.streams();
+            if streams.get(id).is_some_and(|e| Arc::ptr_eq(&e.core, &core)) {
+                streams.remove(id);
+            }
+        }
+        info!(stream = %id, "stream removed");
+        Ok(stats)
+    }
+
+    /// Disconnects every stream (at once, each draining); returns their final statistics.
+    pub async fn disconnect_all(&self) -> BTreeMap<String, StreamStats> {
+        let ids: Vec<String> = self.inner.streams().keys().cloned().collect();
+        let all = ids.iter().map(|id| self.disconnect_stream(id));
+        let done = futures::future::join_all(all).await;
+        ids.into_iter()
+            .zip(done)
+            .filter_map(|(id, r)| r.ok().map(|s| (id, s)))
+            .collect()
+    }
+
+    /// Disconnects every stream, lets the detector finish, and stops the shared stages.
+    /// Returns the final statistics (every stream's accounting balanced, nothing in the
+    /// pipeline). Further `connect_stream` calls fail with [`Error::Shutdown`].
+    pub async fn shutdown(&self) -> ManagerStats {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        let finals = self.disconnect_all().await;
+        let engine = self.inner.engine.clone();
+        let _ = tokio::task::spawn_blocking(move || engine.close_and_join()).await;
+        let mut stats = self.get_stats();
+        stats.num_streams = finals.len();
+        stats.streams = finals;
+        stats
+    }
+
+    /// The seed's `get_stats()`: settings, batcher, detector and every stream.
+    pub fn get_stats(&self) -> ManagerStats {
+        let engine = &self.inner.engine;
+        let (batcher, detector) = engine.stats();
+        let s = &engine.settings;
+        let streams: BTreeMap<String, StreamStats> = self
+            .inner
+            .streams()
+            .iter()
+            .map(|(id, e)| (id.clone(), e.core.stats()))
+            .collect();
+        ManagerStats {
+            device: s.device.to_string(),
+            batch_size: s.batch_size,
+            force_timeout_ms: s.force_timeout.as_secs_f64() * 1e3,
+            batches_in_flight: s.in_flight,
+            num_streams: streams.len(),
+            batcher,
+            detector,
+            streams,
+        }
+    }
+
+    /// The stream with this id.
+    pub fn stream(&self, id: &str) -> Option<StreamConnection> {
+        self.inner.streams().get(id).map(|e| StreamConnection {
+            core: e.core.clone(),
+        })
+    }
+
+    /// The ids of every stream, sorted.
+    pub fn stream_ids(&self) -> Vec<String> {
+        self.inner.streams().keys().cloned().collect()
+    }
+
+    /// The model's class names, by class id.
+    pub fn class_names(&self) -> &[String] {
+        &self.inner.engine.class_names
+    }
+}
+
+/// Starts what feeds a stream's callbacks from its output, if it has any: a thread of its
+/// own when a callback is plain (it may block), else a task.
+fn consume(
+    core: &Arc<StreamCore>,
+    options: &StreamOptions,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Option<Consumer>, Error> {
+    let (on_result, on_event) = (options.on_result.clone(), options.on_event.clone());
+    if on_result.is_none() && on_event.is_none() {
+        return Ok(None);
+    }
+    let any_sync =
+        matches!(on_result, Some(Callback::Sync(_))) || matches!(on_event, Some(Callback::Sync(_)));
+    let core = core.clone();
+    if any_sync {
+        let rt = runtime.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("rw-callback-{}", core.key))
+            .spawn(move || {
+                while let Ok(Some(event)) = core.outbox.pop_blocking(None) {
+                    deliver_blocking(&rt, event, on_result.as_ref(), on_event.as_ref());
+                }
+            })
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        Ok(Some(Consumer::Thread(t)))
+    } else {
+        let t = runtime.spawn(async move {
+            while let Some(event) = core.outbox.pop().await {
+                let call = match (event, &on_result, &on_event) {
+                    (StreamEvent::Result(r), Some(Callback::Async(f)), _) => f(r),
+                    (StreamEvent::Result(_), _, _) => continue,
+                    (e, _, Some(Callback::Async(f))) => f(e),
+                    _ => continue,
+                };
+                if AssertUnwindSafe(call).catch_unwind().await.is_err() {
+                    warn!(stream = %core.id, "a stream callback panicked; the stream goes on");
+                }
+            }
+        });
+        Ok(Some(Consumer::Task(t)))
+    }
+}
+
+/// One event to the callbacks, on the consumer thread (async callbacks are driven to
+/// completion on it). A callback that panics is reported and the stream goes on.
+fn deliver_blocking(
+    rt: &tokio::runtime::Handle,
+    event: StreamEvent,
+    on_result: Option<&Callback<crate::TrackingResult>>,
+    on_event: Option<&Callback<StreamEvent>>,
+) {
+    let outcome = match event {
+        StreamEvent::Result(r) => match on_result {
+            Some(Callback::Sync(f)) => std::panic::catch_unwind(AssertUnwindSafe(|| f(r))),
+            Some(Callback::Async(f)) => rt.block_on(AssertUnwindSafe(f(r)).catch_unwind()),
+            None => Ok(()),
+        },
+        e => match on_event {
+            Some(Callback::Sync(f)) => std::panic::catch_unwind(AssertUnwindSafe(|| f(e))),
+            Some(Callback::Async(f)) => rt.block_on(AssertUnwindSafe(f(e)).catch_unwind()),
+            None => Ok(()),
+        },
+    };
+    if outcome.is_err() {
+        warn!("a stream callback panicked; the stream goes on");
+    }
+}

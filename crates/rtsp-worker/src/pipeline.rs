@@ -1,0 +1,325 @@
+//! The shared stages every stream's frames go through: the batcher where the cameras meet
+//! (newest frame of each camera wins), and the inference threads that run each batch through
+//! the detector and hand every frame's outcome back to its stream.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use batcher::{Config, DropReason, Dropped, OverflowPolicy, blocking};
+use gpu_decode::Frame;
+use infer_trt::yolo::Thresholds;
+use infer_trt::{Detection, Detector, DetectorOptions, ModelRepository, Provider};
+use tracing::{debug, warn};
+
+use crate::config::Settings;
+use crate::stats::{BatchTriggers, BatcherStats, DetectorStats, Window};
+use crate::stream::StreamCore;
+use crate::{Device, Error, StreamEvent};
+
+/// What the facade knows of a frame besides its pixels: which camera frame it is and when it
+/// arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameMeta {
+    pub(crate) frame_number: u64,
+    pub(crate) rtp_timestamp: i64,
+    pub(crate) received: Instant,
+    pub(crate) wall_clock: SystemTime,
+    pub(crate) wall_clock_synced: bool,
+    /// The camera's frame size (detections are mapped to it).
+    pub(crate) camera: (u32, u32),
+}
+
+/// A decoded frame on its way to the detector.
+pub(crate) struct Item {
+    pub(crate) core: Arc<StreamCore>,
+    pub(crate) seq: u64,
+    pub(crate) frame: Frame,
+    pub(crate) meta: FrameMeta,
+}
+
+/// Why a frame that reached the batcher did not become a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropKind {
+    Superseded,
+    InferenceFailed,
+    Shutdown,
+}
+
+/// What became of an item of a stream's sequence.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Detections, in camera pixels.
+    Detected {
+        meta: FrameMeta,
+        detections: Vec<Detection>,
+    },
+    /// The frame was dropped.
+    Dropped(DropKind),
+    /// A lifecycle event, in order with the frames.
+    Event(StreamEvent),
+}
+
+#[derive(Debug)]
+struct DetectorCounters {
+    batches: u64,
+    images: u64,
+    times: Window,
+}
+
+/// The batcher, the detector and the inference threads, shared by every stream.
+pub(crate) struct Engine {
+    batcher: blocking::Handle<u64, Item>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    counters: Arc<Mutex<DetectorCounters>>,
+    pub(crate) class_names: Arc<Vec<String>>,
+    pub(crate) input_size: (usize, usize),
+    pub(crate) settings: Settings,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn provider(settings: &Settings) -> Result<Provider, Error> {
+    match settings.device {
+        Device::Cpu => Ok(Provider::Cpu),
+        #[cfg(feature = "tensorrt")]
+        Device::Cuda(n) => Ok(Provider::TensorRt(infer_trt::TensorRtOptions {
+            device_id: i32::try_from(n).unwrap_or(0),
+            batch: (
+                1,
+                settings.batch_size.div_ceil(2).max(1),
+                settings.batch_size,
+            ),
+            cache_dir: crate::config::default_model_path()
+                .parent()
+                .and_then(|p| p.parent())
+                .map_or_else(std::env::temp_dir, |c| c.join("tensorrt")),
+            ..infer_trt::TensorRtOptions::default()
+        })),
+        #[cfg(not(feature = "tensorrt"))]
+        Device::Cuda(_) => Err(Error::DeviceUnavailable {
+            device: settings.device.to_string(),
+            reason: "this build has no GPU inference: build rtsp-worker with the `tensorrt` \
+                     feature (and `nvdec` for hardware decoding)"
+                .into(),
+        }),
+    }
+}
+
+impl Engine {
+    /// Loads the model and starts the batcher and the inference threads. Blocking (loading
+    /// takes a while): call it off the async workers.
+    pub(crate) fn start(settings: Settings) -> Result<Arc<Self>, Error> {
+        let provider = provider(&settings)?;
+        if !settings.model.is_file() {
+            return Err(Error::ModelNotFound {
+                path: settings.model.clone(),
+            });
+        }
+        let repo =
+            Arc::new(ModelRepository::with_threads(settings.threads).with_provider(provider));
+        let info = repo
+            .load_model("detector", &settings.model, settings.in_flight)
+            .map_err(Error::Model)?;
+        let detector = Arc::new(
+            Detector::new(
+                repo,
+                "detector",
+                DetectorOptions {
+                    thresholds: Thresholds {
+                        confidence: settings.detector_threshold,
+                        ..Thresholds::default()
+                    },
+                },
+            )
+            .map_err(Error::Model)?,
+        );
+        let config = Config::builder()
+            .batch_size(settings.batch_size)
+            .force_timeout(settings.force_timeout)
+            .max_in_flight(settings.in_flight)
+            // One frame per stream waits at most (newest frame wins), so this never overflows.
+            .capacity(settings.max_streams.max(settings.batch_size))
+            .overflow(OverflowPolicy::LatestPerKey)
+            .max_waiting_per_key(Some(1))
+            .build()
+            .map_err(|e| Error::InvalidConfig {
+                field: "batching",
+                problem: e.to_string(),
+            })?;
+        let on_drop: batcher::DropHandler<u64, Item> = Arc::new(|d: Dropped<u64, Item>| {
+            let kind = match d.reason {
+                DropReason::Superseded => DropKind::Superseded,
+                _ => DropKind::Shutdown,
+            };
+            let item = d.item.value;
+            item.core.resolve(item.seq, Outcome::Dropped(kind));
+        });
+        let (batcher, batches) =
+            blocking::spawn_with(config, Some(on_drop)).map_err(|e| Error::Spawn(e.to_string()))?;
+        let batches = Arc::new(batches);
+        let counters = Arc::new(Mutex::new(DetectorCounters {
+            batches: 0,
+            images: 0,
+            times: Window::new(512),
+        }));
+        let mut threads = Vec::new();
+        for i in 0..settings.in_flight {
+            let batches = batches.clone();
+            let detector = detector.clone();
+            let counters = counters.clone();
+            let device = settings.device;
+            let max_batch = settings.batch_size;
+            let t = std::thread::Builder::new()
+                .name(format!("rw-infer-{i}"))
+                .spawn(move || run_inference(&batches, &detector, &counters, device, max_batch))
+                .map_err(|e| Error::Spawn(e.to_string()))?;
+            threads.push(t);
+        }
+        Ok(Arc::new(Self {
+            batcher,
+            threads: Mutex::new(threads),
+            counters,
+            class_names: Arc::new(info.class_names.clone()),
+            input_size: info.input_size,
+            settings,
+        }))
+    }
+
+    /// Offers a frame; a frame of the same stream still waiting is superseded (reported to
+    /// its stream through the drop handler). If the batcher is closed, the frame is resolved
+    /// as dropped at shutdown.
+    pub(crate) fn submit(&self, key: u64, item: Item) {
+        if let Err(r) = self.batcher.try_submit(key, item) {
+            let item = r.into_parts().1;
+            item.core
+                .resolve(item.seq, Outcome::Dropped(DropKind::Shutdown));
+        }
+    }
+
+    /// Sends out what waits now (a stream is draining).
+    pub(crate) fn flush(&self) {
+        self.batcher.flush();
+    }
+
+    /// Forgets a stream; a frame of it still waiting is dropped (as shutdown).
+    pub(crate) fn remove_key(&self, key: u64) {
+        self.batcher.remove_key(&key);
+    }
+
+    pub(crate) fn stats(&self) -> (BatcherStats, DetectorStats) {
+        let s = self.batcher.stats();
+        let batcher = BatcherStats {
+            batches: BatchTriggers {
+                full: s.batches.full,
+                timeout: s.batches.timeout,
+                flush: s.batches.flush,
+            },
+            mean_fill: (s.fill_ratio * 1000.0).round() / 1000.0,
+            in_flight: s.in_flight,
+            waiting: s.waiting,
+            superseded: s.dropped.superseded,
+        };
+        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let detector = DetectorStats {
+            batches: c.batches,
+            images: c.images,
+            batch_ms: c.times.summary(),
+        };
+        (batcher, detector)
+    }
+
+    /// Closes the batcher (what waits is flushed and run) and waits for the inference
+    /// threads to finish. Blocking.
+    pub(crate) fn close_and_join(&self) {
+        self.batcher.close();
+        let threads: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for t in threads {
+            if t.join().is_err() {
+                warn!("an inference thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.batcher.close();
+    }
+}
+
+/// One inference thread: batches in, each frame's outcome to its stream.
+fn run_inference(
+    batches: &blocking::Batches<u64, Item>,
+    detector: &Detector,
+    counters: &Mutex<DetectorCounters>,
+    device: Device,
+    max_batch: usize,
+) {
+    #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
+    let mut gpu = crate::gpu::GpuBatch::new(device, max_batch, detector.info().input_size);
+    #[cfg(not(all(feature = "nvdec", feature = "tensorrt")))]
+    let _ = (device, max_batch);
+    while let Some(mut batch) = batches.recv() {
+        let items = std::mem::take(&mut batch.items);
+        let started = Instant::now();
+        let frames: Vec<&Frame> = items.iter().map(|i| &i.value.frame).collect();
+        #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
+        let results = match gpu.as_mut() {
+            Some(g) if crate::gpu::all_on_device(&frames) => g.detect(detector, &frames),
+            _ => detector.detect_each(&frames),
+        };
+        #[cfg(not(all(feature = "nvdec", feature = "tensorrt")))]
+        let results = detector.detect_each(&frames);
+        let took = started.elapsed();
+        drop(frames);
+        // The slot frees now: the next batch can start while this one is tracked.
+        drop(batch);
+        {
+            let mut c = counters.lock().unwrap_or_else(PoisonError::into_inner);
+            c.batches += 1;
+            c.images += items.len() as u64;
+            c.times.record(took);
+        }
+        for (item, result) in items.into_iter().zip(results) {
+            let Item {
+                core,
+                seq,
+                frame,
+                meta,
+            } = item.value;
+            let from = (frame.width, frame.height);
+            // The picture goes back to its decoder's pool before tracking.
+            drop(frame);
+            let outcome = match result {
+                Ok(dets) => {
+                    let to = (meta.camera.0 as usize, meta.camera.1 as usize);
+                    Outcome::Detected {
+                        meta,
+                        detections: dets.into_iter().map(|d| d.rescaled(from, to)).collect(),
+                    }
+                }
+                Err(e) => {
+                    debug!(stream = %core.id, error = %e, "detection failed");
+                    core.note_error(&Error::Inference {
+                        id: core.id.clone(),
+                        source: e,
+                    });
+                    Outcome::Dropped(DropKind::InferenceFailed)
+                }
+            };
+            core.resolve(seq, outcome);
+        }
+    }
+}
+
+/// How long a draining stream waits for its frames in flight before it takes the one still
+/// waiting out of the batcher.
+pub(crate) const DRAIN_PATIENCE: Duration = Duration::from_secs(10);
