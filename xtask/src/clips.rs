@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Bump when a recipe changes: the cached clips are then made again.
-const RECIPE: &str = "clips-v3";
+const RECIPE: &str = "clips-v4";
 
 const X264: &[&str] = &[
     "-c:v",
@@ -137,6 +137,8 @@ boxes_720p25                1280x720 25 fps 10 s, three boxes moving on straight
                             conf,-1,-1,-1; frames from 1). 1 red, 2 green (crosses 1 mid-clip),
                             3 blue (crosses 1 at a quarter).
 vtest_576p10                768x576 10 fps pedestrians, OpenCV's vtest.avi (PETS 2009), GOP 20
+vtest_720p25                the same scaled to 1280x720 at 25 fps (frames repeated), first 30 s,
+                            GOP 50: a camera-like pedestrian stream for the end-to-end benchmark
 ";
 
 /// Encodes `input` (ffmpeg input arguments) to `<name>.mp4` and extracts `<name>.h264|h265`.
@@ -252,6 +254,20 @@ fn vtest(dir: &Path, work: &Path) -> Result<()> {
         "h264",
         &["-i", avi.to_str().context("path is not UTF-8")?, "-r", "10"],
         20,
+    )?;
+    encode(
+        dir,
+        "vtest_720p25",
+        "h264",
+        &[
+            "-i",
+            avi.to_str().context("path is not UTF-8")?,
+            "-vf",
+            "scale=1280:720,fps=25",
+            "-t",
+            "30",
+        ],
+        50,
     )?;
     fs::remove_dir_all(&deb_dir)?;
     Ok(())

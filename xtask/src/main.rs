@@ -24,7 +24,9 @@ cargo xtask <command>
           the default model, test clips) under $RTSP_WORKER_CACHE (~/.cache/rtsp-worker)
   test    setup, then everything CI checks: fmt, clippy, the whole test suite
   bench   run the benchmarks; summary in target/bench/summary.md
-  demo    the whole pipeline on two sample streams served over RTSP on loopback
+  demo [ARGS]
+          `rtsp-worker demo`: sample streams served over RTSP on loopback through the
+          whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)
   paths   print the cached assets' paths as shell variables
   track iou|sort|bytetrack IN OUT
           run a tracker over MOTChallenge detections (frame,id,x,y,w,h,conf,class,...)
@@ -126,42 +128,10 @@ fn test() -> Result<()> {
 
 fn demo() -> Result<()> {
     let assets = setup::setup()?;
-    println!(
-        "Demo: two sample streams served over RTSP on loopback (pedestrians from OpenCV's vtest,\n\
-         and moving boxes), through the whole pipeline for 20 s: rtsp-ingest -> FFmpeg decode ->\n\
-         batcher (newest frame wins) -> YOLOv12n on ONNX Runtime (CPU) -> SORT per stream.\n\
-         The `rtsp-worker` facade and CLI will replace this hand-wired example\n\
-         (crates/infer-trt/examples/pipeline.rs).\n"
-    );
-    let script = project_root().join("crates/rtsp-ingest/tests/rtsp_server.py");
-    let clips = &assets.clips;
-    let mut server = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(format!(
-            "/vtest={}@10",
-            clips.join("vtest_576p10.h264").display()
-        ))
-        .arg(format!(
-            "/boxes={}",
-            clips.join("boxes_720p25.h264").display()
-        ))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting the loopback RTSP server (/usr/bin/python3 with GStreamer)")?;
-    let mut line = String::new();
-    let stdout = server.stdout.take().context("server stdout")?;
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
-    let result = match line.trim().strip_prefix("READY ") {
-        Some(port) => run(example("infer-trt", "pipeline")
-            .envs(assets.env())
-            .args(["--seconds", "20"])
-            .arg(format!("rtsp://127.0.0.1:{port}/vtest"))
-            .arg(format!("rtsp://127.0.0.1:{port}/boxes"))),
-        None => Err(anyhow::anyhow!("the RTSP server did not start: {line:?}")),
-    };
-    let _ = server.kill();
-    let _ = server.wait();
-    result
+    run(cargo()
+        .envs(assets.env())
+        .args(["run", "--quiet", "--release", "-p", "cli", "--", "demo"])
+        .args(std::env::args().skip(2)))
 }
 
 /// MOTChallenge detections through a tracker, tracks out in the same format.

@@ -178,6 +178,18 @@ fn crates_depend_only_downwards() {
     }
 }
 
+#[test]
+fn infer_trt_does_not_know_the_pipeline_even_in_tests() {
+    // The facade wires the pipeline; infer-trt's examples and tests must not.
+    let text = fs::read_to_string(project_root().join("crates/infer-trt/Cargo.toml")).unwrap();
+    for neighbour in ["rtsp-ingest", "batcher", "tracker", "rtsp-worker"] {
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with(neighbour)),
+            "crates/infer-trt/Cargo.toml names {neighbour}"
+        );
+    }
+}
+
 fn cargo_tree(args: &[&str]) -> String {
     let out = crate::cargo()
         .args(["tree", "-e", "normal", "--prefix", "none"])

@@ -80,5 +80,7 @@ pub use crate::stats::{
     StreamState, StreamStats,
 };
 pub use crate::stream::{ResultQueue, StreamConnection};
-pub use rtsp_ingest::Transport;
+pub use gpu_decode::Error as DecodeError;
+pub use infer_trt::Error as InferError;
+pub use rtsp_ingest::{Error as CameraError, Transport};
 pub use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};

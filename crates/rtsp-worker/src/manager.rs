@@ -55,6 +55,10 @@ impl Drop for Inner {
 /// Many cameras in, tracks out: one shared batcher and detector, one camera session,
 /// decoder and tracker per stream, every frame accounted for.
 ///
+/// Cheap to clone: clones share the streams and the shared stages (for an HTTP server, a
+/// status task…); when the last clone goes without [`shutdown`](Self::shutdown), the
+/// cameras are stopped and their threads drain and exit.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), rtsp_worker::Error> {
 /// use futures::StreamExt;
@@ -73,6 +77,7 @@ impl Drop for Inner {
 /// manager.shutdown().await;
 /// # Ok(()) }
 /// ```
+#[derive(Clone)]
 pub struct StreamConnectionManager {
     inner: Arc<Inner>,
 }

@@ -1,0 +1,172 @@
+//! `rtsp-worker demo`: the setup's sample clips served over RTSP on loopback by GStreamer's
+//! server (the same script the tests use, built into the binary), watched like cameras.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rtsp_worker::StreamOptions;
+
+use crate::{DemoArgs, Failure, Mode, manager, watch};
+
+/// The loopback RTSP server script (also run by the tests).
+const SERVER: &str = include_str!("../../rtsp-ingest/tests/rtsp_server.py");
+
+/// The streams: (id, clip, frame rate).
+const STREAMS: [(&str, &str, u32); 3] = [
+    ("people", "vtest_576p10.h264", 10),
+    ("boxes", "boxes_720p25.h264", 25),
+    ("pattern", "h265_720p25.h265", 25),
+];
+
+/// The clips folder `cargo xtask setup` fills.
+fn clips() -> PathBuf {
+    if let Some(d) = std::env::var_os("RTSP_WORKER_CLIPS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let cache = std::env::var_os("RTSP_WORKER_CACHE")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/rtsp-worker")
+        });
+    cache.join("clips")
+}
+
+/// The server, killed (and its script removed) when dropped.
+struct Server {
+    child: Child,
+    script: PathBuf,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.script);
+    }
+}
+
+fn start_server(mounts: &[String]) -> Result<Server, Failure> {
+    let script = std::env::temp_dir().join(format!("rtsp-worker-demo-{}.py", std::process::id()));
+    std::fs::write(&script, SERVER)
+        .map_err(|e| Failure::new(1, format!("writing {}: {e}", script.display())))?;
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args(mounts)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            Failure::new(
+                3,
+                format!(
+                    "cannot start the loopback RTSP server (/usr/bin/python3 with GStreamer's \
+                     RTSP server; run `cargo xtask setup`): {e}"
+                ),
+            )
+        })?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let port = line
+        .trim()
+        .strip_prefix("READY ")
+        .and_then(|p| p.parse().ok());
+    match port {
+        Some(port) => Ok(Server {
+            child,
+            script,
+            port,
+        }),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&script);
+            Err(Failure::new(
+                3,
+                format!(
+                    "the loopback RTSP server did not start (got {line:?}); run `cargo xtask \
+                     setup` for GStreamer's RTSP server"
+                ),
+            ))
+        }
+    }
+}
+
+pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
+    let dir = clips();
+    let mut mounts = Vec::new();
+    for (id, clip, fps) in STREAMS {
+        let path = dir.join(clip);
+        if !path.is_file() {
+            return Err(Failure::new(
+                3,
+                format!(
+                    "sample clip {} missing: run `cargo xtask setup`",
+                    path.display()
+                ),
+            ));
+        }
+        mounts.push(format!("/{id}={}@{fps}", path.display()));
+    }
+    let manager = manager(&args.engine).await?;
+    let server = start_server(&mounts)?;
+    eprintln!(
+        "demo: {} streams served over RTSP on 127.0.0.1:{} — pedestrians (OpenCV's vtest, \
+         768x576 10 fps H.264), moving boxes (720p25 H.264) and a test pattern (720p25 H.265) — \
+         for {:.0} s (Ctrl-C stops it earlier). One line per stream and second: the frame, its \
+         latency, its confirmed tracks.",
+        STREAMS.len(),
+        server.port,
+        args.duration
+    );
+    let mut connections = Vec::new();
+    for (id, _, _) in STREAMS {
+        let url = format!("rtsp://127.0.0.1:{}/{id}", server.port);
+        let conn = manager
+            .connect_stream(&url, StreamOptions::new().id(id))
+            .await
+            .map_err(|e| Failure::new(1, e.to_string()))?;
+        connections.push(conn);
+    }
+    let mode = if args.json {
+        Mode::Json { events: false }
+    } else {
+        Mode::Human
+    };
+    let seen = watch(
+        &manager,
+        connections,
+        mode,
+        Some(Duration::from_secs_f64(args.duration)),
+        args.status_every,
+    )
+    .await?;
+    drop(server);
+    for (id, s) in &seen {
+        let mut by_class: Vec<(String, usize)> = Vec::new();
+        for (_, class) in &s.tracks {
+            match by_class.iter_mut().find(|(c, _)| c == class) {
+                Some((_, n)) => *n += 1,
+                None => by_class.push((class.clone(), 1)),
+            }
+        }
+        by_class.sort();
+        let summary: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        eprintln!(
+            "demo: {id}: {} results, confirmed tracks: {}",
+            s.results,
+            if summary.is_empty() {
+                "none".to_owned()
+            } else {
+                summary.join(", ")
+            }
+        );
+    }
+    Ok(())
+}
