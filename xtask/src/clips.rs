@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Bump when a recipe changes: the cached clips are then made again.
-const RECIPE: &str = "clips-v4";
+const RECIPE: &str = "clips-v5";
 
 const X264: &[&str] = &[
     "-c:v",
@@ -139,6 +139,7 @@ boxes_720p25                1280x720 25 fps 10 s, three boxes moving on straight
 vtest_576p10                768x576 10 fps pedestrians, OpenCV's vtest.avi (PETS 2009), GOP 20
 vtest_720p25                the same scaled to 1280x720 at 25 fps (frames repeated), first 30 s,
                             GOP 50: a camera-like pedestrian stream for the end-to-end benchmark
+vtest_1080p25               the same at 1920x1080 in H.265, first 10 s (mixed sizes and codecs)
 ";
 
 /// Encodes `input` (ffmpeg input arguments) to `<name>.mp4` and extracts `<name>.h264|h265`.
@@ -266,6 +267,20 @@ fn vtest(dir: &Path, work: &Path) -> Result<()> {
             "scale=1280:720,fps=25",
             "-t",
             "30",
+        ],
+        50,
+    )?;
+    encode(
+        dir,
+        "vtest_1080p25",
+        "hevc",
+        &[
+            "-i",
+            avi.to_str().context("path is not UTF-8")?,
+            "-vf",
+            "scale=1920:1080,fps=25",
+            "-t",
+            "10",
         ],
         50,
     )?;

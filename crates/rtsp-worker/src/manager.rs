@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use futures::FutureExt;
+use tokio::sync::oneshot;
 
 use rtsp_ingest::SessionOptions;
 use tracing::{info, warn};
@@ -18,15 +19,44 @@ use crate::pipeline::Engine;
 use crate::stream::{StreamConnection, StreamCore, Worker};
 use crate::{Error, ManagerStats, StreamEvent, StreamOptions, StreamStats};
 
+/// A thread of the facade's, with a signal that its work is done (it ends right after), so
+/// that async code can wait for it without a blocking join.
+struct Thread {
+    handle: JoinHandle<()>,
+    done: oneshot::Receiver<()>,
+}
+
+impl Thread {
+    fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<Self, Error> {
+        let (tx, done) = oneshot::channel();
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                f();
+                let _ = tx.send(());
+            })
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        Ok(Self { handle, done })
+    }
+
+    /// Waits for the work to finish, then joins (which is then immediate).
+    async fn join(self) {
+        let _ = self.done.await;
+        if self.handle.join().is_err() {
+            warn!("a stream thread panicked");
+        }
+    }
+}
+
 /// What consumes a stream's output for its callbacks.
 enum Consumer {
-    Thread(JoinHandle<()>),
+    Thread(Thread),
     Task(tokio::task::JoinHandle<()>),
 }
 
 struct Entry {
     core: Arc<StreamCore>,
-    worker: Option<JoinHandle<()>>,
+    worker: Option<Thread>,
     consumer: Option<Consumer>,
 }
 
@@ -196,10 +226,7 @@ impl StreamConnectionManager {
             engine: engine.clone(),
             runtime: runtime.clone(),
         };
-        let worker = std::thread::Builder::new()
-            .name(format!("rw-stream-{key}"))
-            .spawn(move || worker.run())
-            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let worker = Thread::spawn(format!("rw-stream-{key}"), move || worker.run())?;
         let consumer = consume(&core, &options, &runtime)?;
         info!(stream = %id, url = %core.stats().url, "stream added");
         streams.insert(
@@ -234,12 +261,10 @@ impl StreamConnectionManager {
         };
         core.begin_stop();
         if let Some(worker) = worker {
-            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+            worker.join().await;
         }
         match consumer {
-            Some(Consumer::Thread(t)) => {
-                let _ = tokio::task::spawn_blocking(move || t.join()).await;
-            }
+            Some(Consumer::Thread(t)) => t.join().await,
             Some(Consumer::Task(t)) => {
                 let _ = t.await;
             }
@@ -338,14 +363,11 @@ fn consume(
     let core = core.clone();
     if any_sync {
         let rt = runtime.clone();
-        let t = std::thread::Builder::new()
-            .name(format!("rw-callback-{}", core.key))
-            .spawn(move || {
-                while let Ok(Some(event)) = core.outbox.pop_blocking(None) {
-                    deliver_blocking(&rt, event, on_result.as_ref(), on_event.as_ref());
-                }
-            })
-            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let t = Thread::spawn(format!("rw-callback-{}", core.key), move || {
+            while let Ok(Some(event)) = core.outbox.pop_blocking(None) {
+                deliver_blocking(&rt, event, on_result.as_ref(), on_event.as_ref());
+            }
+        })?;
         Ok(Some(Consumer::Thread(t)))
     } else {
         let t = runtime.spawn(async move {

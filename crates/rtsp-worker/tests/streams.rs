@@ -1,13 +1,17 @@
 //! The whole pipeline on a real RTSP server on loopback, real clips and the real model:
-//! several streams, tracks on pedestrians, the accounting at shutdown.
+//! several streams, tracks on pedestrians, mixed sizes and codecs, the three ways to consume
+//! (callbacks, stream, queue), a slow consumer, the accounting at shutdown.
 
 mod support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rtsp_worker::{StreamEvent, StreamOptions, TrackState};
-use support::{Server, boxes, builder, collect, one_at_a_time, pedestrians, results};
+use futures::StreamExt;
+use rtsp_worker::{ManagerStats, StreamEvent, StreamOptions, TrackState};
+use support::{Server, boxes, builder, clip, collect, one_at_a_time, pedestrians, results};
 
 const SECS: Duration = Duration::from_secs(1);
 
@@ -81,4 +85,226 @@ async fn two_streams_give_results_and_pedestrians_get_confirmed_tracks() {
         assert_eq!(acc.in_pipeline, 0, "{id}: drained");
         assert!(acc.results >= 10, "{id}: {acc:?}");
     }
+}
+
+fn assert_drained(stats: &ManagerStats) {
+    for (id, s) in &stats.streams {
+        let acc = s.accounting;
+        assert!(acc.balanced() && acc.in_pipeline == 0, "{id}: {acc:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_streams_of_mixed_sizes_and_codecs_each_get_their_share_in_their_own_pixels() {
+    let _heavy = one_at_a_time().await;
+    let server = Server::start(
+        &[
+            pedestrians(),
+            format!("/people720={}", clip("vtest_720p25.h264")),
+            format!("/people1080={}", clip("vtest_1080p25.h265")),
+            boxes(),
+        ],
+        None,
+        None,
+    );
+    let manager = builder().build().await.unwrap();
+    let mut conns = Vec::new();
+    for id in ["people", "people720", "people1080", "boxes"] {
+        let c = manager
+            .connect_stream(&server.url(&format!("/{id}")), StreamOptions::new().id(id))
+            .await
+            .unwrap();
+        conns.push(c);
+    }
+    let window = 25 * SECS;
+    let all = futures::future::join_all(conns.iter().map(|c| collect(c, window))).await;
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+    let want = [
+        ("people", "h264", 768, 576),
+        ("people720", "h264", 1280, 720),
+        ("people1080", "h265", 1920, 1080),
+        ("boxes", "h264", 1280, 720),
+    ];
+    let mut counts = Vec::new();
+    for ((id, codec, w, h), events) in want.iter().zip(&all) {
+        let connected = events.iter().find_map(|e| match e {
+            StreamEvent::Connected {
+                codec,
+                width,
+                height,
+                ..
+            } => Some((*codec, *width, *height)),
+            _ => None,
+        });
+        assert_eq!(connected, Some((*codec, *w, *h)), "{id}");
+        let rs = results(events);
+        counts.push(rs.len());
+        for r in &rs {
+            assert_eq!((r.width, r.height), (*w, *h), "{id}");
+            for d in &r.detections {
+                let [x1, y1, x2, y2] = d.bbox;
+                assert!(
+                    0.0 <= x1
+                        && x1 <= x2
+                        && x2 <= *w as f32
+                        && 0.0 <= y1
+                        && y1 <= y2
+                        && y2 <= *h as f32,
+                    "{id}: {d:?}"
+                );
+            }
+        }
+        if id.starts_with("people") {
+            // The same pedestrians, found at every size.
+            let persons = rs
+                .iter()
+                .flat_map(|r| &r.detections)
+                .filter(|d| d.class_name == "person")
+                .count();
+            assert!(
+                persons >= rs.len(),
+                "{id}: {persons} persons in {} results",
+                rs.len()
+            );
+            // A big picture's boxes are big: mapped to the camera's pixels, not the model's.
+            let widest = rs
+                .iter()
+                .flat_map(|r| &r.detections)
+                .map(|d| d.bbox[2])
+                .fold(0.0f32, f32::max);
+            assert!(
+                widest > *w as f32 * 0.5,
+                "{id}: boxes end before x = {widest}"
+            );
+        }
+    }
+    // Newest frame wins per camera and cameras take turns: every stream gets a fair share.
+    let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+    assert!(
+        min >= 5 && max - min <= max / 5 + 2,
+        "results per stream {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_a_stream_and_a_queue_all_work_and_a_panicking_callback_is_survived() {
+    let _heavy = one_at_a_time().await;
+    let server = Server::start(&[pedestrians(), boxes()], None, None);
+    let manager = builder().build().await.unwrap();
+    // Sync callback that panics on its first result; async event callback.
+    let results_seen = Arc::new(AtomicU64::new(0));
+    let events_seen = Arc::new(AtomicU64::new(0));
+    let (r, e) = (results_seen.clone(), events_seen.clone());
+    manager
+        .connect_stream(
+            &server.url("/people"),
+            StreamOptions::new()
+                .id("callbacks")
+                .on_result(move |res| {
+                    if r.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("a user bug in frame {}", res.frame_number);
+                    }
+                })
+                .on_event_async(move |_| {
+                    let e = e.clone();
+                    async move {
+                        e.fetch_add(1, Ordering::SeqCst);
+                    }
+                }),
+        )
+        .await
+        .unwrap();
+    // The seed's async generator.
+    let gen_conn = manager
+        .connect_stream(&server.url("/boxes"), StreamOptions::new().id("generator"))
+        .await
+        .unwrap();
+    // The seed's queue, read from a plain thread.
+    let queue = manager
+        .connect_stream(&server.url("/people"), StreamOptions::new().id("queue"))
+        .await
+        .unwrap()
+        .queue();
+    let reader = std::thread::spawn(move || {
+        let mut n = 0u64;
+        let deadline = std::time::Instant::now() + 15 * SECS;
+        while std::time::Instant::now() < deadline {
+            if queue.get_blocking(Duration::from_millis(200)).is_some() {
+                n += 1;
+            }
+        }
+        n
+    });
+    let generated = tokio::time::timeout(
+        15 * SECS,
+        gen_conn.tracking_results().take(5).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("five results from the generator");
+    assert!(
+        generated
+            .windows(2)
+            .all(|w| w[0].frame_number < w[1].frame_number)
+    );
+    let from_queue = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+    assert!(from_queue >= 5, "queue gave {from_queue}");
+    assert!(
+        results_seen.load(Ordering::SeqCst) >= 5,
+        "the stream went on after its callback panicked"
+    );
+    // Connecting, connected, then ended after the shutdown.
+    assert!(events_seen.load(Ordering::SeqCst) >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_loses_only_its_own_results_counted() {
+    let _heavy = one_at_a_time().await;
+    let server = Server::start(&[pedestrians(), boxes()], None, None);
+    let manager = builder().build().await.unwrap();
+    let slow = manager
+        .connect_stream(
+            &server.url("/people"),
+            StreamOptions::new().id("slow").result_queue(2),
+        )
+        .await
+        .unwrap();
+    let fast = manager
+        .connect_stream(&server.url("/boxes"), StreamOptions::new().id("fast"))
+        .await
+        .unwrap();
+    let slow_reader = async {
+        let mut n = 0;
+        let deadline = tokio::time::Instant::now() + 15 * SECS;
+        while tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout_at(deadline, slow.next_event()).await {
+                Ok(Some(_)) => n += 1,
+                _ => break,
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        n
+    };
+    let (slow_taken, fast_events) = tokio::join!(slow_reader, collect(&fast, 15 * SECS));
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+    let (s, f) = (&stats.streams["slow"], &stats.streams["fast"]);
+    assert!(slow_taken <= 12, "{slow_taken}");
+    assert!(
+        s.accounting.dropped.consumer_too_slow > 10,
+        "{:?}",
+        s.accounting
+    );
+    assert_eq!(f.accounting.dropped.consumer_too_slow, 0);
+    // The detector kept serving both: the fast stream got its share, not a trickle.
+    let fast_results = results(&fast_events).len() as u64;
+    assert!(
+        fast_results * 3 >= s.accounting.results + s.accounting.dropped.consumer_too_slow,
+        "fast {fast_results}, slow produced {}",
+        s.accounting.results + s.accounting.dropped.consumer_too_slow
+    );
 }

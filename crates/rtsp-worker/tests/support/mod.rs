@@ -45,8 +45,12 @@ pub(crate) fn boxes() -> String {
 pub(crate) async fn collect(conn: &StreamConnection, window: Duration) -> Vec<StreamEvent> {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, conn.next_event()).await {
-        out.push(e);
+    // (`timeout_at` returns a ready event even past its deadline: check the clock.)
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, conn.next_event()).await {
+            Ok(Some(e)) => out.push(e),
+            _ => break,
+        }
     }
     out
 }
