@@ -69,7 +69,8 @@ fn main() -> Result<()> {
 }
 
 /// Features that need NVIDIA software at run time (loaded then, never linked).
-const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda,infer-trt/tensorrt";
+const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda,infer-trt/tensorrt,\
+     rtsp-worker/nvdec,rtsp-worker/tensorrt,cli/nvdec,cli/tensorrt";
 
 /// The README's second command, and all that `.ci/run` does.
 fn test() -> Result<()> {
@@ -121,6 +122,16 @@ fn test() -> Result<()> {
             "--locked",
             "--features",
             "tensorrt",
+        ])
+        .args(["--test", "gpu", "--", "--show-output"]))?;
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "rtsp-worker",
+            "--locked",
+            "--features",
+            "nvdec,tensorrt",
         ])
         .args(["--test", "gpu", "--", "--show-output"]))?;
     Ok(())

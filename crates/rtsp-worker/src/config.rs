@@ -218,6 +218,22 @@ impl ManagerBuilder {
         self
     }
 
+    /// The batching the manager will use: what was set, and the device's defaults for the
+    /// rest (for benchmarks and status output that want to show or mirror it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] as [`build`](Self::build) would return it.
+    pub fn batching(&self) -> Result<Batching, Error> {
+        let s = self.resolve()?;
+        Ok(Batching {
+            batch_size: s.batch_size,
+            force_timeout: s.force_timeout,
+            batches_in_flight: s.in_flight,
+            intra_op_threads: s.threads,
+        })
+    }
+
     /// The settings with the device's defaults filled in, checked.
     pub(crate) fn resolve(&self) -> Result<Settings, Error> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -271,6 +287,20 @@ impl ManagerBuilder {
             report_tentative: self.report_tentative,
         })
     }
+}
+
+/// How the manager batches and runs the detector, defaults resolved
+/// ([`ManagerBuilder::batching`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Frames per detector call, at most.
+    pub batch_size: usize,
+    /// How long the oldest frame waits for its batch to fill.
+    pub force_timeout: Duration,
+    /// Batches run at once (execution contexts).
+    pub batches_in_flight: usize,
+    /// ONNX Runtime intra-op threads per context.
+    pub intra_op_threads: usize,
 }
 
 /// The builder's settings, defaults resolved.

@@ -68,7 +68,8 @@ mod stats;
 mod stream;
 
 pub use crate::config::{
-    DecoderBackend, Device, ManagerBuilder, StreamOptions, default_model_path, default_tracker,
+    Batching, DecoderBackend, Device, ManagerBuilder, StreamOptions, default_model_path,
+    default_tracker,
 };
 pub use crate::error::Error;
 pub use crate::manager::StreamConnectionManager;

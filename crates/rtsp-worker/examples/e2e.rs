@@ -1,0 +1,352 @@
+//! End-to-end benchmark: N cameras of the 720p25 pedestrian clip served over RTSP on loopback,
+//! through the facade on the CPU, measured over a fixed window after a warm-up; or, with
+//! `--detector-alone`, the detector by itself on the same decoded frames, model, threads and
+//! image size (the limit on this machine). `cargo xtask bench` runs both in the same run and
+//! puts them side by side: on a shared machine only ratios within one run mean anything.
+//!
+//! ```text
+//! cargo run --release -p rtsp-worker --example e2e -- --streams N [--warmup S] [--window S]
+//!     [--batch-size B] [--in-flight F] [--threads T] [--json OUT]
+//! cargo run --release -p rtsp-worker --example e2e -- --detector-alone [--window S] [--threads T]
+//! ```
+//!
+//! Needs `cargo xtask setup` (clips, model, ONNX Runtime) and its environment
+//! (`cargo xtask paths`).
+
+// A benchmark program: it reports on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "../../rtsp-ingest/tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Letterbox, Packet};
+use infer_trt::{Detector, DetectorOptions, ModelRepository};
+use rtsp_worker::{StreamConnectionManager, StreamEvent, StreamOptions};
+
+const CLIP: &str = "vtest_720p25.h264";
+
+struct Args {
+    streams: usize,
+    warmup: f64,
+    window: f64,
+    batch_size: Option<usize>,
+    in_flight: Option<usize>,
+    threads: Option<usize>,
+    detector_alone: bool,
+    json: Option<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        streams: 1,
+        warmup: 8.0,
+        window: 30.0,
+        batch_size: None,
+        in_flight: None,
+        threads: None,
+        detector_alone: false,
+        json: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--streams" => a.streams = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--warmup" => a.warmup = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--window" => a.window = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--batch-size" => a.batch_size = Some(value()?.parse().map_err(|e| format!("{e}"))?),
+            "--in-flight" => a.in_flight = Some(value()?.parse().map_err(|e| format!("{e}"))?),
+            "--threads" => a.threads = Some(value()?.parse().map_err(|e| format!("{e}"))?),
+            "--json" => a.json = Some(value()?),
+            "--detector-alone" => a.detector_alone = true,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// This process's CPU time (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 (1-based), 12 and 13 after the state.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Peak resident memory (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+fn write(json: &Option<String>, text: &str) {
+    println!("{text}");
+    if let Some(path) = json {
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+    }
+}
+
+/// The clip's first frames decoded as the pipeline decodes them (scaled to the letterbox,
+/// YUV), detected one at a time for `window` seconds by as many threads as the pipeline runs
+/// batches at once, each on its own context with the pipeline's intra-op threads.
+fn detector_alone(a: &Args) {
+    let mut b = rtsp_worker::StreamConnectionManager::builder();
+    if let Some(n) = a.in_flight {
+        b = b.batches_in_flight(n);
+    }
+    if let Some(n) = a.threads {
+        b = b.intra_op_threads(n);
+    }
+    let batching = b.batching().expect("settings");
+    let (in_flight, threads) = (batching.batches_in_flight, batching.intra_op_threads);
+    let units = {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let opts = rtsp_ingest::ReplayOptions::default()
+                .looping(false)
+                .fps(Some(1e6))
+                .queue_frames(100_000);
+            let mut cam = rtsp_ingest::replay(common::clips().join(CLIP), opts).expect("clip");
+            let mut out = Vec::new();
+            while let Some(e) = cam.next().await {
+                if let rtsp_ingest::Event::Frame(au) = e {
+                    out.push(au);
+                }
+                if out.len() >= 100 {
+                    break;
+                }
+            }
+            out
+        })
+    };
+    let (w, h) = (units[0].params.width, units[0].params.height);
+    let repo = Arc::new(ModelRepository::with_threads(threads));
+    let info = repo
+        .load_model("yolo", rtsp_worker::default_model_path(), in_flight)
+        .expect("model");
+    let detector = Detector::new(repo, "yolo", DetectorOptions::default()).expect("detector");
+    let size = Letterbox::new((w as usize, h as usize), info.input_size)
+        .expect("letterbox")
+        .resized;
+    let mut dec = CpuDecoder::new(
+        &CodecConfig {
+            codec: Codec::H264,
+            width: w,
+            height: h,
+        },
+        CpuDecoderOptions::default()
+            .output_size(Some(size))
+            .yuv420(true)
+            .queue_frames(200)
+            .held_frames(200),
+    )
+    .expect("decoder");
+    let mut frames = Vec::new();
+    for au in &units {
+        dec.decode(&Packet {
+            data: &au.data,
+            pts: au.frame_number as i64,
+            keyframe: au.keyframe,
+        })
+        .expect("decode");
+        while let Some(f) = dec.next_frame() {
+            frames.push(f);
+        }
+    }
+    // Warm up, then a timed window.
+    for f in frames.iter().take(5) {
+        let _ = detector.detect_each(&[f]);
+    }
+    let (start, cpu0) = (Instant::now(), cpu_time());
+    let window = a.window;
+    let mut times: Vec<f64> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..in_flight)
+            .map(|w| {
+                let (detector, frames) = (&detector, &frames);
+                scope.spawn(move || {
+                    let mut times = Vec::new();
+                    let mut i = w * 7;
+                    while start.elapsed().as_secs_f64() < window {
+                        let t = Instant::now();
+                        let r = detector.detect_each(&[&frames[i % frames.len()]]);
+                        assert!(r[0].is_ok());
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                        i += 1;
+                    }
+                    times
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu0).as_secs_f64() / secs * 100.0;
+    times.sort_by(f64::total_cmp);
+    write(
+        &a.json,
+        &format!(
+            "{{\"kind\": \"detector_alone\", \"in_flight\": {in_flight}, \"threads\": {threads}, \"images_per_s\": {:.2}, \
+             \"ms_p50\": {:.1}, \"ms_p99\": {:.1}, \"cpu_percent\": {cpu:.0}, \"peak_rss_mb\": {:.0}}}",
+            times.len() as f64 / secs,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            peak_rss_mb()
+        ),
+    );
+}
+
+async fn pipeline(a: &Args) {
+    let mounts = vec![format!("/cam={}", common::clip(CLIP))];
+    let server = common::Server::start(&mounts, None, None);
+    let started = Instant::now();
+    let mut b = StreamConnectionManager::builder();
+    if let Some(n) = a.batch_size {
+        b = b.batch_size(n);
+    }
+    if let Some(n) = a.in_flight {
+        b = b.batches_in_flight(n);
+    }
+    if let Some(n) = a.threads {
+        b = b.intra_op_threads(n);
+    }
+    let manager = b.build().await.expect("manager");
+    let mut conns = Vec::new();
+    for i in 0..a.streams {
+        let c = manager
+            .connect_stream(
+                &server.url("/cam"),
+                StreamOptions::new().id(format!("cam{i}")),
+            )
+            .await
+            .expect("connect");
+        conns.push(c);
+    }
+    for c in &conns {
+        c.wait_connected(Duration::from_secs(30))
+            .await
+            .expect("connected");
+    }
+    let startup = started.elapsed().as_secs_f64();
+    let warm_end = tokio::time::Instant::now() + Duration::from_secs_f64(a.warmup);
+    let window_end = warm_end + Duration::from_secs_f64(a.window);
+    let mut cpu0 = None;
+    // Each stream's consumer: results in the window, with their latencies.
+    let readers: Vec<_> = conns
+        .iter()
+        .map(|c| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while tokio::time::Instant::now() < window_end {
+                    let Ok(Some(e)) = tokio::time::timeout_at(window_end, c.next_event()).await
+                    else {
+                        break;
+                    };
+                    if let StreamEvent::Result(r) = e
+                        && tokio::time::Instant::now() >= warm_end
+                    {
+                        lat.push(r.latency_ms);
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(warm_end).await;
+    let before = manager.get_stats();
+    cpu0.get_or_insert(cpu_time());
+    let t0 = Instant::now();
+    let mut per_stream = Vec::new();
+    for r in readers {
+        per_stream.push(r.await.expect("reader"));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu0.unwrap_or_default()).as_secs_f64() / secs * 100.0;
+    let after = manager.get_stats();
+    let stats = manager.shutdown().await;
+    drop(server);
+    let counts: Vec<usize> = per_stream.iter().map(Vec::len).collect();
+    let mut all: Vec<f64> = per_stream.into_iter().flatten().collect();
+    all.sort_by(f64::total_cmp);
+    let offered: f64 = after
+        .streams
+        .values()
+        .map(|s| s.accounting.received)
+        .sum::<u64>() as f64
+        - before
+            .streams
+            .values()
+            .map(|s| s.accounting.received)
+            .sum::<u64>() as f64;
+    let balanced = stats.streams.values().all(|s| s.accounting.balanced());
+    let fair = counts.iter().min().copied().unwrap_or(0) as f64
+        / counts.iter().max().copied().unwrap_or(1).max(1) as f64;
+    write(
+        &a.json,
+        &format!(
+            "{{\"kind\": \"pipeline\", \"streams\": {}, \"batch_size\": {}, \"in_flight\": {}, \
+             \"processed_per_s\": {:.2}, \"offered_per_s\": {:.1}, \"per_stream\": {counts:?}, \
+             \"fair_share\": {fair:.2}, \"latency_ms_p50\": {:.0}, \"latency_ms_p99\": {:.0}, \
+             \"latency_ms_max\": {:.0}, \"detector_ms_p50\": {:.1}, \"cpu_percent\": {cpu:.0}, \
+             \"peak_rss_mb\": {:.0}, \"startup_s\": {startup:.2}, \"balanced\": {balanced}}}",
+            a.streams,
+            stats.batch_size,
+            stats.batches_in_flight,
+            all.len() as f64 / secs,
+            offered / secs,
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            all.last().copied().unwrap_or(0.0),
+            after.detector.batch_ms.p50,
+            peak_rss_mb()
+        ),
+    );
+}
+
+fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("e2e: {e}");
+            std::process::exit(2);
+        }
+    };
+    if a.detector_alone {
+        detector_alone(&a);
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(pipeline(&a));
+}
