@@ -15,6 +15,13 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
     let root = project_root();
     let out = root.join("target/bench");
     fs::create_dir_all(&out)?;
+    if extra.first().is_some_and(|a| a == "e2e") {
+        // Only the end-to-end benchmark (a few minutes).
+        let md = end_to_end(&assets, &out)?;
+        fs::write(out.join("e2e.md"), &md)?;
+        print!("{md}");
+        return Ok(());
+    }
     let benches: [(&str, &[&str]); 5] = [
         ("batcher", &["core", "drivers"]),
         ("rtsp-ingest", &["depacketize"]),

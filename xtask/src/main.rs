@@ -23,7 +23,9 @@ cargo xtask <command>
   setup   install and cache what the project needs (Debian packages, ONNX Runtime,
           the default model, test clips) under $RTSP_WORKER_CACHE (~/.cache/rtsp-worker)
   test    setup, then everything CI checks: fmt, clippy, the whole test suite
-  bench   run the benchmarks; summary in target/bench/summary.md
+  bench [e2e]
+          run the benchmarks; summary in target/bench/summary.md (`e2e`: only the
+          end-to-end one, N streams through the facade beside the detector alone)
   demo [ARGS]
           `rtsp-worker demo`: sample streams served over RTSP on loopback through the
           whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)

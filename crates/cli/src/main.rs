@@ -89,11 +89,14 @@ struct EngineArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Camera URLs (rtsp://[user:password@]host[:port]/path)
+    // (`help` rather than doc comments: rustdoc would read the brackets as links.)
+    #[arg(help = "Camera URLs (rtsp://[user:password@]host[:port]/path)")]
     urls: Vec<String>,
-    /// A TOML file of cameras ([[stream]] tables with id, url, username, password or
-    /// password_env, transport)
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "A TOML file of cameras ([[stream]] tables with id, url, username, password or \
+                password_env, transport)"
+    )]
     config: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
