@@ -154,3 +154,40 @@ fn a_missing_model_says_how_to_provision_with_code_3() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("cargo xtask setup"), "{stderr}");
 }
+
+#[test]
+fn a_missing_onnx_runtime_says_how_to_provision_with_code_3() {
+    let out = binary()
+        .args(["run", "rtsp://127.0.0.1:9/x"])
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("ONNX Runtime") && stderr.contains("cargo xtask setup"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_camera_gives_up_when_told_with_code_4() {
+    // A port nothing listens on: refused at once, retried twice, then the run ends.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = binary()
+        .args([
+            "run",
+            &format!("rtsp://127.0.0.1:{port}/cam"),
+            "--give-up-after",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+}
