@@ -133,9 +133,17 @@ impl ManagerBuilder {
         let settings = self.resolve()?;
         tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Spawn("build() needs a tokio runtime".into()))?;
-        let engine = tokio::task::spawn_blocking(move || Engine::start(settings))
+        // Loaded on a thread of its own: ONNX Runtime's pool threads take its name.
+        let (tx, rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("rw-detector".into())
+            .spawn(move || {
+                let _ = tx.send(Engine::start(settings));
+            })
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        let engine = rx
             .await
-            .map_err(|e| Error::Spawn(e.to_string()))??;
+            .map_err(|_| Error::Spawn("the model loader stopped".into()))??;
         let s = &engine.settings;
         info!(
             device = %s.device,

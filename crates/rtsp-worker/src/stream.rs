@@ -399,8 +399,25 @@ pub(crate) struct Worker {
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
+/// Lowers the calling thread's scheduling priority by `steps` nice levels (Linux; a no-op
+/// elsewhere or if refused).
+fn lower_this_threads_priority(steps: i32) {
+    #[cfg(target_os = "linux")]
+    if steps > 0 {
+        // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+            let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (now + steps).min(19));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = steps;
+}
+
 impl Worker {
     pub(crate) fn run(mut self) {
+        lower_this_threads_priority(self.engine.settings.decode_nice);
         let core = self.core.clone();
         let mut decode: Option<DecodeStage> = None;
         // Capture time and the like by camera frame number, for frames leaving the decoder.

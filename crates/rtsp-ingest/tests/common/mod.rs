@@ -88,6 +88,11 @@ impl Server {
         Server { child, port }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn url(&self, mount: &str) -> String {
         format!("rtsp://127.0.0.1:{}{mount}", self.port)
     }
