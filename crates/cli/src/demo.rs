@@ -22,16 +22,10 @@ const STREAMS: [(&str, &str, u32); 3] = [
 
 /// The clips folder `cargo xtask setup` fills.
 fn clips() -> PathBuf {
-    if let Some(d) = std::env::var_os("RTSP_WORKER_CLIPS").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
+    match std::env::var_os("RTSP_WORKER_CLIPS").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => rtsp_worker::cache_dir().join("clips"),
     }
-    let cache = std::env::var_os("RTSP_WORKER_CACHE")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/rtsp-worker")
-        });
-    cache.join("clips")
 }
 
 /// The server, killed (and its script removed) when dropped.

@@ -27,5 +27,5 @@ pub use crate::repository::TensorRtOptions;
 pub use crate::repository::{
     BatchOutput, ModelInfo, ModelRepository, OutputLayout, Provider, TensorMemory,
 };
-pub use crate::runtime::{default_library_path, environment};
+pub use crate::runtime::{cache_dir, default_library_path, environment};
 pub use crate::yolo::Detection;

@@ -10,19 +10,24 @@ use crate::Error;
 static ENV: OnceLock<Environment> = OnceLock::new();
 static INIT: Mutex<()> = Mutex::new(());
 
-/// Where the library is looked for: `ORT_DYLIB_PATH`, else the file `cargo xtask setup`
-/// provisions under `~/.cache/rtsp-worker` (`RTSP_WORKER_CACHE`).
-pub fn default_library_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("RTSP_WORKER_CACHE")
+/// The folder `cargo xtask setup` provisions into: `RTSP_WORKER_CACHE`, else
+/// `~/.cache/rtsp-worker`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("RTSP_WORKER_CACHE")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/rtsp-worker")
-        });
-    cache.join("onnxruntime/1.32.0/libonnxruntime.so.1.32.0")
+        })
+}
+
+/// Where the library is looked for: `ORT_DYLIB_PATH`, else the file `cargo xtask setup`
+/// provisions in [`cache_dir`].
+pub fn default_library_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    cache_dir().join("onnxruntime/1.32.0/libonnxruntime.so.1.32.0")
 }
 
 /// The process's environment, creating it from `library` (or [`default_library_path`]) the

@@ -69,18 +69,12 @@ pub enum DecoderBackend {
 
 /// The provisioned default model: `$RTSP_WORKER_MODEL_DYNAMIC` if set, else
 /// `yolov12n-dynamic.onnx` (YOLOv12n with a dynamic batch, made by `cargo xtask setup`) in
-/// the cache (`$RTSP_WORKER_CACHE`, else `~/.cache/rtsp-worker`).
+/// the cache ([`cache_dir`](crate::cache_dir)).
 pub fn default_model_path() -> PathBuf {
     if let Some(p) = std::env::var_os("RTSP_WORKER_MODEL_DYNAMIC").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let cache = std::env::var_os("RTSP_WORKER_CACHE")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/rtsp-worker")
-        });
-    cache.join("models/yolov12n-dynamic.onnx")
+    infer_trt::cache_dir().join("models/yolov12n-dynamic.onnx")
 }
 
 /// The tracker the manager uses unless told otherwise: ByteTrack with the score thresholds

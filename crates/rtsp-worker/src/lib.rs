@@ -82,6 +82,6 @@ pub use crate::stats::{
 };
 pub use crate::stream::{ResultQueue, StreamConnection};
 pub use gpu_decode::Error as DecodeError;
-pub use infer_trt::Error as InferError;
+pub use infer_trt::{Error as InferError, cache_dir};
 pub use rtsp_ingest::{Error as CameraError, Transport};
 pub use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};

@@ -96,10 +96,7 @@ fn provider(settings: &Settings) -> Result<Provider, Error> {
                 settings.batch_size.div_ceil(2).max(1),
                 settings.batch_size,
             ),
-            cache_dir: crate::config::default_model_path()
-                .parent()
-                .and_then(|p| p.parent())
-                .map_or_else(std::env::temp_dir, |c| c.join("tensorrt")),
+            cache_dir: infer_trt::cache_dir().join("tensorrt"),
             ..infer_trt::TensorRtOptions::default()
         })),
         #[cfg(not(feature = "tensorrt"))]
