@@ -273,7 +273,7 @@ fn field_str(json: &str, key: &str) -> Option<String> {
 }
 
 /// The first `"key": number` (or `"key":{"...": number`) in a JSON text.
-fn field_num(json: &str, key: &str) -> Option<f64> {
+pub(crate) fn field_num(json: &str, key: &str) -> Option<f64> {
     let i = json.find(&format!("\"{key}\""))?;
     let rest = &json[i + key.len() + 2..];
     let start = rest.find(|c: char| c.is_ascii_digit())?;

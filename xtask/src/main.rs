@@ -11,6 +11,7 @@ mod onnx;
 mod setup;
 #[cfg(test)]
 mod tidy;
+mod tracking;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +31,9 @@ cargo xtask <command>
           `rtsp-worker demo`: sample streams served over RTSP on loopback through the
           whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)
   paths   print the cached assets' paths as shell variables
+  track-eval [--quick] [--no-peers] [--level easy|medium|hard]... [--stride 1|3|5]...
+          our trackers beside Python's (supervision, trackers, norfair) on MOT15 ground
+          truth with generated detections, scored by py-motmetrics (docs/TRACKING.md)
   track iou|sort|bytetrack IN OUT
           run a tracker over MOTChallenge detections (frame,id,x,y,w,h,conf,class,...)
   onnx-dynamic-batch IN OUT
@@ -54,6 +58,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        "track-eval" => tracking::main(rest),
         "track" => match rest {
             [kind, input, output] => track(kind, Path::new(input), Path::new(output)),
             _ => bail!("usage: cargo xtask track iou|sort|bytetrack IN.txt OUT.txt"),
@@ -97,6 +102,9 @@ fn test() -> Result<()> {
         .args(["clippy", "--workspace", "--all-targets", "--locked"])
         .args(["--features", GPU_FEATURES, "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace", "--locked"]))?;
+    // Tracking accuracy: py-motmetrics (self-tested first) on one level and stride, ours
+    // only, with a floor a few points under the measured figures (docs/TRACKING.md).
+    tracking::regression_guard(&assets.cache)?;
     // The API docs build without broken links.
     run(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
         "doc",

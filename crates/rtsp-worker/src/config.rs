@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rtsp_ingest::{Credentials, Transport};
-use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};
+use tracker::{TrackerConfig, TrackerKind};
 
 use crate::{Error, StreamEvent, TrackingResult};
 
@@ -77,20 +77,11 @@ pub fn default_model_path() -> PathBuf {
     infer_trt::cache_dir().join("models/yolov12n-dynamic.onnx")
 }
 
-/// The tracker the manager uses unless told otherwise: ByteTrack with the score thresholds
-/// Ultralytics uses for its YOLO detectors (whose scores run lower than the YOLOX ones
-/// ByteTrack's paper tuned for): high 0.25, low 0.1, new tracks from 0.25; IoU 0.3; a track
-/// survives 30 camera frames unseen and is confirmed after 3 matched updates.
+/// The tracker the manager uses unless told otherwise: [`TrackerConfig::recommended`]
+/// (ByteTrack with the settings `cargo xtask track-eval` found best against the Python
+/// trackers; `docs/TRACKING.md`).
 pub fn default_tracker() -> TrackerConfig {
-    TrackerConfig {
-        kind: TrackerKind::ByteTrack,
-        bytetrack: ByteTrackThresholds {
-            high: 0.25,
-            low: 0.1,
-            new_track: 0.25,
-        },
-        ..TrackerConfig::default()
-    }
+    TrackerConfig::recommended()
 }
 
 /// Builds a [`StreamConnectionManager`](crate::StreamConnectionManager); every setter is

@@ -22,10 +22,15 @@ fn frame(n: usize, f: u64) -> Vec<Detection> {
 }
 
 fn update(c: &mut Criterion) {
-    for (kind, name) in [
-        (TrackerKind::Iou, "iou"),
-        (TrackerKind::Sort, "sort"),
-        (TrackerKind::ByteTrack, "bytetrack"),
+    let of = |kind| TrackerConfig {
+        kind,
+        ..TrackerConfig::default()
+    };
+    for (config, name) in [
+        (of(TrackerKind::Iou), "iou"),
+        (of(TrackerKind::Sort), "sort"),
+        (of(TrackerKind::ByteTrack), "bytetrack"),
+        (TrackerConfig::recommended(), "recommended"),
     ] {
         let mut g = c.benchmark_group(format!("tracker/{name}"));
         for n in [10usize, 100, 500] {
@@ -35,11 +40,7 @@ fn update(c: &mut Criterion) {
                 BenchmarkId::from_parameter(format!("{n:05}")),
                 &frames,
                 |b, frames| {
-                    let mut t = TrackerConfig {
-                        kind,
-                        ..TrackerConfig::default()
-                    }
-                    .build();
+                    let mut t = config.build();
                     // Warm up so that tracks exist and are confirmed.
                     for (f, d) in frames.iter().enumerate() {
                         t.update(f as u64, d).unwrap();

@@ -6,7 +6,7 @@ use crate::lap;
 use crate::{BBox, Detection, Error, TrackState, TrackedObject, Tracker, Update};
 
 /// How a track's box moves between frames.
-pub(crate) trait Motion: Send {
+pub(crate) trait Motion: Send + Clone {
     fn start(b: &BBox) -> Self;
     /// `frames` camera frames forward; the predicted box.
     fn predict(&mut self, frames: u32) -> BBox;
@@ -85,6 +85,8 @@ pub(crate) struct Params {
     pub(crate) max_age: u32,
     pub(crate) min_hits: u32,
     pub(crate) class_aware: bool,
+    pub(crate) tentative_misses: u32,
+    pub(crate) reupdate_after_gap: bool,
 }
 
 struct Track<M> {
@@ -102,7 +104,14 @@ struct Track<M> {
     since_update: u32,
     /// The last update matched it.
     matched_last: bool,
+    /// Updates in a row that did not match it.
+    misses: u32,
     confirmed: bool,
+    /// The last detection matched, the camera frame it came from, and the filter right
+    /// after it (for the re-update after a gap).
+    observed: BBox,
+    observed_at: u64,
+    after_observation: M,
 }
 
 /// ByteTrack's thresholds.
@@ -154,6 +163,8 @@ impl<M: Motion> Engine<M> {
             age: t.age,
             hits: t.hits,
             state,
+            frames_since_update: t.since_update,
+            observed: t.observed,
         }
     }
 
@@ -305,7 +316,37 @@ impl<M: Motion> Tracker for Engine<M> {
         let early = self.updates <= u64::from(p.min_hits);
         for &(t, d) in &pairs {
             let (track, det) = (&mut self.tracks[t], &dets[d]);
+            if p.reupdate_after_gap && track.misses > 0 {
+                // Found again: re-run the filter from the last observation along a straight
+                // path to this one, one virtual observation per missed update.
+                let mut m = track.after_observation.clone();
+                let segments = track.misses + 1;
+                let gap =
+                    u32::try_from(frame.saturating_sub(track.observed_at)).unwrap_or(u32::MAX);
+                let (b0, b1) = (track.observed, det.bbox);
+                let mut done = 0u32;
+                for k in 1..segments {
+                    let at = gap.saturating_mul(k) / segments;
+                    m.predict(at - done);
+                    done = at;
+                    let f = k as f32 / segments as f32;
+                    let lerp = |a: f32, b: f32| a + (b - a) * f;
+                    m.correct(&BBox::new(
+                        lerp(b0.x1, b1.x1),
+                        lerp(b0.y1, b1.y1),
+                        lerp(b0.x2, b1.x2),
+                        lerp(b0.y2, b1.y2),
+                    ));
+                }
+                m.predict(gap - done);
+                track.motion = m;
+            }
             track.motion.correct(&det.bbox);
+            track.observed = det.bbox;
+            track.observed_at = frame;
+            if p.reupdate_after_gap {
+                track.after_observation = track.motion.clone();
+            }
             track.since_update = 0;
             track.hits += 1;
             track.hit_streak += 1;
@@ -320,8 +361,11 @@ impl<M: Motion> Tracker for Engine<M> {
         // A miss is an update without a match, whatever the gap before it.
         for (t, used) in self.tracks.iter_mut().zip(&track_used) {
             t.matched_last = *used;
-            if !used {
+            if *used {
+                t.misses = 0;
+            } else {
                 t.hit_streak = 0;
+                t.misses += 1;
             }
         }
         // New tracks for what nothing matched (ByteTrack: only confident detections).
@@ -331,26 +375,32 @@ impl<M: Motion> Tracker for Engine<M> {
             .enumerate()
             .filter(|(d, det)| !det_used[*d] && det.confidence >= min_new)
         {
+            let motion = M::start(&det.bbox);
             self.tracks.push(Track {
                 id: self.next_id,
                 class_id: det.class_id,
                 confidence: det.confidence,
-                motion: M::start(&det.bbox),
+                after_observation: motion.clone(),
+                motion,
                 age: 1,
                 hits: 1,
                 hit_streak: 1,
                 since_update: 0,
                 matched_last: true,
+                misses: 0,
                 confirmed: p.min_hits <= 1 || early,
+                observed: det.bbox,
+                observed_at: frame,
             });
             self.next_id += 1;
         }
-        // End what went unseen too long (tentative tracks at their first missed update).
+        // End what went unseen too long (tentative tracks once they miss more updates than
+        // allowed: by default their first).
         let mut ended = Vec::new();
         let mut kept = Vec::with_capacity(self.tracks.len());
         for t in self.tracks.drain(..) {
             let gone = t.since_update > p.max_age
-                || (!t.confirmed && !t.matched_last)
+                || (!t.confirmed && t.misses > p.tentative_misses)
                 || !t.motion.bbox().is_finite();
             if gone {
                 ended.push(Self::report(&t, TrackState::Removed));

@@ -71,6 +71,8 @@ pub struct ByteTrackThresholds {
     pub low: f32,
     /// An unmatched detection starts a track only if at least this confident (0.6).
     pub new_track: f32,
+    /// Minimum IoU to match a weak detection in the second stage (0.5).
+    pub second_iou: f32,
 }
 
 impl Default for ByteTrackThresholds {
@@ -79,6 +81,7 @@ impl Default for ByteTrackThresholds {
             high: 0.5,
             low: 0.1,
             new_track: 0.6,
+            second_iou: 0.5,
         }
     }
 }
@@ -101,6 +104,15 @@ pub struct TrackerConfig {
     pub class_aware: bool,
     /// ByteTrack's score thresholds (used by [`TrackerKind::ByteTrack`] only).
     pub bytetrack: ByteTrackThresholds,
+    /// Updates a tentative track may miss before it is dropped (0: dropped at its first
+    /// miss, as SORT and ByteTrack do). A person the detector sees once, misses, then sees
+    /// again keeps the same track.
+    pub tentative_misses: u32,
+    /// OC-SORT's observation-centric re-update: when a track is found again after missed
+    /// updates, its filter is re-run from its last observation along a straight path to the
+    /// new one, instead of keeping the velocity it drifted on while unseen (Kalman motion
+    /// only).
+    pub reupdate_after_gap: bool,
 }
 
 impl Default for TrackerConfig {
@@ -112,11 +124,35 @@ impl Default for TrackerConfig {
             min_hits: 3,
             class_aware: true,
             bytetrack: ByteTrackThresholds::default(),
+            tentative_misses: 0,
+            reupdate_after_gap: false,
         }
     }
 }
 
 impl TrackerConfig {
+    /// The tracker `cargo xtask track-eval` found best, and the facade's default:
+    /// ByteTrack (confident detections at 0.6 and above, weak ones down to 0.1 matched at
+    /// IoU 0.5 to tracks followed in the previous update, new tracks from 0.6), confirmed
+    /// after 2 matched updates, a tentative track kept through one missed update, and
+    /// OC-SORT's re-update when a track is found again after a gap. Figures, and what each
+    /// part brings, in `docs/TRACKING.md`.
+    pub fn recommended() -> Self {
+        Self {
+            kind: TrackerKind::ByteTrack,
+            min_hits: 2,
+            bytetrack: ByteTrackThresholds {
+                high: 0.6,
+                low: 0.1,
+                new_track: 0.6,
+                second_iou: 0.5,
+            },
+            tentative_misses: 1,
+            reupdate_after_gap: true,
+            ..Self::default()
+        }
+    }
+
     /// A fresh tracker (ids from 1).
     pub fn build(&self) -> Box<dyn Tracker> {
         let params = Params {
@@ -124,6 +160,8 @@ impl TrackerConfig {
             max_age: self.max_age,
             min_hits: self.min_hits,
             class_aware: self.class_aware,
+            tentative_misses: self.tentative_misses,
+            reupdate_after_gap: self.reupdate_after_gap,
         };
         match self.kind {
             TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy, None)),
@@ -139,7 +177,7 @@ impl TrackerConfig {
                     high: self.bytetrack.high,
                     low: self.bytetrack.low,
                     new_track: self.bytetrack.new_track,
-                    second_iou: 0.5,
+                    second_iou: self.bytetrack.second_iou,
                     tentative_iou: 0.3,
                 }),
             )),

@@ -103,6 +103,11 @@ pub struct TrackedObject {
     pub hits: u32,
     /// Its state.
     pub state: TrackState,
+    /// Camera frames since a detection was last matched to it (0 when matched on this
+    /// frame): a lost track's box is a prediction that many frames ahead.
+    pub frames_since_update: u32,
+    /// The last detection box matched to it (the filter's `bbox` smooths it).
+    pub observed: BBox,
 }
 
 /// What one frame's update produced.

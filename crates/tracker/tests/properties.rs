@@ -20,6 +20,20 @@ fn kinds() -> [TrackerKind; 3] {
     [TrackerKind::Iou, TrackerKind::Sort, TrackerKind::ByteTrack]
 }
 
+/// Every kind with its defaults, and the recommended configuration (tentative tracks that
+/// survive a miss, the re-update after a gap).
+fn configs() -> Vec<TrackerConfig> {
+    let mut v: Vec<TrackerConfig> = kinds()
+        .into_iter()
+        .map(|kind| TrackerConfig {
+            kind,
+            ..TrackerConfig::default()
+        })
+        .collect();
+    v.push(TrackerConfig::recommended());
+    v
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -31,8 +45,9 @@ proptest! {
         ),
         gaps in prop::collection::vec(1u64..3, 60),
     ) {
-        for kind in kinds() {
-            let mut t = TrackerConfig { kind, max_age: 5, ..TrackerConfig::default() }.build();
+        for config in configs() {
+            let kind = (config.kind, config.tentative_misses);
+            let mut t = TrackerConfig { max_age: 5, ..config }.build();
             let mut ended: HashSet<u64> = HashSet::new();
             let mut last_new = 0u64;
             let mut seen: HashSet<u64> = HashSet::new();
@@ -86,11 +101,15 @@ fn lanes(objects: &[(u8, i8, u8, u8)]) -> Vec<Vec<Detection>> {
 
 /// The track id given to each object (by its tag), over the frames fed at `stride`; fails
 /// if an object's id changes.
-fn ids_at_stride(kind: TrackerKind, frames: &[Vec<Detection>], stride: usize) -> Vec<Option<u64>> {
+fn ids_at_stride(
+    config: TrackerConfig,
+    frames: &[Vec<Detection>],
+    stride: usize,
+) -> Vec<Option<u64>> {
+    let kind = config.kind;
     let mut t = TrackerConfig {
-        kind,
         class_aware: false,
-        ..TrackerConfig::default()
+        ..config
     }
     .build();
     let mut ids = vec![None; 16];
@@ -127,9 +146,10 @@ proptest! {
         stride in 2usize..=5,
     ) {
         let frames = lanes(&objects);
-        for kind in [TrackerKind::Sort, TrackerKind::ByteTrack] {
-            let every = ids_at_stride(kind, &frames, 1);
-            let strided = ids_at_stride(kind, &frames, stride);
+        for config in configs().into_iter().filter(|c| c.kind != TrackerKind::Iou) {
+            let kind = config.kind;
+            let every = ids_at_stride(config, &frames, 1);
+            let strided = ids_at_stride(config, &frames, stride);
             prop_assert!(every.iter().take(objects.len()).all(Option::is_some), "{kind:?}: an object was never tracked");
             prop_assert_eq!(every, strided, "{:?} at stride {}", kind, stride);
         }
@@ -313,5 +333,93 @@ fn bytetrack_keeps_occluded_objects_on_weak_detections_and_ignores_weak_newcomer
     assert_eq!(
         s.update(1, &[strong, faint_stranger]).unwrap().tracks.len(),
         2
+    );
+}
+
+#[test]
+fn a_tentative_track_survives_the_misses_it_is_allowed() {
+    let d = det(100.0, 100.0, 0);
+    for (allowed, same) in [(0, false), (1, true)] {
+        let mut t = TrackerConfig {
+            kind: TrackerKind::Sort,
+            min_hits: 3,
+            tentative_misses: allowed,
+            ..TrackerConfig::default()
+        }
+        .build();
+        // Past the first min_hits updates (which confirm at once), a newcomer is tentative.
+        for f in 0..3 {
+            t.update(f, &[det(500.0, 500.0, 0)]).unwrap();
+        }
+        let first = t.update(3, &[det(500.0, 500.0, 0), d]).unwrap();
+        let id = first
+            .tracks
+            .iter()
+            .find(|tr| tr.bbox.x1 < 200.0)
+            .unwrap()
+            .track_id;
+        t.update(4, &[det(500.0, 500.0, 0)]).unwrap(); // missed once
+        let again = t.update(5, &[det(500.0, 500.0, 0), d]).unwrap();
+        let id2 = again
+            .tracks
+            .iter()
+            .find(|tr| tr.bbox.x1 < 200.0)
+            .unwrap()
+            .track_id;
+        assert_eq!(id == id2, same, "tentative_misses {allowed}");
+    }
+}
+
+#[test]
+fn lost_tracks_say_how_long_ago_they_were_seen_and_where() {
+    let mut t = TrackerConfig::recommended().build();
+    let d = det(100.0, 100.0, 0);
+    for f in 0..5 {
+        t.update(f, &[d]).unwrap();
+    }
+    let u = t.update(7, &[]).unwrap();
+    let tr = &u.tracks[0];
+    assert_eq!((tr.state, tr.frames_since_update), (TrackState::Lost, 3));
+    assert_eq!(tr.observed, d.bbox);
+    let back = t.update(8, &[d]).unwrap();
+    assert_eq!(back.tracks[0].frames_since_update, 0);
+}
+
+/// A person walks right at 4 px/frame, is hidden for 10 frames while speeding up to 8, and is
+/// seen again: re-run from the last observation, the filter's velocity takes the gap's path
+/// into account, where plain updating keeps most of the old velocity.
+#[test]
+fn the_reupdate_after_a_gap_learns_the_speed_over_the_gap() {
+    let at = |x: f32| Detection {
+        bbox: BBox::from_xywh(x, 100.0, 60.0, 120.0),
+        confidence: 0.9,
+        class_id: 0,
+    };
+    let speed_after = |reupdate: bool| {
+        let mut t = TrackerConfig {
+            kind: TrackerKind::Sort,
+            reupdate_after_gap: reupdate,
+            iou_threshold: 0.1,
+            ..TrackerConfig::default()
+        }
+        .build();
+        let mut x = 0.0;
+        for f in 0..10u64 {
+            t.update(f, &[at(x)]).unwrap();
+            x += 4.0;
+        }
+        // Hidden (the detector runs but sees nothing) while the person speeds up.
+        for f in 10..20u64 {
+            t.update(f, &[]).unwrap();
+            x += 8.0;
+        }
+        let u = t.update(20, &[at(x)]).unwrap();
+        assert_eq!(u.tracks.len(), 1, "found again ({reupdate})");
+        u.tracks[0].velocity.0
+    };
+    let (plain, reupdated) = (speed_after(false), speed_after(true));
+    assert!(
+        (reupdated - 8.0).abs() < (plain - 8.0).abs(),
+        "velocity after the gap: re-updated {reupdated}, plain {plain}"
     );
 }
