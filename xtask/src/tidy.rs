@@ -120,6 +120,7 @@ fn every_member_uses_the_workspace_lints() {
 const LAYERS: &[(&str, &[&str])] = &[
     ("batcher", &[]),
     ("tracker", &[]),
+    ("zones", &[]),
     ("rtsp-ingest", &[]),
     ("gpu-decode", &[]),
     ("infer-trt", &["gpu-decode"]),
@@ -131,6 +132,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "rtsp-ingest",
             "gpu-decode",
             "infer-trt",
+            "zones",
         ],
     ),
     ("cli", &["rtsp-worker"]),

@@ -559,7 +559,10 @@ pub(crate) fn evaluate(cache: &Path, plan: &Plan) -> Result<String> {
         let last = gt.keys().last().copied().unwrap_or(0);
         for level in &plan.levels {
             // The same detections for a level and sequence whatever else is evaluated.
-            let li = LEVELS.iter().position(|l| l.name == level.name).unwrap_or(0);
+            let li = LEVELS
+                .iter()
+                .position(|l| l.name == level.name)
+                .unwrap_or(0);
             let seed = 0x7d5e_u64 ^ ((li as u64) << 32) ^ seq.len() as u64;
             let det_text = generate(&gt, level, image, seed);
             let det_path = out.join("det").join(format!("{seq}_{}.txt", level.name));
