@@ -15,7 +15,9 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// Bump when a recipe changes: the cached clips are then made again.
-const RECIPE: &str = "clips-v5";
+const RECIPE: &str = "clips-v6";
+/// The people clip's own recipe (remade alone when it changes).
+const PEOPLE_RECIPE: &str = "people-v3";
 
 const X264: &[&str] = &[
     "-c:v",
@@ -91,9 +93,16 @@ impl Track {
     }
 }
 
-/// Makes whatever is missing in `dir`; `work` holds temporary downloads.
-pub(crate) fn ensure(dir: &Path, work: &Path) -> Result<()> {
+/// Makes whatever is missing in `dir`; `work` holds temporary downloads; `images` has the
+/// test photos (people are cut out of `bus.jpg`).
+pub(crate) fn ensure(dir: &Path, work: &Path, images: &Path) -> Result<()> {
     let stamp = dir.join("RECIPE");
+    let people_stamp = dir.join("people_720p25.recipe");
+    if !fs::read_to_string(&people_stamp).is_ok_and(|s| s.trim() == PEOPLE_RECIPE) {
+        fs::create_dir_all(dir)?;
+        people(dir, images)?;
+        fs::write(&people_stamp, PEOPLE_RECIPE)?;
+    }
     if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == RECIPE) {
         eprintln!("setup: test clips present");
         return Ok(());
@@ -136,6 +145,13 @@ boxes_720p25                1280x720 25 fps 10 s, three boxes moving on straight
                             ground truth in boxes_720p25.gt.txt (MOTChallenge: frame,id,x,y,w,h,
                             conf,-1,-1,-1; frames from 1). 1 red, 2 green (crosses 1 mid-clip),
                             3 blue (crosses 1 at a quarter).
+people_720p25               1280x720 25 fps 20 s, three people cut out of bus.jpg walking on straight
+                            lines over grey, never overlapping: 1 left to right along the top, 2
+                            right to left along the bottom, 3 up the right edge; ground truth in
+                            people_720p25.gt.txt. What the detector sees, with known paths (zones,
+                            lines, events): the bottom centres of 1 and 2 cross x = 640 once each
+                            (at 55% and 48% of the clip), 2 leaves and 1 enters x > 700 (at 41%
+                            and 61%), 3 stays there.
 vtest_576p10                768x576 10 fps pedestrians, OpenCV's vtest.avi (PETS 2009), GOP 20
 vtest_720p25                the same scaled to 1280x720 at 25 fps (frames repeated), first 30 s,
                             GOP 50: a camera-like pedestrian stream for the end-to-end benchmark
@@ -217,6 +233,134 @@ fn boxes(dir: &Path) -> Result<()> {
                 }
             }
             gt.push_str(&format!("{},{},{x},{y},{w},{h},1,-1,-1,-1\n", f + 1, t.id));
+        }
+        stdin
+            .write_all(&frame)
+            .context("writing frames to ffmpeg")?;
+    }
+    drop(stdin);
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("ffmpeg failed making {name}: {status}");
+    }
+    fs::write(dir.join(format!("{name}.gt.txt")), gt)?;
+    annex_b(&mp4, dir, name, "h264")
+}
+
+/// A person of the `people` clip: where it is cut from `bus.jpg` ([x1, y1, x2, y2]), its
+/// height in the clip, and its path (top-left corners) over the clip.
+struct Walker {
+    id: u32,
+    crop: [usize; 4],
+    height: usize,
+    from: (f64, f64),
+    to: (f64, f64),
+}
+
+pub(crate) const PEOPLE_W: usize = 1280;
+pub(crate) const PEOPLE_H: usize = 720;
+/// 20 s at 25 fps: slow enough walks that a detector at a few frames a second on a busy CPU
+/// still sees each person overlap its last box.
+const PEOPLE_FRAMES: usize = 500;
+
+const WALKERS: [Walker; 3] = [
+    Walker {
+        id: 1,
+        crop: [46, 396, 248, 903],
+        height: 300,
+        from: (40.0, 40.0),
+        to: (1020.0, 40.0),
+    },
+    Walker {
+        id: 2,
+        crop: [671, 397, 810, 879],
+        height: 320,
+        from: (1060.0, 380.0),
+        to: (80.0, 380.0),
+    },
+    Walker {
+        id: 3,
+        crop: [220, 405, 344, 859],
+        height: 300,
+        from: (1180.0, 400.0),
+        to: (1180.0, 40.0),
+    },
+];
+
+/// Three people cut out of the bus photo walking over grey, with their ground truth.
+fn people(dir: &Path, images: &Path) -> Result<()> {
+    let name = "people_720p25";
+    let size = fs::read_to_string(images.join("bus.size")).context("run the images step")?;
+    let (bw, _) = size
+        .trim()
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
+        .context("bus.size")?;
+    let bus = fs::read(images.join("bus.rgb"))?;
+    // Each person scaled to its height (nearest neighbour).
+    let sprites: Vec<(usize, usize, Vec<u8>)> = WALKERS
+        .iter()
+        .map(|w| {
+            let [x1, y1, x2, y2] = w.crop;
+            let (cw, ch) = (x2 - x1, y2 - y1);
+            let h = w.height;
+            let wdt = cw * h / ch;
+            let mut px = vec![0u8; wdt * h * 3];
+            for r in 0..h {
+                for c in 0..wdt {
+                    let (sx, sy) = (x1 + c * cw / wdt, y1 + r * ch / h);
+                    let s = (sy * bw + sx) * 3;
+                    px[(r * wdt + c) * 3..][..3].copy_from_slice(&bus[s..s + 3]);
+                }
+            }
+            (wdt, h, px)
+        })
+        .collect();
+    let mp4 = dir.join(format!("{name}.mp4"));
+    let mut cmd = ffmpeg();
+    cmd.args([
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        &format!("{PEOPLE_W}x{PEOPLE_H}"),
+    ])
+    .args(["-r", "25", "-i", "-"]);
+    codec_args(&mut cmd, "h264", 50);
+    let mut child = cmd
+        .arg(&mp4)
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("cannot start ffmpeg")?;
+    let mut stdin = child.stdin.take().context("ffmpeg stdin")?;
+    let mut gt = String::new();
+    let mut frame = vec![0u8; PEOPLE_W * PEOPLE_H * 3];
+    for f in 0..PEOPLE_FRAMES {
+        frame.fill(128);
+        for (w, (sw, sh, px)) in WALKERS.iter().zip(&sprites) {
+            let t = f as f64 / (PEOPLE_FRAMES - 1) as f64;
+            let x = (w.from.0 + (w.to.0 - w.from.0) * t).round() as usize;
+            let y = (w.from.1 + (w.to.1 - w.from.1) * t).round() as usize;
+            for r in 0..*sh {
+                let row = y + r;
+                if row >= PEOPLE_H {
+                    break;
+                }
+                for c in 0..*sw {
+                    let col = x + c;
+                    if col >= PEOPLE_W {
+                        break;
+                    }
+                    let d = (row * PEOPLE_W + col) * 3;
+                    frame[d..d + 3].copy_from_slice(&px[(r * sw + c) * 3..][..3]);
+                }
+            }
+            gt.push_str(&format!(
+                "{},{},{x},{y},{sw},{sh},1,-1,-1,-1\n",
+                f + 1,
+                w.id
+            ));
         }
         stdin
             .write_all(&frame)

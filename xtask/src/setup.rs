@@ -35,6 +35,9 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-bad",
     "gstreamer1.0-tools",
+    // The broker the MQTT tests publish to, and the browser that loads the status page.
+    "mosquitto",
+    "chromium",
 ];
 
 const ORT_VERSION: &str = "1.32.0";
@@ -152,7 +155,7 @@ pub(crate) fn setup() -> Result<Assets> {
     model(&assets)?;
     dynamic_model(&assets)?;
     images(&assets)?;
-    clips::ensure(&assets.clips, &assets.downloads())?;
+    clips::ensure(&assets.clips, &assets.downloads(), &assets.images)?;
     let manifest: String = assets
         .env()
         .iter()
