@@ -101,6 +101,7 @@ pub struct ManagerBuilder {
     pub(crate) confidence: f32,
     pub(crate) report_tentative: bool,
     pub(crate) decode_nice: Option<i32>,
+    pub(crate) snapshot_interval: Option<Duration>,
 }
 
 impl Default for ManagerBuilder {
@@ -119,6 +120,7 @@ impl Default for ManagerBuilder {
             confidence: 0.25,
             report_tentative: false,
             decode_nice: None,
+            snapshot_interval: None,
         }
     }
 }
@@ -209,6 +211,15 @@ impl ManagerBuilder {
         self
     }
 
+    /// Keep each stream's latest processed frame, at most one copy per `interval`, for
+    /// [`StreamConnection::snapshot`](crate::StreamConnection::snapshot) (an annotated JPEG;
+    /// default `None`: no copies). The copy is of the decoder's output, already scaled to the
+    /// model's input; frames decoded by NVDEC stay on the GPU and have no snapshot.
+    pub fn snapshot_interval(mut self, interval: Option<Duration>) -> Self {
+        self.snapshot_interval = interval;
+        self
+    }
+
     /// Also report tentative tracks (not yet confirmed) in `tracked_objects` (default false).
     pub fn report_tentative(mut self, yes: bool) -> Self {
         self.report_tentative = yes;
@@ -287,6 +298,7 @@ impl ManagerBuilder {
             detector_threshold: self.confidence.min(tracker_low),
             report_tentative: self.report_tentative,
             decode_nice,
+            snapshot_interval: self.snapshot_interval,
         })
     }
 }
@@ -322,6 +334,7 @@ pub(crate) struct Settings {
     pub(crate) detector_threshold: f32,
     pub(crate) report_tentative: bool,
     pub(crate) decode_nice: i32,
+    pub(crate) snapshot_interval: Option<Duration>,
 }
 
 /// A user callback, plain or async.
@@ -355,6 +368,7 @@ pub struct StreamOptions {
     pub(crate) give_up_after: Option<u32>,
     pub(crate) give_up_after_unauthorized: Option<Option<u32>>,
     pub(crate) result_queue: Option<usize>,
+    pub(crate) scene: Option<zones::Scene>,
     pub(crate) on_result: Option<Callback<TrackingResult>>,
     pub(crate) on_event: Option<Callback<StreamEvent>>,
 }
@@ -368,6 +382,7 @@ impl fmt::Debug for StreamOptions {
             .field("stall_timeout", &self.stall_timeout)
             .field("give_up_after", &self.give_up_after)
             .field("result_queue", &self.result_queue)
+            .field("scene", &self.scene)
             .field("on_result", &self.on_result.is_some())
             .field("on_event", &self.on_event.is_some())
             .finish_non_exhaustive()
@@ -434,6 +449,16 @@ impl StreamOptions {
     /// dropped (default: the manager's [`result_queue`](ManagerBuilder::result_queue)).
     pub fn result_queue(mut self, n: usize) -> Self {
         self.result_queue = Some(n);
+        self
+    }
+
+    /// Zones and counting lines for this camera, in its pixels: each result then says which
+    /// zones every tracked object is in, the objects per zone and the crossings per line, and
+    /// carries the entries, exits, loitering and crossings of its frame
+    /// ([`TrackingResult::zone_events`](crate::TrackingResult::zone_events)). Checked by
+    /// `connect_stream`.
+    pub fn scene(mut self, scene: zones::Scene) -> Self {
+        self.scene = Some(scene);
         self
     }
 

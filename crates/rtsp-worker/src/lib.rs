@@ -64,6 +64,7 @@ mod outbox;
 mod pipeline;
 mod result;
 mod sequencer;
+mod snapshot;
 mod stats;
 mod stream;
 
@@ -76,6 +77,7 @@ pub use crate::manager::StreamConnectionManager;
 pub use crate::result::{
     DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
 };
+pub use crate::snapshot::Snapshot;
 pub use crate::stats::{
     Accounting, BatchTriggers, BatcherStats, DetectorStats, Drops, LatencySummary, ManagerStats,
     StreamState, StreamStats,
@@ -85,3 +87,5 @@ pub use gpu_decode::Error as DecodeError;
 pub use infer_trt::{Error as InferError, cache_dir};
 pub use rtsp_ingest::{Error as CameraError, Transport};
 pub use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};
+/// Zones and counting lines ([`StreamOptions::scene`]): the `zones` crate.
+pub use zones;

@@ -208,6 +208,16 @@ impl StreamConnectionManager {
         if streams.len() >= settings.max_streams {
             return Err(Error::TooManyStreams(settings.max_streams));
         }
+        let analyzer = options
+            .scene
+            .clone()
+            .filter(|s| !s.is_empty())
+            .map(zones::Analyzer::new)
+            .transpose()
+            .map_err(|e| Error::InvalidConfig {
+                field: "scene",
+                problem: e.to_string(),
+            })?;
         let mut session = SessionOptions::default()
             .transport(options.transport)
             .credentials(options.credentials.clone())
@@ -230,6 +240,7 @@ impl StreamConnectionManager {
             settings,
             engine.class_names.clone(),
             options.result_queue.unwrap_or(settings.result_queue),
+            analyzer,
         ));
         let worker = Worker {
             core: core.clone(),

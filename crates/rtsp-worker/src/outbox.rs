@@ -198,6 +198,9 @@ mod tests {
             width: 1,
             height: 1,
             detections: Vec::new(),
+            zone_counts: Default::default(),
+            line_counts: Default::default(),
+            zone_events: Vec::new(),
             tracked_objects: Vec::new(),
             ended_tracks: Vec::new(),
         })

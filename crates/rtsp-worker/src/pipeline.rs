@@ -13,6 +13,7 @@ use infer_trt::{Detection, Detector, DetectorOptions, ModelRepository, Provider}
 use tracing::{debug, warn};
 
 use crate::config::Settings;
+use crate::snapshot::Picture;
 use crate::stats::{BatchTriggers, BatcherStats, DetectorStats, Window};
 use crate::stream::StreamCore;
 use crate::{Device, Error, StreamEvent};
@@ -53,6 +54,8 @@ pub(crate) enum Outcome {
     Detected {
         meta: FrameMeta,
         detections: Vec<Detection>,
+        /// A copy of the frame, when the stream keeps snapshots and one is due.
+        picture: Option<Arc<Picture>>,
     },
     /// The frame was dropped.
     Dropped(DropKind),
@@ -293,6 +296,10 @@ fn run_inference(
                 meta,
             } = item.value;
             let from = (frame.width, frame.height);
+            let picture = match &result {
+                Ok(_) => core.picture_of(&frame),
+                Err(_) => None,
+            };
             // The picture goes back to its decoder's pool before tracking.
             drop(frame);
             let outcome = match result {
@@ -301,6 +308,7 @@ fn run_inference(
                     Outcome::Detected {
                         meta,
                         detections: dets.into_iter().map(|d| d.rescaled(from, to)).collect(),
+                        picture,
                     }
                 }
                 Err(e) => {

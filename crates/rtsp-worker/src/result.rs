@@ -2,6 +2,7 @@
 //! lifecycle [`StreamEvent`]s in order with them. Serialisable; the JSON schema is in
 //! `docs/RESULTS.md`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::ser::SerializeMap;
@@ -68,6 +69,10 @@ pub struct TrackedObject {
     pub age: u32,
     /// Detections matched to it.
     pub hits: u32,
+    /// The zones it is in (the stream's [scene](crate::StreamOptions::scene)), in the scene's
+    /// order; left out of JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 /// The outcome of one processed frame of one stream.
@@ -104,6 +109,18 @@ pub struct TrackingResult {
     pub tracked_objects: Vec<TrackedObject>,
     /// Tracks that ended on this frame.
     pub ended_tracks: Vec<TrackedObject>,
+    /// With a scene: objects in each zone now, by label (every zone listed). Left out of
+    /// JSON when the stream has no zones.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub zone_counts: BTreeMap<String, BTreeMap<String, u32>>,
+    /// With a scene: crossings of each line since the stream started, by direction and
+    /// label. Left out of JSON when the stream has no lines.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub line_counts: BTreeMap<String, zones::LineCounts>,
+    /// Zone entries, exits, loitering and line crossings on this frame. Left out of JSON
+    /// when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zone_events: Vec<zones::Event>,
 }
 
 /// Why a stream ended.

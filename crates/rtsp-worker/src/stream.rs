@@ -17,6 +17,7 @@ use crate::config::{DecoderBackend, Settings};
 use crate::outbox::Outbox;
 use crate::pipeline::{DRAIN_PATIENCE, DropKind, Engine, FrameMeta, Item, Outcome};
 use crate::sequencer::Sequencer;
+use crate::snapshot::{Latest, Picture, Snapshot};
 use crate::stats::{Accounting, Drops, Rate, StreamState, StreamStats, Window};
 use crate::{
     DetectedObject, Device, EndReason, Error, StreamEvent, TrackState, TrackedObject,
@@ -71,6 +72,10 @@ struct Inner {
     rate_in: Rate,
     rate_out: Rate,
     info: Info,
+    /// The stream's zones and lines, if it has any.
+    analyzer: Option<zones::Analyzer>,
+    /// The latest frame kept for snapshots, with its result.
+    latest: Option<Latest>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -98,6 +103,15 @@ pub(crate) struct StreamCore {
     class_names: Arc<Vec<String>>,
     confidence: f32,
     report_tentative: bool,
+    /// The zones and lines (for drawing; the analyzer has its own copy).
+    scene: Option<zones::Scene>,
+    /// Zone time counts from here (frame arrival, monotonic).
+    started: Instant,
+    snapshot_interval: Option<Duration>,
+    /// When the last picture was kept.
+    last_picture: Mutex<Option<Instant>>,
+    /// The last snapshot drawn, reused until a newer frame is kept.
+    rendered: Mutex<Option<Snapshot>>,
 }
 
 impl StreamCore {
@@ -108,7 +122,9 @@ impl StreamCore {
         settings: &Settings,
         class_names: Arc<Vec<String>>,
         result_queue: usize,
+        analyzer: Option<zones::Analyzer>,
     ) -> Self {
+        let scene = analyzer.as_ref().map(|a| a.scene().clone());
         Self {
             id,
             key,
@@ -130,6 +146,8 @@ impl StreamCore {
                     reconnects: 0,
                     last_error: None,
                 },
+                latest: None,
+                analyzer,
             }),
             idle: Condvar::new(),
             outbox: Outbox::new(result_queue),
@@ -138,7 +156,45 @@ impl StreamCore {
             class_names,
             confidence: settings.confidence,
             report_tentative: settings.report_tentative,
+            scene,
+            started: Instant::now(),
+            snapshot_interval: settings.snapshot_interval,
+            last_picture: Mutex::new(None),
+            rendered: Mutex::new(None),
         }
+    }
+
+    /// A copy of `frame` if the stream keeps snapshots and one is due (from an inference
+    /// thread, before the frame goes back to its pool).
+    pub(crate) fn picture_of(&self, frame: &gpu_decode::Frame) -> Option<Arc<Picture>> {
+        let every = self.snapshot_interval?;
+        let now = Instant::now();
+        {
+            let mut last = self
+                .last_picture
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| now.saturating_duration_since(t) < every) {
+                return None;
+            }
+            *last = Some(now);
+        }
+        Picture::copy_of(frame).map(Arc::new)
+    }
+
+    /// The latest kept frame, annotated, as JPEG (drawn on the caller's thread, once per
+    /// kept frame).
+    pub(crate) fn snapshot(&self) -> Option<Snapshot> {
+        let latest = self.lock().latest.clone()?;
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = rendered.as_ref()
+            && s.frame_number == latest.result.frame_number
+        {
+            return Some(s.clone());
+        }
+        let s = crate::snapshot::render(&latest, self.scene.as_ref());
+        *rendered = Some(s.clone());
+        Some(s)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -198,10 +254,20 @@ impl StreamCore {
                         DropKind::Shutdown => inner.counters.shutdown += 1,
                     }
                 }
-                Outcome::Detected { meta, detections } => {
+                Outcome::Detected {
+                    meta,
+                    detections,
+                    picture,
+                } => {
                     released_frames = true;
                     inner.counters.outstanding -= 1;
                     let result = self.track(inner, &meta, &detections);
+                    if let Some(picture) = picture {
+                        inner.latest = Some(Latest {
+                            picture,
+                            result: result.clone(),
+                        });
+                    }
                     self.outbox.push(StreamEvent::Result(result));
                 }
             }
@@ -247,8 +313,9 @@ impl StreamCore {
             state: t.state.into(),
             age: t.age,
             hits: t.hits,
+            zones: Vec::new(),
         };
-        let tracked_objects: Vec<TrackedObject> = update
+        let mut tracked_objects: Vec<TrackedObject> = update
             .tracks
             .iter()
             .filter(|t| self.report_tentative || t.state != tracker::TrackState::Tentative)
@@ -266,6 +333,30 @@ impl StreamCore {
                 ..tracked(t)
             })
             .collect();
+        let (mut zone_counts, mut line_counts, mut zone_events) = Default::default();
+        if let Some(analyzer) = inner.analyzer.as_mut() {
+            let objects: Vec<zones::Object> = tracked_objects
+                .iter()
+                .map(|t| zones::Object {
+                    track_id: t.track_id,
+                    label: t.class_name.clone(),
+                    bbox: t.bbox,
+                })
+                .collect();
+            let ended: Vec<u64> = ended_tracks.iter().map(|t| t.track_id).collect();
+            let time = meta
+                .received
+                .saturating_duration_since(self.started)
+                .as_secs_f64();
+            let update = analyzer.update(time, &objects, &ended);
+            for (t, o) in tracked_objects.iter_mut().zip(update.objects) {
+                debug_assert_eq!(t.track_id, o.track_id);
+                t.zones = o.zones;
+            }
+            zone_counts = update.zone_counts;
+            zone_events = update.events;
+            line_counts = analyzer.line_counts();
+        }
         let now = Instant::now();
         let latency = now.saturating_duration_since(meta.received);
         inner.latency.record(latency);
@@ -297,6 +388,9 @@ impl StreamCore {
                 .collect(),
             tracked_objects,
             ended_tracks,
+            zone_counts,
+            line_counts,
+            zone_events,
         }
     }
 
@@ -795,6 +889,19 @@ impl StreamConnection {
     /// A snapshot of its statistics (accounting included).
     pub fn stats(&self) -> StreamStats {
         self.core.stats()
+    }
+
+    /// The latest processed frame with its tracks, ids, class names, zones and lines drawn,
+    /// as JPEG; `None` until a frame was kept (the manager keeps them only with
+    /// [`snapshot_interval`](crate::ManagerBuilder::snapshot_interval), and not for frames
+    /// decoded by NVDEC). Drawn when asked, once per kept frame.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.core.snapshot()
+    }
+
+    /// The stream's zones and lines, if it has any.
+    pub fn scene(&self) -> Option<&zones::Scene> {
+        self.core.scene.as_ref()
     }
 
     /// The next result or event, in order; `None` after [`StreamEvent::Ended`].

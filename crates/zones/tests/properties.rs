@@ -129,13 +129,23 @@ fn inertia_ignores_a_blip_and_loitering_is_told_once() {
     .unwrap();
     let inside = walker(1, 50.0, 50.0);
     let outside = walker(1, 300.0, 50.0);
-    assert!(a.update(0.0, std::slice::from_ref(&outside), &[]).events.is_empty());
     assert!(
-        a.update(1.0, std::slice::from_ref(&inside), &[]).events.is_empty(),
+        a.update(0.0, std::slice::from_ref(&outside), &[])
+            .events
+            .is_empty()
+    );
+    assert!(
+        a.update(1.0, std::slice::from_ref(&inside), &[])
+            .events
+            .is_empty(),
         "one update inside is a blip"
     );
     assert!(a.update(2.0, &[outside], &[]).events.is_empty());
-    assert!(a.update(3.0, std::slice::from_ref(&inside), &[]).events.is_empty());
+    assert!(
+        a.update(3.0, std::slice::from_ref(&inside), &[])
+            .events
+            .is_empty()
+    );
     let e = a.update(4.0, std::slice::from_ref(&inside), &[]).events;
     assert!(
         matches!(&e[..], [Event::Entered { zone, .. }] if zone == "bench"),

@@ -1,0 +1,368 @@
+//! Annotated pictures of what a stream's detector saw: the latest processed frame is kept (at
+//! most one copy per `snapshot_interval`), and drawn on — tracks with their ids and class
+//! names, zones and lines — and encoded as JPEG only when someone asks.
+//!
+//! The kept copy is the decoder's output, which on the CPU path is already scaled to the
+//! model's input (640 wide for a 720p camera), so keeping it costs one small copy and
+//! drawing and encoding cost nothing until asked. Frames decoded by NVDEC stay on the GPU and
+//! are not kept (no snapshot on that path yet).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use font8x8::UnicodeFonts;
+use gpu_decode::Frame;
+use zones::Scene;
+
+use crate::{TrackState, TrackingResult};
+
+/// A copy of a decoded frame's pixels, tightly packed.
+#[derive(Clone)]
+pub(crate) enum Picture {
+    Yuv420 {
+        width: usize,
+        height: usize,
+        y: Vec<u8>,
+        u: Vec<u8>,
+        v: Vec<u8>,
+    },
+    Rgb {
+        width: usize,
+        height: usize,
+        data: Vec<u8>,
+    },
+}
+
+impl std::fmt::Debug for Picture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (w, h) = self.size();
+        write!(f, "Picture({w}x{h})")
+    }
+}
+
+impl Picture {
+    /// Copies a frame in host memory; `None` for frames on a GPU or in planar RGB.
+    pub(crate) fn copy_of(frame: &Frame) -> Option<Self> {
+        if let Some(img) = frame.yuv420() {
+            let (w, h) = (img.width, img.height);
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let plane = |data: &[u8], stride: usize, pw: usize, ph: usize| {
+                let mut out = Vec::with_capacity(pw * ph);
+                for r in 0..ph {
+                    out.extend_from_slice(&data[r * stride..][..pw]);
+                }
+                out
+            };
+            return Some(Self::Yuv420 {
+                width: w,
+                height: h,
+                y: plane(img.y, img.y_stride, w, h),
+                u: plane(img.u, img.uv_stride, cw, ch),
+                v: plane(img.v, img.uv_stride, cw, ch),
+            });
+        }
+        let img = frame.rgb()?;
+        let mut data = Vec::with_capacity(img.width * img.height * 3);
+        for r in 0..img.height {
+            data.extend_from_slice(&img.row(r)[..img.width * 3]);
+        }
+        Some(Self::Rgb {
+            width: img.width,
+            height: img.height,
+            data,
+        })
+    }
+
+    pub(crate) fn size(&self) -> (usize, usize) {
+        match self {
+            Self::Yuv420 { width, height, .. } | Self::Rgb { width, height, .. } => {
+                (*width, *height)
+            }
+        }
+    }
+
+    /// Packed RGB (BT.601, limited range for YUV).
+    fn to_rgb(&self) -> Vec<u8> {
+        match self {
+            Self::Rgb { data, .. } => data.clone(),
+            Self::Yuv420 {
+                width,
+                height,
+                y,
+                u,
+                v,
+            } => {
+                let (w, h) = (*width, *height);
+                let cw = w.div_ceil(2);
+                let mut out = vec![0u8; w * h * 3];
+                for r in 0..h {
+                    for c in 0..w {
+                        let yy = (f32::from(y[r * w + c]) - 16.0) * 1.164;
+                        let ci = (r / 2) * cw + c / 2;
+                        let (uu, vv) = (f32::from(u[ci]) - 128.0, f32::from(v[ci]) - 128.0);
+                        let px = &mut out[(r * w + c) * 3..][..3];
+                        px[0] = (yy + 1.596 * vv).clamp(0.0, 255.0) as u8;
+                        px[1] = (yy - 0.392 * uu - 0.813 * vv).clamp(0.0, 255.0) as u8;
+                        px[2] = (yy + 2.017 * uu).clamp(0.0, 255.0) as u8;
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// The latest processed frame of a stream with its result, ready to be drawn.
+#[derive(Debug, Clone)]
+pub(crate) struct Latest {
+    pub(crate) picture: Arc<Picture>,
+    pub(crate) result: TrackingResult,
+}
+
+/// An annotated JPEG of a stream's latest processed frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The JPEG file's bytes.
+    pub jpeg: Arc<[u8]>,
+    /// The camera frame it shows.
+    pub frame_number: u64,
+    /// Its capture time.
+    pub wall_clock: SystemTime,
+    /// The picture's width in pixels (the decoder's output: the model's input size, camera
+    /// aspect kept).
+    pub width: u32,
+    /// The picture's height in pixels.
+    pub height: u32,
+}
+
+/// Colours for track ids (distinct on a grey street and on each other).
+const PALETTE: [[u8; 3]; 8] = [
+    [230, 25, 75],
+    [60, 180, 75],
+    [255, 225, 25],
+    [0, 130, 200],
+    [245, 130, 48],
+    [145, 30, 180],
+    [70, 240, 240],
+    [240, 50, 230],
+];
+const ZONE_COLOUR: [u8; 3] = [255, 200, 0];
+const LINE_COLOUR: [u8; 3] = [0, 230, 255];
+const DETECTION_COLOUR: [u8; 3] = [160, 160, 160];
+
+/// A packed RGB canvas with the few drawing operations annotations need.
+struct Canvas {
+    width: usize,
+    height: usize,
+    data: Vec<u8>,
+}
+
+impl Canvas {
+    fn put(&mut self, x: i64, y: i64, colour: [u8; 3]) {
+        if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
+            let i = (y as usize * self.width + x as usize) * 3;
+            self.data[i..i + 3].copy_from_slice(&colour);
+        }
+    }
+
+    fn fill(&mut self, x1: i64, y1: i64, x2: i64, y2: i64, colour: [u8; 3]) {
+        for y in y1.max(0)..y2.min(self.height as i64) {
+            for x in x1.max(0)..x2.min(self.width as i64) {
+                self.put(x, y, colour);
+            }
+        }
+    }
+
+    /// A rectangle's outline, `thick` pixels inwards.
+    fn rect(&mut self, [x1, y1, x2, y2]: [i64; 4], thick: i64, colour: [u8; 3]) {
+        self.fill(x1, y1, x2, y1 + thick, colour);
+        self.fill(x1, y2 - thick, x2, y2, colour);
+        self.fill(x1, y1, x1 + thick, y2, colour);
+        self.fill(x2 - thick, y1, x2, y2, colour);
+    }
+
+    /// A 2-pixel line (Bresenham).
+    fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), colour: [u8; 3]) {
+        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+        // Long lines off the picture would take long: the picture bounds them.
+        for _ in 0..=(dx - dy).min(20_000) {
+            self.put(x, y, colour);
+            self.put(x + 1, y, colour);
+            self.put(x, y + 1, colour);
+            if x == x1 && y == y1 {
+                break;
+            }
+            let e2 = 2 * err;
+            if e2 >= dy {
+                err += dy;
+                x += sx;
+            }
+            if e2 <= dx {
+                err += dx;
+                y += sy;
+            }
+        }
+    }
+
+    /// Text in the 8x8 font at `scale`, on a filled background; returns its width.
+    fn label(&mut self, x: i64, y: i64, text: &str, scale: i64, bg: [u8; 3]) -> i64 {
+        let glyphs: Vec<[u8; 8]> = text
+            .chars()
+            .map(|c| font8x8::BASIC_FONTS.get(c).unwrap_or([0; 8]))
+            .collect();
+        let w = glyphs.len() as i64 * 8 * scale + 2 * scale;
+        let h = 8 * scale + 2 * scale;
+        // Keep the label on the picture.
+        let x = x.clamp(0, (self.width as i64 - w).max(0));
+        let y = y.clamp(0, (self.height as i64 - h).max(0));
+        self.fill(x, y, x + w, y + h, bg);
+        let luma = u32::from(bg[0]) * 3 + u32::from(bg[1]) * 6 + u32::from(bg[2]);
+        let fg = if luma > 1500 {
+            [0, 0, 0]
+        } else {
+            [255, 255, 255]
+        };
+        for (i, g) in glyphs.iter().enumerate() {
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..8 {
+                    if bits & (1 << col) != 0 {
+                        let px = x + scale + (i as i64 * 8 + col) * scale;
+                        let py = y + scale + row as i64 * scale;
+                        self.fill(px, py, px + scale, py + scale, fg);
+                    }
+                }
+            }
+        }
+        w
+    }
+}
+
+/// Draws a result on its picture and encodes it.
+pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
+    let picture = &latest.picture;
+    let r = &latest.result;
+    let (width, height) = picture.size();
+    let mut canvas = Canvas {
+        width,
+        height,
+        data: picture.to_rgb(),
+    };
+    // Camera pixels to picture pixels.
+    let sx = width as f32 / r.width.max(1) as f32;
+    let sy = height as f32 / r.height.max(1) as f32;
+    let at = |x: f32, y: f32| ((x * sx).round() as i64, (y * sy).round() as i64);
+    let scale = if width >= 600 { 2 } else { 1 };
+    if let Some(scene) = scene {
+        for z in &scene.zones {
+            let n = z.polygon.len();
+            for i in 0..n {
+                let (a, b) = (z.polygon[i], z.polygon[(i + 1) % n]);
+                canvas.line(at(a.0, a.1), at(b.0, b.1), ZONE_COLOUR);
+            }
+            if let Some(&(x, y)) = z.polygon.first() {
+                let (x, y) = at(x, y);
+                let count: u32 = r.zone_counts.get(&z.name).map_or(0, |m| m.values().sum());
+                canvas.label(x, y, &format!("{} {count}", z.name), scale, ZONE_COLOUR);
+            }
+        }
+        for l in &scene.lines {
+            let (a, b) = (at(l.from.0, l.from.1), at(l.to.0, l.to.1));
+            canvas.line(a, b, LINE_COLOUR);
+            let counts = r.line_counts.get(&l.name);
+            let (i, o): (u64, u64) =
+                counts.map_or((0, 0), |c| (c.in_.values().sum(), c.out.values().sum()));
+            // At the middle, clear of the zone labels at corners.
+            let mid = ((a.0 + b.0) / 2, (a.1 + b.1) / 2);
+            canvas.label(
+                mid.0,
+                mid.1,
+                &format!("{} in {i} out {o}", l.name),
+                scale,
+                LINE_COLOUR,
+            );
+        }
+    }
+    // Detections the tracker did not (yet) follow, thin and grey.
+    for d in &r.detections {
+        let tracked = r
+            .tracked_objects
+            .iter()
+            .any(|t| t.class_id == d.class_id && iou(t.bbox, d.bbox) > 0.7);
+        if !tracked {
+            let (x1, y1) = at(d.bbox[0], d.bbox[1]);
+            let (x2, y2) = at(d.bbox[2], d.bbox[3]);
+            canvas.rect([x1, y1, x2, y2], 1, DETECTION_COLOUR);
+        }
+    }
+    for t in &r.tracked_objects {
+        let colour = PALETTE[(t.track_id as usize) % PALETTE.len()];
+        let (x1, y1) = at(t.bbox[0], t.bbox[1]);
+        let (x2, y2) = at(t.bbox[2], t.bbox[3]);
+        let thick = if t.state == TrackState::Lost { 1 } else { 2 };
+        canvas.rect([x1, y1, x2, y2], thick * scale, colour);
+        let text = format!("#{} {} {:.2}", t.track_id, t.class_name, t.confidence);
+        canvas.label(x1, y1 - 10 * scale, &text, scale, colour);
+    }
+    let mut jpeg = Vec::with_capacity(width * height / 4);
+    let encoded = u16::try_from(width)
+        .ok()
+        .zip(u16::try_from(height).ok())
+        .and_then(|(w, h)| {
+            jpeg_encoder::Encoder::new(&mut jpeg, 80)
+                .encode(&canvas.data, w, h, jpeg_encoder::ColorType::Rgb)
+                .ok()
+        });
+    if encoded.is_none() {
+        jpeg.clear();
+    }
+    Snapshot {
+        jpeg: jpeg.into(),
+        frame_number: r.frame_number,
+        wall_clock: r.wall_clock,
+        width: width as u32,
+        height: height as u32,
+    }
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuv_grey_stays_grey_and_labels_stay_inside() {
+        let (w, h) = (64usize, 32usize);
+        let p = Picture::Yuv420 {
+            width: w,
+            height: h,
+            y: vec![126; w * h],
+            u: vec![128; 32 * 16],
+            v: vec![128; 32 * 16],
+        };
+        let rgb = p.to_rgb();
+        assert!(
+            rgb.iter().all(|&c| (127..=129).contains(&c)),
+            "{:?}",
+            &rgb[..3]
+        );
+        let mut c = Canvas {
+            width: w,
+            height: h,
+            data: rgb,
+        };
+        // A label that would run off the right edge is moved in, not cut or panicking.
+        let lw = c.label(60, 30, "#1 p", 1, [255, 0, 0]);
+        assert_eq!(lw, 4 * 8 + 2);
+        c.line((-100, -100), (1000, 1000), [0, 0, 0]);
+        c.rect([-5, -5, 500, 500], 2, [0, 0, 0]);
+    }
+}
