@@ -1,46 +1,119 @@
-//! The cameras file (`--config streams.toml`): one `[[stream]]` table per camera. Errors name
-//! the file, line and column, and never quote the file (it may hold passwords).
+//! The cameras file (`--config cameras.toml`): engine settings, outputs, and one `[[stream]]`
+//! table per camera with its zones and lines. Errors name the file, line and column, and never
+//! quote the file (it may hold passwords).
 //!
 //! ```toml
+//! [engine]                          # all optional; command-line flags win
+//! model = "yolo.onnx"
+//! device = "cpu"                    # cpu, cuda, cuda:N
+//! tracker = "bytetrack"             # bytetrack, sort, iou
+//! confidence = 0.25
+//!
+//! [outputs]                         # all optional; command-line flags win
+//! http = "127.0.0.1:8080"
+//! mqtt = "mqtt://127.0.0.1:1883"
+//! mqtt_prefix = "rtsp-worker"
+//! snapshots = "/var/lib/rtsp-worker/snapshots"
+//! snapshot_every = 5.0
+//! json = true                       # JSON lines of results on stdout
+//! events = false                    # and lifecycle/zone events
+//!
 //! [[stream]]
-//! id = "door"                       # optional; stream_N otherwise
+//! id = "door"                       # give ids to cameras that a reload should keep
 //! url = "rtsp://192.0.2.10/stream1"
 //! username = "admin"                # optional
-//! password_env = "DOOR_PASSWORD"    # or password = "..."
+//! password_env = "DOOR_PASSWORD"    # or password = "..." (keep it out of the file)
 //! transport = "auto"                # auto (default), tcp or udp
+//!
+//! [[stream.zone]]
+//! name = "driveway"
+//! polygon = [[0, 400], [640, 400], [640, 720], [0, 720]]
+//! labels = ["car", "person"]        # optional: every label
+//! inertia = 3                       # optional: detector updates before entering counts
+//! loiter_seconds = 30               # optional
+//!
+//! [[stream.line]]
+//! name = "gate"
+//! from = [640, 0]                   # crossing towards (to - from) turned clockwise is "in"
+//! to = [640, 720]
+//! labels = ["person"]               # optional
 //! ```
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rtsp_worker::Transport;
+use rtsp_worker::zones::{Analyzer, Line, Scene, Zone};
 use serde::Deserialize;
+use toml::Spanned;
 
 /// One camera to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Camera {
-    pub(crate) id: Option<String>,
+    pub(crate) id: String,
     pub(crate) url: String,
     pub(crate) credentials: Option<(String, String)>,
     pub(crate) transport: Option<Transport>,
+    pub(crate) scene: Scene,
+}
+
+/// Engine settings a file may give.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Engine {
+    pub(crate) model: Option<PathBuf>,
+    pub(crate) device: Option<String>,
+    pub(crate) tracker: Option<String>,
+    pub(crate) confidence: Option<f32>,
+    pub(crate) batch_size: Option<usize>,
+}
+
+/// Outputs a file may turn on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Outputs {
+    pub(crate) http: Option<String>,
+    pub(crate) mqtt: Option<String>,
+    pub(crate) mqtt_prefix: Option<String>,
+    pub(crate) snapshots: Option<PathBuf>,
+    pub(crate) snapshot_every: Option<f64>,
+    pub(crate) json: Option<bool>,
+    pub(crate) events: Option<bool>,
+}
+
+/// A whole config file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Config {
+    pub(crate) engine: Engine,
+    pub(crate) outputs: Outputs,
+    pub(crate) cameras: Vec<Camera>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
-    stream: Vec<Entry>,
+    engine: Engine,
+    #[serde(default)]
+    outputs: Outputs,
+    #[serde(default)]
+    stream: Vec<Spanned<Entry>>,
 }
 
-#[derive(Deserialize)]
+/// A camera as a file or the HTTP API gives it.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Entry {
-    id: Option<String>,
-    url: String,
-    username: Option<String>,
-    password: Option<String>,
-    password_env: Option<String>,
-    transport: Option<String>,
+pub(crate) struct Entry {
+    pub(crate) id: Option<String>,
+    pub(crate) url: String,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) transport: Option<String>,
+    #[serde(default, alias = "zones")]
+    pub(crate) zone: Vec<Zone>,
+    #[serde(default, alias = "lines")]
+    pub(crate) line: Vec<Line>,
 }
 
 /// Parses a transport name.
@@ -61,15 +134,64 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Reads the cameras of a config file.
-pub(crate) fn load(path: &Path) -> Result<Vec<Camera>, String> {
+/// Reads a config file.
+pub(crate) fn load(path: &Path, first_free: usize) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("{}:{e}", path.display()))
+    parse(&text, first_free).map_err(|e| format!("{}:{e}", path.display()))
 }
 
-/// Parses a config file's text; errors start with `line:col: ` where the parser knows it.
-pub(crate) fn parse(text: &str) -> Result<Vec<Camera>, String> {
+impl Entry {
+    /// Checks the entry and resolves its password; `which` names it in errors.
+    pub(crate) fn into_camera(self, id: String, which: &str) -> Result<Camera, String> {
+        let url = self.url.trim();
+        if !url.to_ascii_lowercase().starts_with("rtsp://") || url.len() <= "rtsp://".len() {
+            return Err(format!("{which}: url must be rtsp://host/…"));
+        }
+        if id.is_empty() || id.chars().any(|c| c.is_control() || c == '/') {
+            return Err(format!("{which}: the id must be non-empty, without '/'"));
+        }
+        let password =
+            match (self.password, self.password_env) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("{which}: give password or password_env, not both"));
+                }
+                (Some(p), None) => Some(p),
+                (None, Some(var)) => Some(std::env::var(&var).map_err(|_| {
+                    format!("{which}: password_env names {var:?}, which is not set")
+                })?),
+                (None, None) => None,
+            };
+        let credentials = match (self.username, password) {
+            (Some(u), Some(p)) => Some((u, p)),
+            (Some(u), None) => Some((u, String::new())),
+            (None, Some(_)) => return Err(format!("{which}: a password needs a username")),
+            (None, None) => None,
+        };
+        let transport = self
+            .transport
+            .as_deref()
+            .map(transport)
+            .transpose()
+            .map_err(|m| format!("{which}: {m}"))?;
+        let scene = Scene {
+            zones: self.zone,
+            lines: self.line,
+        };
+        Analyzer::new(scene.clone()).map_err(|e| format!("{which}: {e}"))?;
+        Ok(Camera {
+            id,
+            url: url.to_owned(),
+            credentials,
+            transport,
+            scene,
+        })
+    }
+}
+
+/// Parses a config file's text; errors start with `line:col: ` where it is known. Cameras
+/// without an id are named `stream_N` from `first_free` on, in file order.
+pub(crate) fn parse(text: &str, first_free: usize) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| {
         // The message alone: the error's Display quotes the offending line, which may hold
         // a password.
@@ -82,60 +204,40 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Camera>, String> {
             .unwrap_or_else(|| " ".into());
         format!("{at}{}", e.message().trim())
     })?;
-    if file.stream.is_empty() {
-        return Err(" no [[stream]] tables: nothing to watch".into());
+    if let Some(c) = file.engine.confidence
+        && !(0.0..=1.0).contains(&c)
+    {
+        return Err(" [engine] confidence must be between 0 and 1".into());
+    }
+    if let Some(s) = file.outputs.snapshot_every
+        && !(s > 0.0 && s.is_finite())
+    {
+        return Err(" [outputs] snapshot_every must be a positive number of seconds".into());
     }
     let mut ids = HashSet::new();
-    let mut out = Vec::new();
-    for (n, e) in file.stream.into_iter().enumerate() {
-        let which = match &e.id {
-            Some(id) => format!(" stream {id:?}"),
-            None => format!(" stream #{}", n + 1),
+    let mut cameras = Vec::new();
+    let mut next = first_free;
+    for spanned in file.stream {
+        let (l, _) = line_col(text, spanned.span().start);
+        let e = spanned.into_inner();
+        let id = match &e.id {
+            Some(id) => id.clone(),
+            None => {
+                next += 1;
+                format!("stream_{}", next - 1)
+            }
         };
-        if let Some(id) = &e.id
-            && !ids.insert(id.clone())
-        {
+        let which = format!("{l}: stream {id:?}");
+        if !ids.insert(id.clone()) {
             return Err(format!("{which}: the id is used twice"));
         }
-        if !e
-            .url
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("rtsp://")
-        {
-            return Err(format!("{which}: url must start with rtsp://"));
-        }
-        let password =
-            match (e.password, e.password_env) {
-                (Some(_), Some(_)) => {
-                    return Err(format!("{which}: give password or password_env, not both"));
-                }
-                (Some(p), None) => Some(p),
-                (None, Some(var)) => Some(std::env::var(&var).map_err(|_| {
-                    format!("{which}: password_env names {var:?}, which is not set")
-                })?),
-                (None, None) => None,
-            };
-        let credentials = match (e.username, password) {
-            (Some(u), Some(p)) => Some((u, p)),
-            (Some(u), None) => Some((u, String::new())),
-            (None, Some(_)) => return Err(format!("{which}: a password needs a username")),
-            (None, None) => None,
-        };
-        let transport = e
-            .transport
-            .as_deref()
-            .map(transport)
-            .transpose()
-            .map_err(|m| format!("{which}: {m}"))?;
-        out.push(Camera {
-            id: e.id,
-            url: e.url,
-            credentials,
-            transport,
-        });
+        cameras.push(e.into_camera(id, &which)?);
     }
-    Ok(out)
+    Ok(Config {
+        engine: file.engine,
+        outputs: file.outputs,
+        cameras,
+    })
 }
 
 #[cfg(test)]
@@ -144,8 +246,14 @@ mod tests {
 
     #[test]
     fn a_good_file() {
-        let cams = parse(
+        let c = parse(
             r#"
+            [engine]
+            device = "cpu"
+
+            [outputs]
+            mqtt = "mqtt://127.0.0.1:1883"
+
             [[stream]]
             id = "door"
             url = "rtsp://192.0.2.10/a"
@@ -153,37 +261,119 @@ mod tests {
             password = "pw"
             transport = "udp"
 
+            [[stream.zone]]
+            name = "porch"
+            polygon = [[0, 0], [100, 0], [100, 100]]
+            labels = ["person"]
+
+            [[stream.line]]
+            name = "gate"
+            from = [50, 0]
+            to = [50, 100]
+
             [[stream]]
             url = "rtsp://192.0.2.11/b"
             "#,
+            3,
         )
         .unwrap();
+        assert_eq!(c.engine.device.as_deref(), Some("cpu"));
+        assert_eq!(c.outputs.mqtt.as_deref(), Some("mqtt://127.0.0.1:1883"));
+        let cams = c.cameras;
         assert_eq!(cams.len(), 2);
-        assert_eq!(cams[0].id.as_deref(), Some("door"));
+        assert_eq!(cams[0].id, "door");
         assert_eq!(
             cams[0].credentials,
             Some(("admin".to_owned(), "pw".to_owned()))
         );
         assert_eq!(cams[0].transport, Some(Transport::Udp));
-        assert_eq!((cams[1].id.clone(), cams[1].transport), (None, None));
+        assert_eq!(cams[0].scene.zones[0].labels, ["person"]);
+        assert_eq!(cams[0].scene.zones[0].inertia, 3);
+        assert_eq!(cams[0].scene.lines[0].to, (50.0, 100.0));
+        assert_eq!((cams[1].id.as_str(), cams[1].transport), ("stream_3", None));
+        assert!(cams[1].scene.is_empty());
     }
 
     #[test]
-    fn errors_say_where_and_never_quote_a_password() {
-        let e = parse("[[stream]]\nurl = \"rtsp://a\"\npassword = \"s3cret\" oops\n").unwrap_err();
-        assert!(e.starts_with("3:"), "{e}");
-        assert!(!e.contains("s3cret"), "{e}");
-        let e = parse("[[stream]]\nurll = \"rtsp://a\"\n").unwrap_err();
-        assert!(e.contains("unknown field") && e.starts_with("2:"), "{e}");
-        let e = parse("[[stream]]\nid = \"x\"\nurl = \"rtsp://a\"\n[[stream]]\nid = \"x\"\nurl = \"rtsp://b\"\n").unwrap_err();
-        assert!(e.contains("used twice"), "{e}");
-        assert!(
-            parse("[[stream]]\nurl = \"http://a\"\n")
-                .unwrap_err()
-                .contains("rtsp://")
-        );
-        assert!(parse("").unwrap_err().contains("no [[stream]]"));
-        let e = parse("[[stream]]\nurl = \"rtsp://a\"\ntransport = \"quic\"\n").unwrap_err();
-        assert!(e.contains("quic"), "{e}");
+    fn every_kind_of_error_says_where_and_never_quotes_a_password() {
+        let cases: &[(&str, &str)] = &[
+            // syntax
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\npassword = \"s3cret\" oops\n",
+                "3:",
+            ),
+            // unknown field
+            ("[[stream]]\nurll = \"rtsp://a\"\n", "unknown field"),
+            ("[enigne]\n", "unknown field"),
+            // wrong type
+            ("[[stream]]\nurl = 5\n", "invalid type"),
+            // missing field
+            ("[[stream]]\nid = \"x\"\n", "missing field"),
+            // duplicate id
+            (
+                "[[stream]]\nid = \"x\"\nurl = \"rtsp://a\"\n[[stream]]\nid = \"x\"\nurl = \"rtsp://b\"\n",
+                "4: stream \"x\": the id is used twice",
+            ),
+            // bad url
+            (
+                "[[stream]]\nurl = \"http://a\"\n",
+                "1: stream \"stream_0\": url must be",
+            ),
+            // bad transport
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\ntransport = \"quic\"\n",
+                "quic",
+            ),
+            // password and password_env
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\nusername = \"u\"\npassword = \"s3cret\"\npassword_env = \"X\"\n",
+                "not both",
+            ),
+            // unset password_env
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\nusername = \"u\"\npassword_env = \"RTSP_WORKER_TEST_UNSET_VAR\"\n",
+                "not set",
+            ),
+            // password without user
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\npassword = \"s3cret\"\n",
+                "needs a username",
+            ),
+            // a zone with two corners
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\n[[stream.zone]]\nname = \"z\"\npolygon = [[0, 0], [1, 1]]\n",
+                "zone \"z\"",
+            ),
+            // a line of length zero
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\n[[stream.line]]\nname = \"l\"\nfrom = [1, 1]\nto = [1, 1]\n",
+                "line \"l\"",
+            ),
+            // a zone field that does not exist
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\n[[stream.zone]]\nname = \"z\"\npolygon = [[0, 0], [1, 1], [0, 1]]\ncolour = 1\n",
+                "unknown field",
+            ),
+            // out of range outputs and engine values
+            ("[engine]\nconfidence = 2.0\n", "confidence"),
+            ("[outputs]\nsnapshot_every = -1.0\n", "snapshot_every"),
+        ];
+        for (text, expected) in cases {
+            let e = parse(text, 0).unwrap_err();
+            assert!(e.contains(expected), "{text:?} gave {e:?}");
+            assert!(!e.contains("s3cret"), "{e}");
+            assert!(
+                e.trim_start()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == '['),
+                "errors say where: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_file_has_no_cameras() {
+        assert!(parse("", 0).unwrap().cameras.is_empty());
     }
 }

@@ -4,11 +4,15 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rtsp_worker::StreamOptions;
+use rtsp_worker::zones::{Line, Scene, Zone};
 
-use crate::{DemoArgs, Failure, Mode, manager, watch};
+use crate::config::{self, Camera};
+use crate::metrics::Metrics;
+use crate::service::{self, Mode, Origin, Service};
+use crate::{DemoArgs, Failure, http, manager, status_lines};
 
 /// The loopback RTSP server script (also run by the tests).
 const SERVER: &str = include_str!("../../rtsp-ingest/tests/rtsp_server.py");
@@ -92,6 +96,33 @@ fn start_server(mounts: &[String]) -> Result<Server, Failure> {
     }
 }
 
+/// The demo's zones and lines, on the pedestrian clip (768x576): a counting line across the
+/// middle and the lower right quarter as a zone, to show them on the status page.
+fn people_scene() -> Scene {
+    Scene {
+        zones: vec![Zone::new(
+            "lower right",
+            vec![
+                (384.0, 288.0),
+                (768.0, 288.0),
+                (768.0, 576.0),
+                (384.0, 576.0),
+            ],
+        )],
+        lines: vec![Line::new("middle", (384.0, 0.0), (384.0, 576.0))],
+    }
+}
+
+/// Binds the demo's HTTP address, or any free port on loopback if it is taken.
+async fn bind_demo(addr: &str) -> Result<tokio::net::TcpListener, Failure> {
+    match http::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(first) => http::bind("127.0.0.1:0")
+            .await
+            .map_err(|m| Failure::new(1, format!("{first}; {m}"))),
+    }
+}
+
 pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
     let dir = clips();
     let mut mounts = Vec::new();
@@ -108,39 +139,75 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         }
         mounts.push(format!("/{id}={}@{fps}", path.display()));
     }
-    let manager = manager(&args.engine).await?;
+    let state = Arc::new(http::AppState::default());
+    let (page, server_task) = if args.no_http {
+        (None, None)
+    } else {
+        let listener = bind_demo(&args.http).await?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::new(1, e.to_string()))?;
+        (
+            Some(format!("http://{local}/")),
+            Some(http::serve(listener, state.clone())),
+        )
+    };
+    let manager = manager(&args.engine, &config::Engine::default(), page.is_some()).await?;
     let server = start_server(&mounts)?;
     eprintln!(
         "demo: {} streams served over RTSP on 127.0.0.1:{} — pedestrians (OpenCV's vtest, \
-         768x576 10 fps H.264), moving boxes (720p25 H.264) and a test pattern (720p25 H.265) — \
-         for {:.0} s (Ctrl-C stops it earlier). One line per stream and second: the frame, its \
-         latency, its confirmed tracks.",
+         768x576 10 fps H.264, with a zone and a counting line), moving boxes (720p25 H.264) \
+         and a test pattern (720p25 H.265) — for {:.0} s (Ctrl-C stops it earlier). One line \
+         per stream and second: the frame, its latency, its confirmed tracks.",
         STREAMS.len(),
         server.port,
         args.duration
     );
-    let mut connections = Vec::new();
+    if let Some(page) = &page {
+        eprintln!("demo: live view, API and metrics on {page} (open it in a browser)");
+    }
+    let settings = service::Settings {
+        mode: if args.json {
+            Mode::Json { events: false }
+        } else {
+            Mode::Human
+        },
+        default_transport: rtsp_worker::Transport::Auto,
+        give_up_after: None,
+        keep_running: false,
+        config_path: None,
+        first_free: 0,
+    };
+    let service = Service::new(manager.clone(), settings, Metrics::default(), None);
+    let _ = state.service.set(service.clone());
     for (id, _, _) in STREAMS {
-        let url = format!("rtsp://127.0.0.1:{}/{id}", server.port);
-        let conn = manager
-            .connect_stream(&url, StreamOptions::new().id(id))
+        let camera = Camera {
+            id: id.to_owned(),
+            url: format!("rtsp://127.0.0.1:{}/{id}", server.port),
+            credentials: None,
+            transport: None,
+            scene: if id == "people" {
+                people_scene()
+            } else {
+                Scene::default()
+            },
+        };
+        service
+            .add(camera, Origin::CommandLine)
             .await
             .map_err(|e| Failure::new(1, e.to_string()))?;
-        connections.push(conn);
     }
-    let mode = if args.json {
-        Mode::Json { events: false }
-    } else {
-        Mode::Human
-    };
-    let seen = watch(
-        &manager,
-        connections,
-        mode,
-        Some(Duration::from_secs_f64(args.duration)),
-        args.status_every,
-    )
-    .await?;
+    let status = status_lines(&manager, args.status_every);
+    let stopped = service
+        .wait_for_stop(Some(Duration::from_secs_f64(args.duration)))
+        .await;
+    if let Some(s) = status {
+        s.abort();
+    }
+    let seen = service.finish(stopped).await?;
+    if let Some(t) = server_task {
+        t.abort();
+    }
     drop(server);
     for (id, s) in &seen {
         let mut by_class: Vec<(String, usize)> = Vec::new();

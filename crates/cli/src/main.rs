@@ -1,28 +1,34 @@
 //! The `rtsp-worker` binary: `run` watches cameras and writes one JSON object per processed
-//! frame to stdout; `demo` does it on sample clips served over RTSP on loopback. Logs and a
-//! status line go to stderr; Ctrl-C drains and prints the final accounting.
+//! frame to stdout, and on request serves an HTTP API with metrics and a status page, publishes
+//! MQTT events and writes snapshots; `demo` does it on sample clips served over RTSP on
+//! loopback. Logs and a status line go to stderr; Ctrl-C drains and prints the final
+//! accounting.
 
 // A command-line tool: it talks to the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod config;
 mod demo;
+mod events;
+mod http;
+mod metrics;
+mod mqtt;
 mod output;
+mod service;
+mod snapshots;
 
-use std::collections::HashSet;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rtsp_worker::{
-    Device, EndReason, Error, StreamConnection, StreamConnectionManager, StreamEvent,
-    StreamOptions, TrackState, TrackerKind,
-};
-use tokio::sync::{Notify, mpsc};
+use rtsp_worker::{Device, Error, StreamConnectionManager, TrackerKind};
+use tokio::task::JoinHandle;
+
+use crate::config::Camera;
+use crate::metrics::Metrics;
+use crate::service::{Mode, Origin, Service};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -32,7 +38,11 @@ Exit codes:
   3  something to provision: the model or ONNX Runtime is missing, or the device cannot
      be used (run `cargo xtask setup`)
   4  every camera ended with an error (unreachable after --give-up-after attempts,
-     credentials refused, unsupported codec or transport)
+     credentials refused, unsupported codec or transport); with --http the worker
+     stays up instead
+
+Signals: SIGINT/SIGTERM drain and stop; SIGHUP re-reads --config and applies its camera
+changes (as POST /api/v1/reload does).
 
 Logs: RUST_LOG (default warn,rtsp_worker=info).";
 
@@ -58,15 +68,16 @@ enum TrackerArg {
     Iou,
 }
 
-/// Settings of the shared pipeline; unset ones are chosen for the device.
+/// Settings of the shared pipeline; unset ones come from the config file's `[engine]`, then
+/// are chosen for the device.
 #[derive(Args, Clone)]
 struct EngineArgs {
     /// The detector (an Ultralytics-style YOLO ONNX file) [default: the provisioned YOLOv12n]
     #[arg(long)]
     model: Option<PathBuf>,
-    /// cpu, cuda or cuda:N
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// cpu, cuda or cuda:N [default: cpu]
+    #[arg(long)]
+    device: Option<String>,
     /// Frames per detector call [default: 1 on the CPU, 16 on a GPU]
     #[arg(long)]
     batch_size: Option<usize>,
@@ -79,12 +90,47 @@ struct EngineArgs {
     /// ONNX Runtime threads per batch [default: the cores, on the CPU]
     #[arg(long)]
     threads: Option<usize>,
-    /// The tracker
-    #[arg(long, value_enum, default_value = "bytetrack")]
-    tracker: TrackerArg,
-    /// Report detections at or above this score
-    #[arg(long, default_value_t = 0.25)]
-    confidence: f32,
+    /// The tracker [default: bytetrack]
+    #[arg(long, value_enum)]
+    tracker: Option<TrackerArg>,
+    /// Report detections at or above this score [default: 0.25]
+    #[arg(long)]
+    confidence: Option<f32>,
+}
+
+/// The operator's outputs besides stdout.
+#[derive(Args, Clone, Default)]
+struct ServeArgs {
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8080",
+        help = "Serve the HTTP API, /metrics and the status page on ADDR [default when given \
+                alone: 127.0.0.1:8080]"
+    )]
+    http: Option<String>,
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Publish object events to an MQTT broker, mqtt://host[:port] (Frigate-style topics)"
+    )]
+    mqtt: Option<String>,
+    /// The MQTT topic prefix [default: rtsp-worker]
+    #[arg(long)]
+    mqtt_prefix: Option<String>,
+    /// MQTT messages held while the broker is away; more are dropped, counted
+    #[arg(long, value_name = "N", default_value_t = mqtt::QUEUE)]
+    mqtt_queue: usize,
+    /// Write annotated JPEGs per stream into this folder
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// Seconds between snapshot files per stream [default: 5]
+    #[arg(long, value_name = "SECS")]
+    snapshot_every: Option<f64>,
+    /// Snapshot files kept per stream (the oldest go)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    snapshot_keep: usize,
 }
 
 #[derive(Args)]
@@ -94,12 +140,15 @@ struct RunArgs {
     urls: Vec<String>,
     #[arg(
         long,
-        help = "A TOML file of cameras ([[stream]] tables with id, url, username, password or \
-                password_env, transport)"
+        help = "A TOML file: [engine], [outputs], and [[stream]] tables with id, url, username, \
+                password_env, transport, [[stream.zone]] and [[stream.line]] (see README). \
+                SIGHUP or POST /api/v1/reload applies its camera changes"
     )]
     config: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Stop after this many seconds [default: run until Ctrl-C]
     #[arg(long)]
     duration: Option<f64>,
@@ -110,9 +159,12 @@ struct RunArgs {
     /// forever]
     #[arg(long)]
     give_up_after: Option<u32>,
-    /// Also write lifecycle events as JSON lines ({"event": "connected", "stream_id": …})
+    /// Also write lifecycle and zone events as JSON lines ({"event": "connected", …})
     #[arg(long)]
     events: bool,
+    /// No JSON lines on stdout (HTTP, MQTT and snapshots only)
+    #[arg(long)]
+    no_json: bool,
     /// Seconds between status lines on stderr (0: none)
     #[arg(long, default_value_t = 5.0)]
     status_every: f64,
@@ -128,6 +180,12 @@ struct DemoArgs {
     /// JSON lines on stdout instead of the human summary
     #[arg(long)]
     json: bool,
+    /// Where the status page is served (another free port if this one is taken)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    http: String,
+    /// No HTTP server
+    #[arg(long)]
+    no_http: bool,
     /// Seconds between status lines on stderr (0: none)
     #[arg(long, default_value_t = 2.0)]
     status_every: f64,
@@ -184,26 +242,50 @@ fn main() -> ExitCode {
     }
 }
 
-/// The manager for the engine arguments, with a clear message for what users hit first.
-async fn manager(args: &EngineArgs) -> Result<StreamConnectionManager, Failure> {
+/// The manager for the engine arguments (the config file's `[engine]` filling what they
+/// leave unset), with a clear message for what users hit first.
+async fn manager(
+    args: &EngineArgs,
+    file: &config::Engine,
+    snapshots: bool,
+) -> Result<StreamConnectionManager, Failure> {
     let device: Device = args
         .device
+        .as_deref()
+        .or(file.device.as_deref())
+        .unwrap_or("cpu")
         .parse()
         .map_err(|e: Error| Failure::new(2, e.to_string()))?;
     let mut tracker = rtsp_worker::default_tracker();
-    tracker.kind = match args.tracker {
-        TrackerArg::Bytetrack => TrackerKind::ByteTrack,
-        TrackerArg::Sort => TrackerKind::Sort,
-        TrackerArg::Iou => TrackerKind::Iou,
+    let kind = match (args.tracker, file.tracker.as_deref()) {
+        (Some(TrackerArg::Bytetrack), _) | (None, None) => TrackerKind::ByteTrack,
+        (Some(TrackerArg::Sort), _) => TrackerKind::Sort,
+        (Some(TrackerArg::Iou), _) => TrackerKind::Iou,
+        (None, Some(name)) => match name.to_ascii_lowercase().as_str() {
+            "bytetrack" => TrackerKind::ByteTrack,
+            "sort" => TrackerKind::Sort,
+            "iou" => TrackerKind::Iou,
+            other => {
+                return Err(Failure::new(
+                    2,
+                    format!("[engine] tracker {other:?} is not bytetrack, sort or iou"),
+                ));
+            }
+        },
     };
+    tracker.kind = kind;
     let mut b = StreamConnectionManager::builder()
         .device(device)
         .tracker(tracker)
-        .confidence(args.confidence);
-    if let Some(m) = &args.model {
+        .confidence(args.confidence.or(file.confidence).unwrap_or(0.25));
+    if snapshots {
+        // Five live-view frames a second at most per stream.
+        b = b.snapshot_interval(Some(Duration::from_millis(200)));
+    }
+    if let Some(m) = args.model.as_ref().or(file.model.as_ref()) {
         b = b.model(m);
     }
-    if let Some(n) = args.batch_size {
+    if let Some(n) = args.batch_size.or(file.batch_size) {
         b = b.batch_size(n);
     }
     if let Some(ms) = args.force_timeout {
@@ -233,129 +315,52 @@ async fn manager(args: &EngineArgs) -> Result<StreamConnectionManager, Failure> 
     })
 }
 
-async fn run(args: RunArgs) -> Result<(), Failure> {
-    let default_transport = config::transport(&args.transport).map_err(|m| Failure::new(2, m))?;
-    let mut cameras: Vec<config::Camera> = args
-        .urls
-        .iter()
-        .map(|u| config::Camera {
-            id: None,
-            url: u.clone(),
-            credentials: None,
-            transport: None,
-        })
-        .collect();
-    if let Some(path) = &args.config {
-        cameras.extend(config::load(path).map_err(|m| Failure::new(2, m))?);
-    }
-    if cameras.is_empty() {
+/// What `run` serves besides stdout, the file's `[outputs]` filling what the flags leave.
+struct Outputs {
+    http: Option<String>,
+    mqtt: Option<(mqtt::Broker, String)>,
+    snapshots: Option<(PathBuf, Duration, usize)>,
+}
+
+fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure> {
+    let mqtt = match args.mqtt.as_ref().or(file.mqtt.as_ref()) {
+        Some(url) => {
+            let broker = mqtt::parse_broker(url).map_err(|m| Failure::new(2, m))?;
+            let prefix = args
+                .mqtt_prefix
+                .clone()
+                .or_else(|| file.mqtt_prefix.clone())
+                .unwrap_or_else(|| "rtsp-worker".into());
+            mqtt::check_prefix(&prefix).map_err(|m| Failure::new(2, m))?;
+            Some((broker, prefix))
+        }
+        None => None,
+    };
+    let every = args.snapshot_every.or(file.snapshot_every).unwrap_or(5.0);
+    if !(every > 0.0 && every.is_finite()) {
         return Err(Failure::new(
             2,
-            "no cameras: give rtsp:// URLs or --config FILE (see --help)",
+            "--snapshot-every must be a positive number of seconds",
         ));
     }
-    let manager = manager(&args.engine).await?;
-    let mut connections = Vec::new();
-    for cam in cameras {
-        let mut options = StreamOptions::new()
-            .transport(cam.transport.unwrap_or(default_transport))
-            .give_up_after(args.give_up_after);
-        if let Some(id) = cam.id {
-            options = options.id(id);
-        }
-        if let Some((user, password)) = cam.credentials {
-            options = options.credentials(user, password);
-        }
-        match manager.connect_stream(&cam.url, options).await {
-            Ok(c) => connections.push(c),
-            Err(e) => {
-                manager.shutdown().await;
-                let code = if matches!(e, Error::DuplicateStream(_) | Error::Camera { .. }) {
-                    2
-                } else {
-                    1
-                };
-                return Err(Failure::new(code, e.to_string()));
-            }
-        }
+    if args.snapshot_keep == 0 {
+        return Err(Failure::new(2, "--snapshot-keep must be at least 1"));
     }
-    let mode = Mode::Json {
-        events: args.events,
-    };
-    watch(
-        &manager,
-        connections,
-        mode,
-        args.duration.map(Duration::from_secs_f64),
-        args.status_every,
-    )
-    .await
-    .map(|_| ())
+    Ok(Outputs {
+        http: args.http.clone().or_else(|| file.http.clone()),
+        mqtt,
+        snapshots: args
+            .snapshots
+            .clone()
+            .or_else(|| file.snapshots.clone())
+            .map(|d| (d, Duration::from_secs_f64(every), args.snapshot_keep)),
+    })
 }
 
-/// How results are shown.
-#[derive(Clone, Copy)]
-enum Mode {
-    /// JSON lines on stdout (and lifecycle events too with `events`).
-    Json { events: bool },
-    /// A human line per stream and second, for the demo.
-    Human,
-}
-
-/// What one stream's consumer saw.
-#[derive(Default)]
-struct Seen {
-    end: Option<EndReason>,
-    /// Confirmed tracks: (track id, class name).
-    tracks: HashSet<(u64, String)>,
-    results: u64,
-}
-
-/// Consumes every stream until the duration, a signal, stdout closing, or every stream
-/// ending; then shuts the manager down and prints the final accounting.
-async fn watch(
-    manager: &StreamConnectionManager,
-    connections: Vec<StreamConnection>,
-    mode: Mode,
-    duration: Option<Duration>,
-    status_every: f64,
-) -> Result<Vec<(String, Seen)>, Failure> {
-    let (lines, mut lines_rx) = mpsc::channel::<String>(1024);
-    let stdout_gone = Arc::new(Notify::new());
-    let gone = stdout_gone.clone();
-    // One writer thread: stdout is blocking I/O.
-    let writer = std::thread::spawn(move || {
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
-        while let Some(line) = lines_rx.blocking_recv() {
-            let ok = out.write_all(line.as_bytes()).is_ok() && out.write_all(b"\n").is_ok();
-            if !ok || (lines_rx.is_empty() && out.flush().is_err()) {
-                gone.notify_one();
-                break;
-            }
-        }
-        let _ = out.flush();
-    });
-
-    let live = Arc::new(AtomicUsize::new(connections.len()));
-    let all_ended = Arc::new(Notify::new());
-    let mut consumers = Vec::new();
-    for conn in connections {
-        let lines = lines.clone();
-        let (live, all_ended) = (live.clone(), all_ended.clone());
-        consumers.push(tokio::spawn(async move {
-            let id = conn.id().to_owned();
-            let seen = consume(&conn, mode, &lines).await;
-            if live.fetch_sub(1, Ordering::SeqCst) == 1 {
-                all_ended.notify_one();
-            }
-            (id, seen)
-        }));
-    }
-    drop(lines);
-
-    let status = (status_every > 0.0).then(|| {
-        let every = Duration::from_secs_f64(status_every);
+/// The status line on stderr every `every` seconds (0: none).
+fn status_lines(manager: &StreamConnectionManager, every: f64) -> Option<JoinHandle<()>> {
+    (every > 0.0).then(|| {
+        let every = Duration::from_secs_f64(every);
         let manager = manager.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -365,129 +370,109 @@ async fn watch(
                 eprintln!("{}", output::status_line(&manager.get_stats()));
             }
         })
-    });
+    })
+}
 
-    let stopped_by_streams = wait_for_stop(duration, &stdout_gone, &all_ended, &live).await;
-    if let Some(s) = status {
-        s.abort();
+async fn run(args: RunArgs) -> Result<(), Failure> {
+    let default_transport = config::transport(&args.transport).map_err(|m| Failure::new(2, m))?;
+    let mut cameras: Vec<Camera> = Vec::new();
+    for (n, url) in args.urls.iter().enumerate() {
+        let entry = config::Entry {
+            id: None,
+            url: url.clone(),
+            username: None,
+            password: None,
+            password_env: None,
+            transport: None,
+            zone: Vec::new(),
+            line: Vec::new(),
+        };
+        let id = format!("stream_{n}");
+        // The URL itself is not quoted: it may hold a password.
+        cameras.push(
+            entry
+                .into_camera(id, &format!("camera URL #{}", n + 1))
+                .map_err(|m| Failure::new(2, m))?,
+        );
     }
-    let finals = manager.shutdown().await;
-    let mut seen = Vec::new();
-    for c in consumers {
-        if let Ok(s) = c.await {
-            seen.push(s);
-        }
-    }
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-    eprint!("{}", output::accounting_table(&finals));
-    let failed: Vec<String> = seen
-        .iter()
-        .filter_map(|(id, s)| {
-            s.end
-                .as_ref()
-                .and_then(EndReason::error)
-                .map(|e| format!("{id}: {e}"))
-        })
-        .collect();
-    if stopped_by_streams && !seen.is_empty() && failed.len() == seen.len() {
+    let first_file_camera = cameras.len();
+    let file = match &args.config {
+        Some(path) => config::load(path, first_file_camera).map_err(|m| Failure::new(2, m))?,
+        None => config::Config::default(),
+    };
+    cameras.extend(file.cameras.iter().cloned());
+    let out = outputs(&args.serve, &file.outputs)?;
+    if cameras.is_empty() && out.http.is_none() {
         return Err(Failure::new(
-            4,
-            format!(
-                "every camera ended with an error:\n  {}",
-                failed.join("\n  ")
-            ),
+            2,
+            "no cameras: give rtsp:// URLs, --config FILE, or --http to add them later (see --help)",
         ));
     }
-    Ok(seen)
-}
-
-/// Resolves when the run should stop; true if because every stream ended.
-async fn wait_for_stop(
-    duration: Option<Duration>,
-    stdout_gone: &Notify,
-    all_ended: &Notify,
-    live: &AtomicUsize,
-) -> bool {
-    let sleep = async {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
+    let state = Arc::new(http::AppState::default());
+    let server = match &out.http {
+        Some(addr) => {
+            let listener = http::bind(addr).await.map_err(|m| Failure::new(2, m))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Failure::new(1, e.to_string()))?;
+            let task = http::serve(listener, state.clone());
+            eprintln!("rtsp-worker: status page and API on http://{local}/");
+            Some(task)
         }
+        None => None,
     };
-    let ended = async {
-        while live.load(Ordering::SeqCst) > 0 {
-            all_ended.notified().await;
-        }
+    let snapshots_on = out.http.is_some() || out.snapshots.is_some();
+    let manager = manager(&args.engine, &file.engine, snapshots_on).await?;
+    let json = !args.no_json && file.outputs.json.unwrap_or(true);
+    let settings = service::Settings {
+        mode: if json {
+            Mode::Json {
+                events: args.events || file.outputs.events.unwrap_or(false),
+            }
+        } else {
+            Mode::Quiet
+        },
+        default_transport,
+        give_up_after: args.give_up_after,
+        keep_running: out.http.is_some(),
+        config_path: args.config.clone(),
+        first_free: first_file_camera,
     };
-    let stopped_by_streams = tokio::select! {
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("rtsp-worker: interrupted; draining (Ctrl-C again to quit at once)");
-            false
-        }
-        _ = terminate() => false,
-        () = sleep => false,
-        () = stdout_gone.notified() => false,
-        () = ended => true,
-    };
-    tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
-    });
-    stopped_by_streams
-}
-
-async fn terminate() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await
-}
-
-/// One stream's output to stdout, until it ends.
-async fn consume(conn: &StreamConnection, mode: Mode, lines: &mpsc::Sender<String>) -> Seen {
-    let mut seen = Seen::default();
-    let mut last_human = tokio::time::Instant::now() - Duration::from_secs(10);
-    while let Some(event) = conn.next_event().await {
-        if let StreamEvent::Result(r) = &event {
-            seen.results += 1;
-            for t in &r.tracked_objects {
-                if t.state == TrackState::Confirmed {
-                    seen.tracks.insert((t.track_id, t.class_name.clone()));
-                }
-            }
-        }
-        if let StreamEvent::Ended { reason } = &event {
-            seen.end = Some(reason.clone());
-        }
-        let line = match (mode, &event) {
-            (Mode::Json { .. }, StreamEvent::Result(_)) | (Mode::Json { events: true }, _) => {
-                Some(output::json_line(conn.id(), &event))
-            }
-            (Mode::Human, StreamEvent::Result(r))
-                if last_human.elapsed() >= Duration::from_secs(1) =>
-            {
-                last_human = tokio::time::Instant::now();
-                Some(output::demo_line(r))
-            }
-            _ => None,
+    let publisher = out
+        .mqtt
+        .as_ref()
+        .map(|(broker, prefix)| mqtt::Publisher::start(broker, prefix, args.serve.mqtt_queue));
+    let service = Service::new(manager.clone(), settings, Metrics::default(), publisher);
+    let _ = state.service.set(service.clone());
+    for (n, cam) in cameras.into_iter().enumerate() {
+        let origin = if n < first_file_camera {
+            Origin::CommandLine
+        } else {
+            Origin::ConfigFile
         };
-        // A full channel (stdout slower than the cameras) waits here: this stream's own
-        // queue then drops its oldest results, counted as consumer_too_slow.
-        if let Some(line) = line
-            && lines.send(line).await.is_err()
-        {
-            // stdout is gone; keep draining so the stream can end.
-            continue;
+        if let Err(e) = service.add(cam, origin).await {
+            let _ = service.finish(false).await;
+            let code = if matches!(e, Error::DuplicateStream(_) | Error::Camera { .. }) {
+                2
+            } else {
+                1
+            };
+            return Err(Failure::new(code, e.to_string()));
         }
     }
-    seen
+    let writer = out
+        .snapshots
+        .map(|(dir, every, keep)| snapshots::spawn(service.clone(), dir, every, keep));
+    let status = status_lines(&manager, args.status_every);
+    let stopped_by_streams = service
+        .wait_for_stop(args.duration.map(Duration::from_secs_f64))
+        .await;
+    for task in [status, writer].into_iter().flatten() {
+        task.abort();
+    }
+    let result = service.finish(stopped_by_streams).await.map(|_| ());
+    if let Some(s) = server {
+        s.abort();
+    }
+    result
 }

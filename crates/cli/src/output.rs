@@ -18,6 +18,26 @@ pub(crate) fn json_line(id: &str, event: &StreamEvent) -> String {
     }
 }
 
+/// With `--events`: one line per zone entry, exit, loitering or line crossing of a result,
+/// `{"event": "entered" | "left" | "loitering" | "crossed", "stream_id": …, "timestamp": …, …}`.
+pub(crate) fn zone_event_lines(r: &TrackingResult) -> Vec<String> {
+    r.zone_events
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            if let Some(map) = v.as_object_mut() {
+                if let Some(kind) = map.remove("type") {
+                    map.insert("event".into(), kind);
+                }
+                map.insert("stream_id".into(), r.stream_id.clone().into());
+                map.insert("frame_number".into(), r.frame_number.into());
+                map.insert("timestamp".into(), r.timestamp.into());
+            }
+            v.to_string()
+        })
+        .collect()
+}
+
 /// The one-line status: streams up, rates, batch fill, worst p99 latency, drops by reason.
 pub(crate) fn status_line(s: &ManagerStats) -> String {
     let up = s

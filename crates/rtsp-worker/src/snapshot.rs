@@ -148,7 +148,7 @@ const PALETTE: [[u8; 3]; 8] = [
 ];
 const ZONE_COLOUR: [u8; 3] = [255, 200, 0];
 const LINE_COLOUR: [u8; 3] = [0, 230, 255];
-const DETECTION_COLOUR: [u8; 3] = [160, 160, 160];
+const DETECTION_COLOUR: [u8; 3] = [210, 210, 210];
 
 /// A packed RGB canvas with the few drawing operations annotations need.
 struct Canvas {
@@ -284,7 +284,7 @@ pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
             );
         }
     }
-    // Detections the tracker did not (yet) follow, thin and grey.
+    // Detections the tracker does not (yet) follow, thinner and grey.
     for d in &r.detections {
         let tracked = r
             .tracked_objects
@@ -293,7 +293,7 @@ pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
         if !tracked {
             let (x1, y1) = at(d.bbox[0], d.bbox[1]);
             let (x2, y2) = at(d.bbox[2], d.bbox[3]);
-            canvas.rect([x1, y1, x2, y2], 1, DETECTION_COLOUR);
+            canvas.rect([x1, y1, x2, y2], scale, DETECTION_COLOUR);
         }
     }
     for t in &r.tracked_objects {

@@ -308,3 +308,85 @@ async fn a_slow_consumer_loses_only_its_own_results_counted() {
         s.accounting.results + s.accounting.dropped.consumer_too_slow
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scene_puts_objects_in_zones_and_a_snapshot_draws_the_latest_frame() {
+    use rtsp_worker::Error;
+    use rtsp_worker::zones::{Event, Line, Scene, Zone};
+
+    let _heavy = one_at_a_time().await;
+    let server = Server::start(
+        &[format!("/walk={}", clip("people_720p25.h264"))],
+        None,
+        None,
+    );
+    let manager = builder()
+        .snapshot_interval(Some(Duration::from_millis(100)))
+        .build()
+        .await
+        .unwrap();
+    // A zone with two corners is refused before anything connects.
+    let bad = Scene {
+        zones: vec![Zone::new("flat", vec![(0.0, 0.0), (1.0, 1.0)])],
+        lines: vec![],
+    };
+    let e = manager
+        .connect_stream(&server.url("/walk"), StreamOptions::new().scene(bad))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+    assert!(manager.stream_ids().is_empty());
+
+    // The right part of the picture, where two of the three people start.
+    let scene = Scene {
+        zones: vec![Zone::new(
+            "right",
+            vec![(700.0, 0.0), (1280.0, 0.0), (1280.0, 720.0), (700.0, 720.0)],
+        )],
+        lines: vec![Line::new("middle", (640.0, 0.0), (640.0, 720.0))],
+    };
+    let walk = manager
+        .connect_stream(
+            &server.url("/walk"),
+            StreamOptions::new().id("walk").scene(scene),
+        )
+        .await
+        .unwrap();
+    assert!(walk.snapshot().is_none(), "no frame yet");
+    let events = collect(&walk, 6 * SECS).await;
+    let snapshot = walk.snapshot().expect("a kept frame");
+    manager.shutdown().await;
+
+    let rs = results(&events);
+    assert!(rs.len() >= 10, "{} results", rs.len());
+    assert!(rs.iter().all(|r| r.zone_counts.contains_key("right")));
+    assert!(rs.iter().all(|r| r.line_counts.contains_key("middle")));
+    let last = rs.last().unwrap();
+    assert_eq!(
+        last.zone_counts["right"].get("person"),
+        Some(&2),
+        "{last:?}"
+    );
+    let inside: Vec<&str> = last
+        .tracked_objects
+        .iter()
+        .filter(|t| t.zones == ["right"])
+        .map(|t| t.class_name.as_str())
+        .collect();
+    assert_eq!(inside, ["person", "person"], "{last:?}");
+    let entered = rs
+        .iter()
+        .flat_map(|r| &r.zone_events)
+        .filter(|e| matches!(e, Event::Entered { zone, .. } if zone == "right"))
+        .count();
+    assert_eq!(entered, 2, "two people start in the zone");
+
+    // The snapshot: a JPEG of the decoder's output (720p scaled to the model's 640 wide).
+    assert!(snapshot.jpeg.starts_with(&[0xFF, 0xD8]));
+    assert!(snapshot.jpeg.ends_with(&[0xFF, 0xD9]));
+    assert_eq!((snapshot.width, snapshot.height), (640, 360));
+    assert!(
+        snapshot.frame_number >= rs[0].frame_number,
+        "a recent frame"
+    );
+}

@@ -1,0 +1,379 @@
+//! The HTTP server (`--http ADDR`, on axum): the JSON API to list, add and remove cameras and
+//! read statistics, `/metrics` for Prometheus, health and readiness probes, annotated
+//! snapshots, and the status page. It binds before the model loads, so that probes answer
+//! (not ready) while it does. Every error is a JSON body `{"error": …, "kind": …}` with a 4xx
+//! or 5xx status; no response carries a password (URLs come redacted from the facade).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rtsp_worker::{Error, StreamState, StreamStats};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::config::Entry;
+use crate::service::{Origin, Service};
+
+/// The largest request body taken (a camera with a few zones is well under 10 KiB).
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// The status page: one static file, no framework, no CDN.
+const PAGE: &str = include_str!("status.html");
+
+/// What the handlers share: the service, once the model has loaded.
+#[derive(Debug, Default)]
+pub(crate) struct AppState {
+    pub(crate) service: OnceLock<Arc<Service>>,
+}
+
+type Shared = Arc<AppState>;
+
+/// Binds the address (`HOST:PORT`).
+pub(crate) async fn bind(addr: &str) -> Result<TcpListener, String> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("--http {addr:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"))?;
+    TcpListener::bind(parsed)
+        .await
+        .map_err(|e| format!("--http {addr}: cannot listen: {e}"))
+}
+
+/// Serves the API on `listener` until the process ends.
+pub(crate) fn serve(listener: TcpListener, state: Shared) -> JoinHandle<()> {
+    let app = router(state);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!(error = %e, "the HTTP server stopped");
+        }
+    })
+}
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/streams", get(list).post(add))
+        .route("/api/v1/streams/{id}", get(one).delete(remove))
+        .route("/api/v1/streams/{id}/snapshot.jpg", get(snapshot))
+        .route("/api/v1/reload", post(reload))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// A JSON error response.
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    let body = json!({"error": message.into(), "kind": kind});
+    (status, axum::Json(body)).into_response()
+}
+
+fn facade_error(e: &Error) -> Response {
+    let status = match e {
+        Error::DuplicateStream(_) | Error::TooManyStreams(_) => StatusCode::CONFLICT,
+        Error::UnknownStream(_) => StatusCode::NOT_FOUND,
+        Error::Camera { .. } | Error::InvalidConfig { .. } => StatusCode::BAD_REQUEST,
+        Error::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.kind(), e.to_string())
+}
+
+/// 503 while the model loads.
+fn starting() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "starting",
+        "starting: the model is loading",
+    )
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route (see /api/v1/streams, /api/v1/stats, /metrics, /healthz, /readyz)",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+async fn page() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(state): State<Shared>) -> Response {
+    let Some(service) = state.service.get() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "not ready: the model is loading",
+        );
+    };
+    let stats = service.manager.get_stats();
+    let connected = stats
+        .streams
+        .values()
+        .filter(|s| s.state == StreamState::Connected)
+        .count();
+    if stats.streams.is_empty() || connected > 0 {
+        axum::Json(json!({"ready": true, "streams": stats.streams.len(), "connected": connected}))
+            .into_response()
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!(
+                "not ready: none of {} streams is connected",
+                stats.streams.len()
+            ),
+        )
+    }
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    let text = service.metrics.render(&service.manager.get_stats());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn stats(State(state): State<Shared>) -> Response {
+    match state.service.get() {
+        Some(s) => axum::Json(s.manager.get_stats()).into_response(),
+        None => starting(),
+    }
+}
+
+/// A stream as the API shows it: its statistics (URL redacted), where it came from, its
+/// zones and lines.
+#[derive(Serialize)]
+struct StreamView {
+    #[serde(flatten)]
+    stats: StreamStats,
+    origin: Option<Origin>,
+    zones: Vec<String>,
+    lines: Vec<String>,
+}
+
+fn view(service: &Service, stats: StreamStats, origins: &BTreeMap<String, Origin>) -> StreamView {
+    let scene = service
+        .manager
+        .stream(&stats.id)
+        .and_then(|c| c.scene().cloned())
+        .unwrap_or_default();
+    StreamView {
+        origin: origins.get(&stats.id).copied(),
+        zones: scene.zones.into_iter().map(|z| z.name).collect(),
+        lines: scene.lines.into_iter().map(|l| l.name).collect(),
+        stats,
+    }
+}
+
+async fn list(State(state): State<Shared>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    let origins = service.origins();
+    let views: Vec<StreamView> = service
+        .manager
+        .get_stats()
+        .streams
+        .into_values()
+        .map(|s| view(service, s, &origins))
+        .collect();
+    axum::Json(views).into_response()
+}
+
+async fn one(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    match service.manager.stream(&id) {
+        Some(c) => axum::Json(view(service, c.stats(), &service.origins())).into_response(),
+        None => facade_error(&Error::UnknownStream(id)),
+    }
+}
+
+/// `POST /api/v1/streams`: `{"id": …, "url": …, "options": {"username", "password",
+/// "transport", "zones", "lines"}}` (the options may also sit at the top level).
+async fn add(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            return error(status, "bad_body", rejection.body_text());
+        }
+    };
+    let mut value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            // serde_json's message names line and column, never the text itself.
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    let Some(map) = value.as_object_mut() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            "the body must be a JSON object: {\"id\": …, \"url\": \"rtsp://…\", \"options\": {…}}",
+        );
+    };
+    if let Some(options) = map.remove("options") {
+        let Value::Object(options) = options else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                "\"options\" must be an object",
+            );
+        };
+        for (k, v) in options {
+            if map.insert(k.clone(), v).is_some() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_json",
+                    format!("{k:?} is given twice (top level and options)"),
+                );
+            }
+        }
+    }
+    if map.contains_key("password_env") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "password_env is for config files; over the API give password",
+        );
+    }
+    let entry: Entry = match serde_json::from_value(value) {
+        Ok(e) => e,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("bad stream: {e}"),
+            );
+        }
+    };
+    let id = entry.id.clone().unwrap_or_else(|| {
+        let taken = service.manager.stream_ids();
+        (0..)
+            .map(|n| format!("stream_{n}"))
+            .find(|id| !taken.contains(id))
+            .unwrap_or_default()
+    });
+    let camera = match entry.into_camera(id.clone(), &format!("stream {id:?}")) {
+        Ok(c) => c,
+        Err(m) => return error(StatusCode::BAD_REQUEST, "bad_request", m),
+    };
+    match service.add(camera, Origin::Api).await {
+        Ok(conn) => {
+            let body = view(service, conn.stats(), &service.origins());
+            let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/streams/{}", url_segment(&id))) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Err(e) => facade_error(&e),
+    }
+}
+
+/// Percent-encodes an id for a URL path segment.
+fn url_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn remove(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    match service.remove(&id).await {
+        Ok(stats) => axum::Json(stats).into_response(),
+        Err(e) => facade_error(&e),
+    }
+}
+
+async fn snapshot(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    let Some(conn) = service.manager.stream(&id) else {
+        return facade_error(&Error::UnknownStream(id));
+    };
+    // Drawing and encoding take a few milliseconds: off the async workers.
+    let snap = tokio::task::spawn_blocking(move || conn.snapshot())
+        .await
+        .ok()
+        .flatten();
+    match snap {
+        Some(s) if !s.jpeg.is_empty() => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            Bytes::from(s.jpeg.to_vec()),
+        )
+            .into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_snapshot",
+            "no processed frame yet (snapshots need CPU-decoded frames)",
+        ),
+    }
+}
+
+async fn reload(State(state): State<Shared>) -> Response {
+    let Some(service) = state.service.get() else {
+        return starting();
+    };
+    match service.reload().await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(m) => error(StatusCode::CONFLICT, "reload_refused", m),
+    }
+}

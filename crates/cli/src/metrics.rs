@@ -1,0 +1,314 @@
+//! `GET /metrics`: the manager's statistics in Prometheus' text format, written by the
+//! `prometheus-client` library. Counters and gauges are read from `get_stats()` at each
+//! scrape (the facade already counts everything); the latency histograms are fed by the
+//! stream consumers, one observation per result.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use rtsp_worker::{ManagerStats, StreamState};
+
+use crate::mqtt::MqttStats;
+
+type Labels = Vec<(String, String)>;
+type Latency = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 5 ms to ~20 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// The metrics the process keeps between scrapes.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    latency: Latency,
+    pub(crate) mqtt: Option<Arc<MqttStats>>,
+    pub(crate) snapshots_written: Arc<AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            latency: Family::new_with_constructor(latency_histogram),
+            mqtt: None,
+            snapshots_written: Arc::default(),
+        }
+    }
+}
+
+fn stream_label(id: &str) -> Labels {
+    vec![("stream".into(), id.into())]
+}
+
+fn counter(v: u64) -> Counter {
+    let c = Counter::default();
+    c.inc_by(v);
+    c
+}
+
+fn gauge(v: f64) -> Gauge<f64, AtomicU64> {
+    let g = Gauge::<f64, AtomicU64>::default();
+    g.set(v);
+    g
+}
+
+/// A labelled family built for one scrape.
+fn counters() -> Family<Labels, Counter> {
+    Family::default()
+}
+
+fn gauges() -> Family<Labels, Gauge<f64, AtomicU64>> {
+    Family::default()
+}
+
+impl Metrics {
+    /// One result's latency (seconds).
+    pub(crate) fn observe_latency(&self, stream: &str, seconds: f64) {
+        self.latency
+            .get_or_create(&stream_label(stream))
+            .observe(seconds);
+    }
+
+    /// Forgets a stream that is gone.
+    pub(crate) fn forget(&self, stream: &str) {
+        self.latency.remove(&stream_label(stream));
+    }
+
+    /// The exposition text for these statistics.
+    pub(crate) fn render(&self, s: &ManagerStats) -> String {
+        let mut r = Registry::with_prefix("rtsp_worker");
+        let received = counters();
+        let results = counters();
+        let dropped = counters();
+        let reconnects = counters();
+        let in_pipeline = gauges();
+        let state = gauges();
+        let fps = gauges();
+        for (id, t) in &s.streams {
+            let l = stream_label(id);
+            let a = t.accounting;
+            received.get_or_create(&l).inc_by(a.received);
+            results.get_or_create(&l).inc_by(a.results);
+            reconnects.get_or_create(&l).inc_by(t.reconnects);
+            in_pipeline.get_or_create(&l).set(a.in_pipeline as f64);
+            let d = a.dropped;
+            for (reason, n) in [
+                ("ingest_gap", d.ingest_gap),
+                ("decode_error", d.decode_error),
+                ("decoder_overflow", d.decoder_overflow),
+                ("superseded", d.superseded),
+                ("inference_failed", d.inference_failed),
+                ("consumer_too_slow", d.consumer_too_slow),
+                ("shutdown", d.shutdown),
+            ] {
+                let mut l = l.clone();
+                l.push(("reason".into(), reason.into()));
+                dropped.get_or_create(&l).inc_by(n);
+            }
+            for st in [
+                StreamState::Connecting,
+                StreamState::Connected,
+                StreamState::Stalled,
+                StreamState::Reconnecting,
+                StreamState::Draining,
+                StreamState::Ended,
+            ] {
+                let mut l = l.clone();
+                l.push(("state".into(), st.as_str().into()));
+                state
+                    .get_or_create(&l)
+                    .set(if t.state == st { 1.0 } else { 0.0 });
+            }
+            for (dir, v) in [("in", t.fps_in), ("out", t.fps_out)] {
+                let mut l = l.clone();
+                l.push(("direction".into(), dir.into()));
+                fps.get_or_create(&l).set(v);
+            }
+        }
+        r.register(
+            "stream_frames_received",
+            "Frames (access units) the camera session received",
+            received,
+        );
+        r.register("stream_results", "Frames that became results", results);
+        r.register(
+            "stream_frames_dropped",
+            "Frames that did not become results, by reason",
+            dropped,
+        );
+        r.register(
+            "stream_frames_in_pipeline",
+            "Frames received and not yet a result or a drop",
+            in_pipeline,
+        );
+        r.register(
+            "stream_reconnects",
+            "Connections lost or failed and retried",
+            reconnects,
+        );
+        r.register(
+            "stream_state",
+            "1 for the stream's current state, 0 for the others",
+            state,
+        );
+        r.register(
+            "stream_fps",
+            "Frames per second received (in) and processed (out), over the last seconds",
+            fps,
+        );
+        r.register_with_unit(
+            "stream_latency",
+            "From a frame's arrival to its result",
+            Unit::Seconds,
+            self.latency.clone(),
+        );
+        r.register(
+            "streams",
+            "Streams the manager has",
+            gauge(s.streams.len() as f64),
+        );
+        let batches = counters();
+        for (trigger, n) in [
+            ("full", s.batcher.batches.full),
+            ("timeout", s.batcher.batches.timeout),
+            ("flush", s.batcher.batches.flush),
+        ] {
+            batches
+                .get_or_create(&vec![("trigger".into(), trigger.into())])
+                .inc_by(n);
+        }
+        r.register(
+            "batcher_batches",
+            "Batches sent to the detector, by what sent them",
+            batches,
+        );
+        r.register(
+            "batcher_fill_ratio",
+            "Mean batch fill (frames per batch over the batch size)",
+            gauge(s.batcher.mean_fill),
+        );
+        r.register(
+            "batcher_in_flight",
+            "Batches at the detector now",
+            gauge(s.batcher.in_flight as f64),
+        );
+        r.register(
+            "batcher_waiting",
+            "Frames waiting for a batch now",
+            gauge(s.batcher.waiting as f64),
+        );
+        r.register(
+            "detector_batches",
+            "Detector calls",
+            counter(s.detector.batches),
+        );
+        r.register(
+            "detector_images",
+            "Images the detector ran on",
+            counter(s.detector.images),
+        );
+        let batch_time = gauges();
+        for (q, v) in [
+            ("0.5", s.detector.batch_ms.p50),
+            ("0.99", s.detector.batch_ms.p99),
+            ("1", s.detector.batch_ms.max),
+        ] {
+            batch_time
+                .get_or_create(&vec![("quantile".into(), q.into())])
+                .set(v / 1e3);
+        }
+        r.register_with_unit(
+            "detector_batch_duration",
+            "Time per detector call over the last calls, by quantile",
+            Unit::Seconds,
+            batch_time,
+        );
+        if let Some(m) = &self.mqtt {
+            let messages = counters();
+            for (outcome, n) in [
+                ("queued", m.queued.load(Ordering::Relaxed)),
+                ("sent", m.sent.load(Ordering::Relaxed)),
+                ("dropped", m.dropped.load(Ordering::Relaxed)),
+            ] {
+                messages
+                    .get_or_create(&vec![("outcome".into(), outcome.into())])
+                    .inc_by(n);
+            }
+            r.register(
+                "mqtt_messages",
+                "MQTT messages queued, sent, and dropped because the queue was full",
+                messages,
+            );
+            r.register(
+                "mqtt_connected",
+                "1 while the MQTT broker is connected",
+                gauge(if m.connected.load(Ordering::SeqCst) {
+                    1.0
+                } else {
+                    0.0
+                }),
+            );
+        }
+        r.register(
+            "snapshots_written",
+            "Annotated JPEGs written to the snapshot folder",
+            counter(self.snapshots_written.load(Ordering::Relaxed)),
+        );
+        let process = r.sub_registry_with_prefix("process");
+        let p = process_stats();
+        if let Some(rss) = p.rss_bytes {
+            process.register_with_unit(
+                "resident_memory",
+                "Resident memory",
+                Unit::Bytes,
+                gauge(rss as f64),
+            );
+        }
+        if let Some(n) = p.threads {
+            process.register("threads", "Threads of the process", gauge(n as f64));
+        }
+        if let Some(n) = p.open_fds {
+            process.register("open_fds", "Open file descriptors", gauge(n as f64));
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &r);
+        out
+    }
+}
+
+/// What Linux says about this process.
+#[derive(Debug, Default)]
+pub(crate) struct ProcessStats {
+    pub(crate) rss_bytes: Option<u64>,
+    pub(crate) threads: Option<u64>,
+    pub(crate) open_fds: Option<u64>,
+}
+
+pub(crate) fn process_stats() -> ProcessStats {
+    let mut p = ProcessStats::default();
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        for line in status.lines() {
+            let value = |l: &str| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            if line.starts_with("VmRSS:") {
+                p.rss_bytes = value(line).map(|kb| kb * 1024);
+            } else if line.starts_with("Threads:") {
+                p.threads = value(line);
+            }
+        }
+    }
+    p.open_fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| d.count() as u64);
+    p
+}

@@ -1,0 +1,472 @@
+//! The running service: the manager, its cameras (from the command line, the config file and
+//! the HTTP API), and where every stream's output goes (stdout, the latency histograms,
+//! MQTT). Cameras come and go while it runs; each has one consumer task that ends with it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rtsp_worker::{
+    EndReason, Error, StreamConnection, StreamConnectionManager, StreamEvent, StreamOptions,
+    StreamStats, TrackState, Transport,
+};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{self, Camera};
+use crate::events::CameraEvents;
+use crate::metrics::Metrics;
+use crate::mqtt::Publisher;
+use crate::{Failure, output};
+
+/// How results are shown on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// JSON lines (and lifecycle and zone events too with `events`).
+    Json { events: bool },
+    /// A human line per stream and second, for the demo.
+    Human,
+    /// Nothing on stdout (HTTP, MQTT and metrics only).
+    Quiet,
+}
+
+/// Where a camera came from: a reload touches only the config file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Origin {
+    CommandLine,
+    ConfigFile,
+    Api,
+}
+
+/// What one stream's consumer saw.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    pub(crate) end: Option<EndReason>,
+    /// Confirmed tracks: (track id, class name).
+    pub(crate) tracks: HashSet<(u64, String)>,
+    pub(crate) results: u64,
+}
+
+/// Settings of the service itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) default_transport: Transport,
+    pub(crate) give_up_after: Option<u32>,
+    /// Run on when every stream has ended (an operator may add more over HTTP).
+    pub(crate) keep_running: bool,
+    /// The config file a reload reads, and the first free `stream_N` for its id-less cameras.
+    pub(crate) config_path: Option<PathBuf>,
+    pub(crate) first_free: usize,
+}
+
+/// What a reload did.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Reload {
+    pub(crate) added: Vec<String>,
+    pub(crate) removed: Vec<String>,
+    pub(crate) unchanged: Vec<String>,
+    pub(crate) failed: Vec<String>,
+}
+
+/// The service.
+pub(crate) struct Service {
+    pub(crate) manager: StreamConnectionManager,
+    pub(crate) settings: Settings,
+    pub(crate) metrics: Metrics,
+    /// To the stdout writer thread; taken at the end so that it finishes.
+    lines: Mutex<Option<mpsc::Sender<String>>>,
+    stdout_gone: Arc<Notify>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    mqtt: Mutex<Option<Arc<Publisher>>>,
+    cameras: Mutex<BTreeMap<String, (Camera, Origin)>>,
+    consumers: Mutex<Vec<JoinHandle<(String, Seen)>>>,
+    live: AtomicUsize,
+    changed: Notify,
+    /// Serialises adds, removes and reloads.
+    edits: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Service {
+    pub(crate) fn new(
+        manager: StreamConnectionManager,
+        settings: Settings,
+        mut metrics: Metrics,
+        mqtt: Option<Publisher>,
+    ) -> Arc<Self> {
+        let (lines, mut lines_rx) = mpsc::channel::<String>(1024);
+        let stdout_gone = Arc::new(Notify::new());
+        let gone = stdout_gone.clone();
+        // One writer thread: stdout is blocking I/O.
+        let writer = std::thread::spawn(move || {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            while let Some(line) = lines_rx.blocking_recv() {
+                let ok = out.write_all(line.as_bytes()).is_ok() && out.write_all(b"\n").is_ok();
+                if !ok || (lines_rx.is_empty() && out.flush().is_err()) {
+                    gone.notify_one();
+                    break;
+                }
+            }
+            let _ = out.flush();
+        });
+        metrics.mqtt = mqtt.as_ref().map(|m| m.stats.clone());
+        Arc::new(Self {
+            manager,
+            settings,
+            metrics,
+            lines: Mutex::new(Some(lines)),
+            stdout_gone,
+            writer: Mutex::new(Some(writer)),
+            mqtt: Mutex::new(mqtt.map(Arc::new)),
+            cameras: Mutex::new(BTreeMap::new()),
+            consumers: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            changed: Notify::new(),
+            edits: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn mqtt(&self) -> Option<Arc<Publisher>> {
+        lock(&self.mqtt).clone()
+    }
+
+    /// Where each camera came from.
+    pub(crate) fn origins(&self) -> BTreeMap<String, Origin> {
+        lock(&self.cameras)
+            .iter()
+            .map(|(id, (_, o))| (id.clone(), *o))
+            .collect()
+    }
+
+    /// Connects a camera and starts consuming it.
+    pub(crate) async fn add(
+        self: &Arc<Self>,
+        camera: Camera,
+        origin: Origin,
+    ) -> Result<StreamConnection, Error> {
+        let _edit = self.edits.lock().await;
+        self.add_locked(camera, origin).await
+    }
+
+    async fn add_locked(
+        self: &Arc<Self>,
+        camera: Camera,
+        origin: Origin,
+    ) -> Result<StreamConnection, Error> {
+        let mut options = StreamOptions::new()
+            .id(camera.id.clone())
+            .transport(camera.transport.unwrap_or(self.settings.default_transport))
+            .give_up_after(self.settings.give_up_after);
+        if let Some((user, password)) = &camera.credentials {
+            options = options.credentials(user.clone(), password.clone());
+        }
+        if !camera.scene.is_empty() {
+            options = options.scene(camera.scene.clone());
+        }
+        let conn = self.manager.connect_stream(&camera.url, options).await?;
+        lock(&self.cameras).insert(camera.id.clone(), (camera, origin));
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let service = self.clone();
+        let c = conn.clone();
+        let task = tokio::spawn(async move {
+            let id = c.id().to_owned();
+            let seen = service.consume(&c).await;
+            service.live.fetch_sub(1, Ordering::SeqCst);
+            service.changed.notify_waiters();
+            (id, seen)
+        });
+        lock(&self.consumers).push(task);
+        Ok(conn)
+    }
+
+    /// Disconnects a camera: it drains, its consumer ends, it is forgotten.
+    pub(crate) async fn remove(&self, id: &str) -> Result<StreamStats, Error> {
+        let _edit = self.edits.lock().await;
+        self.remove_locked(id).await
+    }
+
+    async fn remove_locked(&self, id: &str) -> Result<StreamStats, Error> {
+        let stats = self.manager.disconnect_stream(id).await?;
+        lock(&self.cameras).remove(id);
+        self.metrics.forget(id);
+        Ok(stats)
+    }
+
+    /// Re-reads the config file and applies its cameras: new ones are added, missing ones
+    /// removed, changed ones (URL, credentials, transport, zones, lines) replaced. Cameras
+    /// added over HTTP or on the command line are left alone; engine and output settings
+    /// take a restart.
+    pub(crate) async fn reload(self: &Arc<Self>) -> Result<Reload, String> {
+        let path = self
+            .settings
+            .config_path
+            .clone()
+            .ok_or("no --config file to reload")?;
+        let _edit = self.edits.lock().await;
+        let file = config::load(&path, self.settings.first_free)?;
+        let current: BTreeMap<String, (Camera, Origin)> = lock(&self.cameras).clone();
+        let mut report = Reload::default();
+        let wanted: BTreeMap<String, Camera> = file
+            .cameras
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        for (id, (cam, origin)) in &current {
+            if *origin != Origin::ConfigFile {
+                continue;
+            }
+            if wanted.get(id) != Some(cam) {
+                match self.remove_locked(id).await {
+                    Ok(_) => report.removed.push(id.clone()),
+                    Err(e) => report.failed.push(e.to_string()),
+                }
+            }
+        }
+        for (id, cam) in wanted {
+            match current.get(&id) {
+                Some((c, Origin::ConfigFile)) if *c == cam => report.unchanged.push(id),
+                Some((_, o)) if *o != Origin::ConfigFile => report.failed.push(format!(
+                    "stream {id:?}: the id is taken by a camera added another way"
+                )),
+                _ => match self.add_locked(cam, Origin::ConfigFile).await {
+                    Ok(_) => report.added.push(id),
+                    Err(e) => report.failed.push(e.to_string()),
+                },
+            }
+        }
+        info!(
+            added = report.added.len(),
+            removed = report.removed.len(),
+            unchanged = report.unchanged.len(),
+            failed = report.failed.len(),
+            "config reloaded"
+        );
+        Ok(report)
+    }
+
+    /// One stream's output, until it ends.
+    async fn consume(&self, conn: &StreamConnection) -> Seen {
+        let id = conn.id().to_owned();
+        let mut seen = Seen::default();
+        let mut events = CameraEvents::new(&id);
+        let mqtt = self.mqtt();
+        let out = lock(&self.lines).clone();
+        let mode = self.settings.mode;
+        let mut last_human = tokio::time::Instant::now() - Duration::from_secs(10);
+        while let Some(event) = conn.next_event().await {
+            match &event {
+                StreamEvent::Result(r) => {
+                    seen.results += 1;
+                    for t in &r.tracked_objects {
+                        if t.state == TrackState::Confirmed {
+                            seen.tracks.insert((t.track_id, t.class_name.clone()));
+                        }
+                    }
+                    self.metrics.observe_latency(&id, r.latency_ms / 1e3);
+                    if let Some(m) = &mqtt {
+                        m.send(events.on_result(r));
+                    }
+                }
+                StreamEvent::Connected { .. } => {
+                    if let Some(m) = &mqtt {
+                        m.send([events.status(true)]);
+                    }
+                }
+                StreamEvent::Reconnecting { .. } => {
+                    if let Some(m) = &mqtt {
+                        m.send([events.status(false)]);
+                    }
+                }
+                StreamEvent::Ended { reason } => {
+                    seen.end = Some(reason.clone());
+                    if let Some(m) = &mqtt {
+                        m.send(events.on_end(now_secs()));
+                    }
+                }
+                _ => {}
+            }
+            let mut lines = Vec::new();
+            match (mode, &event) {
+                (Mode::Json { events }, StreamEvent::Result(r)) => {
+                    lines.push(output::json_line(&id, &event));
+                    if events {
+                        lines.extend(output::zone_event_lines(r));
+                    }
+                }
+                (Mode::Json { events: true }, _) => lines.push(output::json_line(&id, &event)),
+                (Mode::Human, StreamEvent::Result(r))
+                    if last_human.elapsed() >= Duration::from_secs(1) =>
+                {
+                    last_human = tokio::time::Instant::now();
+                    lines.push(output::demo_line(r));
+                }
+                _ => {}
+            }
+            let Some(out) = &out else { continue };
+            for line in lines {
+                // A full channel (stdout slower than the cameras) waits here: this stream's
+                // own queue then drops its oldest results, counted as consumer_too_slow.
+                if out.send(line).await.is_err() {
+                    // stdout is gone; keep draining so the stream can end.
+                    break;
+                }
+            }
+        }
+        seen
+    }
+
+    /// Resolves when the run should stop; true if because every stream ended. A hang-up
+    /// signal reloads the config file and goes on.
+    pub(crate) async fn wait_for_stop(self: &Arc<Self>, duration: Option<Duration>) -> bool {
+        let sleep = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ended = async {
+            if self.settings.keep_running {
+                return std::future::pending().await;
+            }
+            loop {
+                let changed = self.changed.notified();
+                if self.live.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        let reloads = async {
+            loop {
+                hangup().await;
+                match self.reload().await {
+                    Ok(r) => eprintln!(
+                        "rtsp-worker: reloaded: added {:?}, removed {:?}, failed {:?}",
+                        r.added, r.removed, r.failed
+                    ),
+                    Err(e) => eprintln!("rtsp-worker: reload refused, nothing changed: {e}"),
+                }
+            }
+        };
+        let stopped_by_streams = tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("rtsp-worker: interrupted; draining (Ctrl-C again to quit at once)");
+                false
+            }
+            _ = terminate() => false,
+            () = sleep => false,
+            () = self.stdout_gone.notified() => false,
+            () = ended => true,
+            () = reloads => false,
+        };
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+        stopped_by_streams
+    }
+
+    /// Shuts everything down: drains every stream, waits for the consumers, says goodbye on
+    /// MQTT, flushes stdout, prints the accounting. Returns what each stream's consumer saw.
+    pub(crate) async fn finish(
+        self: &Arc<Self>,
+        stopped_by_streams: bool,
+    ) -> Result<Vec<(String, Seen)>, Failure> {
+        let finals = self.manager.shutdown().await;
+        let consumers: Vec<JoinHandle<(String, Seen)>> =
+            std::mem::take(&mut *lock(&self.consumers));
+        let mut seen = Vec::new();
+        for c in consumers {
+            if let Ok(s) = c.await {
+                seen.push(s);
+            }
+        }
+        let mqtt = lock(&self.mqtt).take();
+        if let Some(m) = mqtt.and_then(|m| Arc::try_unwrap(m).ok()) {
+            m.close(Duration::from_secs(3)).await;
+        }
+        // The writer ends when every sender is gone: this one, and the consumers' (done).
+        drop(lock(&self.lines).take());
+        let writer = lock(&self.writer).take();
+        if let Some(w) = writer {
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        eprint!("{}", output::accounting_table(&finals));
+        let failed: Vec<String> = seen
+            .iter()
+            .filter_map(|(id, s)| {
+                s.end
+                    .as_ref()
+                    .and_then(EndReason::error)
+                    .map(|e| format!("{id}: {e}"))
+            })
+            .collect();
+        if stopped_by_streams && !seen.is_empty() && failed.len() == seen.len() {
+            return Err(Failure::new(
+                4,
+                format!(
+                    "every camera ended with an error:\n  {}",
+                    failed.join("\n  ")
+                ),
+            ));
+        }
+        Ok(seen)
+    }
+}
+
+async fn hangup() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGHUP; reload through the HTTP API");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
+}

@@ -1,0 +1,1073 @@
+//! `rtsp-worker run` as an operated service, with real parts only: the loopback RTSP server
+//! and the real model, Debian's `mosquitto` broker on a free loopback port (read with the same
+//! MQTT library), the HTTP API driven by a real HTTP client, `/metrics` parsed with a
+//! Prometheus text parser, and the status page loaded in headless Chromium (its screenshot
+//! kept in `target/tmp/`). One test watches the people clip's known paths come out as MQTT
+//! events; the other drives the API through adds, removes, reloads and bad input with a
+//! password in play, and then looks for the password everywhere.
+
+#[path = "../../rtsp-ingest/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, clip};
+use serde_json::{Value, json};
+
+/// The two tests take turns: each runs the detector on every core, and the people clip's
+/// walkers need the detector's full rate to be followed without a gap.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    f()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Debian's mosquitto on a free loopback port; killed when dropped.
+struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Broker {
+    fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
+        let child = Command::new("mosquitto")
+            .args(["-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto (Debian's `mosquitto`; run `cargo xtask setup`)");
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "mosquitto did not listen on {port}"
+        );
+        Self { child, port }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Message {
+    topic: String,
+    payload: String,
+}
+
+/// Every message on `#`, read by rumqttc on a thread of its own.
+struct Subscriber {
+    messages: Arc<Mutex<Vec<Message>>>,
+}
+
+impl Subscriber {
+    fn start(port: u16) -> Self {
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let m = messages.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+                let options = MqttOptions::new("operate-test", "127.0.0.1", port);
+                let (client, mut eventloop) = AsyncClient::new(options, 64);
+                client.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+                loop {
+                    match eventloop.poll().await {
+                        Ok(Event::Incoming(Packet::SubAck(_))) => {
+                            let _ = ready_tx.send(());
+                        }
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            m.lock().unwrap().push(Message {
+                                topic: p.topic.clone(),
+                                payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+            });
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscribed to the broker");
+        Self { messages }
+    }
+
+    fn all(&self) -> Vec<Message> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    fn on(&self, topic: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|m| m.topic == topic)
+            .map(|m| m.payload)
+            .collect()
+    }
+}
+
+/// The binary, its output collected as it comes.
+struct Worker {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let t = text.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            t.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    text
+}
+
+impl Worker {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rtsp-worker"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the exit (SIGTERM first unless it ends by itself); returns the code, stdout
+    /// and stderr.
+    fn finish(mut self, terminate: bool, limit: Duration) -> (Option<i32>, String, String) {
+        if terminate {
+            self.signal("TERM");
+        }
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the worker did not stop:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // The readers finish with the pipes.
+        std::thread::sleep(Duration::from_millis(300));
+        (
+            status.code(),
+            self.stdout.lock().unwrap().clone(),
+            self.stderr(),
+        )
+    }
+
+    /// The names of its threads (`/proc/PID/task/*/comm`).
+    fn threads(&self) -> Vec<String> {
+        let dir = format!("/proc/{}/task", self.child.id());
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+                    .map(|s| s.trim().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A stream's id from the message's JSON.
+fn json(payload: &str) -> Value {
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"))
+}
+
+/// Which of the people clip's walkers a box is: 1 (top band, left to right), 2 (bottom band,
+/// right to left) or 3 (the right edge, upwards).
+fn walker(b: &Value) -> u8 {
+    let x = (b[0].as_f64().unwrap() + b[2].as_f64().unwrap()) / 2.0;
+    let y = (b[1].as_f64().unwrap() + b[3].as_f64().unwrap()) / 2.0;
+    if x > 1150.0 {
+        3
+    } else if y < 400.0 {
+        1
+    } else {
+        2
+    }
+}
+
+/// Whether a walker's box is still near where its walk starts.
+fn at_start(w: u8, b: &Value) -> bool {
+    let x = (b[0].as_f64().unwrap() + b[2].as_f64().unwrap()) / 2.0;
+    let y = (b[1].as_f64().unwrap() + b[3].as_f64().unwrap()) / 2.0;
+    match w {
+        1 => x < 400.0,
+        2 => x > 800.0,
+        _ => y > 400.0,
+    }
+}
+
+fn dedup(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if out.last() != Some(v) {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+fn contains_in_order(haystack: &[String], needle: &[&str]) -> bool {
+    let mut it = haystack.iter();
+    needle.iter().all(|n| it.any(|h| h == n))
+}
+
+const SCENE: &str = r#"
+[[stream.zone]]
+name = "right"
+polygon = [[700, 0], [1280, 0], [1280, 720], [700, 720]]
+
+[[stream.line]]
+name = "middle"
+from = [640, 0]
+to = [640, 720]
+"#;
+
+#[test]
+fn mqtt_events_follow_the_people_through_zones_and_lines() {
+    let _turn = turn();
+    let broker = Broker::start();
+    let sub = Subscriber::start(broker.port);
+    let server = Server::start(
+        &[format!("/people={}", clip("people_720p25.h264"))],
+        None,
+        None,
+    );
+    let dir = scratch("mqtt-events");
+    let config = dir.join("cameras.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[stream]]\nid = \"walk\"\nurl = \"rtsp://127.0.0.1:{}/people\"\n{SCENE}",
+            server.port
+        ),
+    )
+    .unwrap();
+    let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    // 15 s of the clip's 20 s walk: past every crossing and zone change, before it loops.
+    let worker = Worker::start(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--mqtt",
+            &mqtt,
+            "--no-json",
+            "--duration",
+            "15",
+            "--status-every",
+            "0",
+        ],
+        &[],
+    );
+    let (code, _, stderr) = worker.finish(false, Duration::from_secs(90));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        wait_until(Duration::from_secs(5), || sub
+            .on("rtsp-worker/available")
+            .last()
+            .is_some_and(|s| s == "offline")),
+        "available goes offline at the end: {:?}",
+        sub.on("rtsp-worker/available")
+    );
+    let messages = sub.all();
+    assert_eq!(sub.on("rtsp-worker/available").first().unwrap(), "online");
+    let status = sub.on("rtsp-worker/walk/status");
+    assert_eq!(
+        (
+            status.first().map(String::as_str),
+            status.last().map(String::as_str)
+        ),
+        (Some("online"), Some("offline")),
+        "{status:?}"
+    );
+
+    // Events: per id one `new` first and one `end` last; every track starts where a walk
+    // starts (no track lost and found again mid-walk, no id switch between walkers).
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for p in sub.on("rtsp-worker/events") {
+        let v = json(&p);
+        let id = v["after"]["id"].as_str().unwrap().to_owned();
+        if !by_id.contains_key(&id) {
+            order.push(id.clone());
+        }
+        by_id.entry(id).or_default().push(v);
+    }
+    let mut walkers: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
+    for id in &order {
+        let evs = &by_id[id];
+        let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds.first(), Some(&"new"), "{id}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&"end"), "{id}: {kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == "new").count(), 1, "{id}");
+        assert_eq!(kinds.iter().filter(|k| **k == "end").count(), 1, "{id}");
+        let new = &evs[0]["after"];
+        assert_eq!(new["label"], "person", "{new}");
+        assert_eq!(new["camera"], "walk");
+        assert!(new["end_time"].is_null());
+        let end = &evs.last().unwrap()["after"];
+        assert!(end["end_time"].as_f64().unwrap() >= new["start_time"].as_f64().unwrap());
+        assert!(end["top_score"].as_f64() >= end["score"].as_f64());
+        let w = walker(&new["box"]);
+        assert!(
+            at_start(w, &new["box"]),
+            "track {id} of walker {w} starts mid-walk at {}",
+            new["box"]
+        );
+        walkers
+            .entry(w)
+            .or_default()
+            .push(new["track_id"].as_u64().unwrap());
+    }
+    for w in 1..=3u8 {
+        let n = walkers.get(&w).map_or(0, Vec::len);
+        assert_eq!(n, 1, "walker {w} has {n} tracks: {walkers:?}");
+    }
+    // P2 leaves the zone on its first walk: an update says so with before and after.
+    let p2 = walkers[&2][0];
+    let left = by_id.values().flatten().any(|e| {
+        e["type"] == "update"
+            && e["after"]["track_id"] == p2
+            && e["before"]["current_zones"] == json!(["right"])
+            && e["after"]["current_zones"] == json!([])
+    });
+    assert!(left, "no update for walker 2 leaving the zone");
+
+    // Crossings: 1 crosses out once, 2 in once, 3 never.
+    let mut crossings: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for p in sub.on("rtsp-worker/zones") {
+        let v = json(&p);
+        assert_eq!(v["camera"], "walk");
+        if v["type"] == "crossed" {
+            assert_eq!(v["line"], "middle");
+            crossings
+                .entry(v["track_id"].as_u64().unwrap())
+                .or_default()
+                .push(v["direction"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        crossings.get(&walkers[&1][0]),
+        Some(&vec!["out".to_owned()])
+    );
+    assert_eq!(crossings.get(&p2), Some(&vec!["in".to_owned()]));
+    for t in &walkers[&3] {
+        assert_eq!(crossings.get(t), None, "walker 3 crossed: {crossings:?}");
+    }
+    assert_eq!(crossings.len(), 2, "{crossings:?}");
+    let line = json(sub.on("rtsp-worker/walk/lines/middle").last().unwrap());
+    assert_eq!(line, json!({"in": {"person": 1}, "out": {"person": 1}}));
+
+    // Counts: three people in view, none at the end; the zone goes 2, 1 (2 left), 2 (1 came).
+    let people = dedup(&sub.on("rtsp-worker/walk/person"));
+    assert!(people.iter().any(|c| c == "3"), "{people:?}");
+    assert_eq!(people.last().map(String::as_str), Some("0"), "{people:?}");
+    let zone = dedup(&sub.on("rtsp-worker/walk/zones/right/person"));
+    assert!(contains_in_order(&zone, &["2", "1", "2"]), "{zone:?}");
+    assert_eq!(zone.last().map(String::as_str), Some("0"), "{zone:?}");
+    assert!(messages.iter().all(|m| m.topic.starts_with("rtsp-worker/")));
+    drop(server);
+}
+
+/// An HTTP client that keeps every body it reads (for the password scan).
+struct Api {
+    base: String,
+    agent: ureq::Agent,
+    bodies: Mutex<String>,
+}
+
+impl Api {
+    fn new(port: u16) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            agent,
+            bodies: Mutex::new(String::new()),
+        }
+    }
+
+    /// Status and body; status 0 when there was no answer (not listening yet).
+    fn keep(&self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
+        let mut r = match r {
+            Ok(r) => r,
+            Err(e) => return (0, e.to_string()),
+        };
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        let mut all = self.bodies.lock().unwrap();
+        all.push_str(&body);
+        all.push('\n');
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.keep(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (
+            r.status().as_u16(),
+            kind,
+            r.body_mut().read_to_vec().unwrap(),
+        )
+    }
+
+    fn post(&self, path: &str, body: &str) -> (u16, String) {
+        self.keep(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .send(body),
+        )
+    }
+
+    fn delete(&self, path: &str) -> (u16, String) {
+        self.keep(self.agent.delete(format!("{}{path}", self.base)).call())
+    }
+
+    fn put(&self, path: &str) -> (u16, String) {
+        self.keep(self.agent.put(format!("{}{path}", self.base)).send_empty())
+    }
+
+    fn stream(&self, id: &str) -> Option<Value> {
+        let (status, body) = self.get(&format!("/api/v1/streams/{id}"));
+        (status == 200).then(|| json(&body))
+    }
+
+    fn results(&self, id: &str) -> u64 {
+        self.stream(id)
+            .and_then(|s| s["accounting"]["results"].as_u64())
+            .unwrap_or(0)
+    }
+}
+
+/// Asserts an error answer: the status, a JSON body with `error` and `kind`.
+fn refused(answer: (u16, String), status: u16, what: &str) -> Value {
+    assert_eq!(answer.0, status, "{what}: {}", answer.1);
+    let v = json(&answer.1);
+    assert!(
+        v["error"].is_string() && v["kind"].is_string(),
+        "{what}: {v}"
+    );
+    v
+}
+
+fn chromium(args: &[&str], url: &str, dir: &Path) -> std::process::Output {
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--window-size=1280,720",
+            "--virtual-time-budget=4000",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium").display()
+        ))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("start chromium (Debian's `chromium`; run `cargo xtask setup`)")
+}
+
+const PASSWORD: &str = "wonderland-7f3";
+const WRONG: &str = "not-it-8c1";
+
+#[test]
+fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
+    let _turn = turn();
+    let broker = Broker::start();
+    let sub = Subscriber::start(broker.port);
+    let server = Server::start(
+        &[
+            format!("/people={}", clip("people_720p25.h264")),
+            format!("/vtest={}@10", clip("vtest_576p10.h264")),
+        ],
+        Some(&format!("alice:{PASSWORD}")),
+        None,
+    );
+    let dir = scratch("operate");
+    let config = dir.join("cameras.toml");
+    let door = format!(
+        "[[stream]]\nid = \"door\"\nurl = \"rtsp://127.0.0.1:{}/people\"\nusername = \"alice\"\n\
+         password_env = \"RW_TEST_DOOR_PASSWORD\"\n{SCENE}",
+        server.port
+    );
+    std::fs::write(&config, &door).unwrap();
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    let snapshots = dir.join("snapshots");
+    let worker = Worker::start(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--http",
+            &http,
+            "--mqtt",
+            &mqtt,
+            "--snapshots",
+            snapshots.to_str().unwrap(),
+            "--snapshot-every",
+            "1",
+            "--events",
+            "--status-every",
+            "1",
+        ],
+        &[
+            ("RW_TEST_DOOR_PASSWORD", PASSWORD),
+            ("RUST_LOG", "debug,hyper=info,h2=info"),
+        ],
+    );
+    let api = Api::new(port);
+    assert!(
+        wait_until(Duration::from_secs(60), || api.get("/readyz").0 == 200),
+        "not ready: {}",
+        worker.stderr()
+    );
+    assert_eq!(
+        api.get("/healthz"),
+        (200, json!({"status": "ok"}).to_string())
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || api.results("door") > 3),
+        "door produces results: {}",
+        worker.stderr()
+    );
+    let threads_before = worker.threads();
+
+    // Add a camera with its password in the URL, and one with wrong credentials.
+    let lobby = format!("rtsp://alice:{PASSWORD}@127.0.0.1:{}/vtest", server.port);
+    let (status, body) = api.post(
+        "/api/v1/streams",
+        &json!({"id": "lobby", "url": lobby, "options": {"transport": "tcp"}}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let created = json(&body);
+    assert_eq!(
+        (created["id"].clone(), created["origin"].clone()),
+        (json!("lobby"), json!("api"))
+    );
+    let (status, body) = api.post(
+        "/api/v1/streams",
+        &json!({"id": "side", "url": format!("rtsp://127.0.0.1:{}/vtest", server.port),
+                "options": {"username": "alice", "password": WRONG}})
+        .to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        wait_until(Duration::from_secs(40), || api.results("lobby") > 3),
+        "lobby produces results: {}",
+        worker.stderr()
+    );
+    assert!(
+        wait_until(Duration::from_secs(40), || api
+            .stream("side")
+            .is_some_and(|s| s["state"] == "ended")),
+        "refused credentials end the stream"
+    );
+    let side = api.stream("side").unwrap();
+    assert!(
+        side["last_error"].as_str().unwrap().contains("401"),
+        "{side}"
+    );
+
+    // Bad input: each a clear 4xx with a JSON body, and the streams untouched.
+    let door_before = api.results("door");
+    refused(
+        api.post("/api/v1/streams", "{\"id\": \"x\", \"url\""),
+        400,
+        "malformed JSON",
+    );
+    refused(api.post("/api/v1/streams", "[1, 2]"), 400, "not an object");
+    refused(
+        api.post("/api/v1/streams", &json!({"id": "x"}).to_string()),
+        400,
+        "no url",
+    );
+    refused(
+        api.post(
+            "/api/v1/streams",
+            &json!({"id": "x", "url": "http://example.invalid/"}).to_string(),
+        ),
+        400,
+        "not rtsp",
+    );
+    refused(
+        api.post(
+            "/api/v1/streams",
+            &json!({"id": "x", "url": "rtsp://127.0.0.1/x", "colour": "red"}).to_string(),
+        ),
+        400,
+        "unknown field",
+    );
+    refused(
+        api.post(
+            "/api/v1/streams",
+            &json!({"id": "x", "url": "rtsp://127.0.0.1/x", "options": 5}).to_string(),
+        ),
+        400,
+        "options not an object",
+    );
+    refused(
+        api.post(
+            "/api/v1/streams",
+            &json!({"id": "x", "url": "rtsp://127.0.0.1/x",
+                    "zones": [{"name": "z", "polygon": [[0, 0], [1, 1]]}]})
+            .to_string(),
+        ),
+        400,
+        "a zone with two corners",
+    );
+    refused(
+        api.post(
+            "/api/v1/streams",
+            &json!({"id": "door", "url": "rtsp://127.0.0.1/x"}).to_string(),
+        ),
+        409,
+        "a duplicate id",
+    );
+    // Over the 64 KiB limit, small enough for the socket to take whole before the answer.
+    let huge = format!(
+        "{{\"id\": \"x\", \"url\": \"rtsp://127.0.0.1/{}\"}}",
+        "a".repeat(70_000)
+    );
+    refused(api.post("/api/v1/streams", &huge), 413, "a huge body");
+    refused(api.get("/api/v1/streams/nobody"), 404, "an unknown id");
+    refused(
+        api.delete("/api/v1/streams/nobody"),
+        404,
+        "deleting an unknown id",
+    );
+    refused(
+        api.get("/api/v1/streams/nobody/snapshot.jpg"),
+        404,
+        "an unknown snapshot",
+    );
+    refused(api.get("/api/v2/everything"), 404, "an unknown route");
+    refused(api.put("/api/v1/streams"), 405, "a wrong method");
+    refused(api.delete("/metrics"), 405, "a wrong method");
+    assert!(
+        wait_until(Duration::from_secs(20), || api.results("door")
+            > door_before),
+        "door goes on after the bad requests"
+    );
+    assert_eq!(api.stream("door").unwrap()["state"], "connected");
+
+    // The annotated snapshot.
+    let (status, kind, jpeg) = api.get_bytes("/api/v1/streams/door/snapshot.jpg");
+    assert_eq!((status, kind.as_str()), (200, "image/jpeg"));
+    assert!(
+        jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.ends_with(&[0xFF, 0xD9]),
+        "a JPEG"
+    );
+
+    // Metrics, parsed.
+    let (status, text) = api.get("/metrics");
+    assert_eq!(status, 200);
+    let scrape = parse_metrics(&text);
+    let value = |name: &str, labels: &[(&str, &str)]| sample(&scrape, name, labels);
+    assert!(
+        value(
+            "rtsp_worker_stream_frames_received_total",
+            &[("stream", "door")]
+        ) > Some(0.0)
+    );
+    assert!(value("rtsp_worker_stream_results_total", &[("stream", "lobby")]) > Some(0.0));
+    assert!(
+        value(
+            "rtsp_worker_stream_frames_dropped_total",
+            &[("stream", "door"), ("reason", "superseded")]
+        )
+        .is_some()
+    );
+    assert_eq!(
+        value(
+            "rtsp_worker_stream_state",
+            &[("stream", "side"), ("state", "ended")]
+        ),
+        Some(1.0)
+    );
+    assert!(value("rtsp_worker_detector_images_total", &[]) > Some(0.0));
+    assert!(value("rtsp_worker_batcher_batches_total", &[("trigger", "full")]).is_some());
+    assert!(value("rtsp_worker_process_resident_memory_bytes", &[]) > Some(1e6));
+    assert!(value("rtsp_worker_process_threads", &[]) > Some(1.0));
+    assert_eq!(value("rtsp_worker_mqtt_connected", &[]), Some(1.0));
+    let latency = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "rtsp_worker_stream_latency_seconds"
+                && s.labels.get("stream") == Some("door")
+        })
+        .expect("door's latency histogram");
+    match &latency.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            assert!(buckets.len() > 5 && buckets.last().unwrap().count > 0.0)
+        }
+        other => panic!("latency is a histogram: {other:?}"),
+    }
+
+    // The status page in Chromium: a tile per camera, an image loaded in each live one.
+    let page = format!("http://{http}/");
+    let shot = dir.join("status-page.png");
+    let out = chromium(&[&format!("--screenshot={}", shot.display())], &page, &dir);
+    assert!(
+        shot.is_file(),
+        "screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[allow(clippy::print_stderr)] // where the artefact is, for whoever reads the log
+    {
+        eprintln!("status page screenshot: {}", shot.display());
+    }
+    let out = chromium(&["--dump-dom"], &page, &dir);
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    for id in ["door", "lobby"] {
+        let tile = dom
+            .split("<div class=\"tile\"")
+            .find(|t| t.contains(&format!("data-stream=\"{id}\"")))
+            .unwrap_or_else(|| panic!("no tile for {id}:\n{dom}"));
+        assert!(
+            tile.contains("data-loaded=\"") && !tile.contains("data-loaded=\"0\""),
+            "{id}'s image did not load:\n{tile}"
+        );
+    }
+    assert!(
+        dom.contains("data-stream=\"side\""),
+        "the ended camera has a tile too"
+    );
+
+    // Removing a camera: its final accounting, and its thread goes.
+    let (status, body) = api.delete("/api/v1/streams/lobby");
+    assert_eq!(status, 200, "{body}");
+    let fin = json(&body);
+    assert_eq!(fin["state"], "ended");
+    assert_eq!(fin["accounting"]["in_pipeline"], 0);
+    refused(api.get("/api/v1/streams/lobby"), 404, "a removed stream");
+    let workers = |t: &[String]| t.iter().filter(|n| n.starts_with("rw-stream")).count();
+    assert!(
+        wait_until(Duration::from_secs(10), || workers(&worker.threads())
+            < workers(&threads_before) + 2),
+        "lobby's thread is gone: {:?}",
+        worker.threads()
+    );
+
+    // Reloads: a camera added to the file comes (API call), removed from it goes (SIGHUP);
+    // a broken file changes nothing.
+    let yard = format!(
+        "\n[[stream]]\nid = \"yard\"\nurl = \"rtsp://alice:{PASSWORD}@127.0.0.1:{}/vtest\"\n",
+        server.port
+    );
+    std::fs::write(&config, format!("{door}{yard}")).unwrap();
+    let (status, body) = api.post("/api/v1/reload", "");
+    assert_eq!(status, 200, "{body}");
+    let report = json(&body);
+    assert_eq!(report["added"], json!(["yard"]), "{report}");
+    assert_eq!(report["unchanged"], json!(["door"]), "{report}");
+    assert!(api.stream("yard").is_some());
+    std::fs::write(&config, format!("{door}\n[[stream]]\nid = 5\n")).unwrap();
+    let refusal = refused(api.post("/api/v1/reload", ""), 409, "a broken file");
+    assert!(
+        refusal["error"].as_str().unwrap().contains("cameras.toml:"),
+        "{refusal}"
+    );
+    assert!(
+        api.stream("yard").is_some(),
+        "a broken file changes nothing"
+    );
+    std::fs::write(&config, &door).unwrap();
+    worker.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || api.stream("yard").is_none()),
+        "SIGHUP removes yard: {}",
+        worker.stderr()
+    );
+    assert!(api.stream("door").is_some() && api.stream("side").is_some());
+
+    let (_, streams) = api.get("/api/v1/streams");
+    let (_, stats) = api.get("/api/v1/stats");
+    let (code, stdout, stderr) = worker.finish(true, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("final accounting"), "{stderr}");
+    assert!(
+        wait_until(Duration::from_secs(5), || sub
+            .on("rtsp-worker/available")
+            .last()
+            .is_some_and(|s| s == "offline")),
+        "MQTT says goodbye"
+    );
+
+    // Stdout follows the documented schema, zone fields and zone events included.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/result.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut zone_lines = 0;
+    for line in stdout.lines() {
+        let v = json(line);
+        if let Err(e) = validator.validate(&v) {
+            panic!("{e}\n{line}");
+        }
+        if v["stream_id"] == "door" && v.get("frame_number").is_some() && v.get("event").is_none() {
+            assert!(v["zone_counts"]["right"].is_object(), "{line}");
+        }
+        if matches!(v["event"].as_str(), Some("entered" | "left" | "crossed")) {
+            zone_lines += 1;
+        }
+    }
+    assert!(zone_lines > 0, "zone events on stdout with --events");
+
+    // The password, anywhere.
+    let files: Vec<String> = walk(&snapshots);
+    assert!(
+        files
+            .iter()
+            .any(|f| f.contains("/door/") && f.ends_with(".jpg")),
+        "snapshots written: {files:?}"
+    );
+    let mqtt_text: String = sub
+        .all()
+        .iter()
+        .map(|m| format!("{} {}\n", m.topic, m.payload))
+        .collect();
+    assert!(mqtt_text.contains("rtsp-worker/door/status"), "{mqtt_text}");
+    let http_text = api.bodies.lock().unwrap().clone();
+    let places = [
+        ("HTTP responses", http_text),
+        ("the stream list", streams),
+        ("the stats", stats),
+        ("metrics", text),
+        ("MQTT", mqtt_text),
+        ("stdout", stdout),
+        ("logs", stderr),
+        ("snapshot files", files.join("\n")),
+        ("the page's DOM", dom),
+    ];
+    for (place, text) in &places {
+        for secret in [PASSWORD, WRONG] {
+            assert!(
+                !text.contains(secret),
+                "the password {secret} in {place}:\n{text}"
+            );
+        }
+    }
+    drop(server);
+}
+
+fn parse_metrics(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("Prometheus text")
+}
+
+/// A counter's or gauge's value.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .and_then(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(*v),
+            _ => None,
+        })
+}
+
+#[test]
+fn a_broker_that_is_away_blocks_nothing_and_is_found_when_it_comes() {
+    let _turn = turn();
+    let server = Server::start(
+        &[format!("/people={}", clip("people_720p25.h264"))],
+        None,
+        None,
+    );
+    let broker_port = free_port(); // nothing listens there yet
+    let port = free_port();
+    let worker = Worker::start(
+        &[
+            "run",
+            &format!("rtsp://127.0.0.1:{}/people", server.port),
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--mqtt",
+            &format!("mqtt://127.0.0.1:{broker_port}"),
+            "--mqtt-queue",
+            "4",
+            "--no-json",
+            "--status-every",
+            "0",
+        ],
+        &[],
+    );
+    let api = Api::new(port);
+    let metric = |name: &str, labels: &[(&str, &str)]| {
+        let (status, text) = api.get("/metrics");
+        if status != 200 {
+            return None;
+        }
+        sample(&parse_metrics(&text), name, labels)
+    };
+    // Results flow with the broker away; what does not fit the queue is dropped, counted.
+    assert!(
+        wait_until(Duration::from_secs(60), || api.results("stream_0") > 10),
+        "results without a broker: {}",
+        worker.stderr()
+    );
+    assert_eq!(metric("rtsp_worker_mqtt_connected", &[]), Some(0.0));
+    assert!(
+        wait_until(Duration::from_secs(20), || metric(
+            "rtsp_worker_mqtt_messages_total",
+            &[("outcome", "dropped")]
+        ) > Some(0.0)),
+        "drops counted"
+    );
+    // The broker comes: the client finds it, says it is online, and events flow.
+    let broker = Broker::start_on(broker_port);
+    let sub = Subscriber::start(broker.port);
+    assert!(
+        wait_until(Duration::from_secs(20), || metric(
+            "rtsp_worker_mqtt_connected",
+            &[]
+        ) == Some(1.0)),
+        "reconnected: {}",
+        worker.stderr()
+    );
+    let before = api.results("stream_0");
+    assert!(
+        wait_until(Duration::from_secs(20), || sub
+            .on("rtsp-worker/available")
+            .contains(&"online".to_owned())
+            && api.results("stream_0") > before),
+        "online after the broker came, results still flowing: {:?}",
+        sub.all()
+    );
+    let (code, _, stderr) = worker.finish(true, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("MQTT broker unreachable"), "{stderr}");
+    drop(server);
+}
+
+/// Every file under a folder, as paths.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
