@@ -107,6 +107,7 @@ pub(crate) struct Entry {
     pub(crate) id: Option<String>,
     pub(crate) url: String,
     pub(crate) username: Option<String>,
+    #[serde(default, deserialize_with = "secret")]
     pub(crate) password: Option<String>,
     pub(crate) password_env: Option<String>,
     pub(crate) transport: Option<String>,
@@ -115,6 +116,66 @@ pub(crate) struct Entry {
     #[serde(default, alias = "lines")]
     pub(crate) line: Vec<Line>,
 }
+
+/// A password: a string, and an error that never shows what was given instead (serde's
+/// own "invalid type: integer `1234`" would).
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+    struct Secret;
+    const WRONG: &str = "password must be a string (what was given is not shown)";
+    impl<'de> Visitor<'de> for Secret {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(Secret)
+        }
+        fn visit_bool<E: Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_i128<E: Error>(self, _: i128) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_u128<E: Error>(self, _: u128) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_bytes<E: Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+            Err(E::custom(WRONG))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(A::Error::custom(WRONG))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(A::Error::custom(WRONG))
+        }
+    }
+    d.deserialize_any(Secret)
+}
+
+/// Longest stream id, in characters (it goes into URLs, topics and file names).
+pub(crate) const MAX_ID: usize = 128;
 
 /// Parses a transport name.
 pub(crate) fn transport(name: &str) -> Result<Transport, String> {
@@ -150,6 +211,13 @@ impl Entry {
         }
         if id.is_empty() || id.chars().any(|c| c.is_control() || c == '/') {
             return Err(format!("{which}: the id must be non-empty, without '/'"));
+        }
+        if id.chars().count() > MAX_ID {
+            let short: String = which.chars().take(60).collect();
+            return Err(format!(
+                "{short}…: the id has {} characters, at most {MAX_ID}",
+                id.chars().count()
+            ));
         }
         let password =
             match (self.password, self.password_env) {
@@ -334,6 +402,11 @@ mod tests {
                 "[[stream]]\nurl = \"rtsp://a\"\nusername = \"u\"\npassword_env = \"RTSP_WORKER_TEST_UNSET_VAR\"\n",
                 "not set",
             ),
+            // a password that is not a string is not echoed
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\nusername = \"u\"\npassword = 7770777\n",
+                "password must be a string",
+            ),
             // password without user
             (
                 "[[stream]]\nurl = \"rtsp://a\"\npassword = \"s3cret\"\n",
@@ -354,6 +427,11 @@ mod tests {
                 "[[stream]]\nurl = \"rtsp://a\"\n[[stream.zone]]\nname = \"z\"\npolygon = [[0, 0], [1, 1], [0, 1]]\ncolour = 1\n",
                 "unknown field",
             ),
+            // an id too long for URLs, topics and file names
+            (
+                "[[stream]]\nid = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\nurl = \"rtsp://a\"\n",
+                "at most 128",
+            ),
             // out of range outputs and engine values
             ("[engine]\nconfidence = 2.0\n", "confidence"),
             ("[outputs]\nsnapshot_every = -1.0\n", "snapshot_every"),
@@ -361,7 +439,7 @@ mod tests {
         for (text, expected) in cases {
             let e = parse(text, 0).unwrap_err();
             assert!(e.contains(expected), "{text:?} gave {e:?}");
-            assert!(!e.contains("s3cret"), "{e}");
+            assert!(!e.contains("s3cret") && !e.contains("7770777"), "{e}");
             assert!(
                 e.trim_start()
                     .chars()

@@ -14,6 +14,12 @@ use crate::{
 
 const BACKEND: &str = "ffmpeg";
 
+/// The largest picture decoded, in pixels: 8K UHD (7680 x 4320), more than any camera sends.
+/// FFmpeg's own limit is about 16384 x 16384, and a parameter set from a broken or hostile
+/// stream that declares such a size costs hundreds of megabytes and a second of concealment
+/// per packet before the slice data turns out to be noise.
+const MAX_PIXELS: i64 = 7680 * 4320;
+
 /// Options for [`CpuDecoder`].
 #[derive(Debug, Clone)]
 pub struct CpuDecoderOptions {
@@ -148,7 +154,8 @@ impl CpuDecoder {
     /// # Errors
     ///
     /// [`Error::Unsupported`] if this FFmpeg build lacks the decoder; [`Error::Backend`] if
-    /// it does not open.
+    /// it does not open. (Pictures over 7680 x 4320 pixels are later refused as
+    /// [`Error::Corrupt`].)
     pub fn new(config: &CodecConfig, options: CpuDecoderOptions) -> Result<Self, Error> {
         init();
         let id = match config.codec {
@@ -173,6 +180,8 @@ impl CpuDecoder {
                 ..Default::default()
             });
         }
+        // SAFETY: a plain field of the context we own, set before it is opened.
+        unsafe { (*ctx.as_mut_ptr()).max_pixels = MAX_PIXELS };
         let decoder = ctx.decoder().video().map_err(backend)?;
         let queue = options.queue_frames;
         Ok(Self {

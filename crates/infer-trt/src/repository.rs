@@ -502,6 +502,9 @@ unsafe fn run_raw(
     })
 }
 
+/// More classes than any detector has (LVIS has 1203): an output shape beyond it is refused.
+const MAX_CLASSES: i64 = 100_000;
+
 fn describe(path: &Path, session: &Session, contexts: usize) -> Result<ModelInfo, Error> {
     let bad_input = |message: String| Error::UnsupportedInput {
         path: path.to_path_buf(),
@@ -543,6 +546,11 @@ fn describe(path: &Path, session: &Session, contexts: usize) -> Result<ModelInfo
     } else {
         return Err(unsupported());
     };
+    // A class name is made per class below: a shape from a broken or hostile file must be
+    // refused before that, not allocated.
+    if channels - 4 > MAX_CLASSES {
+        return Err(unsupported());
+    }
     let num_classes = (channels - 4) as usize;
     let mut class_names = session
         .metadata()

@@ -53,6 +53,10 @@ pub struct Candidate {
 }
 
 /// Candidates scoring at least `threshold` from one image's output.
+///
+/// The output comes from a model: shapes that do not fit `output` (even ones whose size
+/// overflows) give no candidates, NaN and infinite class scores are ignored, and boxes whose
+/// corners are not finite are dropped. A NaN `threshold` lets nothing through.
 pub fn candidates(
     output: &[f32],
     layout: OutputLayout,
@@ -60,33 +64,43 @@ pub fn candidates(
     anchors: usize,
     threshold: f32,
 ) -> Vec<Candidate> {
-    let channels = 4 + classes;
+    let mut out = Vec::new();
+    let Some(channels) = classes.checked_add(4) else {
+        return out;
+    };
+    if channels
+        .checked_mul(anchors)
+        .is_none_or(|n| output.len() < n)
+    {
+        return out;
+    }
     let at = |ch: usize, a: usize| match layout {
         OutputLayout::ChannelsFirst => output[ch * anchors + a],
         OutputLayout::AnchorsFirst => output[a * channels + ch],
     };
-    let mut out = Vec::new();
-    if output.len() < channels * anchors {
-        return out;
-    }
     for a in 0..anchors {
-        let (mut best, mut class_id) = (f32::MIN, 0);
+        let mut best: Option<(f32, usize)> = None;
         for c in 0..classes {
             let s = at(4 + c, a);
-            if s > best {
-                best = s;
-                class_id = c;
+            if s.is_finite() && best.is_none_or(|(b, _)| s > b) {
+                best = Some((s, c));
             }
         }
-        if best < threshold {
+        let Some((confidence, class_id)) = best else {
+            continue;
+        };
+        if confidence < threshold || threshold.is_nan() {
             continue;
         }
         let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
-        out.push(Candidate {
-            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
-            confidence: best,
-            class_id,
-        });
+        let bbox = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+        if bbox.iter().all(|v| v.is_finite()) {
+            out.push(Candidate {
+                bbox,
+                confidence,
+                class_id,
+            });
+        }
     }
     out
 }

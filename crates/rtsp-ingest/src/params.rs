@@ -168,7 +168,8 @@ pub(crate) fn parse_h264_sps(nal: &[u8]) -> Option<SpsInfo> {
                     let (mut last, mut next) = (8i32, 8i32);
                     for _ in 0..size {
                         if next != 0 {
-                            next = (last + r.se()? + 256) % 256;
+                            // (last + delta + 256) % 256, without overflow on wild deltas.
+                            next = (i64::from(last) + i64::from(r.se()?)).rem_euclid(256) as i32;
                         }
                         if next != 0 {
                             last = next;
@@ -224,9 +225,13 @@ pub(crate) fn parse_h264_sps(nal: &[u8]) -> Option<SpsInfo> {
     } else {
         (sub_w, sub_h * (2 - frame_mbs_only))
     };
-    let width = (width_mbs * 16).checked_sub((crop_l + crop_r) * unit_x)?;
-    let height =
-        ((2 - frame_mbs_only) * height_map_units * 16).checked_sub((crop_t + crop_b) * unit_y)?;
+    // Sizes from the bitstream can be anything: arithmetic that overflows means a bad SPS.
+    let width = width_mbs
+        .checked_mul(16)?
+        .checked_sub(crop_l.checked_add(crop_r)?.checked_mul(unit_x)?)?;
+    let height = ((2 - frame_mbs_only) * 16)
+        .checked_mul(height_map_units)?
+        .checked_sub(crop_t.checked_add(crop_b)?.checked_mul(unit_y)?)?;
     let frame_rate = if r.bit() == Some(1) {
         h264_vui_frame_rate(&mut r)
     } else {
@@ -265,7 +270,7 @@ fn h264_vui_frame_rate(r: &mut Bits) -> Option<(u32, u32)> {
         let num_units_in_tick = r.bits(32)?;
         let time_scale = r.bits(32)?;
         if num_units_in_tick > 0 && time_scale > 0 {
-            return Some((time_scale, num_units_in_tick * 2));
+            return Some((time_scale, num_units_in_tick.checked_mul(2)?));
         }
     }
     None
@@ -319,9 +324,10 @@ pub(crate) fn parse_h265_sps(nal: &[u8]) -> Option<SpsInfo> {
         t = r.ue()?;
         b = r.ue()?;
     }
+    // Sizes from the bitstream can be anything: arithmetic that overflows means a bad SPS.
     Some(SpsInfo {
-        width: width.checked_sub(sub_w * (l + rr))?,
-        height: height.checked_sub(sub_h * (t + b))?,
+        width: width.checked_sub(l.checked_add(rr)?.checked_mul(sub_w)?)?,
+        height: height.checked_sub(t.checked_add(b)?.checked_mul(sub_h)?)?,
         frame_rate: None,
     })
 }

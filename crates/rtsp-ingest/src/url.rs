@@ -47,28 +47,71 @@ impl RedactedUrl {
         &self.0
     }
 
-    /// Redacts a URL text that may not even parse: whatever sits between `://` and the last
-    /// `@` before the host is treated as user info.
+    /// Redacts a URL text that may not even parse: in every authority it may hold, whatever
+    /// sits between the first `:` and the last `@` before the host is taken for a password
+    /// and shown as `***`. An authority starts after each `://` (and the slashes after it),
+    /// and at the start of the text: after `scheme:` and a slash if it begins so, else at the
+    /// very start (`rtsp:/user:pw@host`, `user:pw@host`, a stray character before the scheme,
+    /// a scheme written twice). A password is hidden even in text that is not a URL at all.
+    /// Like a URL parser, it first drops leading and trailing blanks and control characters,
+    /// and tabs and newlines anywhere.
     pub fn from_text(text: &str) -> Self {
-        let Some(scheme_end) = text.find("://") else {
-            return Self(text.to_owned());
-        };
-        let rest = &text[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                let user = userinfo.split(':').next().unwrap_or("");
-                let shown = if userinfo.contains(':') {
-                    format!("{user}:***")
-                } else {
-                    user.to_owned()
-                };
-                Self(format!("{}{shown}{}", &text[..scheme_end + 3], &rest[at..]))
+        let text: String = text
+            .trim_matches(|c: char| c <= ' ')
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        let mut starts = vec![authority_start(&text)];
+        starts.extend(text.match_indices("://").map(|(i, _)| {
+            let after = &text[i + 3..];
+            i + 3 + after.len() - after.trim_start_matches(['/', '\\']).len()
+        }));
+        // The password ranges, in order; they may overlap (two starts in one authority).
+        let mut hidden: Vec<(usize, usize)> = starts
+            .into_iter()
+            .filter_map(|start| {
+                let rest = &text[start..];
+                let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+                let userinfo = &authority[..authority.rfind('@')?];
+                let colon = userinfo.find(':')?;
+                Some((start + colon + 1, start + userinfo.len()))
+            })
+            .collect();
+        hidden.sort_unstable();
+        let mut shown = String::with_capacity(text.len());
+        let mut at = 0;
+        for (from, to) in hidden {
+            if to <= at {
+                continue;
             }
-            None => Self(text.to_owned()),
+            shown.push_str(&text[at..from.max(at)]);
+            if from >= at {
+                shown.push_str("***");
+            }
+            at = to;
         }
+        shown.push_str(&text[at..]);
+        Self(shown)
+    }
+}
+
+/// Where the authority of a URL text starts if the text begins with `scheme:` (RFC 3986
+/// scheme characters) and one or more slashes: after them; else 0.
+fn authority_start(text: &str) -> usize {
+    let Some(colon) = text.find(':') else {
+        return 0;
+    };
+    let scheme = &text[..colon];
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let after = &text[colon + 1..];
+    let slashes = after.len() - after.trim_start_matches(['/', '\\']).len();
+    if is_scheme && slashes > 0 {
+        colon + 1 + slashes
+    } else {
+        0
     }
 }
 
@@ -238,5 +281,25 @@ mod tests {
             RedactedUrl::from_text("rtsp://host/a@b").as_str(),
             "rtsp://host/a@b"
         );
+        // Typos and missing schemes (found by tests/bad_input.rs).
+        for (text, shown) in [
+            (":pw@cam.local", ":***@cam.local"),
+            ("u:pw@cam.local/x", "u:***@cam.local/x"),
+            ("rtsp:/u:pw@cam.local", "rtsp:/u:***@cam.local"),
+            ("rtsp:u:pw@cam.local", "rtsp:***@cam.local"),
+            ("rtsp:///u:pw@cam.local", "rtsp:///u:***@cam.local"),
+            (" rtsp://u:pw@[::1/x", "rtsp://u:***@[::1/x"),
+            ("`rtsp://u:pw@[::1/x", "`rtsp://u:***@[::1/x"),
+            ("'rtsp://u:pw@cam'", "'rtsp://u:***@cam'"),
+            ("rtsp://rtsp://u:pw@cam/x", "rtsp://rtsp://u:***@cam/x"),
+            ("rtsp://u:pw@cam/x://y", "rtsp://u:***@cam/x://y"),
+            (
+                "rtsp://cam/x?next=http://v:pw2@other/",
+                "rtsp://cam/x?next=http://v:***@other/",
+            ),
+            ("rt\tsp://u:p\nw@[::1", "rtsp://u:***@[::1"),
+        ] {
+            assert_eq!(RedactedUrl::from_text(text).as_str(), shown);
+        }
     }
 }

@@ -1,0 +1,7 @@
+//! H.264 access units into the CPU decoder (crates/gpu-decode/tests/bad_input.rs).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| rtsp_worker_fuzz::decode_unit(gpu_decode::Codec::H264, data));

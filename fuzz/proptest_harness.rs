@@ -1,0 +1,88 @@
+//! The harness of the bad-input tests (`crates/*/tests/bad_input.rs`, included by
+//! `#[path]`): each case on a thread of its own under a time bound, a bounded number of cases
+//! (`PROPTEST_CASES` overrides), and the line `cargo xtask soak` reads. The same inputs reach
+//! the `cargo fuzz` targets next to it.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+/// Runs `f` on a thread of its own and waits at most `limit`: a hang fails the case.
+pub(crate) fn within<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("bad-input case".into())
+        .spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(r);
+        })
+        .expect("spawn a case thread");
+    match rx.recv_timeout(limit) {
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("a case ran over {limit:?}: a hang"),
+    }
+}
+
+/// Runs `test` on `cases` inputs from the strategy `make` makes (`PROPTEST_CASES`
+/// overrides), then prints the line docs/RELIABILITY.md quotes (`xtask soak` reads it:
+/// `bad-input <target>: N cases, 0 panics (…)`), with `note()` in the parentheses.
+pub(crate) fn check<S: Strategy>(
+    target: &str,
+    cases: u32,
+    make: impl FnOnce() -> S + Send,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError> + Sync,
+    note: impl FnOnce() -> String,
+) {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(cases);
+    let tried = AtomicU32::new(0);
+    let slowest = std::sync::Mutex::new(Duration::ZERO);
+    let start = Instant::now();
+    // Deep strategy types take more stack to generate in a debug build than a test has.
+    let result = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(format!("bad-input {target}"))
+            .stack_size(64 << 20)
+            .spawn_scoped(s, || {
+                let mut runner = TestRunner::new(Config {
+                    cases,
+                    failure_persistence: None,
+                    max_shrink_iters: 1024,
+                    ..Config::default()
+                });
+                runner
+                    .run(&make(), |v| {
+                        tried.fetch_add(1, Ordering::Relaxed);
+                        let t = Instant::now();
+                        let r = test(v);
+                        let mut s = slowest.lock().unwrap();
+                        *s = (*s).max(t.elapsed());
+                        r
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .expect("spawn the runner")
+            .join()
+            .expect("the runner catches panics")
+    });
+    if let Err(e) = result {
+        panic!("bad-input {target}: {e}");
+    }
+    let note = note();
+    println!(
+        "bad-input {target}: {} cases, 0 panics ({:.2} s, slowest case {} ms{}{note})",
+        tried.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64(),
+        slowest.lock().unwrap().as_millis(),
+        if note.is_empty() { "" } else { "; " },
+    );
+}
