@@ -41,6 +41,7 @@
 
 mod annexb;
 mod camera;
+mod clock;
 mod error;
 mod event;
 mod options;

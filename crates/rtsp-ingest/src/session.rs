@@ -374,7 +374,8 @@ async fn receive(
     } = connection;
     let mut params: Option<Arc<CodecParameters>> = None;
     let mut sender_report: Option<WallClock> = None;
-    let mut first_ts: Option<i64> = None;
+    let mut clock = crate::clock::MediaClock::default();
+    let mut last_received: Option<std::time::Instant> = None;
     let mut last_frame = tokio::time::Instant::now();
     let mut packet_errors_in_a_row = 0u32;
     loop {
@@ -451,10 +452,17 @@ async fn receive(
         }
         let ts = frame.timestamp();
         let clock_rate = ts.clock_rate().get();
-        let first = *first_ts.get_or_insert(ts.timestamp());
-        let media_time =
-            Duration::from_secs_f64((ts.timestamp() - first).max(0) as f64 / f64::from(clock_rate));
         let received = frame.end_ctx().received();
+        let gap = last_received.map_or(Duration::ZERO, |l| received.saturating_duration_since(l));
+        last_received = Some(received);
+        let (media_time, jumped) = clock.place(ts.timestamp(), clock_rate, gap);
+        if jumped {
+            // The camera's clock jumped: media time goes on from the arrival gap, and the
+            // sender report's mapping to wall-clock time no longer holds until the next one.
+            sender_report = None;
+            shared.stats().snapshot.timestamp_jumps += 1;
+            warn!(url = %url.redacted, "the camera's RTP clock jumped; media time continues");
+        }
         let (wall_clock, wall_clock_synced) = match &sender_report {
             Some(sr) => {
                 let delta = (ts.timestamp() as u32).wrapping_sub(sr.rtp) as i32;

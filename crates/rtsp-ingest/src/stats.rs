@@ -65,6 +65,9 @@ pub struct IngestStats {
     pub rtp_packets_lost: u64,
     /// Packets the depacketizer rejected and skipped.
     pub depacketize_errors: u64,
+    /// Jumps of the camera's RTP clock (backwards, or far forwards) that media time
+    /// smoothed over.
+    pub timestamp_jumps: u64,
     /// Connections lost or failed after which the session reconnected.
     pub reconnects: u64,
     /// The last error, if any.
@@ -102,6 +105,7 @@ impl StatsCell {
                 events_dropped: 0,
                 rtp_packets_lost: 0,
                 depacketize_errors: 0,
+                timestamp_jumps: 0,
                 reconnects: 0,
                 last_error: None,
                 wall_clock_synced: false,

@@ -2,7 +2,7 @@
 //! queue), the thread that takes its camera's access units through the decoder to the
 //! batcher, and the user's handles on it ([`StreamConnection`], [`ResultQueue`]).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,8 +65,14 @@ struct Info {
 struct Inner {
     sequence: Sequencer<Outcome>,
     tracker: Box<dyn tracker::Tracker>,
-    /// Live tracks that have been reported (so that their end is reported too).
-    reported: HashSet<u64>,
+    /// Live tracks that have been reported, as last reported (so that their end is too).
+    reported: HashMap<u64, TrackedObject>,
+    /// The camera's frame size; a new size starts a new tracker.
+    size: Option<(u32, u32)>,
+    /// Added to the tracker's ids: a new tracker's ids follow the old one's.
+    id_offset: u64,
+    /// The largest id reported.
+    max_id: u64,
     counters: Counters,
     latency: Window,
     rate_in: Rate,
@@ -103,6 +109,7 @@ pub(crate) struct StreamCore {
     class_names: Arc<Vec<String>>,
     confidence: f32,
     report_tentative: bool,
+    tracker_config: tracker::TrackerConfig,
     /// The zones and lines (for drawing; the analyzer has its own copy).
     scene: Option<zones::Scene>,
     /// Zone time counts from here (frame arrival, monotonic).
@@ -132,7 +139,10 @@ impl StreamCore {
             inner: Mutex::new(Inner {
                 sequence: Sequencer::default(),
                 tracker: settings.tracker.build(),
-                reported: HashSet::new(),
+                reported: HashMap::new(),
+                size: None,
+                id_offset: 0,
+                max_id: 0,
                 counters: Counters::default(),
                 latency: Window::new(512),
                 rate_in: Rate::default(),
@@ -156,6 +166,7 @@ impl StreamCore {
             class_names,
             confidence: settings.confidence,
             report_tentative: settings.report_tentative,
+            tracker_config: settings.tracker,
             scene,
             started: Instant::now(),
             snapshot_interval: settings.snapshot_interval,
@@ -292,6 +303,25 @@ impl StreamCore {
                 class_id: d.class_id as u32,
             })
             .collect();
+        // A camera that changed its frame size (a new encoder setting) starts a new tracker:
+        // the old tracks' boxes mean nothing in the new frame. They end here, and the new
+        // tracker's ids follow the old ones' (ids are never reused within a stream).
+        let mut reset_ended = Vec::new();
+        if inner.size.is_some_and(|s| s != meta.camera) {
+            inner.tracker = self.tracker_config.build();
+            inner.id_offset = inner.max_id;
+            reset_ended = inner
+                .reported
+                .drain()
+                .map(|(_, t)| TrackedObject {
+                    state: TrackState::Ended,
+                    ..t
+                })
+                .collect();
+            reset_ended.sort_by_key(|t: &TrackedObject| t.track_id);
+        }
+        inner.size = Some(meta.camera);
+        let offset = inner.id_offset;
         // Frame numbers only grow: the decode stage drops frames that come out of order.
         let update = inner
             .tracker
@@ -304,7 +334,7 @@ impl StreamCore {
                 .unwrap_or_else(|| format!("class{class}"))
         };
         let tracked = |t: &tracker::TrackedObject| TrackedObject {
-            track_id: t.track_id,
+            track_id: t.track_id + offset,
             class_id: t.class_id,
             class_name: name(t.class_id),
             confidence: t.confidence,
@@ -321,18 +351,20 @@ impl StreamCore {
             .filter(|t| self.report_tentative || t.state != tracker::TrackState::Tentative)
             .map(tracked)
             .collect();
-        inner
-            .reported
-            .extend(tracked_objects.iter().map(|t| t.track_id));
-        let ended_tracks: Vec<TrackedObject> = update
+        for t in &tracked_objects {
+            inner.max_id = inner.max_id.max(t.track_id);
+            inner.reported.insert(t.track_id, t.clone());
+        }
+        let mut ended_tracks: Vec<TrackedObject> = update
             .ended
             .iter()
-            .filter(|t| inner.reported.remove(&t.track_id))
+            .filter(|t| inner.reported.remove(&(t.track_id + offset)).is_some())
             .map(|t| TrackedObject {
                 state: TrackState::Ended,
                 ..tracked(t)
             })
             .collect();
+        ended_tracks.splice(0..0, reset_ended);
         let (mut zone_counts, mut line_counts, mut zone_events) = Default::default();
         if let Some(analyzer) = inner.analyzer.as_mut() {
             let objects: Vec<zones::Object> = tracked_objects

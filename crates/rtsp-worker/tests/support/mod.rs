@@ -5,6 +5,7 @@
 
 #[path = "../../../rtsp-ingest/tests/common/mod.rs"]
 pub(crate) mod common;
+pub(crate) mod proxy;
 
 use std::time::Duration;
 
@@ -63,4 +64,16 @@ pub(crate) fn results(events: &[StreamEvent]) -> Vec<&TrackingResult> {
             _ => None,
         })
         .collect()
+}
+
+/// Writes a test's figures as JSON under `target/tmp/reliability/` (for `cargo xtask soak`,
+/// which renders them into docs/RELIABILITY.md) and prints them.
+// Printing the figures is the point (they show with `--nocapture`).
+#[allow(clippy::print_stdout)]
+pub(crate) fn record(name: &str, figures: &serde_json::Value) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = serde_json::to_string_pretty(figures).unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), &text).unwrap();
+    println!("reliability {name}: {text}");
 }
