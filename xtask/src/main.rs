@@ -8,7 +8,9 @@
 mod bench;
 mod clips;
 mod onnx;
+mod plot;
 mod setup;
+mod soak;
 #[cfg(test)]
 mod tidy;
 mod tracking;
@@ -23,10 +25,16 @@ cargo xtask <command>
 
   setup   install and cache what the project needs (Debian packages, ONNX Runtime,
           the default model, test clips) under $RTSP_WORKER_CACHE (~/.cache/rtsp-worker)
-  test    setup, then everything CI checks: fmt, clippy, the whole test suite
-  bench [e2e]
-          run the benchmarks; summary in target/bench/summary.md (`e2e`: only the
-          end-to-end one, N streams through the facade beside the detector alone)
+  test    setup, then everything CI checks: fmt, clippy, the whole test suite (with the
+          reliability suite CI-sized), the tracking guard, docs, `bench --quick`
+  bench [--quick] [e2e]
+          run the benchmarks: the crates' criterion benches, the batcher beside the seed's
+          ModelController, N cameras through the facade beside the detector alone and the
+          naive way, the latency-throughput curve; figures in target/bench/bench.json and
+          summary.md, and (full run) docs/BENCHMARKS.md. `--quick`: CI-sized (~3 min);
+          `e2e`: only the end-to-end part
+  soak    the reliability suite at length (overload for 10 min, 10000 add/remove cycles,
+          faults 3 rounds); figures in target/tmp/reliability/ and docs/RELIABILITY.md
   demo [ARGS]
           `rtsp-worker demo`: sample streams served over RTSP on loopback through the
           whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)
@@ -59,6 +67,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         "track-eval" => tracking::main(rest),
+        "soak" => soak::main(rest),
         "track" => match rest {
             [kind, input, output] => track(kind, Path::new(input), Path::new(output)),
             _ => bail!("usage: cargo xtask track iou|sort|bytetrack IN.txt OUT.txt"),
@@ -144,6 +153,8 @@ fn test() -> Result<()> {
             "nvdec,tensorrt",
         ])
         .args(["--test", "gpu", "--", "--show-output"]))?;
+    // The benchmarks, CI-sized, so that they never rot (figures in target/bench/).
+    crate::bench::run_benches(&["--quick".to_owned()])?;
     Ok(())
 }
 

@@ -38,6 +38,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // The broker the MQTT tests publish to, and the browser that loads the status page.
     "mosquitto",
     "chromium",
+    // The font the benchmark's plot lays its text out with.
+    "fonts-dejavu-core",
 ];
 
 const ORT_VERSION: &str = "1.32.0";
