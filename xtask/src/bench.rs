@@ -28,15 +28,15 @@ impl Plan {
     }
     /// Rounds per count (each between two runs of the detector alone).
     fn rounds(self) -> usize {
-        let default = if self.quick { 1 } else { 3 };
+        let default = if self.quick { 1 } else { 2 };
         env_num("RTSP_WORKER_BENCH_ROUNDS", default as f64) as usize
     }
     /// Warm-up and window of one end-to-end run, seconds.
     fn window(self) -> (f64, f64) {
         if self.quick {
-            (3.0, env_num("RTSP_WORKER_BENCH_WINDOW", 6.0))
+            (2.0, env_num("RTSP_WORKER_BENCH_WINDOW", 4.0))
         } else {
-            (8.0, env_num("RTSP_WORKER_BENCH_WINDOW", 20.0))
+            (8.0, env_num("RTSP_WORKER_BENCH_WINDOW", 15.0))
         }
     }
     /// The latency-throughput curve: batch sizes and force timeouts (ms) at 4 streams.

@@ -38,7 +38,7 @@ const SOAK: Sizes = Sizes {
     overload_streams: 8,
     churn_cycles: 10_000,
     fault_rounds: 3,
-    cases: 5_000,
+    cases: 1_000,
 };
 
 pub(crate) fn main(args: &[String]) -> Result<()> {

@@ -206,6 +206,18 @@ impl Failure {
     }
 }
 
+impl RunArgs {
+    /// `--http` takes an optional address, so `--http rtsp://cam/1` would take the camera as
+    /// its address: a value with a scheme is a camera, and `--http` stands alone.
+    fn untangled(mut self) -> Self {
+        if let Some(h) = self.serve.http.take_if(|h| h.contains("://")) {
+            self.urls.insert(0, h);
+            self.serve.http = Some("127.0.0.1:8080".to_owned());
+        }
+        self
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -229,7 +241,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(args.untangled()).await,
             Command::Demo(args) => demo::demo(args).await,
         }
     });
@@ -475,4 +487,38 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         s.abort();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> RunArgs {
+        let mut all = vec!["rtsp-worker", "run"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all).expect("parses").command {
+            Command::Run(r) => r,
+            Command::Demo(_) => unreachable!("run was given"),
+        }
+    }
+
+    #[test]
+    fn the_http_server_binds_loopback_unless_told_otherwise() {
+        let bare = run_args(&["rtsp://127.0.0.1/x", "--http"]).untangled();
+        assert_eq!(bare.serve.http.as_deref(), Some("127.0.0.1:8080"));
+        // Followed by a camera, `--http` still stands alone.
+        let alone = run_args(&["--http", "rtsp://127.0.0.1/x"]).untangled();
+        assert_eq!(alone.serve.http.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(alone.urls, ["rtsp://127.0.0.1/x"]);
+        assert_eq!(run_args(&["rtsp://127.0.0.1/x"]).serve.http, None);
+        let told = run_args(&["rtsp://127.0.0.1/x", "--http", "0.0.0.0:9000"]);
+        assert_eq!(told.serve.http.as_deref(), Some("0.0.0.0:9000"));
+        match Cli::try_parse_from(["rtsp-worker", "demo"])
+            .expect("parses")
+            .command
+        {
+            Command::Demo(d) => assert!(d.http.starts_with("127.0.0.1:")),
+            Command::Run(_) => unreachable!("demo was given"),
+        }
+    }
 }

@@ -195,6 +195,19 @@ async fn an_unsupported_codec_and_a_wrong_password_end_only_their_stream() {
         ),
         other => panic!("{other:?}"),
     }
+    // Not a tight loop: the tries are spaced by the back-off (500 ms doubling, ±20% jitter).
+    let delays: Vec<Duration> = wrong_events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Reconnecting { delay, .. } => Some(*delay),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 2, "{delays:?}");
+    assert!(
+        delays.iter().all(|d| *d >= Duration::from_millis(250)),
+        "{delays:?}"
+    );
     // A stream that ended stays listed, with its final accounting, until removed.
     let stats = manager.get_stats();
     assert_eq!(
