@@ -78,11 +78,21 @@ pub(crate) fn check<S: Strategy>(
         panic!("bad-input {target}: {e}");
     }
     let note = note();
-    println!(
+    let line = format!(
         "bad-input {target}: {} cases, 0 panics ({:.2} s, slowest case {} ms{}{note})",
         tried.load(Ordering::Relaxed),
         start.elapsed().as_secs_f64(),
         slowest.lock().unwrap().as_millis(),
         if note.is_empty() { "" } else { "; " },
     );
+    println!("{line}");
+    // Also where `cargo xtask soak` reads the figures of the last run (CI's included).
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability/bad_input");
+    let name: String = target
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{name}.txt")), line);
+    }
 }

@@ -33,8 +33,10 @@ cargo xtask <command>
           naive way, the latency-throughput curve; figures in target/bench/bench.json and
           summary.md, and (full run) docs/BENCHMARKS.md. `--quick`: CI-sized (~3 min);
           `e2e`: only the end-to-end part
-  soak    the reliability suite at length (overload for 10 min, 10000 add/remove cycles,
-          faults 3 rounds); figures in target/tmp/reliability/ and docs/RELIABILITY.md
+  soak [--ci-sized | --render-ci]
+          the reliability suite at length (overload for 10 min, 10000 add/remove cycles,
+          faults 3 rounds, 1000 inputs per bad-input property), or CI-sized, or only render
+          what the last `cargo xtask test` left; figures in docs/RELIABILITY.md
   demo [ARGS]
           `rtsp-worker demo`: sample streams served over RTSP on loopback through the
           whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)

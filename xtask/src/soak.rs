@@ -43,6 +43,10 @@ const SOAK: Sizes = Sizes {
 
 pub(crate) fn main(args: &[String]) -> Result<()> {
     let ci_sized = args.iter().any(|a| a == "--ci-sized");
+    if args.iter().any(|a| a == "--render-ci") {
+        // The figures `cargo xtask test` left (its suite is the CI-sized one).
+        return write(true, 0.0);
+    }
     let sizes = if ci_sized { CI } else { SOAK };
     let assets = crate::setup::setup()?;
     let root = project_root();
@@ -69,17 +73,25 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         cmd.args(["--", "--test-threads", "1", "--nocapture"]);
         tee(&mut cmd)
     };
-    let mut bad_input = Vec::new();
     for package in ["gpu-decode", "rtsp-ingest", "infer-trt", "cli"] {
-        let out = test(package, &["bad_input"], sizes.cases)?;
-        bad_input.extend(
-            out.lines()
-                .filter(|l| l.starts_with("bad-input "))
-                .map(str::to_owned),
-        );
+        test(package, &["bad_input"], sizes.cases)?;
     }
     test("rtsp-worker", &["reliability", "faults"], 0)?;
-    let md = render(&dir, &bad_input, ci_sized, started.elapsed().as_secs_f64())?;
+    write(ci_sized, started.elapsed().as_secs_f64())
+}
+
+/// Renders the figures under `target/tmp/reliability/` into docs/RELIABILITY.md.
+fn write(ci_sized: bool, secs: f64) -> Result<()> {
+    let root = project_root();
+    let dir = root.join("target/tmp/reliability");
+    let mut bad_input: Vec<String> = fs::read_dir(dir.join("bad_input"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .collect();
+    bad_input.sort();
+    let md = render(&dir, &bad_input, ci_sized, secs)?;
     let doc = root.join("docs/RELIABILITY.md");
     let text = fs::read_to_string(&doc).context("reading docs/RELIABILITY.md")?;
     let which = if ci_sized { "ci" } else { "soak" };
@@ -152,12 +164,21 @@ fn render(dir: &Path, bad_input: &[String], ci_sized: bool, secs: f64) -> Result
             .unwrap_or_else(|_| "unknown".into())
     };
     let mut md = format!(
-        "{} · commit `{}` · {} CPUs · {:.0} min\n\n```sh\ncargo xtask soak{}\n```\n",
+        "{} · commit `{}` · {} CPUs{}\n\n```sh\n{}\n```\n",
         sh(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
         sh(Command::new("git").args(["rev-parse", "--short", "HEAD"])),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        secs / 60.0,
-        if ci_sized { " --ci-sized" } else { "" },
+        if secs > 0.0 {
+            format!(" · {:.0} min", secs / 60.0)
+        } else {
+            String::new()
+        },
+        match (ci_sized, secs > 0.0) {
+            (true, false) =>
+                "cargo xtask test   # its suite, CI-sized; then `cargo xtask soak --render-ci`",
+            (true, true) => "cargo xtask soak --ci-sized",
+            _ => "cargo xtask soak",
+        },
     );
     md.push_str(
         "\n#### Faults\n\n\
@@ -226,13 +247,19 @@ fn render(dir: &Path, bad_input: &[String], ci_sized: bool, secs: f64) -> Result
          a loss caused by the fault. Frames a camera never delivered while cut off cannot be \
          counted by the receiver; the recovery time bounds them.)\n",
     );
-    md.push_str("\n#### Bad input\n\n| target | inputs tried | panics |\n|---|---|---|\n");
+    md.push_str(
+        "\n#### Bad input\n\n| target | inputs tried | panics | time, slowest case, what happened |\n\
+         |---|---|---|---|\n",
+    );
     for line in bad_input {
-        // "bad-input <target>: N cases, 0 panics"
-        let rest = line.trim_start_matches("bad-input ");
+        // "bad-input <target>: N cases, 0 panics (…)"
+        let rest = line.trim().trim_start_matches("bad-input ");
         if let Some((target, figures)) = rest.split_once(": ") {
             let cases = figures.split(" cases").next().unwrap_or("?");
-            md.push_str(&format!("| {target} | {cases} | 0 |\n"));
+            let note = figures
+                .split_once('(')
+                .map_or("", |(_, n)| n.trim_end_matches(')'));
+            md.push_str(&format!("| {target} | {cases} | 0 | {note} |\n"));
         }
     }
     if let Some(v) = load(dir, "overload") {
