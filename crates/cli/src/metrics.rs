@@ -87,6 +87,7 @@ impl Metrics {
         let results = counters();
         let dropped = counters();
         let reconnects = counters();
+        let jumps = counters();
         let in_pipeline = gauges();
         let state = gauges();
         let fps = gauges();
@@ -96,6 +97,7 @@ impl Metrics {
             received.get_or_create(&l).inc_by(a.received);
             results.get_or_create(&l).inc_by(a.results);
             reconnects.get_or_create(&l).inc_by(t.reconnects);
+            jumps.get_or_create(&l).inc_by(t.timestamp_jumps);
             in_pipeline.get_or_create(&l).set(a.in_pipeline as f64);
             let d = a.dropped;
             for (reason, n) in [
@@ -151,6 +153,11 @@ impl Metrics {
             "stream_reconnects",
             "Connections lost or failed and retried",
             reconnects,
+        );
+        r.register(
+            "stream_timestamp_jumps",
+            "Jumps of the camera's RTP clock that media time smoothed over",
+            jumps,
         );
         r.register(
             "stream_state",

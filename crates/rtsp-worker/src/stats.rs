@@ -124,6 +124,9 @@ pub struct StreamStats {
     pub latency_ms: LatencySummary,
     /// Connections lost or failed after which it reconnected.
     pub reconnects: u64,
+    /// Jumps of the camera's RTP clock that media time smoothed over (a camera restarting its
+    /// encoder, or a clock step).
+    pub timestamp_jumps: u64,
     /// The last error, if any.
     pub last_error: Option<String>,
     /// Where every frame went.

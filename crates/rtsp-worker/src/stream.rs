@@ -503,6 +503,7 @@ impl StreamCore {
             fps_out,
             latency_ms: inner.latency.summary(),
             reconnects: inner.info.reconnects,
+            timestamp_jumps: ingest.timestamp_jumps,
             last_error: inner.info.last_error.clone(),
             accounting,
         }
