@@ -3,10 +3,15 @@
 //! (`PROPTEST_CASES` overrides), and the line `cargo xtask soak` reads. The same inputs reach
 //! the `cargo fuzz` targets next to it.
 
+// Each bad-input test uses a part of this (the byte damage only where units are damaged).
+#![allow(dead_code)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use proptest::prelude::{any, prop_oneof};
+use proptest::sample::Index;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -94,5 +99,50 @@ pub(crate) fn check<S: Strategy>(
         .collect();
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join(format!("{name}.txt")), line);
+    }
+}
+
+/// Changes to bytes: cut at a point, flip bits, overwrite a run with noise.
+#[derive(Debug, Clone)]
+pub(crate) enum Damage {
+    Cut(Index),
+    Flip(Vec<(Index, u8)>),
+    Noise(Index, Vec<u8>),
+}
+
+/// A damage of at most `flips` bit flips or `noise` bytes of noise.
+pub(crate) fn damage(flips: usize, noise: usize) -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        any::<Index>().prop_map(Damage::Cut),
+        proptest::collection::vec((any::<Index>(), 0u8..8), 1..flips).prop_map(Damage::Flip),
+        (
+            any::<Index>(),
+            proptest::collection::vec(any::<u8>(), 1..noise)
+        )
+            .prop_map(|(at, noise)| Damage::Noise(at, noise)),
+    ]
+}
+
+/// Damages `data`, within its first `focus` bytes (cuts anywhere).
+pub(crate) fn apply(data: &mut Vec<u8>, damage: &[Damage], focus: usize) {
+    for d in damage {
+        let n = data.len().min(focus);
+        if n == 0 {
+            return;
+        }
+        match d {
+            Damage::Cut(at) => data.truncate(at.index(data.len() + 1)),
+            Damage::Flip(flips) => {
+                for (at, bit) in flips {
+                    data[at.index(n)] ^= 1 << bit;
+                }
+            }
+            Damage::Noise(at, noise) => {
+                let start = at.index(n);
+                for (b, x) in data[start..].iter_mut().zip(noise) {
+                    *b = *x;
+                }
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Error, Packet};
-use harness::{check, within};
+use harness::{Damage, apply, check, damage, within};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
@@ -53,50 +53,6 @@ fn clip(codec: Codec) -> &'static [(Vec<u8>, bool)] {
 /// Units decoded after the garbage to show the decoder still works.
 const RECOVERY_UNITS: usize = 3;
 
-/// Changes to bytes: cut at a point, flip bits, overwrite a run with noise.
-#[derive(Debug, Clone)]
-enum Damage {
-    Cut(Index),
-    Flip(Vec<(Index, u8)>),
-    Noise(Index, Vec<u8>),
-}
-
-fn damage() -> impl Strategy<Value = Damage> {
-    prop_oneof![
-        any::<Index>().prop_map(Damage::Cut),
-        proptest::collection::vec((any::<Index>(), 0u8..8), 1..16).prop_map(Damage::Flip),
-        (
-            any::<Index>(),
-            proptest::collection::vec(any::<u8>(), 1..64)
-        )
-            .prop_map(|(at, noise)| Damage::Noise(at, noise)),
-    ]
-}
-
-/// Damages `data`, within its first `focus` bytes.
-fn apply(data: &mut Vec<u8>, damage: &[Damage], focus: usize) {
-    for d in damage {
-        let n = data.len().min(focus);
-        if n == 0 {
-            return;
-        }
-        match d {
-            Damage::Cut(at) => data.truncate(at.index(data.len() + 1)),
-            Damage::Flip(flips) => {
-                for (at, bit) in flips {
-                    data[at.index(n)] ^= 1 << bit;
-                }
-            }
-            Damage::Noise(at, noise) => {
-                let start = at.index(n);
-                for (b, x) in data[start..].iter_mut().zip(noise) {
-                    *b = *x;
-                }
-            }
-        }
-    }
-}
-
 /// One packet of garbage.
 #[derive(Debug, Clone)]
 enum Unit {
@@ -116,7 +72,7 @@ fn unit() -> impl Strategy<Value = Unit> {
         2 => proptest::collection::vec(any::<u8>(), 0..256).prop_map(Unit::Nal),
         5 => (
             any::<Index>(),
-            proptest::collection::vec(damage(), 1..4),
+            proptest::collection::vec(damage(16, 64), 1..4),
             any::<bool>()
         )
             .prop_map(|(i, d, head)| Unit::Real(i, d, head)),
@@ -364,7 +320,7 @@ enum SetDamage {
 }
 
 fn set_damage() -> impl Strategy<Value = SetDamage> {
-    let damages = || proptest::collection::vec(damage(), 1..4);
+    let damages = || proptest::collection::vec(damage(16, 64), 1..4);
     prop_oneof![
         4 => damages().prop_map(SetDamage::Each),
         2 => (any::<Index>(), proptest::collection::vec(any::<u8>(), 0..48))

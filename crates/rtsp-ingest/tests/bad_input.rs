@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use harness::{check, within};
+use harness::{Damage, apply, check, damage, within};
 use proptest::prelude::*;
 use rtsp_ingest::{Credentials, Error, Event, ReplayOptions, SessionOptions};
 
@@ -345,51 +345,6 @@ fn head(file: &str) -> &'static [u8] {
         .1
 }
 
-/// Changes to bytes: cut at a point, flip bits, overwrite a run with noise.
-#[derive(Debug, Clone)]
-enum Damage {
-    Cut(prop::sample::Index),
-    Flip(Vec<(prop::sample::Index, u8)>),
-    Noise(prop::sample::Index, Vec<u8>),
-}
-
-fn damage() -> impl Strategy<Value = Damage> {
-    prop_oneof![
-        any::<prop::sample::Index>().prop_map(Damage::Cut),
-        proptest::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..8)
-            .prop_map(Damage::Flip),
-        (
-            any::<prop::sample::Index>(),
-            proptest::collection::vec(any::<u8>(), 1..32)
-        )
-            .prop_map(|(at, noise)| Damage::Noise(at, noise)),
-    ]
-}
-
-/// Damages `data`, mostly within its first `focus` bytes (where the parameter sets are).
-fn apply(data: &mut Vec<u8>, damage: &[Damage], focus: usize) {
-    for d in damage {
-        let n = data.len().min(focus);
-        if n == 0 {
-            return;
-        }
-        match d {
-            Damage::Cut(at) => data.truncate(at.index(data.len() + 1)),
-            Damage::Flip(flips) => {
-                for (at, bit) in flips {
-                    data[at.index(n)] ^= 1 << bit;
-                }
-            }
-            Damage::Noise(at, noise) => {
-                let start = at.index(n);
-                for (b, x) in data[start..].iter_mut().zip(noise) {
-                    *b = *x;
-                }
-            }
-        }
-    }
-}
-
 /// A stream for the replay source: what it starts with decides the codec.
 #[derive(Debug, Clone)]
 enum Stream {
@@ -402,7 +357,7 @@ enum Stream {
 }
 
 fn stream() -> impl Strategy<Value = Stream> {
-    let damages = || proptest::collection::vec(damage(), 0..3);
+    let damages = || proptest::collection::vec(damage(8, 32), 0..3);
     prop_oneof![
         2 => (proptest::collection::vec(any::<u8>(), 0..512), any::<bool>())
             .prop_map(|(b, h265)| Stream::Random(b, h265)),
