@@ -244,16 +244,22 @@ fn detector_alone(a: &Args) {
     );
 }
 
-async fn pipeline(a: &Args) {
+/// The clip served over RTSP on loopback, and the server's process id. The cameras would be
+/// elsewhere: their stand-in yields to the pipeline for the cores (its CPU is reported beside
+/// ours).
+fn camera_server() -> (common::Server, String) {
     let mounts = vec![format!("/cam={}", common::clip(CLIP))];
     let server = common::Server::start(&mounts, None, None);
-    // The cameras would be elsewhere: their stand-in yields to the pipeline for the cores
-    // (its CPU is reported beside ours).
     let server_pid = server.pid().to_string();
     let _ = std::process::Command::new("renice")
         .args(["-n", "19", "-p", &server_pid])
         .stdout(std::process::Stdio::null())
         .status();
+    (server, server_pid)
+}
+
+async fn pipeline(a: &Args) {
+    let (server, server_pid) = camera_server();
     let started = Instant::now();
     let mut b = StreamConnectionManager::builder();
     if let Some(n) = a.batch_size {
@@ -396,13 +402,7 @@ fn naive(a: &Args) {
         .enable_all()
         .build()
         .expect("runtime");
-    let mounts = vec![format!("/cam={}", common::clip(CLIP))];
-    let server = common::Server::start(&mounts, None, None);
-    let server_pid = server.pid().to_string();
-    let _ = std::process::Command::new("renice")
-        .args(["-n", "19", "-p", &server_pid])
-        .stdout(std::process::Stdio::null())
-        .status();
+    let (server, server_pid) = camera_server();
     let started = Instant::now();
     let mut b = StreamConnectionManager::builder();
     if let Some(n) = a.threads {
