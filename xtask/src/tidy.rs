@@ -121,6 +121,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("batcher", &[]),
     ("tracker", &[]),
     ("zones", &[]),
+    ("cluster", &[]),
     ("rtsp-ingest", &[]),
     ("gpu-decode", &[]),
     ("infer-trt", &["gpu-decode"]),
@@ -135,7 +136,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "zones",
         ],
     ),
-    ("cli", &["rtsp-worker"]),
+    ("cli", &["rtsp-worker", "cluster"]),
 ];
 
 #[test]
