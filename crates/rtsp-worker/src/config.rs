@@ -102,6 +102,7 @@ pub struct ManagerBuilder {
     pub(crate) report_tentative: bool,
     pub(crate) decode_nice: Option<i32>,
     pub(crate) snapshot_interval: Option<Duration>,
+    pub(crate) stand_in: Option<Duration>,
 }
 
 impl Default for ManagerBuilder {
@@ -121,11 +122,21 @@ impl Default for ManagerBuilder {
             report_tentative: false,
             decode_nice: None,
             snapshot_interval: None,
+            stand_in: None,
         }
     }
 }
 
 impl ManagerBuilder {
+    /// **Benchmarks only.** No model: every batch takes `cost` (a sleep, as a GPU detector
+    /// costs the CPU little) and every frame gets one fixed "person" box. It measures what is
+    /// around the detector (ingest, decode, batching, tracking, outputs, a fleet) at camera
+    /// counts a real detector could not serve here; its results are not detections.
+    pub fn stand_in_detector(mut self, cost: Duration) -> Self {
+        self.stand_in = Some(cost);
+        self
+    }
+
     /// The device (default [`Device::Cpu`]).
     pub fn device(mut self, device: Device) -> Self {
         self.device = device;
@@ -299,6 +310,7 @@ impl ManagerBuilder {
             report_tentative: self.report_tentative,
             decode_nice,
             snapshot_interval: self.snapshot_interval,
+            stand_in: self.stand_in,
         })
     }
 }
@@ -335,6 +347,8 @@ pub(crate) struct Settings {
     pub(crate) report_tentative: bool,
     pub(crate) decode_nice: i32,
     pub(crate) snapshot_interval: Option<Duration>,
+    /// A fixed-cost stand-in instead of the model (benchmarks only).
+    pub(crate) stand_in: Option<Duration>,
 }
 
 /// A user callback, plain or async.
@@ -369,6 +383,7 @@ pub struct StreamOptions {
     pub(crate) give_up_after_unauthorized: Option<Option<u32>>,
     pub(crate) result_queue: Option<usize>,
     pub(crate) scene: Option<zones::Scene>,
+    pub(crate) first_track_id: u64,
     pub(crate) on_result: Option<Callback<TrackingResult>>,
     pub(crate) on_event: Option<Callback<StreamEvent>>,
 }
@@ -383,6 +398,7 @@ impl fmt::Debug for StreamOptions {
             .field("give_up_after", &self.give_up_after)
             .field("result_queue", &self.result_queue)
             .field("scene", &self.scene)
+            .field("first_track_id", &self.first_track_id)
             .field("on_result", &self.on_result.is_some())
             .field("on_event", &self.on_event.is_some())
             .finish_non_exhaustive()
@@ -459,6 +475,14 @@ impl StreamOptions {
     /// `connect_stream`.
     pub fn scene(mut self, scene: zones::Scene) -> Self {
         self.scene = Some(scene);
+        self
+    }
+
+    /// Track ids of this stream start after `n` (default 0: the first track is 1). A fleet
+    /// passes the camera's lease token shifted left by 32 bits, so that ids never collide
+    /// across owners of the same camera.
+    pub fn first_track_id(mut self, n: u64) -> Self {
+        self.first_track_id = n;
         self
     }
 

@@ -175,11 +175,12 @@ impl StreamConnectionManager {
 
     /// Connects a camera and starts processing it. Returns at once: connecting, reconnecting
     /// and failures arrive as the stream's events (and [`StreamConnection::wait_connected`]
-    /// waits for the first frame).
+    /// waits for the first frame). A `file:///path.h264` (or `.h265`) URL plays an Annex B
+    /// clip in a loop at its frame rate instead, with the same events (tests, benchmarks).
     ///
     /// # Errors
     ///
-    /// [`Error::Camera`] for a URL that is not `rtsp://host/…`, [`Error::DuplicateStream`],
+    /// [`Error::Camera`] for a URL that is not `rtsp://host/…` (or a clip that cannot be read), [`Error::DuplicateStream`],
     /// [`Error::TooManyStreams`], [`Error::Shutdown`], [`Error::Spawn`].
     pub async fn connect_stream(
         &self,
@@ -229,7 +230,12 @@ impl StreamConnectionManager {
         if let Some(t) = options.connect_timeout {
             session = session.connect_timeout(t);
         }
-        let camera = rtsp_ingest::connect(url, session).map_err(|source| Error::Camera {
+        // `file://` plays an Annex B clip in a loop at its frame rate (tests, benchmarks).
+        let camera = match url.strip_prefix("file://") {
+            Some(path) => rtsp_ingest::replay(path, rtsp_ingest::ReplayOptions::default()),
+            None => rtsp_ingest::connect(url, session),
+        }
+        .map_err(|source| Error::Camera {
             id: id.clone(),
             source,
         })?;
@@ -241,6 +247,7 @@ impl StreamConnectionManager {
             engine.class_names.clone(),
             options.result_queue.unwrap_or(settings.result_queue),
             analyzer,
+            options.first_track_id,
         ));
         let worker = Worker {
             core: core.clone(),

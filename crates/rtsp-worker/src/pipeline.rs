@@ -116,30 +116,40 @@ impl Engine {
     /// Loads the model and starts the batcher and the inference threads. Blocking (loading
     /// takes a while): call it off the async workers.
     pub(crate) fn start(settings: Settings) -> Result<Arc<Self>, Error> {
-        let provider = provider(&settings)?;
-        if !settings.model.is_file() {
-            return Err(Error::ModelNotFound {
-                path: settings.model.clone(),
-            });
-        }
-        let repo =
-            Arc::new(ModelRepository::with_threads(settings.threads).with_provider(provider));
-        let info = repo
-            .load_model("detector", &settings.model, settings.in_flight)
-            .map_err(Error::Model)?;
-        let detector = Arc::new(
-            Detector::new(
-                repo,
-                "detector",
-                DetectorOptions {
-                    thresholds: Thresholds {
-                        confidence: settings.detector_threshold,
-                        ..Thresholds::default()
+        let (detector, class_names, input_size) = match settings.stand_in {
+            Some(cost) => (Det::StandIn(cost), vec!["person".to_owned()], (640, 640)),
+            None => {
+                let provider = provider(&settings)?;
+                if !settings.model.is_file() {
+                    return Err(Error::ModelNotFound {
+                        path: settings.model.clone(),
+                    });
+                }
+                let repo = Arc::new(
+                    ModelRepository::with_threads(settings.threads).with_provider(provider),
+                );
+                let info = repo
+                    .load_model("detector", &settings.model, settings.in_flight)
+                    .map_err(Error::Model)?;
+                let detector = Detector::new(
+                    repo,
+                    "detector",
+                    DetectorOptions {
+                        thresholds: Thresholds {
+                            confidence: settings.detector_threshold,
+                            ..Thresholds::default()
+                        },
                     },
-                },
-            )
-            .map_err(Error::Model)?,
-        );
+                )
+                .map_err(Error::Model)?;
+                (
+                    Det::Model(detector),
+                    info.class_names.clone(),
+                    info.input_size,
+                )
+            }
+        };
+        let detector = Arc::new(detector);
         let config = Config::builder()
             .batch_size(settings.batch_size)
             .force_timeout(settings.force_timeout)
@@ -186,8 +196,8 @@ impl Engine {
             batcher,
             threads: Mutex::new(threads),
             counters,
-            class_names: Arc::new(info.class_names.clone()),
-            input_size: info.input_size,
+            class_names: Arc::new(class_names),
+            input_size,
             settings,
         }))
     }
@@ -255,16 +265,48 @@ impl Drop for Engine {
     }
 }
 
+/// The detector, or the benchmarks' fixed-cost stand-in.
+enum Det {
+    Model(Detector),
+    StandIn(Duration),
+}
+
+impl Det {
+    fn detect_each(&self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, infer_trt::Error>> {
+        match self {
+            Det::Model(d) => d.detect_each(frames),
+            Det::StandIn(cost) => {
+                std::thread::sleep(*cost);
+                frames
+                    .iter()
+                    .map(|f| {
+                        let (w, h) = (f.width as f32, f.height as f32);
+                        Ok(vec![Detection {
+                            bbox: [w * 0.4, h * 0.3, w * 0.5, h * 0.8],
+                            confidence: 0.9,
+                            class_id: 0,
+                            class_name: "person".to_owned(),
+                        }])
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// One inference thread: batches in, each frame's outcome to its stream.
 fn run_inference(
     batches: &blocking::Batches<u64, Item>,
-    detector: &Detector,
+    detector: &Det,
     counters: &Mutex<DetectorCounters>,
     device: Device,
     max_batch: usize,
 ) {
     #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
-    let mut gpu = crate::gpu::GpuBatch::new(device, max_batch, detector.info().input_size);
+    let mut gpu = match detector {
+        Det::Model(d) => crate::gpu::GpuBatch::new(device, max_batch, d.info().input_size),
+        Det::StandIn(_) => None,
+    };
     #[cfg(not(all(feature = "nvdec", feature = "tensorrt")))]
     let _ = (device, max_batch);
     while let Some(mut batch) = batches.recv() {
@@ -272,8 +314,8 @@ fn run_inference(
         let started = Instant::now();
         let frames: Vec<&Frame> = items.iter().map(|i| &i.value.frame).collect();
         #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
-        let results = match gpu.as_mut() {
-            Some(g) if crate::gpu::all_on_device(&frames) => g.detect(detector, &frames),
+        let results = match (gpu.as_mut(), detector) {
+            (Some(g), Det::Model(d)) if crate::gpu::all_on_device(&frames) => g.detect(d, &frames),
             _ => detector.detect_each(&frames),
         };
         #[cfg(not(all(feature = "nvdec", feature = "tensorrt")))]

@@ -122,6 +122,10 @@ pub(crate) struct StreamCore {
 }
 
 impl StreamCore {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site, in the manager, that names each"
+    )]
     pub(crate) fn new(
         id: String,
         key: u64,
@@ -130,6 +134,7 @@ impl StreamCore {
         class_names: Arc<Vec<String>>,
         result_queue: usize,
         analyzer: Option<zones::Analyzer>,
+        first_track_id: u64,
     ) -> Self {
         let scene = analyzer.as_ref().map(|a| a.scene().clone());
         Self {
@@ -141,8 +146,8 @@ impl StreamCore {
                 tracker: settings.tracker.build(),
                 reported: HashMap::new(),
                 size: None,
-                id_offset: 0,
-                max_id: 0,
+                id_offset: first_track_id,
+                max_id: first_track_id,
                 counters: Counters::default(),
                 latency: Window::new(512),
                 rate_in: Rate::default(),
