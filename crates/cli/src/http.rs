@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::config::Entry;
+use crate::fleet::RegistryError;
 use crate::service::{Origin, Service};
 
 /// The largest request body taken (a camera with a few zones is well under 10 KiB).
@@ -283,6 +284,7 @@ async fn add(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -
             "password_env is for config files; over the API give password",
         );
     }
+    let registry_value = value.clone();
     let entry: Entry = match serde_json::from_value(value) {
         Ok(e) => e,
         Err(e) => {
@@ -304,6 +306,24 @@ async fn add(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -
         Ok(c) => c,
         Err(m) => return error(StatusCode::BAD_REQUEST, "bad_request", m),
     };
+    if let Some(fleet) = service.fleet() {
+        // In a fleet the API edits the registry; the camera's owner starts it.
+        let _ = camera;
+        return match fleet.register(&id, &registry_value).await {
+            Ok(()) => (
+                StatusCode::CREATED,
+                axum::Json(json!({"id": id, "registry": "added"})),
+            )
+                .into_response(),
+            Err(e @ RegistryError::Exists) => {
+                error(StatusCode::CONFLICT, "duplicate_stream", e.to_string())
+            }
+            Err(e @ RegistryError::Missing) => {
+                error(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
+            }
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
+        };
+    }
     match service.add(camera, Origin::Api).await {
         Ok(conn) => {
             let body = view(service, conn.stats(), &service.origins());
@@ -333,6 +353,15 @@ async fn remove(State(state): State<Shared>, Path(id): Path<String>) -> Response
     let Some(service) = state.service.get() else {
         return starting();
     };
+    if let Some(fleet) = service.fleet() {
+        return match fleet.unregister(&id).await {
+            Ok(()) => axum::Json(json!({"id": id, "registry": "removed"})).into_response(),
+            Err(e @ RegistryError::Missing) => {
+                error(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
+            }
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
+        };
+    }
     match service.remove(&id).await {
         Ok(stats) => axum::Json(stats).into_response(),
         Err(e) => facade_error(&e),

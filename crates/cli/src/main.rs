@@ -10,6 +10,7 @@
 mod config;
 mod demo;
 mod events;
+mod fleet;
 mod http;
 mod metrics;
 mod mqtt;
@@ -54,11 +55,105 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 enum Command {
     /// Watch cameras: one JSON object per processed frame on stdout (docs/RESULTS.md).
     Run(RunArgs),
     /// Sample clips served over RTSP on loopback, through the whole pipeline, tracks printed.
     Demo(DemoArgs),
+    /// A fleet's camera registry on NATS: add, remove, list.
+    Cameras(CamerasArgs),
+    /// A fleet's results, read back from JetStream as JSON lines.
+    Results(ResultsArgs),
+    /// A fleet's state: workers alive, cameras per worker, lease ages, unowned cameras.
+    Cluster(ClusterArgs),
+}
+
+/// Where the fleet's NATS server is.
+#[derive(Args, Clone)]
+struct NatsArg {
+    /// The fleet's NATS server
+    #[arg(
+        long,
+        value_name = "URL",
+        global = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    cluster: String,
+}
+
+#[derive(Args)]
+struct CamerasArgs {
+    #[command(subcommand)]
+    action: CamerasAction,
+    #[command(flatten)]
+    nats: NatsArg,
+}
+
+#[derive(Subcommand)]
+enum CamerasAction {
+    /// Adds a camera to the registry; a worker of the fleet picks it up.
+    Add {
+        /// The camera's id (A–Z a–z 0–9 _ -)
+        id: String,
+        #[arg(help = "rtsp://[user:password@]host[:port]/path")]
+        url: String,
+        /// User name, if not in the URL
+        #[arg(long)]
+        username: Option<String>,
+        /// The environment variable holding the password (kept in the registry: protect
+        /// the NATS server)
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        /// auto, tcp or udp
+        #[arg(long)]
+        transport: Option<String>,
+    },
+    /// Removes a camera from the registry; its worker stops it.
+    Remove { id: String },
+    /// The registry's cameras, one JSON object per line (passwords left out).
+    List,
+}
+
+#[derive(Args)]
+struct ResultsArgs {
+    #[command(flatten)]
+    nats: NatsArg,
+    /// Only this camera's results
+    #[arg(long)]
+    camera: Option<String>,
+    /// Replay from the oldest result kept (resets the reader's position)
+    #[arg(long, conflicts_with = "since")]
+    from_start: bool,
+    #[arg(
+        long,
+        value_name = "TIME",
+        help = "Replay from this time, RFC 3339 or Unix seconds (resets the reader's position)"
+    )]
+    since: Option<String>,
+    /// The durable reader's name: a reader of the same name resumes where it stopped
+    #[arg(long, default_value = "reader")]
+    durable: String,
+    /// Stop after this many results
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Stop when no result came for this many seconds [default: follow forever]
+    #[arg(long, value_name = "SECS")]
+    idle: Option<f64>,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    #[command(subcommand)]
+    action: ClusterAction,
+    #[command(flatten)]
+    nats: NatsArg,
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// One JSON document: workers, cameras with their owner and lease age, unowned cameras.
+    Status,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,6 +191,10 @@ struct EngineArgs {
     /// Report detections at or above this score [default: 0.25]
     #[arg(long)]
     confidence: Option<f32>,
+    /// Benchmarks only: no model; each batch takes this many milliseconds and every frame
+    /// gets one fixed box (measures everything around the detector)
+    #[arg(long, value_name = "MS", hide = true)]
+    stand_in_detector: Option<f64>,
 }
 
 /// The operator's outputs besides stdout.
@@ -168,6 +267,16 @@ struct RunArgs {
     /// Seconds between status lines on stderr (0: none)
     #[arg(long, default_value_t = 5.0)]
     status_every: f64,
+    /// Join a fleet on this NATS server: take a share of its registry's cameras and publish
+    /// results to JetStream (cameras come from `rtsp-worker cameras add`, not the command line)
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// This worker's name in the fleet [default: host name and process id]
+    #[arg(long, value_name = "ID", requires = "cluster")]
+    worker_id: Option<String>,
+    /// Seconds a lease outlives its last renewal; the same for every worker [default: 3]
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, requires = "cluster")]
+    lease_ttl: f64,
 }
 
 #[derive(Args)]
@@ -243,6 +352,13 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args.untangled()).await,
             Command::Demo(args) => demo::demo(args).await,
+            Command::Cameras(args) => cameras(args).await,
+            Command::Results(args) => results(args).await,
+            Command::Cluster(args) => match args.action {
+                ClusterAction::Status => fleet::status(&args.nats.cluster).await.map(|v| {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                }),
+            },
         }
     });
     match result {
@@ -308,6 +424,12 @@ async fn manager(
     }
     if let Some(n) = args.threads {
         b = b.intra_op_threads(n);
+    }
+    if let Some(ms) = args.stand_in_detector {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err(Failure::new(2, "--stand-in-detector takes milliseconds"));
+        }
+        b = b.stand_in_detector(Duration::from_secs_f64(ms / 1e3));
     }
     b.build().await.map_err(|e| match &e {
         Error::InvalidConfig { .. } => Failure::new(2, e.to_string()),
@@ -385,6 +507,64 @@ fn status_lines(manager: &StreamConnectionManager, every: f64) -> Option<JoinHan
     })
 }
 
+async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
+    let url = &args.nats.cluster;
+    match args.action {
+        CamerasAction::Add {
+            id,
+            url: camera,
+            username,
+            password_env,
+            transport,
+        } => {
+            // The password is read here and kept in the registry, which workers read.
+            let password = match password_env {
+                Some(var) => Some(std::env::var(&var).map_err(|_| {
+                    Failure::new(2, format!("--password-env names {var:?}, which is not set"))
+                })?),
+                None => None,
+            };
+            let value = serde_json::json!({
+                "url": camera,
+                "username": username,
+                "password": password,
+                "transport": transport,
+            });
+            fleet::cameras_add(url, &id, value).await
+        }
+        CamerasAction::Remove { id } => fleet::cameras_remove(url, &id).await,
+        CamerasAction::List => fleet::cameras_list(url).await,
+    }
+}
+
+async fn results(args: ResultsArgs) -> Result<(), Failure> {
+    let from = match (&args.since, args.from_start) {
+        (Some(t), _) => {
+            fleet::ReadFrom::Since(fleet::parse_since(t).map_err(|m| Failure::new(2, m))?)
+        }
+        (None, true) => fleet::ReadFrom::Start,
+        (None, false) => fleet::ReadFrom::Resume,
+    };
+    let idle = match args.idle {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            return Err(Failure::new(
+                2,
+                "--idle must be a positive number of seconds",
+            ));
+        }
+        s => s.map(Duration::from_secs_f64),
+    };
+    fleet::read(fleet::Read {
+        url: args.nats.cluster,
+        camera: args.camera,
+        from,
+        durable: args.durable,
+        count: args.count,
+        idle,
+    })
+    .await
+}
+
 async fn run(args: RunArgs) -> Result<(), Failure> {
     let default_transport = config::transport(&args.transport).map_err(|m| Failure::new(2, m))?;
     let mut cameras: Vec<Camera> = Vec::new();
@@ -414,7 +594,34 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     };
     cameras.extend(file.cameras.iter().cloned());
     let out = outputs(&args.serve, &file.outputs)?;
-    if cameras.is_empty() && out.http.is_none() {
+    let join = match &args.cluster {
+        Some(url) => {
+            if !cameras.is_empty() {
+                return Err(Failure::new(
+                    2,
+                    "with --cluster the cameras come from the fleet's registry: add them with \
+                     `rtsp-worker cameras add ID URL --cluster …`, not on the command line or in \
+                     the config file",
+                ));
+            }
+            if !(args.lease_ttl.is_finite() && (0.5..=3600.0).contains(&args.lease_ttl)) {
+                return Err(Failure::new(
+                    2,
+                    "--lease-ttl must be between 0.5 and 3600 seconds",
+                ));
+            }
+            Some(fleet::Join {
+                url: url.clone(),
+                worker_id: args
+                    .worker_id
+                    .clone()
+                    .unwrap_or_else(fleet::default_worker_id),
+                ttl: Duration::from_millis((args.lease_ttl * 1000.0).round() as u64),
+            })
+        }
+        None => None,
+    };
+    if cameras.is_empty() && out.http.is_none() && join.is_none() {
         return Err(Failure::new(
             2,
             "no cameras: give rtsp:// URLs, --config FILE, or --http to add them later (see --help)",
@@ -446,7 +653,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         },
         default_transport,
         give_up_after: args.give_up_after,
-        keep_running: out.http.is_some(),
+        keep_running: out.http.is_some() || join.is_some(),
         config_path: args.config.clone(),
         first_free: first_file_camera,
     };
@@ -472,6 +679,16 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             return Err(Failure::new(code, e.to_string()));
         }
     }
+    let member = match join {
+        Some(j) => match fleet::join(service.clone(), j).await {
+            Ok(m) => Some(m),
+            Err(f) => {
+                let _ = service.finish(false).await;
+                return Err(f);
+            }
+        },
+        None => None,
+    };
     let writer = out
         .snapshots
         .map(|(dir, every, keep)| snapshots::spawn(service.clone(), dir, every, keep));
@@ -481,6 +698,10 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         .await;
     for task in [status, writer].into_iter().flatten() {
         task.abort();
+    }
+    // Leases first: other workers take the cameras while this one drains them.
+    if let Some(m) = member {
+        m.leave().await;
     }
     let result = service.finish(stopped_by_streams).await.map(|_| ());
     if let Some(s) = server {
@@ -498,7 +719,7 @@ mod tests {
         all.extend_from_slice(args);
         match Cli::try_parse_from(all).expect("parses").command {
             Command::Run(r) => r,
-            Command::Demo(_) => unreachable!("run was given"),
+            _ => unreachable!("run was given"),
         }
     }
 
@@ -518,7 +739,7 @@ mod tests {
             .command
         {
             Command::Demo(d) => assert!(d.http.starts_with("127.0.0.1:")),
-            Command::Run(_) => unreachable!("demo was given"),
+            _ => unreachable!("demo was given"),
         }
     }
 }

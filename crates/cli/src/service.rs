@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::config::{self, Camera};
 use crate::events::CameraEvents;
+use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 use crate::{Failure, output};
@@ -42,6 +43,8 @@ pub(crate) enum Origin {
     CommandLine,
     ConfigFile,
     Api,
+    /// The fleet's registry, while this worker holds the camera's lease.
+    Cluster,
 }
 
 /// What one stream's consumer saw.
@@ -85,6 +88,8 @@ pub(crate) struct Service {
     stdout_gone: Arc<Notify>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     mqtt: Mutex<Option<Arc<Publisher>>>,
+    /// With `--cluster`: results also go to JetStream, under the camera's lease.
+    fleet: Mutex<Option<Arc<Fleet>>>,
     cameras: Mutex<BTreeMap<String, (Camera, Origin)>>,
     consumers: Mutex<Vec<JoinHandle<(String, Seen)>>>,
     live: AtomicUsize,
@@ -141,6 +146,7 @@ impl Service {
             stdout_gone,
             writer: Mutex::new(Some(writer)),
             mqtt: Mutex::new(mqtt.map(Arc::new)),
+            fleet: Mutex::new(None),
             cameras: Mutex::new(BTreeMap::new()),
             consumers: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
@@ -151,6 +157,15 @@ impl Service {
 
     fn mqtt(&self) -> Option<Arc<Publisher>> {
         lock(&self.mqtt).clone()
+    }
+
+    /// Sends every result to the fleet's results stream from now on.
+    pub(crate) fn set_fleet(&self, fleet: Arc<Fleet>) {
+        *lock(&self.fleet) = Some(fleet);
+    }
+
+    pub(crate) fn fleet(&self) -> Option<Arc<Fleet>> {
+        lock(&self.fleet).clone()
     }
 
     /// Where each camera came from.
@@ -186,6 +201,11 @@ impl Service {
         if !camera.scene.is_empty() {
             options = options.scene(camera.scene.clone());
         }
+        if camera.first_track_id > 0 {
+            options = options.first_track_id(camera.first_track_id);
+        }
+        // In a fleet, the lease this stream runs under (its track ids start at token << 32).
+        let token = (camera.first_track_id > 0).then_some(camera.first_track_id >> 32);
         let conn = self.manager.connect_stream(&camera.url, options).await?;
         lock(&self.cameras).insert(camera.id.clone(), (camera, origin));
         self.live.fetch_add(1, Ordering::SeqCst);
@@ -193,7 +213,7 @@ impl Service {
         let c = conn.clone();
         let task = tokio::spawn(async move {
             let id = c.id().to_owned();
-            let seen = service.consume(&c).await;
+            let seen = service.consume(&c, token).await;
             service.live.fetch_sub(1, Ordering::SeqCst);
             service.changed.notify_waiters();
             (id, seen)
@@ -205,6 +225,12 @@ impl Service {
     /// Disconnects a camera: it drains, its consumer ends, it is forgotten.
     pub(crate) async fn remove(&self, id: &str) -> Result<StreamStats, Error> {
         let _edit = self.edits.lock().await;
+        self.remove_locked(id).await
+    }
+
+    /// Disconnects a camera of the fleet's without waiting for other edits: the fleet's
+    /// cameras drain side by side (a handover waits for none of them).
+    pub(crate) async fn remove_now(&self, id: &str) -> Result<StreamStats, Error> {
         self.remove_locked(id).await
     }
 
@@ -268,11 +294,12 @@ impl Service {
     }
 
     /// One stream's output, until it ends.
-    async fn consume(&self, conn: &StreamConnection) -> Seen {
+    async fn consume(&self, conn: &StreamConnection, token: Option<u64>) -> Seen {
         let id = conn.id().to_owned();
         let mut seen = Seen::default();
         let mut events = CameraEvents::new(&id);
         let mqtt = self.mqtt();
+        let fleet = self.fleet();
         let out = lock(&self.lines).clone();
         let mode = self.settings.mode;
         let mut last_human = tokio::time::Instant::now() - Duration::from_secs(10);
@@ -286,6 +313,9 @@ impl Service {
                         }
                     }
                     self.metrics.observe_latency(&id, r.latency_ms / 1e3);
+                    if let (Some(f), Some(token)) = (&fleet, token) {
+                        f.offer(&id, token, r);
+                    }
                     if let Some(m) = &mqtt {
                         m.send(events.on_result(r));
                     }

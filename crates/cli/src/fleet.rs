@@ -1,0 +1,1084 @@
+//! The fleet on NATS JetStream (`run --cluster`, `cameras`, `results`, `cluster status`): the
+//! I/O around the `cluster` crate's rules. A worker heartbeats into the `members` bucket,
+//! claims and renews per-camera leases in `leases` (the claim's revision is the camera's
+//! fencing token), takes the cameras the `cameras` bucket lists, and publishes every result
+//! to the `RESULTS` stream on `results.<camera>` with headers `Lease-Rev`, `Worker`, `Frame`
+//! and a de-duplication id. Nothing here waits on NATS in the pipeline's path: results go
+//! through a bounded buffer (drops counted), lease writes run as tasks with timeouts.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
+use cluster::{Action, Config, Input, LeaseError, StopReason, Worker};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rtsp_worker::TrackingResult;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::Failure;
+use crate::config::Entry;
+use crate::service::{Origin, Service};
+
+/// Bucket of worker heartbeats (one key per worker, lapsing a TTL after the last write).
+pub(crate) const MEMBERS: &str = "members";
+/// Bucket of leases (one key per camera, lapsing a TTL after the last renewal).
+pub(crate) const LEASES: &str = "leases";
+/// Bucket of the cameras the fleet should run (id → the camera, as the HTTP API takes it).
+pub(crate) const CAMERAS: &str = "cameras";
+/// The results stream, on `results.<camera>`.
+pub(crate) const RESULTS: &str = "RESULTS";
+
+/// Results waiting for JetStream before the newest are dropped (counted as `buffer_full`).
+const BUFFER: usize = 4096;
+/// Publishes awaiting their ack at once.
+const IN_FLIGHT: usize = 256;
+/// The controller's tick.
+const TICK: Duration = Duration::from_millis(100);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A NATS URL with any password replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return if url.contains('@') {
+            "***".into()
+        } else {
+            url.into()
+        };
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                format!("{scheme}://***@{host}{path}")
+            }
+        }
+        None => url.into(),
+    }
+}
+
+/// Camera ids the fleet accepts: a NATS subject token and KV key (`[A-Za-z0-9_-]`, ≤ 128).
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "camera id {:?}: in a fleet ids are 1–128 of A–Z a–z 0–9 _ - (they name NATS subjects)",
+            id.chars().take(40).collect::<String>()
+        ))
+    }
+}
+
+/// Connects to NATS; fails fast if nobody answers, reconnects forever afterwards.
+pub(crate) async fn connect(
+    url: &str,
+    name: &str,
+) -> Result<(Client, jetstream::Context), Failure> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(1000)))
+        .connect(url)
+        .await
+        .map_err(|e| Failure::new(1, format!("cannot reach NATS at {}: {e}", redact(url))))?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .ack_timeout(Duration::from_secs(3))
+        .max_ack_inflight(IN_FLIGHT)
+        .build(client.clone());
+    Ok((client, js))
+}
+
+fn nats_failure(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::new(1, format!("NATS: {what}: {e}"))
+}
+
+/// Opens a KV bucket, creating it (history 1, `max_age`) if it does not exist.
+async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    max_age: Duration,
+) -> Result<kv::Store, Failure> {
+    if let Ok(store) = js.get_key_value(name).await {
+        if !max_age.is_zero() {
+            let status = store.status().await.map_err(|e| nats_failure(name, e))?;
+            if status.max_age() != max_age {
+                return Err(Failure::new(
+                    2,
+                    format!(
+                        "the fleet's {name} bucket lapses after {:?}, this worker's --lease-ttl is {max_age:?}: every worker must use the same TTL",
+                        status.max_age()
+                    ),
+                ));
+            }
+        }
+        return Ok(store);
+    }
+    let created = js
+        .create_key_value(kv::Config {
+            bucket: name.to_owned(),
+            history: 1,
+            max_age,
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await;
+    match created {
+        Ok(s) => Ok(s),
+        // Another worker made it meanwhile.
+        Err(e) => js
+            .get_key_value(name)
+            .await
+            .map_err(|_| nats_failure(&format!("cannot create bucket {name}"), e)),
+    }
+}
+
+/// The fleet's buckets and stream, created where missing.
+#[derive(Debug, Clone)]
+pub(crate) struct Buckets {
+    pub(crate) members: kv::Store,
+    pub(crate) leases: kv::Store,
+    pub(crate) cameras: kv::Store,
+}
+
+pub(crate) async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, Failure> {
+    Ok(Buckets {
+        members: bucket(js, MEMBERS, ttl).await?,
+        leases: bucket(js, LEASES, ttl).await?,
+        cameras: bucket(js, CAMERAS, Duration::ZERO).await?,
+    })
+}
+
+pub(crate) async fn results_stream(js: &jetstream::Context) -> Result<stream::Stream, Failure> {
+    js.get_or_create_stream(stream::Config {
+        name: RESULTS.to_owned(),
+        subjects: vec!["results.>".to_owned()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_age: Duration::from_secs(24 * 3600),
+        max_bytes: 1 << 30,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| nats_failure("cannot open the RESULTS stream", e))
+}
+
+/// What a result publisher counts; also in the worker's heartbeat.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    /// Not published: this worker no longer held (or trusted) the camera's lease.
+    pub(crate) lease_lost: AtomicU64,
+    /// Not published: the buffer towards JetStream was full (NATS slow or down).
+    pub(crate) buffer_full: AtomicU64,
+    /// Not published: JetStream refused it or never acknowledged it, retries spent.
+    pub(crate) failed: AtomicU64,
+}
+
+impl Counters {
+    fn to_json(&self) -> Value {
+        json!({
+            "published": self.published.load(Ordering::Relaxed),
+            "dropped": {
+                "lease_lost": self.lease_lost.load(Ordering::Relaxed),
+                "buffer_full": self.buffer_full.load(Ordering::Relaxed),
+                "failed": self.failed.load(Ordering::Relaxed),
+            },
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    camera: String,
+    token: u64,
+    frame: u64,
+    payload: Bytes,
+    tries: u8,
+}
+
+/// One worker's membership in the fleet, shared by the controller and the stream consumers.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    me: String,
+    epoch: Instant,
+    worker: Mutex<Worker>,
+    pub(crate) counters: Counters,
+    results: mpsc::Sender<Outgoing>,
+    /// The registry, which the HTTP API edits in a fleet.
+    cameras: kv::Store,
+}
+
+/// Why the registry refused an edit.
+#[derive(Debug)]
+pub(crate) enum RegistryError {
+    Exists,
+    Missing,
+    Nats(String),
+}
+
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exists => {
+                f.write_str("the camera is already in the fleet's registry (remove it first)")
+            }
+            Self::Missing => f.write_str("the camera is not in the fleet's registry"),
+            Self::Nats(m) => write!(f, "NATS: {m}"),
+        }
+    }
+}
+
+/// Adds a camera (`{"url", "username", "password", "transport", "zones", "lines"}`, nulls
+/// left out) to the registry; fails if the id is taken.
+async fn put_camera(store: &kv::Store, id: &str, camera: &Value) -> Result<(), RegistryError> {
+    let mut camera = camera.clone();
+    if let Some(map) = camera.as_object_mut() {
+        map.retain(|k, v| !v.is_null() && k != "id");
+    }
+    match store.create(id, Bytes::from(camera.to_string())).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Err(RegistryError::Exists),
+        Err(e) => Err(RegistryError::Nats(e.to_string())),
+    }
+}
+
+async fn delete_camera(store: &kv::Store, id: &str) -> Result<(), RegistryError> {
+    match store.entry(id).await {
+        Ok(Some(e)) if e.operation == kv::Operation::Put => store
+            .delete(id)
+            .await
+            .map_err(|e| RegistryError::Nats(e.to_string())),
+        Ok(_) => Err(RegistryError::Missing),
+        Err(e) => Err(RegistryError::Nats(e.to_string())),
+    }
+}
+
+impl Fleet {
+    /// Adds a camera to the fleet's registry (the HTTP API in a fleet).
+    pub(crate) async fn register(&self, id: &str, camera: &Value) -> Result<(), RegistryError> {
+        check_id(id).map_err(RegistryError::Nats)?;
+        put_camera(&self.cameras, id, camera).await
+    }
+
+    /// Removes a camera from the fleet's registry.
+    pub(crate) async fn unregister(&self, id: &str) -> Result<(), RegistryError> {
+        delete_camera(&self.cameras, id).await
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Whether this worker may publish `camera`'s results under `token` now.
+    fn gate(&self, camera: &str, token: u64) -> bool {
+        lock(&self.worker).may_publish(camera, token, self.now())
+    }
+
+    /// Queues a result of the stream started under `token` for JetStream; never waits. (A
+    /// camera's previous stream may still be draining when it runs again under a new lease:
+    /// its results carry the old token and are not published.)
+    pub(crate) fn offer(&self, camera: &str, token: u64, r: &TrackingResult) {
+        if !self.gate(camera, token) {
+            self.counters.lease_lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let payload = Bytes::from(serde_json::to_vec(r).unwrap_or_default());
+        let out = Outgoing {
+            camera: camera.to_owned(),
+            token,
+            frame: r.frame_number,
+            payload,
+            tries: 0,
+        };
+        if self.results.try_send(out).is_err() {
+            self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A running membership: [`Member::leave`] hands every camera over.
+#[derive(Debug)]
+pub(crate) struct Member {
+    pub(crate) fleet: Arc<Fleet>,
+    stop: Option<oneshot::Sender<()>>,
+    controller: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<()>,
+}
+
+/// Settings of `run --cluster`.
+#[derive(Debug, Clone)]
+pub(crate) struct Join {
+    pub(crate) url: String,
+    pub(crate) worker_id: String,
+    pub(crate) ttl: Duration,
+}
+
+/// A default worker id: host name and process id.
+pub(crate) fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "worker".into());
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{host}-{}", std::process::id())
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Joins the fleet: the worker starts heartbeating, claims its share and publishes results.
+pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failure> {
+    check_id(&j.worker_id).map_err(|m| Failure::new(2, m.replace("camera id", "worker id")))?;
+    let (_client, js) = connect(&j.url, &j.worker_id).await?;
+    let b = buckets(&js, j.ttl).await?;
+    results_stream(&js).await?;
+    let (results_tx, results_rx) = mpsc::channel(BUFFER);
+    let fleet = Arc::new(Fleet {
+        me: j.worker_id.clone(),
+        epoch: Instant::now(),
+        worker: Mutex::new(Worker::new(
+            j.worker_id.clone(),
+            Config::new(j.ttl),
+            Duration::ZERO,
+        )),
+        counters: Counters::default(),
+        results: results_tx,
+        cameras: b.cameras.clone(),
+    });
+    service.set_fleet(fleet.clone());
+    let publisher = tokio::spawn(publish(fleet.clone(), js.clone(), results_rx));
+    let (inputs, inputs_rx) = mpsc::unbounded_channel();
+    let registry: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let me = j.worker_id.clone();
+    tokio::spawn(watch(b.members.clone(), inputs.clone(), |e| {
+        match e.operation {
+            kv::Operation::Put => Some(Input::Heartbeat { member: e.key }),
+            _ => Some(Input::Left { member: e.key }),
+        }
+    }));
+    tokio::spawn(watch(b.leases.clone(), inputs.clone(), |e| {
+        match e.operation {
+            kv::Operation::Put => {
+                let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+                Some(Input::Lease {
+                    camera: e.key,
+                    owner: v["worker"].as_str().unwrap_or_default().to_owned(),
+                    revision: e.revision,
+                })
+            }
+            _ => Some(Input::LeaseGone { camera: e.key }),
+        }
+    }));
+    let reg = registry.clone();
+    tokio::spawn(watch(b.cameras.clone(), inputs.clone(), move |e| {
+        match e.operation {
+            kv::Operation::Put => {
+                let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+                lock(&reg).insert(e.key.clone(), v);
+                Some(Input::CameraAdded { camera: e.key })
+            }
+            _ => {
+                lock(&reg).remove(&e.key);
+                Some(Input::CameraRemoved { camera: e.key })
+            }
+        }
+    }));
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    tokio::spawn(camera_ops(service, registry, ops_rx));
+    let controller = tokio::spawn(control(
+        fleet.clone(),
+        b,
+        inputs,
+        inputs_rx,
+        stop_rx,
+        ops_tx,
+        j.ttl,
+    ));
+    info!(worker = %me, nats = %redact(&j.url), ttl = ?j.ttl, "joined the fleet");
+    Ok(Member {
+        fleet,
+        stop: Some(stop_tx),
+        controller,
+        publisher,
+    })
+}
+
+impl Member {
+    /// Releases every lease (so that other workers take the cameras at once), leaves the
+    /// member list, and flushes what results it can for up to a second.
+    pub(crate) async fn leave(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(3), &mut self.controller).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.publisher).await;
+        self.publisher.abort();
+        let c = &self.fleet.counters;
+        eprintln!(
+            "rtsp-worker: fleet: {} results published; not published: {} lease lost, {} buffer full, {} failed",
+            c.published.load(Ordering::Relaxed),
+            c.lease_lost.load(Ordering::Relaxed),
+            c.buffer_full.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// Feeds a bucket's entries (its current keys first) to the controller, re-watching after
+/// an error (a NATS restart).
+async fn watch(
+    store: kv::Store,
+    inputs: mpsc::UnboundedSender<Input>,
+    map: impl Fn(kv::Entry) -> Option<Input> + Send + 'static,
+) {
+    loop {
+        match store.watch_with_history(">").await {
+            Ok(mut w) => {
+                while let Some(entry) = w.next().await {
+                    match entry {
+                        Ok(e) => {
+                            if let Some(i) = map(e)
+                                && inputs.send(i).is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "watch interrupted");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => debug!(error = %e, "cannot watch yet"),
+        }
+        if inputs.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+enum CameraOp {
+    Start { camera: String, token: u64 },
+    Stop { camera: String, reason: StopReason },
+}
+
+/// Starts and stops cameras in the order the controller decided for each camera, different
+/// cameras side by side (a draining camera delays only its own next start).
+async fn camera_ops(
+    service: Arc<Service>,
+    registry: Arc<Mutex<HashMap<String, Value>>>,
+    mut ops: mpsc::UnboundedReceiver<CameraOp>,
+) {
+    let mut last: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    while let Some(op) = ops.recv().await {
+        last.retain(|_, h| !h.is_finished());
+        let camera = match &op {
+            CameraOp::Start { camera, .. } | CameraOp::Stop { camera, .. } => camera.clone(),
+        };
+        let before = last.remove(&camera);
+        let service = service.clone();
+        let registry = registry.clone();
+        let task = tokio::spawn(async move {
+            if let Some(b) = before {
+                let _ = b.await;
+            }
+            camera_op(&service, &registry, op).await;
+        });
+        last.insert(camera, task);
+    }
+    for (_, h) in last {
+        let _ = h.await;
+    }
+}
+
+async fn camera_op(service: &Arc<Service>, registry: &Mutex<HashMap<String, Value>>, op: CameraOp) {
+    match op {
+        CameraOp::Start { camera, token } => {
+            let Some(value) = lock(registry).get(&camera).cloned() else {
+                warn!(camera, "leased but not in the registry");
+                return;
+            };
+            let parsed = serde_json::from_value::<Entry>(value)
+                .map_err(|e| e.to_string())
+                .and_then(|e| e.into_camera(camera.clone(), &format!("camera {camera:?}")));
+            match parsed {
+                Ok(mut cam) => {
+                    // Ids never collide across owners: the token names this ownership.
+                    cam.first_track_id = token << 32;
+                    match service.add(cam, Origin::Cluster).await {
+                        Ok(_) => info!(camera, token, "camera started"),
+                        Err(e) => warn!(camera, error = %e, "cannot start camera"),
+                    }
+                }
+                Err(m) => warn!(camera, error = %m, "bad registry entry"),
+            }
+        }
+        CameraOp::Stop { camera, reason } => {
+            if service.remove_now(&camera).await.is_ok() {
+                info!(camera, ?reason, "camera stopped");
+            }
+        }
+    }
+}
+
+/// The controller: feeds the rules, carries out their actions, every tick.
+async fn control(
+    fleet: Arc<Fleet>,
+    b: Buckets,
+    inputs: mpsc::UnboundedSender<Input>,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+    mut stop: oneshot::Receiver<()>,
+    ops: mpsc::UnboundedSender<CameraOp>,
+    ttl: Duration,
+) {
+    // A lease write not answered by its next renewal is a transient failure.
+    let renew_timeout = Config::new(ttl).renew_every();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut releases = JoinSet::new();
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            Some(i) = rx.recv() => lock(&fleet.worker).handle(fleet.now(), i),
+            _ = tick.tick() => {}
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                lock(&fleet.worker).handle(fleet.now(), Input::Shutdown);
+            }
+        }
+        while releases.try_join_next().is_some() {}
+        let (actions, done) = {
+            let mut w = lock(&fleet.worker);
+            let a = w.poll(fleet.now());
+            (a, w.is_done())
+        };
+        for action in actions {
+            match action {
+                Action::Heartbeat => {
+                    let held: Vec<String> = lock(&fleet.worker)
+                        .held()
+                        .map(|(c, _)| c.to_owned())
+                        .collect();
+                    let value = json!({
+                        "worker": fleet.me,
+                        "pid": std::process::id(),
+                        "at": unix_now(),
+                        "cameras": held,
+                        "results": fleet.counters.to_json(),
+                    });
+                    let store = b.members.clone();
+                    let me = fleet.me.clone();
+                    tokio::spawn(async move {
+                        let put = store.put(&me, Bytes::from(value.to_string()));
+                        match tokio::time::timeout(renew_timeout, put).await {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => debug!(error = %e, "heartbeat failed"),
+                            Err(_) => debug!("heartbeat timed out"),
+                        }
+                    });
+                }
+                Action::Claim { camera, over } => {
+                    let store = b.leases.clone();
+                    let value = Bytes::from(
+                        json!({"worker": fleet.me, "claim": true, "at": unix_now()}).to_string(),
+                    );
+                    let inputs = inputs.clone();
+                    tokio::spawn(async move {
+                        let claim = async {
+                            // A lease nobody renewed for a TTL may still be in the store
+                            // (its expiry runs late): replace exactly that revision.
+                            if let Some(rev) = over {
+                                match store.update(&camera, value.clone(), rev).await {
+                                    Ok(r) => return Ok(r),
+                                    Err(e)
+                                        if e.kind() != kv::UpdateErrorKind::WrongLastRevision =>
+                                    {
+                                        return Err(LeaseError::Transient);
+                                    }
+                                    Err(_) => {}
+                                }
+                            }
+                            match store.create(&camera, value).await {
+                                Ok(r) => Ok(r),
+                                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                                    Err(LeaseError::Taken)
+                                }
+                                Err(_) => Err(LeaseError::Transient),
+                            }
+                        };
+                        let result = tokio::time::timeout(renew_timeout, claim)
+                            .await
+                            .unwrap_or(Err(LeaseError::Transient));
+                        let _ = inputs.send(Input::Claimed { camera, result });
+                    });
+                }
+                Action::Renew { camera, revision } => {
+                    let store = b.leases.clone();
+                    let token = lock(&fleet.worker)
+                        .held()
+                        .find(|(c, _)| *c == camera)
+                        .map(|(_, t)| t);
+                    let value = json!({"worker": fleet.me, "token": token, "at": unix_now()});
+                    let inputs = inputs.clone();
+                    tokio::spawn(async move {
+                        let r = tokio::time::timeout(
+                            renew_timeout,
+                            store.update(&camera, Bytes::from(value.to_string()), revision),
+                        )
+                        .await;
+                        let result = match r {
+                            Ok(Ok(rev)) => Ok(rev),
+                            Ok(Err(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                                Err(LeaseError::Taken)
+                            }
+                            _ => Err(LeaseError::Transient),
+                        };
+                        let _ = inputs.send(Input::Renewed { camera, result });
+                    });
+                }
+                Action::Release { camera, revision } => {
+                    let store = b.leases.clone();
+                    releases.spawn(async move {
+                        let _ = tokio::time::timeout(
+                            renew_timeout,
+                            store.delete_expect_revision(&camera, Some(revision)),
+                        )
+                        .await;
+                    });
+                }
+                Action::Start { camera, token } => {
+                    let _ = ops.send(CameraOp::Start { camera, token });
+                }
+                Action::Stop { camera, reason } => {
+                    let _ = ops.send(CameraOp::Stop { camera, reason });
+                }
+            }
+        }
+        if stopping && done {
+            break;
+        }
+    }
+    while releases.join_next().await.is_some() {}
+    let _ = tokio::time::timeout(TICK * 5, b.members.delete(&fleet.me)).await;
+    info!(worker = %fleet.me, "left the fleet");
+}
+
+/// Drains the results buffer into JetStream, keeping up to [`IN_FLIGHT`] acks pending, and
+/// retrying (same de-duplication id) while the lease still allows.
+async fn publish(fleet: Arc<Fleet>, js: jetstream::Context, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut inflight = FuturesUnordered::new();
+    let mut retry: VecDeque<Outgoing> = VecDeque::new();
+    let c = &fleet.counters;
+    loop {
+        let next = match retry.pop_front() {
+            Some(o) => Some(o),
+            None => tokio::select! {
+                biased;
+                Some((o, ok)) = inflight.next(), if !inflight.is_empty() => {
+                    settle(c, &mut retry, o, ok);
+                    continue;
+                }
+                o = rx.recv() => o,
+            },
+        };
+        let Some(mut o) = next else { break };
+        if !fleet.gate(&o.camera, o.token) {
+            c.lease_lost.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        o.tries += 1;
+        let mut headers = HeaderMap::new();
+        headers.insert("Lease-Rev", o.token.to_string().as_str());
+        headers.insert("Worker", fleet.me.as_str());
+        headers.insert("Frame", o.frame.to_string().as_str());
+        let msg = jetstream::message::PublishMessage::build()
+            .payload(o.payload.clone())
+            .headers(headers)
+            .message_id(format!("{}:{}:{}", o.camera, o.token, o.frame));
+        match js.send_publish(format!("results.{}", o.camera), msg).await {
+            Ok(ack) => inflight.push(async move {
+                let ok = ack.await.is_ok();
+                (o, ok)
+            }),
+            Err(e) => {
+                debug!(error = %e, "publish failed");
+                settle(c, &mut retry, o, false);
+                tokio::time::sleep(TICK).await;
+            }
+        }
+        while inflight.len() >= IN_FLIGHT {
+            if let Some((o, ok)) = inflight.next().await {
+                settle(c, &mut retry, o, ok);
+            }
+        }
+    }
+    while let Some((o, ok)) = inflight.next().await {
+        if ok {
+            c.published.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = o;
+            c.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn settle(c: &Counters, retry: &mut VecDeque<Outgoing>, o: Outgoing, ok: bool) {
+    if ok {
+        c.published.fetch_add(1, Ordering::Relaxed);
+    } else if o.tries < 10 && retry.len() < BUFFER {
+        retry.push_back(o);
+    } else {
+        c.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The other commands: the registry, the reader, the status.
+
+/// `cameras add ID URL`: puts a camera into the registry (fails if the id exists).
+pub(crate) async fn cameras_add(url: &str, id: &str, camera: Value) -> Result<(), Failure> {
+    check_id(id).map_err(|m| Failure::new(2, m))?;
+    let entry: Entry = serde_json::from_value(camera.clone())
+        .map_err(|e| Failure::new(2, format!("bad camera: {e}")))?;
+    entry
+        .into_camera(id.to_owned(), &format!("camera {id:?}"))
+        .map_err(|m| Failure::new(2, m))?;
+    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
+    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
+    put_camera(&store, id, &camera).await.map_err(|e| match e {
+        RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
+        _ => Failure::new(2, format!("camera {id:?}: {e}")),
+    })
+}
+
+/// `cameras remove ID`.
+pub(crate) async fn cameras_remove(url: &str, id: &str) -> Result<(), Failure> {
+    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
+    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
+    delete_camera(&store, id).await.map_err(|e| match e {
+        RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
+        _ => Failure::new(2, format!("camera {id:?}: {e}")),
+    })
+}
+
+async fn entries(store: &kv::Store) -> Result<BTreeMap<String, kv::Entry>, Failure> {
+    let mut out = BTreeMap::new();
+    let mut keys = match store.keys().await {
+        Ok(k) => k.boxed(),
+        Err(e) => return Err(nats_failure("cannot list keys", e)),
+    };
+    while let Some(k) = keys.next().await {
+        let k = k.map_err(|e| nats_failure("cannot list keys", e))?;
+        if let Ok(Some(e)) = store.entry(&k).await
+            && e.operation == kv::Operation::Put
+        {
+            out.insert(k, e);
+        }
+    }
+    Ok(out)
+}
+
+/// The registry's cameras as JSON objects, passwords left out and URLs redacted.
+async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
+    Ok(entries(store)
+        .await?
+        .into_iter()
+        .map(|(id, e)| {
+            let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+            json!({
+                "id": id,
+                "url": redact(v["url"].as_str().unwrap_or_default()),
+                "username": v.get("username"),
+                "transport": v.get("transport"),
+            })
+        })
+        .collect())
+}
+
+/// `cameras list`: one JSON line per camera.
+pub(crate) async fn cameras_list(url: &str) -> Result<(), Failure> {
+    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
+    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
+    let mut out = std::io::stdout().lock();
+    for v in registry(&store).await? {
+        let _ = writeln!(out, "{v}");
+    }
+    Ok(())
+}
+
+/// `cluster status`: one JSON document.
+pub(crate) async fn status(url: &str) -> Result<Value, Failure> {
+    let (_c, js) = connect(url, "rtsp-worker-status").await?;
+    let open = |name: &'static str| {
+        let js = js.clone();
+        async move {
+            js.get_key_value(name)
+                .await
+                .map_err(|e| nats_failure(&format!("no {name} bucket (has a worker ever run?)"), e))
+        }
+    };
+    let (members, leases, cameras) = (
+        open(MEMBERS).await?,
+        open(LEASES).await?,
+        open(CAMERAS).await?,
+    );
+    let now = time_now();
+    let age = |e: &kv::Entry| (now - e.created).as_seconds_f64();
+    let mut workers = Vec::new();
+    for (id, e) in entries(&members).await? {
+        let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+        workers.push(json!({
+            "id": id,
+            "heartbeat_age_s": age(&e),
+            "cameras": v["cameras"].as_array().map_or(0, Vec::len),
+            "results": v["results"],
+        }));
+    }
+    let leased = entries(&leases).await?;
+    let registered = registry(&cameras).await?;
+    let mut cams = Vec::new();
+    let mut unowned = Vec::new();
+    for c in &registered {
+        let id = c["id"].as_str().unwrap_or_default();
+        match leased.get(id) {
+            Some(e) => {
+                let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+                cams.push(json!({
+                    "id": id,
+                    "owner": v["worker"],
+                    "token": v.get("token").filter(|t| !t.is_null()).cloned().unwrap_or(json!(e.revision)),
+                    "lease_age_s": age(e),
+                }));
+            }
+            None => unowned.push(id.to_owned()),
+        }
+    }
+    Ok(json!({
+        "workers": workers,
+        "cameras": cams,
+        "unowned": unowned,
+        "registered": registered.len(),
+    }))
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+/// Where a reader starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReadFrom {
+    /// Where the durable consumer stopped (new results only if it is new).
+    Resume,
+    /// The oldest result kept.
+    Start,
+    /// The first result at or after this time.
+    Since(time::OffsetDateTime),
+}
+
+/// Parses `--since`: RFC 3339 or Unix seconds.
+pub(crate) fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return time::OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128)
+            .map_err(|e| format!("--since {s}: {e}"));
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("--since {s:?}: not RFC 3339 nor Unix seconds: {e}"))
+}
+
+/// Settings of `results`.
+#[derive(Debug, Clone)]
+pub(crate) struct Read {
+    pub(crate) url: String,
+    pub(crate) camera: Option<String>,
+    pub(crate) from: ReadFrom,
+    pub(crate) durable: String,
+    pub(crate) count: Option<u64>,
+    pub(crate) idle: Option<Duration>,
+}
+
+/// `results`: JSON lines from a durable consumer, fenced, acknowledged after printing.
+pub(crate) async fn read(r: Read) -> Result<(), Failure> {
+    if let Some(c) = &r.camera {
+        check_id(c).map_err(|m| Failure::new(2, m))?;
+    }
+    check_id(&r.durable).map_err(|m| Failure::new(2, m.replace("camera id", "--durable")))?;
+    let (_c, js) = connect(&r.url, "rtsp-worker-results").await?;
+    let stream = results_stream(&js).await?;
+    let name = match &r.camera {
+        Some(c) => format!("{}-{c}", r.durable),
+        None => r.durable.clone(),
+    };
+    let deliver_policy = match r.from {
+        ReadFrom::Resume => consumer::DeliverPolicy::New,
+        ReadFrom::Start => consumer::DeliverPolicy::All,
+        ReadFrom::Since(t) => consumer::DeliverPolicy::ByStartTime { start_time: t },
+    };
+    if !matches!(r.from, ReadFrom::Resume) {
+        // Starting over: the durable's position is reset.
+        let _ = stream.delete_consumer(&name).await;
+    }
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &name,
+            consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: r
+                    .camera
+                    .as_ref()
+                    .map_or("results.>".to_owned(), |c| format!("results.{c}")),
+                deliver_policy,
+                ack_policy: consumer::AckPolicy::Explicit,
+                max_ack_pending: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| nats_failure("cannot open the reader's consumer", e))?;
+    let mut fence = cluster::Fence::new();
+    let mut n = 0u64;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut idle_since = Instant::now();
+    // Batches pulled as wanted, never more than `--count` still needs: a message delivered
+    // and not acknowledged would come back only after the consumer's ack wait.
+    'read: loop {
+        let want = r.count.map_or(1000, |c| c.saturating_sub(n).min(1000)) as usize;
+        if want == 0 {
+            break;
+        }
+        let batch = consumer
+            .batch()
+            .max_messages(want)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                debug!(error = %e, "cannot pull results");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        let mut got = 0;
+        while let Some(msg) = batch.next().await {
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    debug!(error = %e, "reader interrupted");
+                    break;
+                }
+            };
+            got += 1;
+            let header = |k: &str| {
+                msg.headers
+                    .as_ref()
+                    .and_then(|h| h.get(k))
+                    .map(|v| v.as_str().to_owned())
+            };
+            let camera = msg
+                .subject
+                .strip_prefix("results.")
+                .unwrap_or_default()
+                .to_owned();
+            let token: u64 = header("Lease-Rev")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+            if fence.admit(&camera, token) {
+                let mut v: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
+                if let Some(map) = v.as_object_mut() {
+                    map.insert(
+                        "cluster".into(),
+                        json!({"worker": header("Worker"), "lease": token, "seq": seq}),
+                    );
+                }
+                if writeln!(out, "{v}").is_err() {
+                    break 'read;
+                }
+                n += 1;
+            }
+            if let Err(e) = msg.ack().await {
+                debug!(error = %e, "ack failed");
+            }
+        }
+        if out.flush().is_err() {
+            break;
+        }
+        if got > 0 {
+            idle_since = Instant::now();
+        } else if r.idle.is_some_and(|idle| idle_since.elapsed() >= idle) {
+            break;
+        }
+    }
+    let _ = out.flush();
+    if fence.dropped() > 0 {
+        eprintln!(
+            "rtsp-worker: {} results dropped by the fence (an older lease than one already seen)",
+            fence.dropped()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_nats_passwords() {
+        assert_eq!(redact("nats://u:pw@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact("nats://token@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact("nats://h:4222"), "nats://h:4222");
+        assert_eq!(redact("rtsp://a:b@c/d@e"), "rtsp://a:***@c/d@e");
+        assert!(!redact("a:pw@h").contains("pw"));
+    }
+
+    #[test]
+    fn ids_must_be_subject_tokens() {
+        assert!(check_id("cam-1_A").is_ok());
+        for bad in ["", "a.b", "a*", ">", "a b", &"x".repeat(129)] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
+}
