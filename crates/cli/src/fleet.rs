@@ -577,15 +577,42 @@ async fn control(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut releases = JoinSet::new();
     let mut stopping = false;
+    // Inputs come in bursts (a renewal per camera per second from every worker): they are
+    // taken in together and the rules polled once, at most 20 ms after the first of them.
+    let mut pending: Option<tokio::time::Instant> = None;
     loop {
+        let flush = async {
+            match pending {
+                Some(t) => tokio::time::sleep_until(t + Duration::from_millis(20)).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            Some(i) = rx.recv() => lock(&fleet.worker).handle(fleet.now(), i),
+            Some(i) = rx.recv() => {
+                let mut w = lock(&fleet.worker);
+                let now = fleet.now();
+                w.handle(now, i);
+                while let Ok(i) = rx.try_recv() {
+                    w.handle(now, i);
+                }
+                pending.get_or_insert_with(tokio::time::Instant::now);
+                continue;
+            }
+            () = flush => {}
             _ = tick.tick() => {}
             _ = &mut stop, if !stopping => {
                 stopping = true;
+                // Out of the others' views first: a camera whose lease goes next is claimed
+                // by its new owner at once (they would not claim it from a live member).
+                let store = b.members.clone();
+                let me = fleet.me.clone();
+                releases.spawn(async move {
+                    let _ = tokio::time::timeout(renew_timeout, store.delete(&me)).await;
+                });
                 lock(&fleet.worker).handle(fleet.now(), Input::Shutdown);
             }
         }
+        pending = None;
         while releases.try_join_next().is_some() {}
         let (actions, done) = {
             let mut w = lock(&fleet.worker);
@@ -968,7 +995,8 @@ pub(crate) async fn read(r: Read) -> Result<(), Failure> {
                     .as_ref()
                     .map_or("results.>".to_owned(), |c| format!("results.{c}")),
                 deliver_policy,
-                ack_policy: consumer::AckPolicy::Explicit,
+                // One ack per batch (it covers the messages before it).
+                ack_policy: consumer::AckPolicy::All,
                 max_ack_pending: 10_000,
                 ..Default::default()
             },
@@ -1001,6 +1029,7 @@ pub(crate) async fn read(r: Read) -> Result<(), Failure> {
             }
         };
         let mut got = 0;
+        let mut last = None;
         while let Some(msg) = batch.next().await {
             let msg = match msg {
                 Ok(m) => m,
@@ -1038,12 +1067,16 @@ pub(crate) async fn read(r: Read) -> Result<(), Failure> {
                 }
                 n += 1;
             }
-            if let Err(e) = msg.ack().await {
-                debug!(error = %e, "ack failed");
-            }
+            last = Some(msg);
         }
         if out.flush().is_err() {
             break;
+        }
+        // Acknowledged once printed: a reader that stops resumes after the last batch.
+        if let Some(m) = last
+            && let Err(e) = m.ack().await
+        {
+            debug!(error = %e, "ack failed");
         }
         if got > 0 {
             idle_since = Instant::now();

@@ -25,6 +25,14 @@ use serde_json::json;
 
 const CAMERAS: usize = 12;
 
+/// The cameras of `some` that send pictures (not the one behind a closed port).
+fn live_cams(some: &[String]) -> Vec<String> {
+    some.iter()
+        .filter(|c| c.starts_with("cam"))
+        .cloned()
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     let dir = scratch("fleet");
@@ -57,13 +65,48 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // A camera with a password (a closed port: it never connects, and says so in the logs).
+    const SECRET: &str = "hunter2-in-the-registry";
+    let out = binary()
+        .args([
+            "cameras",
+            "add",
+            "locked",
+            "rtsp://127.0.0.1:9/door",
+            "--cluster",
+            &url,
+        ])
+        .args(["--username", "admin", "--password-env", "DOOR_PASSWORD"])
+        .env("DOOR_PASSWORD", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = binary()
         .args(["cameras", "list", "--cluster", &url])
         .output()
         .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert_eq!(listed.lines().count(), CAMERAS + 1, "{listed}");
+    assert!(!listed.contains(SECRET), "{listed}");
+    let again = binary()
+        .args([
+            "cameras",
+            "add",
+            "cam00",
+            "rtsp://127.0.0.1:9/x",
+            "--cluster",
+            &url,
+        ])
+        .output()
+        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&listed.stdout).lines().count(),
-        CAMERAS
+        again.status.code(),
+        Some(2),
+        "an id already in the registry is refused"
     );
 
     let mut workers: BTreeMap<&str, WorkerProc> = BTreeMap::new();
@@ -106,7 +149,7 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     workers.remove("w1");
     assert!(
         wait_for(Duration::from_secs(15), || obs
-            .results_after(&moved, killed + worst))
+            .results_after(&live_cams(&moved), killed + worst))
         .await
         .is_some(),
         "results resume on the new owners"
@@ -162,7 +205,15 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     // Join: a fourth worker takes exactly its rendezvous share; nothing else moves.
     let before = obs.owners(TTL);
     let joined = Instant::now();
-    workers.insert("w4", WorkerProc::start(&url, "w4", &logs));
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    workers.insert(
+        "w4",
+        WorkerProc::start_with(&url, "w4", &logs, &["--no-json", "--http", &http], false),
+    );
     let took = wait_for(Duration::from_secs(30), || {
         settled(&obs, &cams, &["w2", "w3", "w4"])
     })
@@ -182,6 +233,41 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     );
     figures.insert("join_s".into(), json!(took.as_secs_f64()));
     let _ = joined;
+
+    // In a fleet the HTTP API edits the registry.
+    let api = format!("http://{http}/api/v1/streams");
+    let body = json!({"id": "viahttp", "url": rtsp.url("/cam00")}).to_string();
+    let (added, removed) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let post = || {
+            agent
+                .post(&api)
+                .content_type("application/json")
+                .send(body.as_str())
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        };
+        let added = post();
+        let again = post();
+        let removed = agent
+            .delete(format!("{api}/viahttp"))
+            .call()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        ((added, again), removed)
+    })
+    .await
+    .unwrap();
+    assert_eq!(added, (201, 409), "POST adds to the registry once");
+    assert_eq!(removed, 200, "DELETE removes from the registry");
+    wait_for(Duration::from_secs(10), || {
+        !obs.owners(TTL).contains_key("viahttp")
+    })
+    .await
+    .expect("the camera removed over HTTP is let go");
 
     // SIGTERM: a graceful stop hands its cameras over well under a second.
     let leaving = held_by(&obs, "w3");
@@ -239,6 +325,7 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
         .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["unowned"], json!([]), "{status}");
+    assert!(!status.to_string().contains(SECRET), "{status}");
     let names: BTreeSet<&str> = status["workers"]
         .as_array()
         .unwrap()
@@ -274,6 +361,11 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     assert!(results > 60, "only {results} results published");
     figures.insert("lease_writes".into(), json!(leases));
     figures.insert("results".into(), json!(results));
+    for entry in std::fs::read_dir(&logs).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(SECRET), "the password in {}", path.display());
+    }
     std::fs::write(
         dir.join("figures.json"),
         serde_json::to_string_pretty(&figures).unwrap(),

@@ -178,7 +178,14 @@ async fn fleet_bench() {
         .await
         .expect("SIGTERM handover");
 
-    // A reader replaying everything from the start, as fast as it can.
+    for w in workers.values() {
+        w.signal("TERM");
+    }
+    for w in workers.values_mut() {
+        let _ = w.wait(Duration::from_secs(30));
+    }
+    // A reader replaying everything from the start, as fast as it can (the workers are gone,
+    // so the stream no longer grows).
     let t0 = Instant::now();
     let replay = binary()
         .args([
@@ -195,12 +202,6 @@ async fn fleet_bench() {
     let replayed = String::from_utf8_lossy(&replay.stdout).lines().count();
     let replay_rate = replayed as f64 / (t0.elapsed().as_secs_f64() - 2.0).max(0.1);
 
-    for w in workers.values() {
-        w.signal("TERM");
-    }
-    for w in workers.values_mut() {
-        let _ = w.wait(Duration::from_secs(30));
-    }
     let (audit, foreign) = obs.audit();
     let violations = audit.violations();
     assert!(violations.is_empty(), "{violations:#?}");

@@ -563,11 +563,39 @@ pub(crate) async fn taken_over(
     since: Instant,
     within: Duration,
 ) -> Option<Duration> {
-    wait_for(within, || {
+    let done = wait_for(within, || {
         cams.iter()
             .all(|c| obs.claimed_after(c, victim, since).is_some())
     })
-    .await?;
+    .await;
+    if done.is_none() {
+        // Say what the store did with the cameras that were not taken over.
+        let missing: Vec<&String> = cams
+            .iter()
+            .filter(|c| obs.claimed_after(c, victim, since).is_none())
+            .collect();
+        let log = obs.leases.lock().unwrap();
+        for c in missing {
+            {
+                let writes: Vec<String> = log
+                    .iter()
+                    .filter(|w| &w.camera == c)
+                    .rev()
+                    .take(4)
+                    .map(|w| {
+                        let t = if w.at > since {
+                            format!("+{:?}", w.at - since)
+                        } else {
+                            format!("-{:?}", since - w.at)
+                        };
+                        format!("{t} rev {} {:?} claim={}", w.revision, w.owner, w.claim)
+                    })
+                    .collect();
+                eprintln!("not taken over from {victim}: {c}: {writes:?}");
+            }
+        }
+        return None;
+    }
     cams.iter()
         .filter_map(|c| obs.claimed_after(c, victim, since))
         .map(|t| t - since)
