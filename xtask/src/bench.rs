@@ -57,6 +57,9 @@ fn env_num(name: &str, default: f64) -> f64 {
 }
 
 pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
+    if extra.iter().any(|a| a == "cluster") {
+        return crate::fleet::bench();
+    }
     let plan = Plan {
         quick: extra.iter().any(|a| a == "--quick"),
     };
@@ -123,16 +126,16 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
 }
 
 /// Where and when: for every figure written.
-struct Meta {
-    date: String,
-    commit: String,
-    machine: String,
-    toolchain: String,
-    command: String,
+pub(crate) struct Meta {
+    pub(crate) date: String,
+    pub(crate) commit: String,
+    pub(crate) machine: String,
+    pub(crate) toolchain: String,
+    pub(crate) command: String,
 }
 
 impl Meta {
-    fn now(extra: &[String]) -> Meta {
+    pub(crate) fn now(extra: &[String]) -> Meta {
         let sh = |cmd: &mut Command| {
             crate::output(cmd)
                 .map(|s| s.trim().to_owned())

@@ -7,6 +7,7 @@
 
 mod bench;
 mod clips;
+mod fleet;
 mod onnx;
 mod plot;
 mod setup;
@@ -33,10 +34,16 @@ cargo xtask <command>
           naive way, the latency-throughput curve; figures in target/bench/bench.json and
           summary.md, and (full run) docs/BENCHMARKS.md. `--quick`: CI-sized (~3 min);
           `e2e`: only the end-to-end part
+  bench cluster
+          the NATS fleet at 30 and 300 cameras (replayed clips, stand-in detector):
+          publish/read rates, added latency, takeover times; docs/BENCHMARKS.md
   soak [--ci-sized | --render-ci]
           the reliability suite at length (overload for 10 min, 10000 add/remove cycles,
           faults 3 rounds, 1000 inputs per bad-input property), or CI-sized, or only render
           what the last `cargo xtask test` left; figures in docs/RELIABILITY.md
+  soak --cluster [--secs N]
+          100 cameras on a NATS fleet with random SIGKILL/SIGSTOP/SIGTERM for N s
+          (default 600), every lease and result audited; docs/RELIABILITY.md
   demo [ARGS]
           `rtsp-worker demo`: sample streams served over RTSP on loopback through the
           whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)

@@ -42,6 +42,9 @@ const SOAK: Sizes = Sizes {
 };
 
 pub(crate) fn main(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--cluster") {
+        return crate::fleet::soak(args);
+    }
     let ci_sized = args.iter().any(|a| a == "--ci-sized");
     if args.iter().any(|a| a == "--render-ci") {
         // The figures `cargo xtask test` left (its suite is the CI-sized one).
