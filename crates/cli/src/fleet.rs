@@ -6,7 +6,7 @@
 //! and a de-duplication id. Nothing here waits on NATS in the pipeline's path: results go
 //! through a bounded buffer (drops counted), lease writes run as tasks with timeouts.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,7 +17,6 @@ use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use cluster::{Action, Config, Input, LeaseError, StopReason, Worker};
 use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use rtsp_worker::TrackingResult;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -39,7 +38,7 @@ pub(crate) const RESULTS: &str = "RESULTS";
 
 /// Results waiting for JetStream before the newest are dropped (counted as `buffer_full`).
 const BUFFER: usize = 4096;
-/// Publishes awaiting their ack at once.
+/// Publishes awaiting their ack at once (one per camera at most).
 const IN_FLIGHT: usize = 256;
 /// The controller's tick.
 const TICK: Duration = Duration::from_millis(100);
@@ -217,7 +216,6 @@ struct Outgoing {
     token: u64,
     frame: u64,
     payload: Bytes,
-    tries: u8,
 }
 
 /// One worker's membership in the fleet, shared by the controller and the stream consumers.
@@ -312,7 +310,6 @@ impl Fleet {
             token,
             frame: r.frame_number,
             payload,
-            tries: 0,
         };
         if self.results.try_send(out).is_err() {
             self.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
@@ -368,7 +365,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
     check_id(&j.worker_id).map_err(|m| Failure::new(2, m.replace("camera id", "worker id")))?;
     let (_client, js) = connect(&j.url, &j.worker_id).await?;
     let b = buckets(&js, j.ttl).await?;
-    results_stream(&js).await?;
+    let results = results_stream(&js).await?;
     let (results_tx, results_rx) = mpsc::channel(BUFFER);
     let fleet = Arc::new(Fleet {
         me: j.worker_id.clone(),
@@ -383,7 +380,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
         cameras: b.cameras.clone(),
     });
     service.set_fleet(fleet.clone());
-    let publisher = tokio::spawn(publish(fleet.clone(), js.clone(), results_rx));
+    let publisher = tokio::spawn(publish(fleet.clone(), js.clone(), results, results_rx));
     let (inputs, inputs_rx) = mpsc::unbounded_channel();
     let registry: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
     let me = j.worker_id.clone();
@@ -730,72 +727,105 @@ async fn control(
     info!(worker = %fleet.me, "left the fleet");
 }
 
-/// Drains the results buffer into JetStream, keeping up to [`IN_FLIGHT`] acks pending, and
-/// retrying (same de-duplication id) while the lease still allows.
-async fn publish(fleet: Arc<Fleet>, js: jetstream::Context, mut rx: mpsc::Receiver<Outgoing>) {
-    let mut inflight = FuturesUnordered::new();
-    let mut retry: VecDeque<Outgoing> = VecDeque::new();
-    let c = &fleet.counters;
-    loop {
-        let next = match retry.pop_front() {
-            Some(o) => Some(o),
-            None => tokio::select! {
-                biased;
-                Some((o, ok)) = inflight.next(), if !inflight.is_empty() => {
-                    settle(c, &mut retry, o, ok);
-                    continue;
-                }
-                o = rx.recv() => o,
-            },
-        };
-        let Some(mut o) = next else { break };
-        if !fleet.gate(&o.camera, o.token) {
-            c.lease_lost.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        o.tries += 1;
-        let mut headers = HeaderMap::new();
-        headers.insert("Lease-Rev", o.token.to_string().as_str());
-        headers.insert("Worker", fleet.me.as_str());
-        headers.insert("Frame", o.frame.to_string().as_str());
-        let msg = jetstream::message::PublishMessage::build()
-            .payload(o.payload.clone())
-            .headers(headers)
-            .message_id(format!("{}:{}:{}", o.camera, o.token, o.frame));
-        match js.send_publish(format!("results.{}", o.camera), msg).await {
-            Ok(ack) => inflight.push(async move {
-                let ok = ack.await.is_ok();
-                (o, ok)
-            }),
-            Err(e) => {
-                debug!(error = %e, "publish failed");
-                settle(c, &mut retry, o, false);
-                tokio::time::sleep(TICK).await;
-            }
-        }
-        while inflight.len() >= IN_FLIGHT {
-            if let Some((o, ok)) = inflight.next().await {
-                settle(c, &mut retry, o, ok);
-            }
-        }
-    }
-    while let Some((o, ok)) = inflight.next().await {
-        if ok {
-            c.published.fetch_add(1, Ordering::Relaxed);
-        } else {
-            let _ = o;
-            c.failed.fetch_add(1, Ordering::Relaxed);
+/// Results of one camera waiting for their turn before the newest are dropped.
+const LANE: usize = 64;
+
+/// Hands each result to its camera's lane (created on the first result, gone when idle).
+async fn publish(
+    fleet: Arc<Fleet>,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
+    let mut lanes: HashMap<String, mpsc::Sender<Outgoing>> = HashMap::new();
+    while let Some(o) = rx.recv().await {
+        lanes.retain(|_, tx| !tx.is_closed());
+        let tx = lanes.entry(o.camera.clone()).or_insert_with(|| {
+            let (tx, lane_rx) = mpsc::channel(LANE);
+            tokio::spawn(lane(
+                fleet.clone(),
+                js.clone(),
+                stream.clone(),
+                o.camera.clone(),
+                lane_rx,
+            ));
+            tx
+        });
+        if tx.try_send(o).is_err() {
+            fleet.counters.buffer_full.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-fn settle(c: &Counters, retry: &mut VecDeque<Outgoing>, o: Outgoing, ok: bool) {
-    if ok {
-        c.published.fetch_add(1, Ordering::Relaxed);
-    } else if o.tries < 10 && retry.len() < BUFFER {
-        retry.push_back(o);
-    } else {
-        c.failed.fetch_add(1, Ordering::Relaxed);
+/// Publishes one camera's results in order, each awaiting its ack, each expecting the
+/// subject's last sequence (`Nats-Expected-Last-Subject-Sequence`). So the stream itself is
+/// fenced: a worker frozen with a result on the wire cannot land it after a newer owner's
+/// (the server refuses it), and a retry after a lost ack lands once (same de-duplication id).
+async fn lane(
+    fleet: Arc<Fleet>,
+    js: jetstream::Context,
+    stream: stream::Stream,
+    camera: String,
+    mut rx: mpsc::Receiver<Outgoing>,
+) {
+    let subject = format!("results.{camera}");
+    let c = &fleet.counters;
+    // The subject's last sequence as this lane knows it, for the token it publishes under.
+    let mut last: Option<(u64, u64)> = None;
+    while let Ok(Some(o)) = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+        let mut tries = 0;
+        loop {
+            if !fleet.gate(&camera, o.token) {
+                c.lease_lost.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            if tries >= 10 {
+                c.failed.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            tries += 1;
+            let expect = match last {
+                Some((token, seq)) if token == o.token => seq,
+                _ => match stream.get_last_raw_message_by_subject(&subject).await {
+                    Ok(m) => m.sequence,
+                    Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => 0,
+                    Err(e) => {
+                        debug!(error = %e, "cannot read the last result's sequence");
+                        tokio::time::sleep(TICK).await;
+                        continue;
+                    }
+                },
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert("Lease-Rev", o.token.to_string().as_str());
+            headers.insert("Worker", fleet.me.as_str());
+            headers.insert("Frame", o.frame.to_string().as_str());
+            let msg = jetstream::message::PublishMessage::build()
+                .payload(o.payload.clone())
+                .headers(headers)
+                .message_id(format!("{camera}:{}:{}", o.token, o.frame))
+                .expected_last_subject_sequence(expect);
+            let acked = match js.send_publish(subject.clone(), msg).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(ack) => {
+                    last = Some((o.token, ack.sequence));
+                    c.published.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) => {
+                    // Someone published since (a newer owner, or this lane's own earlier try
+                    // whose ack was lost): read the last sequence again.
+                    last = None;
+                    if e.kind() != jetstream::context::PublishErrorKind::WrongLastSequence {
+                        debug!(error = %e, "publish failed");
+                        tokio::time::sleep(TICK).await;
+                    }
+                }
+            }
+        }
     }
 }
 

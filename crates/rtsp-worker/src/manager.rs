@@ -292,6 +292,8 @@ impl StreamConnectionManager {
         if let Some(worker) = worker {
             worker.join().await;
         }
+        // Closed already, unless the stream's thread panicked: its consumer must end anyway.
+        core.outbox.close();
         match consumer {
             Some(Consumer::Thread(t)) => t.join().await,
             Some(Consumer::Task(t)) => {

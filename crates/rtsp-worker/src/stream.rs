@@ -453,18 +453,26 @@ impl StreamCore {
 
     /// Waits (blocking) until every frame handed to the batcher is released, or `limit`.
     fn wait_idle(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
+        // `Duration::MAX` (no limit) does not fit in an `Instant`.
+        let deadline = Instant::now().checked_add(limit);
         let mut inner = self.lock();
         while inner.counters.outstanding > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            inner = self
-                .idle
-                .wait_timeout(inner, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            inner = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.idle
+                        .wait_timeout(inner, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .idle
+                    .wait(inner)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
         }
         true
     }
