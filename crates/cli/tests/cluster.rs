@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 
 use common::{Server, clips};
 use fleet::{
-    Nats, Observer, TTL, WorkerProc, binary, camera_clip, held_by, scratch, settled, taken_over,
+    Nats, Observer, TTL, WorkerProc, binary, camera_clip, fault, held_by, scratch, settled,
     wait_for,
 };
 use serde_json::json;
 
 const CAMERAS: usize = 12;
+const SECS: Duration = Duration::from_secs(1);
 
 /// The cameras of `some` that send pictures (not the one behind a closed port).
 fn live_cams(some: &[String]) -> Vec<String> {
@@ -132,13 +133,9 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     );
 
     // SIGKILL: the victim's cameras are claimed by others within the TTL plus a tick.
-    let moved = held_by(&obs, "w1");
+    let (moved, killed, worst) = fault(&obs, &workers["w1"], "KILL", 10 * SECS).await;
     assert!(!moved.is_empty(), "w1 owns some cameras");
-    let killed = Instant::now();
-    workers.get("w1").unwrap().signal("KILL");
-    let worst = taken_over(&obs, "w1", &moved, killed, Duration::from_secs(10))
-        .await
-        .expect("w1's cameras taken over");
+    let worst = worst.expect("w1's cameras taken over");
     eprintln!("SIGKILL: {} cameras taken over in {worst:?}", moved.len());
     figures.insert("sigkill_takeover_s".into(), json!(worst.as_secs_f64()));
     // TTL plus one tick, plus what it takes this observer to see the claim on a busy machine.
@@ -162,12 +159,8 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     })
     .await
     .expect("settled on w2 and w3");
-    let frozen_cams = held_by(&obs, "w2");
-    let frozen = Instant::now();
-    workers.get("w2").unwrap().signal("STOP");
-    let worst = taken_over(&obs, "w2", &frozen_cams, frozen, Duration::from_secs(10))
-        .await
-        .expect("the frozen worker's cameras taken over");
+    let (frozen_cams, frozen, worst) = fault(&obs, &workers["w2"], "STOP", 10 * SECS).await;
+    let worst = worst.expect("the frozen worker's cameras taken over");
     eprintln!(
         "SIGSTOP: {} cameras taken over in {worst:?}",
         frozen_cams.len()
@@ -270,12 +263,8 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     .expect("the camera removed over HTTP is let go");
 
     // SIGTERM: a graceful stop hands its cameras over well under a second.
-    let leaving = held_by(&obs, "w3");
-    let termed = Instant::now();
-    workers.get("w3").unwrap().signal("TERM");
-    let worst = taken_over(&obs, "w3", &leaving, termed, Duration::from_secs(5))
-        .await
-        .expect("w3's cameras handed over");
+    let (leaving, _, worst) = fault(&obs, &workers["w3"], "TERM", 5 * SECS).await;
+    let worst = worst.expect("w3's cameras handed over");
     eprintln!(
         "SIGTERM: {} cameras handed over in {worst:?}",
         leaving.len()

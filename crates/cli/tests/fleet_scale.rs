@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::clips;
 use fleet::{
-    Nats, Observer, WorkerProc, binary, held_by, lines, quantile, register, scratch, settled,
-    small_clip, taken_over, wait_for,
+    Nats, Observer, WorkerProc, binary, fault, lines, quantile, register, scratch, settled,
+    small_clip, wait_for,
 };
 use serde_json::{Value, json};
 
@@ -143,12 +143,9 @@ async fn fleet_bench() {
     eprintln!("steady: {per_worker:?} published/s, {read_rate:.0} read/s");
 
     // Takeovers: SIGKILL, a new worker joining, SIGSTOP past the TTL, SIGTERM.
-    let victim = held_by(&obs, "w2");
-    let t0 = Instant::now();
-    workers.get("w2").unwrap().signal("KILL");
-    let sigkill = taken_over(&obs, "w2", &victim, t0, Duration::from_secs(20))
-        .await
-        .expect("SIGKILL takeover");
+    let within = Duration::from_secs(20);
+    let (_, _, sigkill) = fault(&obs, &workers["w2"], "KILL", within).await;
+    let sigkill = sigkill.expect("SIGKILL takeover");
     workers.remove("w2");
     let joined = Instant::now();
     workers.insert("w4", worker(&url, "w4", &logs, false));
@@ -158,12 +155,8 @@ async fn fleet_bench() {
     .await
     .expect("w4 joined");
     let _ = joined;
-    let victim = held_by(&obs, "w3");
-    let t0 = Instant::now();
-    workers.get("w3").unwrap().signal("STOP");
-    let sigstop = taken_over(&obs, "w3", &victim, t0, Duration::from_secs(20))
-        .await
-        .expect("SIGSTOP takeover");
+    let (_, t0, sigstop) = fault(&obs, &workers["w3"], "STOP", within).await;
+    let sigstop = sigstop.expect("SIGSTOP takeover");
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(t0.elapsed())).await;
     workers.get("w3").unwrap().signal("CONT");
     wait_for(Duration::from_secs(60), || {
@@ -171,12 +164,8 @@ async fn fleet_bench() {
     })
     .await
     .expect("w3 back");
-    let victim = held_by(&obs, "w4");
-    let t0 = Instant::now();
-    workers.get("w4").unwrap().signal("TERM");
-    let sigterm = taken_over(&obs, "w4", &victim, t0, Duration::from_secs(20))
-        .await
-        .expect("SIGTERM handover");
+    let (_, _, sigterm) = fault(&obs, &workers["w4"], "TERM", within).await;
+    let sigterm = sigterm.expect("SIGTERM handover");
 
     for w in workers.values() {
         w.signal("TERM");
@@ -278,11 +267,8 @@ async fn fleet_soak() {
         tokio::time::sleep(Duration::from_secs(10 + rng.below(20))).await;
         let ids = live(&workers);
         let victim = ids[rng.below(ids.len() as u64) as usize].clone();
-        let held = held_by(&obs, &victim);
         let kind = ["KILL", "STOP", "TERM"][rng.below(3) as usize];
-        let t0 = Instant::now();
-        workers[&victim].signal(kind);
-        let took = taken_over(&obs, &victim, &held, t0, Duration::from_secs(30)).await;
+        let (held, t0, took) = fault(&obs, &workers[&victim], kind, Duration::from_secs(30)).await;
         if kind == "STOP" {
             tokio::time::sleep(Duration::from_secs(5).saturating_sub(t0.elapsed())).await;
             workers[&victim].signal("CONT");

@@ -27,31 +27,21 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A camera at 2 fps with a keyframe every second (640x360, re-encoded once from the cached
-/// clip): a new owner's results start within a second of connecting, and a dozen of them
-/// leave the detector headroom on two cores.
-pub(crate) fn camera_clip(clips: &Path) -> PathBuf {
+/// The cached 576p clip re-encoded once with FFmpeg's libx264 (`filter`, then `args`) into
+/// `name` under the target directory.
+fn encoded(clips: &Path, name: &str, filter: &str, args: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-clip");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("vtest_360p2_gop2.h264");
+    let out = dir.join(name);
     if !out.is_file() {
-        let part = dir.join("part.h264");
+        let part = dir.join(format!("{name}.part"));
         let status = Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-i"])
             .arg(clips.join("vtest_576p10.h264"))
+            .args(["-vf", filter])
+            .args(args)
             .args([
-                "-vf",
-                "scale=640:360,fps=2",
-                "-c:v",
-                "libx264",
-                "-g",
-                "2",
-                "-bf",
-                "0",
-                "-preset",
-                "veryfast",
-                "-f",
-                "h264",
+                "-c:v", "libx264", "-bf", "0", "-preset", "veryfast", "-f", "h264",
             ])
             .arg(&part)
             .status()
@@ -60,6 +50,18 @@ pub(crate) fn camera_clip(clips: &Path) -> PathBuf {
         std::fs::rename(&part, &out).unwrap();
     }
     out
+}
+
+/// A camera at 2 fps with a keyframe every second (640x360): a new owner's results start
+/// within a second of connecting, and a dozen of them leave the detector headroom on two
+/// cores.
+pub(crate) fn camera_clip(clips: &Path) -> PathBuf {
+    encoded(
+        clips,
+        "vtest_360p2_gop2.h264",
+        "scale=640:360,fps=2",
+        &["-g", "2"],
+    )
 }
 
 /// A running nats-server; killed when dropped.
@@ -459,31 +461,12 @@ pub(crate) async fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -
 /// A small clip for many cameras: 320x180, every frame a keyframe, 30 frames at `fps`
 /// (its SPS says so, and the replay source plays it at that rate).
 pub(crate) fn small_clip(clips: &Path, fps: u32) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-clip");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(format!("vtest_180p{fps}.h264"));
-    if !out.is_file() {
-        let part = dir.join("part.h264");
-        let status = Command::new("ffmpeg")
-            .args(["-v", "error", "-y", "-i"])
-            .arg(clips.join("vtest_576p10.h264"))
-            .args([
-                "-vf",
-                &format!("scale=320:180,fps={fps}"),
-                "-frames:v",
-                "30",
-            ])
-            .args([
-                "-c:v", "libx264", "-g", "1", "-bf", "0", "-preset", "veryfast",
-            ])
-            .args(["-f", "h264"])
-            .arg(&part)
-            .status()
-            .expect("ffmpeg (run `cargo xtask setup`)");
-        assert!(status.success(), "ffmpeg: {status}");
-        std::fs::rename(&part, &out).unwrap();
-    }
-    out
+    encoded(
+        clips,
+        &format!("vtest_180p{fps}.h264"),
+        &format!("scale=320:180,fps={fps}"),
+        &["-frames:v", "30", "-g", "1"],
+    )
 }
 
 /// Puts cameras into the registry directly (faster than one `cameras add` per camera).
@@ -552,6 +535,21 @@ pub(crate) fn held_by(obs: &Observer, worker: &str) -> Vec<String> {
         .filter(|(_, (o, _))| o == worker)
         .map(|(c, _)| c)
         .collect()
+}
+
+/// Sends `signal` to `worker` and waits until the cameras it held are claimed by others:
+/// those cameras, when the signal went, and how long the last claim took.
+pub(crate) async fn fault(
+    obs: &Observer,
+    worker: &WorkerProc,
+    signal: &str,
+    within: Duration,
+) -> (Vec<String>, Instant, Option<Duration>) {
+    let held = held_by(obs, &worker.id);
+    let sent = Instant::now();
+    worker.signal(signal);
+    let took = taken_over(obs, &worker.id, &held, sent, within).await;
+    (held, sent, took)
 }
 
 /// Waits until every camera of `cams` has been claimed by a worker other than `victim` after
