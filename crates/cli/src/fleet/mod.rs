@@ -4,15 +4,15 @@
 //! fencing token), takes the cameras the `cameras` bucket lists, and publishes every result
 //! to the `RESULTS` stream on `results.<camera>` with headers `Lease-Rev`, `Worker`, `Frame`
 //! and a de-duplication id. Nothing here waits on NATS in the pipeline's path: results go
-//! through a bounded buffer (drops counted), lease writes run as tasks with timeouts.
+//! through a bounded buffer (drops counted), lease writes run as tasks with timeouts. The
+//! registry, reader and status commands are in `commands.rs`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use cluster::{Action, Config, Input, LeaseError, StopReason, Worker};
@@ -25,7 +25,12 @@ use tracing::{debug, info, warn};
 
 use crate::Failure;
 use crate::config::Entry;
+
+mod commands;
 use crate::service::{Origin, Service};
+pub(crate) use commands::{
+    Read, ReadFrom, cameras_add, cameras_list, cameras_remove, parse_since, read, status,
+};
 
 /// Bucket of worker heartbeats (one key per worker, lapsing a TTL after the last write).
 pub(crate) const MEMBERS: &str = "members";
@@ -827,301 +832,6 @@ async fn lane(
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// The other commands: the registry, the reader, the status.
-
-/// `cameras add ID URL`: puts a camera into the registry (fails if the id exists).
-pub(crate) async fn cameras_add(url: &str, id: &str, camera: Value) -> Result<(), Failure> {
-    check_id(id).map_err(|m| Failure::new(2, m))?;
-    let entry: Entry = serde_json::from_value(camera.clone())
-        .map_err(|e| Failure::new(2, format!("bad camera: {e}")))?;
-    entry
-        .into_camera(id.to_owned(), &format!("camera {id:?}"))
-        .map_err(|m| Failure::new(2, m))?;
-    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
-    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
-    put_camera(&store, id, &camera).await.map_err(|e| match e {
-        RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
-        _ => Failure::new(2, format!("camera {id:?}: {e}")),
-    })
-}
-
-/// `cameras remove ID`.
-pub(crate) async fn cameras_remove(url: &str, id: &str) -> Result<(), Failure> {
-    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
-    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
-    delete_camera(&store, id).await.map_err(|e| match e {
-        RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
-        _ => Failure::new(2, format!("camera {id:?}: {e}")),
-    })
-}
-
-async fn entries(store: &kv::Store) -> Result<BTreeMap<String, kv::Entry>, Failure> {
-    let mut out = BTreeMap::new();
-    let mut keys = match store.keys().await {
-        Ok(k) => k.boxed(),
-        Err(e) => return Err(nats_failure("cannot list keys", e)),
-    };
-    while let Some(k) = keys.next().await {
-        let k = k.map_err(|e| nats_failure("cannot list keys", e))?;
-        if let Ok(Some(e)) = store.entry(&k).await
-            && e.operation == kv::Operation::Put
-        {
-            out.insert(k, e);
-        }
-    }
-    Ok(out)
-}
-
-/// The registry's cameras as JSON objects, passwords left out and URLs redacted.
-async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
-    Ok(entries(store)
-        .await?
-        .into_iter()
-        .map(|(id, e)| {
-            let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
-            json!({
-                "id": id,
-                "url": redact(v["url"].as_str().unwrap_or_default()),
-                "username": v.get("username"),
-                "transport": v.get("transport"),
-            })
-        })
-        .collect())
-}
-
-/// `cameras list`: one JSON line per camera.
-pub(crate) async fn cameras_list(url: &str) -> Result<(), Failure> {
-    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
-    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
-    let mut out = std::io::stdout().lock();
-    for v in registry(&store).await? {
-        let _ = writeln!(out, "{v}");
-    }
-    Ok(())
-}
-
-/// `cluster status`: one JSON document.
-pub(crate) async fn status(url: &str) -> Result<Value, Failure> {
-    let (_c, js) = connect(url, "rtsp-worker-status").await?;
-    let open = |name: &'static str| {
-        let js = js.clone();
-        async move {
-            js.get_key_value(name)
-                .await
-                .map_err(|e| nats_failure(&format!("no {name} bucket (has a worker ever run?)"), e))
-        }
-    };
-    let (members, leases, cameras) = (
-        open(MEMBERS).await?,
-        open(LEASES).await?,
-        open(CAMERAS).await?,
-    );
-    let now = time_now();
-    let age = |e: &kv::Entry| (now - e.created).as_seconds_f64();
-    let mut workers = Vec::new();
-    for (id, e) in entries(&members).await? {
-        let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
-        workers.push(json!({
-            "id": id,
-            "heartbeat_age_s": age(&e),
-            "cameras": v["cameras"].as_array().map_or(0, Vec::len),
-            "results": v["results"],
-        }));
-    }
-    let leased = entries(&leases).await?;
-    let registered = registry(&cameras).await?;
-    let mut cams = Vec::new();
-    let mut unowned = Vec::new();
-    for c in &registered {
-        let id = c["id"].as_str().unwrap_or_default();
-        match leased.get(id) {
-            Some(e) => {
-                let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
-                cams.push(json!({
-                    "id": id,
-                    "owner": v["worker"],
-                    "token": v.get("token").filter(|t| !t.is_null()).cloned().unwrap_or(json!(e.revision)),
-                    "lease_age_s": age(e),
-                }));
-            }
-            None => unowned.push(id.to_owned()),
-        }
-    }
-    Ok(json!({
-        "workers": workers,
-        "cameras": cams,
-        "unowned": unowned,
-        "registered": registered.len(),
-    }))
-}
-
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
-
-/// Where a reader starts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum ReadFrom {
-    /// Where the durable consumer stopped (new results only if it is new).
-    Resume,
-    /// The oldest result kept.
-    Start,
-    /// The first result at or after this time.
-    Since(time::OffsetDateTime),
-}
-
-/// Parses `--since`: RFC 3339 or Unix seconds.
-pub(crate) fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
-    if let Ok(secs) = s.parse::<f64>() {
-        return time::OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128)
-            .map_err(|e| format!("--since {s}: {e}"));
-    }
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| format!("--since {s:?}: not RFC 3339 nor Unix seconds: {e}"))
-}
-
-/// Settings of `results`.
-#[derive(Debug, Clone)]
-pub(crate) struct Read {
-    pub(crate) url: String,
-    pub(crate) camera: Option<String>,
-    pub(crate) from: ReadFrom,
-    pub(crate) durable: String,
-    pub(crate) count: Option<u64>,
-    pub(crate) idle: Option<Duration>,
-}
-
-/// `results`: JSON lines from a durable consumer, fenced, acknowledged after printing.
-pub(crate) async fn read(r: Read) -> Result<(), Failure> {
-    if let Some(c) = &r.camera {
-        check_id(c).map_err(|m| Failure::new(2, m))?;
-    }
-    check_id(&r.durable).map_err(|m| Failure::new(2, m.replace("camera id", "--durable")))?;
-    let (_c, js) = connect(&r.url, "rtsp-worker-results").await?;
-    let stream = results_stream(&js).await?;
-    let name = match &r.camera {
-        Some(c) => format!("{}-{c}", r.durable),
-        None => r.durable.clone(),
-    };
-    let deliver_policy = match r.from {
-        ReadFrom::Resume => consumer::DeliverPolicy::New,
-        ReadFrom::Start => consumer::DeliverPolicy::All,
-        ReadFrom::Since(t) => consumer::DeliverPolicy::ByStartTime { start_time: t },
-    };
-    if !matches!(r.from, ReadFrom::Resume) {
-        // Starting over: the durable's position is reset.
-        let _ = stream.delete_consumer(&name).await;
-    }
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &name,
-            consumer::pull::Config {
-                durable_name: Some(name.clone()),
-                filter_subject: r
-                    .camera
-                    .as_ref()
-                    .map_or("results.>".to_owned(), |c| format!("results.{c}")),
-                deliver_policy,
-                // One ack per batch (it covers the messages before it).
-                ack_policy: consumer::AckPolicy::All,
-                max_ack_pending: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| nats_failure("cannot open the reader's consumer", e))?;
-    let mut fence = cluster::Fence::new();
-    let mut n = 0u64;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut idle_since = Instant::now();
-    // Batches pulled as wanted, never more than `--count` still needs: a message delivered
-    // and not acknowledged would come back only after the consumer's ack wait.
-    'read: loop {
-        let want = r.count.map_or(1000, |c| c.saturating_sub(n).min(1000)) as usize;
-        if want == 0 {
-            break;
-        }
-        let batch = consumer
-            .batch()
-            .max_messages(want)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await;
-        let mut batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                debug!(error = %e, "cannot pull results");
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
-            }
-        };
-        let mut got = 0;
-        let mut last = None;
-        while let Some(msg) = batch.next().await {
-            let msg = match msg {
-                Ok(m) => m,
-                Err(e) => {
-                    debug!(error = %e, "reader interrupted");
-                    break;
-                }
-            };
-            got += 1;
-            let header = |k: &str| {
-                msg.headers
-                    .as_ref()
-                    .and_then(|h| h.get(k))
-                    .map(|v| v.as_str().to_owned())
-            };
-            let camera = msg
-                .subject
-                .strip_prefix("results.")
-                .unwrap_or_default()
-                .to_owned();
-            let token: u64 = header("Lease-Rev")
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0);
-            let seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
-            if fence.admit(&camera, token) {
-                let mut v: Value = serde_json::from_slice(&msg.payload).unwrap_or_default();
-                if let Some(map) = v.as_object_mut() {
-                    map.insert(
-                        "cluster".into(),
-                        json!({"worker": header("Worker"), "lease": token, "seq": seq}),
-                    );
-                }
-                if writeln!(out, "{v}").is_err() {
-                    break 'read;
-                }
-                n += 1;
-            }
-            last = Some(msg);
-        }
-        if out.flush().is_err() {
-            break;
-        }
-        // Acknowledged once printed: a reader that stops resumes after the last batch.
-        if let Some(m) = last
-            && let Err(e) = m.ack().await
-        {
-            debug!(error = %e, "ack failed");
-        }
-        if got > 0 {
-            idle_since = Instant::now();
-        } else if r.idle.is_some_and(|idle| idle_since.elapsed() >= idle) {
-            break;
-        }
-    }
-    let _ = out.flush();
-    if fence.dropped() > 0 {
-        eprintln!(
-            "rtsp-worker: {} results dropped by the fence (an older lease than one already seen)",
-            fence.dropped()
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
