@@ -8,6 +8,7 @@
 mod bench;
 mod clips;
 mod fleet;
+mod gpu;
 mod onnx;
 mod plot;
 mod setup;
@@ -41,6 +42,9 @@ cargo xtask <command>
           the reliability suite at length (overload for 10 min, 10000 add/remove cycles,
           faults 3 rounds, 1000 inputs per bad-input property), or CI-sized, or only render
           what the last `cargo xtask test` left; figures in docs/RELIABILITY.md
+  gpu-bundle DIR
+          build the GPU proof into DIR (under 64 MiB): gpu-decode's gpu_check in release,
+          the 1080p clips with FFmpeg's per-frame hashes, and run.sh for the GPU machine
   soak --cluster [--secs N]
           100 cameras on a NATS fleet with random SIGKILL/SIGSTOP/SIGTERM for N s
           (default 600), every lease and result audited; docs/RELIABILITY.md
@@ -77,6 +81,7 @@ fn main() -> Result<()> {
         }
         "track-eval" => tracking::main(rest),
         "soak" => soak::main(rest),
+        "gpu-bundle" => gpu::bundle(rest),
         "track" => match rest {
             [kind, input, output] => track(kind, Path::new(input), Path::new(output)),
             _ => bail!("usage: cargo xtask track iou|sort|bytetrack IN.txt OUT.txt"),
@@ -130,6 +135,17 @@ fn test() -> Result<()> {
         "--no-deps",
         "--locked",
     ]))?;
+    // The GPU proof's bundle builds, fits, and says "skipped: no GPU" here.
+    let bundle = project_root().join("target/tmp/gpu-bundle");
+    gpu::bundle(&[bundle.display().to_string()])?;
+    let said = output(
+        Command::new("bash")
+            .arg(bundle.join("run.sh"))
+            .env("OUT", bundle.join("out")),
+    )?;
+    if !said.contains("skipped: no GPU") {
+        anyhow::bail!("run.sh without a GPU did not say \"skipped: no GPU\":\n{said}");
+    }
     // GPU tests compile the CUDA kernel with NVRTC, run NVDEC's decode loop on its stand-in,
     // and report what they had to skip.
     run(cargo()
