@@ -2,8 +2,8 @@
 //! probes the driver, libnvcuvid and NVRTC and says what it found; compares NVDEC's pictures
 //! with FFmpeg's, frame by frame, through per-frame hashes made where FFmpeg is (the bundle
 //! carries no FFmpeg); compares the CUDA letterbox kernel with its CPU twin; and measures NVDEC
-//! decoding with 1, 8, 32 and 64 decoders at once. Without a GPU it prints "skipped: no GPU
-//! (…)" and exits 0. Built with `--no-default-features --features nvdec,cuda`.
+//! decoding with 1, 8, 32 and 64 decoders at once on each clip. Without a GPU it prints
+//! "skipped: no GPU (…)" and exits 0. Built with `--no-default-features --features nvdec,cuda`.
 //!
 //! `gpu_check --clips DIR --out DIR`: DIR holds the clips and `<clip>.fnv` (one hash per
 //! frame); a JSON summary goes to `OUT/summary.json`.
@@ -208,65 +208,62 @@ fn main() -> ExitCode {
     }
     let _ = writeln!(json, "  }},");
 
-    // Throughput: N decoders at once on the 1080p H.264 clip.
-    let _ = writeln!(json, "  \"nvdec_throughput\": [");
-    let aus = units(&clips.join(CLIPS[0])).unwrap_or_default();
-    for (i, n) in [1usize, 8, 32, 64].into_iter().enumerate() {
-        let free_before = cudarc::driver::result::mem_get_info()
+    // Throughput: N decoders at once on each 1080p clip. GPU memory is read with the
+    // preprocessor's (the device's primary) context current on each thread.
+    let ctx = pre.context().clone();
+    let free = || {
+        let _ = ctx.bind_to_thread();
+        cudarc::driver::result::mem_get_info()
             .map(|m| m.0)
-            .unwrap_or(0);
-        let started = Instant::now();
-        let frames: Vec<Result<(usize, usize), String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..n)
-                .map(|_| {
-                    s.spawn(|| {
-                        let first = aus.first().ok_or("no access units")?;
-                        let mut dec = NvdecDecoder::new(&config(first), NvdecOptions::default())
-                            .map_err(|e| e.to_string())?;
-                        let mut low = usize::MAX;
-                        let n = decode(&mut dec, &aus, usize::MAX, |_, _| {
-                            let free = cudarc::driver::result::mem_get_info()
-                                .map(|m| m.0)
-                                .unwrap_or(0);
-                            low = low.min(free);
-                            Ok(())
-                        })?;
-                        Ok((n, low))
+            .unwrap_or(0)
+    };
+    let _ = writeln!(json, "  \"nvdec_throughput\": [");
+    let mut rows = Vec::new();
+    for clip in CLIPS {
+        let aus = units(&clips.join(clip)).unwrap_or_default();
+        for n in [1usize, 8, 32, 64] {
+            let free_before = free();
+            let started = Instant::now();
+            let frames: Vec<Result<(usize, usize), String>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..n)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let first = aus.first().ok_or("no access units")?;
+                            let mut dec =
+                                NvdecDecoder::new(&config(first), NvdecOptions::default())
+                                    .map_err(|e| e.to_string())?;
+                            let mut low = usize::MAX;
+                            let n = decode(&mut dec, &aus, usize::MAX, |_, _| {
+                                low = low.min(free());
+                                Ok(())
+                            })?;
+                            Ok((n, low))
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(Err("panicked".into())))
-                .collect()
-        });
-        let secs = started.elapsed().as_secs_f64();
-        let total: usize = frames
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|r| r.0)
-            .sum();
-        let low = frames
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|r| r.1)
-            .min()
-            .unwrap_or(free_before);
-        let per_decoder_mb = free_before.saturating_sub(low) as f64 / n as f64 / 1e6;
-        let errors = frames.iter().filter(|r| r.is_err()).count();
-        println!(
-            "NVDEC x{n}: {:.0} frames/s, ~{per_decoder_mb:.0} MB GPU memory per decoder, {errors} failed",
-            total as f64 / secs
-        );
-        failed |= errors > 0;
-        let sep = if i < 3 { "," } else { "" };
-        let _ = writeln!(
-            json,
-            "    {{\"decoders\": {n}, \"frames_per_s\": {:.1}, \"mb_per_decoder\": {per_decoder_mb:.1}, \"failed\": {errors}}}{sep}",
-            total as f64 / secs
-        );
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(Err("panicked".into())))
+                    .collect()
+            });
+            let secs = started.elapsed().as_secs_f64();
+            let ok: Vec<&(usize, usize)> = frames.iter().filter_map(|r| r.as_ref().ok()).collect();
+            let total: usize = ok.iter().map(|r| r.0).sum();
+            let low = ok.iter().map(|r| r.1).min().unwrap_or(free_before);
+            let per_decoder_mb = free_before.saturating_sub(low) as f64 / n as f64 / 1e6;
+            let errors = frames.len() - ok.len();
+            println!(
+                "NVDEC {clip} x{n}: {:.0} frames/s, ~{per_decoder_mb:.0} MB GPU memory per decoder, {errors} failed",
+                total as f64 / secs
+            );
+            failed |= errors > 0;
+            rows.push(format!(
+                "    {{\"clip\": {clip:?}, \"decoders\": {n}, \"frames_per_s\": {:.1}, \"mb_per_decoder\": {per_decoder_mb:.1}, \"failed\": {errors}}}",
+                total as f64 / secs
+            ));
+        }
     }
-    let _ = writeln!(json, "  ],");
+    let _ = writeln!(json, "{}\n  ],", rows.join(",\n"));
     println!(
         "skipped: ONNX Runtime's CUDA provider (an onnxruntime-gpu build is several hundred MB, \
          over the bundle's 64 MiB)"
