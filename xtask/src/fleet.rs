@@ -1,5 +1,5 @@
 //! `cargo xtask bench cluster` and `cargo xtask soak --cluster`: the fleet at 30 and 300
-//! cameras, and for minutes under random worker kills. Both run the ignored tests of
+//! cameras, and for minutes under random worker kills. Both run the tests of
 //! `crates/cli/tests/fleet_scale.rs` (a real NATS server, worker processes, replayed clips and
 //! the stand-in detector) and render their JSON into docs/BENCHMARKS.md and
 //! docs/RELIABILITY.md between markers.
@@ -27,14 +27,7 @@ fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
             "fleet_scale",
             "--",
         ])
-        .args([
-            "--ignored",
-            "--exact",
-            name,
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ]);
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"]);
     run(&mut cmd)
 }
 
