@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, HeaderMap};
@@ -27,7 +27,7 @@ use crate::Failure;
 use crate::config::Entry;
 
 mod commands;
-use crate::service::{Origin, Service};
+use crate::service::{Origin, Service, lock, now_secs};
 pub(crate) use commands::{
     Read, ReadFrom, cameras_add, cameras_list, cameras_remove, parse_since, read, status,
 };
@@ -47,10 +47,6 @@ const BUFFER: usize = 4096;
 const IN_FLIGHT: usize = 256;
 /// The controller's tick.
 const TICK: Duration = Duration::from_millis(100);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// A NATS URL with any password replaced by `***`.
 pub(crate) fn redact(url: &str) -> String {
@@ -359,12 +355,6 @@ pub(crate) fn default_worker_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Joins the fleet: the worker starts heartbeating, claims its share and publishes results.
 pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failure> {
     check_id(&j.worker_id).map_err(|m| Failure::new(2, m.replace("camera id", "worker id")))?;
@@ -631,7 +621,7 @@ async fn control(
                     let value = json!({
                         "worker": fleet.me,
                         "pid": std::process::id(),
-                        "at": unix_now(),
+                        "at": now_secs(),
                         "cameras": held,
                         "results": fleet.counters.to_json(),
                     });
@@ -649,7 +639,7 @@ async fn control(
                 Action::Claim { camera, over } => {
                     let store = b.leases.clone();
                     let value = Bytes::from(
-                        json!({"worker": fleet.me, "claim": true, "at": unix_now()}).to_string(),
+                        json!({"worker": fleet.me, "claim": true, "at": now_secs()}).to_string(),
                     );
                     let inputs = inputs.clone();
                     tokio::spawn(async move {
@@ -687,7 +677,7 @@ async fn control(
                         .held()
                         .find(|(c, _)| *c == camera)
                         .map(|(_, t)| t);
-                    let value = json!({"worker": fleet.me, "token": token, "at": unix_now()});
+                    let value = json!({"worker": fleet.me, "token": token, "at": now_secs()});
                     let inputs = inputs.clone();
                     tokio::spawn(async move {
                         let r = tokio::time::timeout(
