@@ -307,6 +307,7 @@ mod tests {
             zone_counts: BTreeMap::new(),
             line_counts: BTreeMap::new(),
             zone_events: Vec::new(),
+            frame: None,
         }
     }
 

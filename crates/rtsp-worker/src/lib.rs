@@ -77,7 +77,7 @@ pub use crate::manager::StreamConnectionManager;
 pub use crate::result::{
     DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
 };
-pub use crate::snapshot::Snapshot;
+pub use crate::snapshot::{FrameImage, Snapshot};
 pub use crate::stats::{
     Accounting, BatchTriggers, BatcherStats, DetectorStats, Drops, LatencySummary, ManagerStats,
     StreamState, StreamStats,

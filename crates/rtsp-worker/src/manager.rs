@@ -248,6 +248,7 @@ impl StreamConnectionManager {
             options.result_queue.unwrap_or(settings.result_queue),
             analyzer,
             options.first_track_id,
+            options.keep_frames,
         ));
         let worker = Worker {
             core: core.clone(),

@@ -178,8 +178,16 @@ impl Outbox {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// An empty result with frame number `n` (for other modules' tests too).
+    pub(crate) fn result_for_tests(n: u64) -> crate::TrackingResult {
+        match result(n) {
+            StreamEvent::Result(r) => r,
+            _ => unreachable!(),
+        }
+    }
 
     fn connecting(attempt: u32) -> StreamEvent {
         StreamEvent::Connecting { attempt }
@@ -201,6 +209,7 @@ mod tests {
             zone_counts: Default::default(),
             line_counts: Default::default(),
             zone_events: Vec::new(),
+            frame: None,
             tracked_objects: Vec::new(),
             ended_tracks: Vec::new(),
         })

@@ -121,6 +121,10 @@ pub struct TrackingResult {
     /// when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zone_events: Vec<zones::Event>,
+    /// The frame's picture as the detector saw it, with
+    /// [`StreamOptions::keep_frames`](crate::StreamOptions::keep_frames); never serialised.
+    #[serde(skip)]
+    pub frame: Option<crate::FrameImage>,
 }
 
 /// Why a stream ended.

@@ -239,10 +239,88 @@ impl Canvas {
     }
 }
 
+/// A processed frame's picture ([`TrackingResult::frame`], with
+/// [`StreamOptions::keep_frames`](crate::StreamOptions::keep_frames)): the decoder's output as
+/// the detector saw it, which on the CPU path is scaled to the model's input with the camera's
+/// aspect kept (640×360 for a 720p camera), so boxes in camera pixels scale by
+/// `width() / result.width`. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct FrameImage {
+    picture: Arc<Picture>,
+    scene: Option<Arc<Scene>>,
+}
+
+impl FrameImage {
+    pub(crate) fn new(picture: Arc<Picture>, scene: Option<Arc<Scene>>) -> Self {
+        Self { picture, scene }
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.picture.size().0 as u32
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.picture.size().1 as u32
+    }
+
+    /// Packed RGB, row after row (`height × width × 3` bytes): borrowed when the decoder
+    /// produced RGB, converted (BT.601) from YUV otherwise.
+    pub fn rgb(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &*self.picture {
+            Picture::Rgb { data, .. } => std::borrow::Cow::Borrowed(data),
+            p @ Picture::Yuv420 { .. } => std::borrow::Cow::Owned(p.to_rgb()),
+        }
+    }
+
+    /// Packed RGB with `result`'s tracks, detections, zones and lines drawn on it, as in
+    /// [`Snapshot`]s.
+    pub fn annotated(&self, result: &TrackingResult) -> Vec<u8> {
+        draw(&self.picture, result, self.scene.as_deref()).data
+    }
+}
+
+impl PartialEq for FrameImage {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.picture, &other.picture)
+    }
+}
+
+impl std::fmt::Debug for FrameImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FrameImage({}x{})", self.width(), self.height())
+    }
+}
+
 /// Draws a result on its picture and encodes it.
 pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
-    let picture = &latest.picture;
     let r = &latest.result;
+    let canvas = draw(&latest.picture, r, scene);
+    let (width, height) = (canvas.width, canvas.height);
+    let mut jpeg = Vec::with_capacity(width * height / 4);
+    let encoded = u16::try_from(width)
+        .ok()
+        .zip(u16::try_from(height).ok())
+        .and_then(|(w, h)| {
+            jpeg_encoder::Encoder::new(&mut jpeg, 80)
+                .encode(&canvas.data, w, h, jpeg_encoder::ColorType::Rgb)
+                .ok()
+        });
+    if encoded.is_none() {
+        jpeg.clear();
+    }
+    Snapshot {
+        jpeg: jpeg.into(),
+        frame_number: r.frame_number,
+        wall_clock: r.wall_clock,
+        width: width as u32,
+        height: height as u32,
+    }
+}
+
+/// A result's tracks, detections, zones and lines drawn on its picture.
+fn draw(picture: &Picture, r: &TrackingResult, scene: Option<&Scene>) -> Canvas {
     let (width, height) = picture.size();
     let mut canvas = Canvas {
         width,
@@ -305,25 +383,7 @@ pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
         let text = format!("#{} {} {:.2}", t.track_id, t.class_name, t.confidence);
         canvas.label(x1, y1 - 10 * scale, &text, scale, colour);
     }
-    let mut jpeg = Vec::with_capacity(width * height / 4);
-    let encoded = u16::try_from(width)
-        .ok()
-        .zip(u16::try_from(height).ok())
-        .and_then(|(w, h)| {
-            jpeg_encoder::Encoder::new(&mut jpeg, 80)
-                .encode(&canvas.data, w, h, jpeg_encoder::ColorType::Rgb)
-                .ok()
-        });
-    if encoded.is_none() {
-        jpeg.clear();
-    }
-    Snapshot {
-        jpeg: jpeg.into(),
-        frame_number: r.frame_number,
-        wall_clock: r.wall_clock,
-        width: width as u32,
-        height: height as u32,
-    }
+    canvas
 }
 
 fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
@@ -364,5 +424,51 @@ mod tests {
         assert_eq!(lw, 4 * 8 + 2);
         c.line((-100, -100), (1000, 1000), [0, 0, 0]);
         c.rect([-5, -5, 500, 500], 2, [0, 0, 0]);
+    }
+
+    #[test]
+    fn frame_images_borrow_rgb_convert_yuv_and_draw_tracks() {
+        let rgb = Arc::new(Picture::Rgb {
+            width: 4,
+            height: 2,
+            data: (0..24).collect(),
+        });
+        let image = FrameImage::new(rgb.clone(), None);
+        assert!(matches!(image.rgb(), std::borrow::Cow::Borrowed(_)));
+        assert_eq!((image.width(), image.height()), (4, 2));
+        assert_eq!(
+            image,
+            FrameImage::new(rgb, None),
+            "equal when the picture is shared"
+        );
+
+        let (w, h) = (64usize, 32usize);
+        let yuv = Arc::new(Picture::Yuv420 {
+            width: w,
+            height: h,
+            y: vec![126; w * h],
+            u: vec![128; 32 * 16],
+            v: vec![128; 32 * 16],
+        });
+        let image = FrameImage::new(yuv, None);
+        let plain = image.rgb().into_owned();
+        assert_eq!(plain.len(), w * h * 3);
+        let mut result = crate::outbox::tests::result_for_tests(1);
+        (result.width, result.height) = (128, 64);
+        result.tracked_objects.push(crate::TrackedObject {
+            track_id: 7,
+            class_id: 0,
+            class_name: "person".into(),
+            confidence: 0.9,
+            bbox: [10.0, 10.0, 60.0, 50.0],
+            velocity: [0.0; 2],
+            state: TrackState::Confirmed,
+            age: 1,
+            hits: 1,
+            zones: Vec::new(),
+        });
+        let drawn = image.annotated(&result);
+        assert_eq!(drawn.len(), plain.len());
+        assert_ne!(drawn, plain, "the track's box is drawn");
     }
 }

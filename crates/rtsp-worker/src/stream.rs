@@ -17,7 +17,7 @@ use crate::config::{DecoderBackend, Settings};
 use crate::outbox::Outbox;
 use crate::pipeline::{DRAIN_PATIENCE, DropKind, Engine, FrameMeta, Item, Outcome};
 use crate::sequencer::Sequencer;
-use crate::snapshot::{Latest, Picture, Snapshot};
+use crate::snapshot::{FrameImage, Latest, Picture, Snapshot};
 use crate::stats::{Accounting, Drops, Rate, StreamState, StreamStats, Window};
 use crate::{
     DetectedObject, Device, EndReason, Error, StreamEvent, TrackState, TrackedObject,
@@ -111,7 +111,9 @@ pub(crate) struct StreamCore {
     report_tentative: bool,
     tracker_config: tracker::TrackerConfig,
     /// The zones and lines (for drawing; the analyzer has its own copy).
-    scene: Option<zones::Scene>,
+    scene: Option<Arc<zones::Scene>>,
+    /// Attach each result's picture to it.
+    keep_frames: bool,
     /// Zone time counts from here (frame arrival, monotonic).
     started: Instant,
     snapshot_interval: Option<Duration>,
@@ -135,8 +137,9 @@ impl StreamCore {
         result_queue: usize,
         analyzer: Option<zones::Analyzer>,
         first_track_id: u64,
+        keep_frames: bool,
     ) -> Self {
-        let scene = analyzer.as_ref().map(|a| a.scene().clone());
+        let scene = analyzer.as_ref().map(|a| Arc::new(a.scene().clone()));
         Self {
             id,
             key,
@@ -173,6 +176,7 @@ impl StreamCore {
             report_tentative: settings.report_tentative,
             tracker_config: settings.tracker,
             scene,
+            keep_frames,
             started: Instant::now(),
             snapshot_interval: settings.snapshot_interval,
             last_picture: Mutex::new(None),
@@ -180,9 +184,12 @@ impl StreamCore {
         }
     }
 
-    /// A copy of `frame` if the stream keeps snapshots and one is due (from an inference
-    /// thread, before the frame goes back to its pool).
+    /// A copy of `frame` if the stream keeps frames, or keeps snapshots and one is due (from
+    /// an inference thread, before the frame goes back to its pool).
     pub(crate) fn picture_of(&self, frame: &gpu_decode::Frame) -> Option<Arc<Picture>> {
+        if self.keep_frames {
+            return Picture::copy_of(frame).map(Arc::new);
+        }
         let every = self.snapshot_interval?;
         let now = Instant::now();
         {
@@ -208,7 +215,7 @@ impl StreamCore {
         {
             return Some(s.clone());
         }
-        let s = crate::snapshot::render(&latest, self.scene.as_ref());
+        let s = crate::snapshot::render(&latest, self.scene.as_deref());
         *rendered = Some(s.clone());
         Some(s)
     }
@@ -277,8 +284,12 @@ impl StreamCore {
                 } => {
                     released_frames = true;
                     inner.counters.outstanding -= 1;
-                    let result = self.track(inner, &meta, &detections);
+                    let mut result = self.track(inner, &meta, &detections);
                     if let Some(picture) = picture {
+                        if self.keep_frames {
+                            result.frame =
+                                Some(FrameImage::new(picture.clone(), self.scene.clone()));
+                        }
                         inner.latest = Some(Latest {
                             picture,
                             result: result.clone(),
@@ -428,6 +439,7 @@ impl StreamCore {
             zone_counts,
             line_counts,
             zone_events,
+            frame: None,
         }
     }
 
@@ -947,7 +959,7 @@ impl StreamConnection {
 
     /// The stream's zones and lines, if it has any.
     pub fn scene(&self) -> Option<&zones::Scene> {
-        self.core.scene.as_ref()
+        self.core.scene.as_deref()
     }
 
     /// The next result or event, in order; `None` after [`StreamEvent::Ended`].
