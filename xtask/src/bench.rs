@@ -60,6 +60,9 @@ pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
     if extra.iter().any(|a| a == "cluster") {
         return crate::fleet::bench();
     }
+    if extra.iter().any(|a| a == "python") {
+        return crate::python::bench(extra);
+    }
     let plan = Plan {
         quick: extra.iter().any(|a| a == "--quick"),
     };

@@ -31,7 +31,7 @@ fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
     run(&mut cmd)
 }
 
-fn replace_between(doc: &Path, marker: &str, md: &str) -> Result<()> {
+pub(crate) fn replace_between(doc: &Path, marker: &str, md: &str) -> Result<()> {
     let text = fs::read_to_string(doc).with_context(|| format!("reading {}", doc.display()))?;
     let (begin, end) = (
         format!("<!-- {marker}:begin -->"),

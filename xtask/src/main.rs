@@ -11,6 +11,7 @@ mod fleet;
 mod gpu;
 mod onnx;
 mod plot;
+mod python;
 mod setup;
 mod soak;
 #[cfg(test)]
@@ -26,15 +27,23 @@ const HELP: &str = "\
 cargo xtask <command>
 
   setup   install and cache what the project needs (Debian packages, ONNX Runtime,
-          the default model, test clips) under $RTSP_WORKER_CACHE (~/.cache/rtsp-worker)
+          the default model, test clips) under $RTSP_WORKER_CACHE (~/.cache/rtsp-worker),
+          and build the Python package's wheel for this machine's python3 (target/wheels)
   test    setup, then everything CI checks: fmt, clippy, the whole test suite (with the
-          reliability suite CI-sized), the tracking guard, docs, `bench --quick`
+          reliability suite CI-sized), the Python package under pytest, the tracking
+          guard, docs, `bench --quick`, `bench python --quick`
   bench [--quick] [e2e]
           run the benchmarks: the crates' criterion benches, the batcher beside the seed's
           ModelController, N cameras through the facade beside the detector alone and the
           naive way, the latency-throughput curve; figures in target/bench/bench.json and
           summary.md, and (full run) docs/BENCHMARKS.md. `--quick`: CI-sized (~3 min);
           `e2e`: only the end-to-end part
+  pytest  setup, then the Python package's wheel installed in its venv under pytest
+          (crates/python/tests; part of `test`)
+  bench python [--quick]
+          results/s delivered to Python consumers (async iterator, callback, queue) at 4
+          streams beside the Rust consumer in the same run, CPU per result;
+          docs/BENCHMARKS.md (full run)
   bench cluster
           the NATS fleet at 30 and 300 cameras (replayed clips, stand-in detector):
           publish/read rates, added latency, takeover times; docs/BENCHMARKS.md
@@ -68,8 +77,9 @@ fn main() -> Result<()> {
         None => ("help", &[][..]),
     };
     match cmd {
-        "setup" => setup::setup().map(|_| ()),
+        "setup" => setup::setup().and_then(|a| python::wheel(&a)).map(|_| ()),
         "test" => test(),
+        "pytest" => python::pytest(&setup::setup()?),
         "bench" => bench::run_benches(rest),
         "demo" => demo(),
         "paths" => {
@@ -125,6 +135,8 @@ fn test() -> Result<()> {
         .args(["clippy", "--workspace", "--all-targets", "--locked"])
         .args(["--features", GPU_FEATURES, "--", "-D", "warnings"]))?;
     run(cargo().args(["test", "--workspace", "--locked"]))?;
+    // The Python package: its wheel, installed in a venv, under pytest.
+    python::pytest(&assets)?;
     // Tracking accuracy: py-motmetrics (self-tested first) on one level and stride, ours
     // only, with a floor a few points under the measured figures (docs/TRACKING.md).
     tracking::regression_guard(&assets.cache)?;
@@ -180,6 +192,7 @@ fn test() -> Result<()> {
         .args(["--test", "gpu", "--", "--show-output"]))?;
     // The benchmarks, CI-sized, so that they never rot (figures in target/bench/).
     crate::bench::run_benches(&["--quick".to_owned()])?;
+    python::bench(&["--quick".to_owned()])?;
     Ok(())
 }
 

@@ -474,3 +474,34 @@ fn output_bytes(cmd: &mut Command) -> Result<Vec<u8>> {
     }
     Ok(out.stdout)
 }
+
+/// A Python virtual environment `ROOT/venv-NAME` with `packages` installed from wheels that
+/// `pip download` fetched into `ROOT/wheels/NAME` (installed offline from them), made once.
+pub(crate) fn venv(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let dir = root.join(format!("venv-{name}"));
+    let stamp = dir.join("PACKAGES");
+    let want = packages.join(" ");
+    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == want) {
+        return Ok(dir.join("bin/python"));
+    }
+    let wheels = root.join("wheels").join(name);
+    fs::create_dir_all(&wheels)?;
+    let _ = fs::remove_dir_all(&dir);
+    run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
+    let pip = || {
+        let mut c = Command::new(dir.join("bin/python"));
+        c.args(["-m", "pip", "--disable-pip-version-check", "--quiet"]);
+        c
+    };
+    run(pip()
+        .arg("download")
+        .arg("--dest")
+        .arg(&wheels)
+        .args(packages))?;
+    run(pip()
+        .args(["install", "--no-index", "--find-links"])
+        .arg(&wheels)
+        .args(packages))?;
+    fs::write(&stamp, want)?;
+    Ok(dir.join("bin/python"))
+}

@@ -137,6 +137,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("cli", &["rtsp-worker", "cluster"]),
+    ("python", &["rtsp-worker"]),
 ];
 
 #[test]

@@ -436,35 +436,9 @@ pub(crate) fn run_ours(
     Ok(out)
 }
 
-/// A Python virtual environment under the cache with `packages` installed from wheels that
-/// `pip download` fetched (installed offline from them), made once.
+/// A venv of the tracking evaluation (`cache/tracking/venv-NAME`).
 fn venv(cache: &Path, name: &str, packages: &[&str]) -> Result<PathBuf> {
-    let dir = cache.join("tracking").join(format!("venv-{name}"));
-    let stamp = dir.join("PACKAGES");
-    let want = packages.join(" ");
-    if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == want) {
-        return Ok(dir.join("bin/python"));
-    }
-    let wheels = cache.join("tracking").join("wheels").join(name);
-    fs::create_dir_all(&wheels)?;
-    let _ = fs::remove_dir_all(&dir);
-    run(Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
-    let pip = || {
-        let mut c = Command::new(dir.join("bin/python"));
-        c.args(["-m", "pip", "--disable-pip-version-check", "--quiet"]);
-        c
-    };
-    run(pip()
-        .arg("download")
-        .arg("--dest")
-        .arg(&wheels)
-        .args(packages))?;
-    run(pip()
-        .args(["install", "--no-index", "--find-links"])
-        .arg(&wheels)
-        .args(packages))?;
-    fs::write(&stamp, want)?;
-    Ok(dir.join("bin/python"))
+    crate::setup::venv(&cache.join("tracking"), name, packages)
 }
 
 const MOTMETRICS: &str = "motmetrics==1.4.0";

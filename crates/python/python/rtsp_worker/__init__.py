@@ -1,0 +1,77 @@
+"""rtsp_worker: many RTSP cameras in, tracks out, on a Rust engine.
+
+The seed's asyncio API, unchanged in shape::
+
+    manager = StreamConnectionManager(gpu_id=None, batch_size=16, force_timeout=0.05)
+    await manager.initialize()                       # the provisioned YOLO model
+    connection = await manager.connect_stream(url, stream_id="door",
+                                              on_tracking_result=print)
+    async for result in other_connection.tracking_results(): ...
+    result = await third_connection.result_queue.get()
+    stats = manager.get_stats()
+    await manager.shutdown()
+
+Decoding, batching, detection and tracking run in Rust with the GIL released; results are
+small objects (the picture only with ``keep_frames=True``, as a NumPy array from
+``result.frame()``). See docs/PYTHON.md.
+"""
+
+import asyncio as _asyncio
+import atexit as _atexit
+import weakref as _weakref
+
+from . import _native
+from ._native import (
+    CallbackError,
+    Detection,
+    RtspWorkerError,
+    StreamConnection,
+    StreamError,
+    TrackedObject,
+    TrackingResult,
+    __version__,
+    default_model_path,
+)
+
+__all__ = [
+    "CallbackError",
+    "Detection",
+    "QueueShutDown",
+    "RtspWorkerError",
+    "StreamConnection",
+    "StreamConnectionManager",
+    "StreamError",
+    "TrackedObject",
+    "TrackingResult",
+    "__version__",
+    "default_model_path",
+]
+
+
+class QueueShutDown(getattr(_asyncio, "QueueShutDown", Exception)):
+    """``result_queue.get()`` after the stream ended and everything was taken
+    (``asyncio.QueueShutDown`` on Python 3.13+)."""
+
+
+_managers = _weakref.WeakSet()
+
+
+class StreamConnectionManager(_native.StreamConnectionManager):
+    __doc__ = _native.StreamConnectionManager.__doc__
+
+    def __init__(self, *args, **kwargs):
+        # The native constructor took the arguments; remember the manager for the exit hook.
+        _managers.add(self)
+
+
+@_atexit.register
+def _shutdown_all():
+    """Managers still running when the interpreter exits are shut down (drained) first, so
+    that no stream thread outlives Python."""
+    for manager in list(_managers):
+        try:
+            manager.shutdown_blocking()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    # No engine thread may be inside Python when the interpreter finalizes.
+    _native.quiesce(5.0)

@@ -1,0 +1,295 @@
+"""The package's promises beyond the seed's examples: slow and failing callbacks stay in
+their stream, errors are typed and carry no password, frames come only when asked, queues
+end cleanly, shutdown from a signal drains."""
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import rtsp_worker
+from conftest import EXAMPLES, PASSWORD
+
+MODEL = os.environ.get("RTSP_WORKER_MODEL")
+
+
+def balanced(a):
+    return a["received"] == a["results"] + sum(a["dropped"].values()) + a["in_pipeline"]
+
+
+async def started(**kwargs):
+    m = rtsp_worker.StreamConnectionManager(batch_size=4, **kwargs)
+    await m.initialize(model_path=MODEL)
+    return m
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_slow_callback_delays_only_its_own_stream(server, kind):
+    """One stream's callback takes 1 s per result; the other stream's results keep their
+    rate, and the slow stream's missed results are counted drops, not a stall."""
+
+    async def main():
+        m = await started()
+        slow, fast = [], []
+
+        if kind == "sync":
+            def on_slow(r):
+                time.sleep(1.0)
+                slow.append(r.frame_number)
+        else:
+            async def on_slow(r):
+                await asyncio.sleep(1.0)
+                slow.append(r.frame_number)
+
+        await m.connect_stream(server.url("/camera1"), stream_id="slow", on_tracking_result=on_slow, result_queue=2)
+        await m.connect_stream(server.url("/camera2"), stream_id="fast", on_tracking_result=lambda r: fast.append(r.frame_number))
+        await asyncio.sleep(10)
+        stats = await m.shutdown()
+        return slow, fast, stats
+
+    slow, fast, stats = asyncio.run(main())
+    s, f = stats["connections"]["slow"]["accounting"], stats["connections"]["fast"]["accounting"]
+    assert balanced(s) and balanced(f)
+    assert s["in_pipeline"] == 0 and f["in_pipeline"] == 0
+    # The slow consumer took at most ~1 result per second, the rest of its results were
+    # dropped from its own queue and counted.
+    assert len(slow) <= 10 + 2
+    assert s["dropped"]["consumer_too_slow"] > 0
+    # `results` counts what reached the consumer; what its queue dropped is counted apart.
+    assert s["results"] == len(slow)
+    # The fast stream lost nothing to its consumer.
+    assert f["dropped"]["consumer_too_slow"] == 0
+    assert len(fast) == f["results"]
+    # And the pipeline served both streams alike: the slow consumer's stream produced as
+    # many results as the other (what it could not take was dropped at its queue), so its
+    # consumer slowed neither its own detection nor the other stream's.
+    produced = s["results"] + s["dropped"]["consumer_too_slow"]
+    assert produced >= 0.7 * f["results"], (produced, f["results"])
+    assert f["results"] >= 0.7 * produced, (produced, f["results"])
+
+
+def test_an_exception_in_a_callback_is_reported_and_the_stream_goes_on(server):
+    async def main():
+        m = await started()
+        seen, errors = [], []
+
+        def on_result(r):
+            seen.append(r.frame_number)
+            if len(seen) % 3 == 0:
+                raise ValueError(f"bad frame {r.frame_number}")
+
+        await m.connect_stream(server.url("/camera"), stream_id="cam", on_tracking_result=on_result, on_error=errors.append)
+        await asyncio.sleep(6)
+        stats = await m.shutdown()
+        return seen, errors, stats
+
+    seen, errors, stats = asyncio.run(main())
+    assert len(seen) >= 9
+    raised = [e for e in errors if isinstance(e, rtsp_worker.CallbackError)]
+    assert len(raised) == len(seen) // 3
+    e = raised[0]
+    assert e.kind == "callback" and e.stream_id == "cam"
+    assert isinstance(e.__cause__, ValueError) and "bad frame" in str(e)
+    assert stats["connections"]["cam"]["callback_errors"] == len(raised)
+    assert stats["connections"]["cam"]["accounting"]["results"] == len(seen)
+
+
+def test_camera_errors_are_typed_and_never_show_the_password(private_server, closed_port):
+    async def main():
+        m = await started()
+        errors = []
+        await m.connect_stream(
+            private_server.url("/private", f"alice:wrong-{PASSWORD}@"),
+            stream_id="wrong_password", on_error=errors.append,
+        )
+        await m.connect_stream(
+            f"rtsp://bob:{PASSWORD}@127.0.0.1:{closed_port}/nothing",
+            stream_id="refused", on_error=errors.append, give_up_after=2,
+        )
+        ok = await m.connect_stream(
+            private_server.url("/private"), stream_id="ok", username="alice", password=PASSWORD,
+        )
+        await ok.wait_connected(15)
+        first = await ok.result_queue.get()
+        await asyncio.sleep(4)
+        during = m.get_stats()
+        text = repr(during) + repr(m) + repr(ok) + repr(first) + repr(first.to_dict())
+        final = await m.shutdown()
+        return errors, during, final, text
+
+    errors, during, final, text = asyncio.run(main())
+    by_stream = {}
+    for e in errors:
+        assert isinstance(e, rtsp_worker.StreamError)
+        by_stream.setdefault(e.stream_id, []).append(e)
+    assert by_stream["wrong_password"][-1].event == "ended"
+    assert by_stream["wrong_password"][-1].kind == "camera"
+    assert "401" in str(by_stream["wrong_password"][-1]) or "nauthorized" in str(by_stream["wrong_password"][-1])
+    # `attempt` is the attempt that follows (the first one failed).
+    assert by_stream["refused"][0].event == "reconnecting" and by_stream["refused"][0].attempt == 2
+    assert by_stream["refused"][-1].event == "ended"
+    assert final["connections"]["ok"]["accounting"]["results"] > 0
+    everything = text + repr(final) + "".join(f"{e!r} {e}" for e in errors)
+    assert PASSWORD not in everything
+    assert "alice:***@" in during["connections"]["wrong_password"]["url"] or "***" in during["connections"]["wrong_password"]["url"]
+
+
+def test_bad_input_raises_typed_errors():
+    with pytest.raises(ValueError, match="non-negative"):
+        rtsp_worker.StreamConnectionManager(force_timeout=-1)
+
+    async def main():
+        m = rtsp_worker.StreamConnectionManager()
+        with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+            await m.connect_stream("rtsp://127.0.0.1/x")
+        assert e.value.kind == "not_initialized"
+        with pytest.raises(ValueError, match="custom Python pre/post-processing"):
+            await m.initialize(model_path=MODEL, preprocess_fn=lambda f: f)
+        with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+            await m.initialize(model_path="/nonexistent/yolov8n.trt")
+        assert e.value.kind == "model_not_found"
+        with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+            await rtsp_worker.StreamConnectionManager(gpu_id=0).initialize(model_path=MODEL)
+        assert e.value.kind == "device_unavailable"
+        await m.initialize(model_path=MODEL)
+        with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+            await m.connect_stream("http://127.0.0.1/not-rtsp")
+        assert e.value.kind == "camera" and "http" in str(e.value)
+        with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+            await m.disconnect_stream("nobody")
+        assert e.value.kind == "unknown_stream"
+        with pytest.raises(ValueError, match="transport"):
+            await m.connect_stream("rtsp://127.0.0.1/x", transport="carrier-pigeon")
+        await m.shutdown()
+
+    asyncio.run(main())
+
+
+def test_frames_only_when_asked(server):
+    async def main():
+        m = await started()
+        plain = await m.connect_stream(server.url("/camera1"), stream_id="plain")
+        framed = await m.connect_stream(server.url("/camera1"), stream_id="framed", keep_frames=True)
+        a = await plain.result_queue.get()
+        b = await framed.result_queue.get()
+        await m.shutdown()
+        return a, b
+
+    a, b = asyncio.run(main())
+    with pytest.raises(rtsp_worker.RtspWorkerError, match="keep_frames=True"):
+        a.frame()
+    raw = b.frame()
+    assert raw.dtype == np.uint8 and raw.shape == (360, 640, 3) and not raw.flags.writeable
+    assert b.frame_shape == (720, 1280, 3)
+    assert raw.std() > 10, "a real picture, not a blank"
+    drawn = b.frame(annotated=True)
+    assert drawn.shape == raw.shape
+    if b.tracked_objects or b.detections:
+        assert (drawn != raw).any()
+
+
+def test_iterators_and_queue_end_with_the_stream(server):
+    async def main():
+        m = await started()
+        c = await m.connect_stream(server.url("/camera2"), stream_id="it")
+        q = c.result_queue
+        assert q.qsize() == 0 and q.empty() and not q.full()
+        with pytest.raises(asyncio.QueueEmpty):
+            q.get_nowait()
+        got = []
+        async for r in c.tracking_results():
+            got.append(r)
+            if len(got) == 5:
+                break
+        # Events: lifecycle dicts and results, in order.
+        events = []
+        async for e in c.events():
+            events.append(e)
+            if len(events) == 3:
+                break
+        final = await m.disconnect_stream("it")
+        rest = [r async for r in c.tracking_results()]
+        with pytest.raises(rtsp_worker.QueueShutDown):
+            await q.get()
+        with pytest.raises(RuntimeError, match="callbacks"):
+            cb = await m.connect_stream(server.url("/camera2"), stream_id="cb", on_tracking_result=print)
+            cb.tracking_results()
+        await m.shutdown()
+        return got, events, final, rest
+
+    got, events, final, rest = asyncio.run(main())
+    assert [r.frame_number for r in got] == sorted(r.frame_number for r in got)
+    assert all(isinstance(e, (rtsp_worker.TrackingResult, dict)) for e in events)
+    assert balanced(final["accounting"]) and final["accounting"]["in_pipeline"] == 0
+    assert final["accounting"]["results"] >= len(got) + len(rest)
+    r = got[0]
+    assert r.metadata["frame_number"] == r.frame_number and r.metadata["shape"] == (720, 768, 3) or r.metadata["shape"][2] == 3
+    assert r.wall_clock.tzinfo is not None and r.latency_ms >= 0
+    assert set(r.accounting) == {"received", "results", "dropped", "in_pipeline"}
+    d = r.to_dict()
+    assert d["stream_id"] == "it" and d["frame_number"] == r.frame_number
+
+
+SIGNAL_SCRIPT = """
+import asyncio, json, signal, sys
+import rtsp_worker
+
+async def main():
+    m = rtsp_worker.StreamConnectionManager(batch_size=4)
+    await m.initialize()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    seen = []
+    await m.connect_stream(sys.argv[1], stream_id="cam", on_tracking_result=lambda r: seen.append(r))
+    while not seen:
+        await asyncio.sleep(0.05)
+    print("RUNNING", flush=True)
+    await stop.wait()
+    stats = await m.shutdown()
+    print(json.dumps({"seen": len(seen), "accounting": stats["connections"]["cam"]["accounting"]}), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_shutdown_from_a_signal_drains(server):
+    p = subprocess.Popen([sys.executable, "-c", SIGNAL_SCRIPT, server.url("/camera")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "RUNNING"
+        time.sleep(2)
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == 0
+    final = json.loads(out.strip().splitlines()[-1])
+    a = final["accounting"]
+    assert balanced(a) and a["in_pipeline"] == 0
+    assert a["results"] == final["seen"] > 0
+
+
+def test_ctrl_c_on_the_seed_example2_exits_cleanly(server):
+    """Example 2 as the seed wrote it, stopped with Ctrl-C: asyncio.run cancels main and
+    raises KeyboardInterrupt; the package's exit hook drains the manager, and the process
+    ends without hanging or crashing."""
+    env = dict(os.environ, CAMERAS=",".join(server.url(f"/camera{n}") for n in range(1, 5)))
+    p = subprocess.Popen([sys.executable, str(EXAMPLES / "seed_example2.py")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("["), line
+        time.sleep(1)
+        started = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=40)
+        took = time.monotonic() - started
+    finally:
+        p.kill()
+    assert p.returncode in (0, 1, -signal.SIGINT, 130), (p.returncode, err[-2000:])
+    assert "KeyboardInterrupt" in err or p.returncode == 0
+    assert "Fatal Python error" not in err and "panicked" not in err, err[-2000:]
+    assert took < 30
