@@ -6,7 +6,13 @@ provisioned model on the CPU, batch 16, force timeout 50 ms; results counted per
 a window after a warm-up; the process's CPU time (every thread, Rust's included) over the
 window.
 
-    consumer.py --mode iterator|callback|queue [--streams N] [--warmup S] [--window S] --json OUT
+    consumer.py --mode iterator|callback|queue [--streams N] [--warmup S] [--window S]
+        [--stand-in MS] --json OUT
+
+`--stand-in MS` replaces the model with the facade's fixed-cost stand-in (as the Rust side's
+`--stand-in`), so that results come at the cameras' rate and what the Python side costs per
+result shows: the CPU of the threads that deliver results to Python (the streams' callback
+threads, the bridge's runtime, the event loop) is read from /proc over the window.
 """
 import argparse
 import asyncio
@@ -22,6 +28,26 @@ import rtsp_worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 CLIP = pathlib.Path(os.environ["RTSP_WORKER_CLIPS"]) / "vtest_720p25.h264"
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def delivery_cpu():
+    """CPU seconds of this process's threads that hand results to Python: the streams'
+    callback threads (rw-callback-*), the bridge's runtime (rtsp-worker-py) and the event
+    loop (the main thread)."""
+    total = 0
+    for task in pathlib.Path("/proc/self/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        if task.name == str(os.getpid()) or comm.startswith(("rw-callback", "rtsp-worker-py")):
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
 
 
 def start_server():
@@ -44,7 +70,9 @@ def start_server():
 async def main(a):
     server, url = start_server()
     try:
-        m = rtsp_worker.StreamConnectionManager(batch_size=16, force_timeout=0.05)
+        m = rtsp_worker.StreamConnectionManager(
+            batch_size=16, force_timeout=0.05, _stand_in_detector_ms=a.stand_in
+        )
         await m.initialize()
         loop = asyncio.get_running_loop()
         window = {"start": float("inf"), "end": float("inf")}
@@ -90,10 +118,11 @@ async def main(a):
         await asyncio.sleep(a.warmup)
         window["start"] = time.monotonic()
         window["end"] = window["start"] + a.window
-        cpu0 = time.process_time()
+        cpu0, delivery0 = time.process_time(), delivery_cpu()
         await asyncio.sleep(a.window)
         secs = time.monotonic() - window["start"]
-        cpu = time.process_time() - cpu0
+        cpu, delivery = time.process_time() - cpu0, delivery_cpu() - delivery0
+        detector = m.get_stats()["model_controller"]["detector"]
         stats = await m.shutdown()
         for t in readers:
             await t
@@ -107,8 +136,10 @@ async def main(a):
             "latency_ms_p50": latencies[len(latencies) // 2] if latencies else 0,
             "latency_ms_p99": latencies[int(len(latencies) * 0.99)] if latencies else 0,
             "cpu_percent": cpu / secs * 100,
+            "detector_ms_p50": detector["batch_ms"]["p50"],
             "cpu_ms_per_result": cpu / max(results, 1) * 1e3,
             "callback_python_ms_per_result": callback_cpu[0] / max(results, 1) * 1e3,
+            "delivery_ms_per_result": delivery / max(results, 1) * 1e3,
             "balanced": all(
                 s["accounting"]["received"] == s["accounting"]["results"] + sum(s["accounting"]["dropped"].values()) + s["accounting"]["in_pipeline"]
                 for s in stats["connections"].values()
@@ -128,5 +159,6 @@ if __name__ == "__main__":
     p.add_argument("--streams", type=int, default=4)
     p.add_argument("--warmup", type=float, default=8)
     p.add_argument("--window", type=float, default=30)
+    p.add_argument("--stand-in", type=float, default=None)
     p.add_argument("--json", required=True)
     asyncio.run(main(p.parse_args()))

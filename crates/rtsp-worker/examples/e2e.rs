@@ -13,7 +13,8 @@
 //!
 //! `--naive` is the way without batching or pipelining, on the same crates: one loop takes each
 //! camera's next frame in turn, decodes it, detects it alone and tracks it (what a script
-//! around OpenCV does). `--force-timeout MS` sets the batcher's timeout.
+//! around OpenCV does). `--force-timeout MS` sets the batcher's timeout; `--stand-in MS`
+//! replaces the model with a fixed-cost stand-in (to measure what is around the detector).
 //!
 //! Needs `cargo xtask setup` (clips, model, ONNX Runtime) and its environment
 //! (`cargo xtask paths`).
@@ -42,6 +43,7 @@ struct Args {
     threads: Option<usize>,
     decode_nice: Option<i32>,
     force_timeout_ms: Option<f64>,
+    stand_in_ms: Option<f64>,
     detector_alone: bool,
     naive: bool,
     json: Option<String>,
@@ -57,6 +59,7 @@ fn args() -> Result<Args, String> {
         threads: None,
         decode_nice: None,
         force_timeout_ms: None,
+        stand_in_ms: None,
         detector_alone: false,
         naive: false,
         json: None,
@@ -75,6 +78,9 @@ fn args() -> Result<Args, String> {
             "--json" => a.json = Some(value()?),
             "--force-timeout" => {
                 a.force_timeout_ms = Some(value()?.parse().map_err(|e| format!("{e}"))?);
+            }
+            "--stand-in" => {
+                a.stand_in_ms = Some(value()?.parse().map_err(|e| format!("{e}"))?);
             }
             "--detector-alone" => a.detector_alone = true,
             "--naive" => a.naive = true,
@@ -276,6 +282,9 @@ async fn pipeline(a: &Args) {
     }
     if let Some(ms) = a.force_timeout_ms {
         b = b.force_timeout(Duration::from_secs_f64(ms / 1e3));
+    }
+    if let Some(ms) = a.stand_in_ms {
+        b = b.stand_in_detector(Duration::from_secs_f64(ms / 1e3));
     }
     let manager = b.build().await.expect("manager");
     let mut conns = Vec::new();
