@@ -134,9 +134,10 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
          timeout 50 ms; {warmup} s warm-up, {window} s window, {rounds} round(s), the four \
          consumers alternating within each round; medians, and the range over rounds of each \
          round's ratio to the Rust consumer of the same round. *Process CPU* is every thread \
-         of the process over the window per result; *delivery CPU* is the CPU of the threads \
-         that hand results to Python (the streams' callback threads, the bridge's runtime, the \
-         event loop), read from /proc; *in the callback* is the Python code the plain callback \
+         of the process over the window per result; *delivery CPU* is the CPU of handing results \
+         to Python: what the engine's threads spend in it (bridge completions, callback \
+         deliveries with the callback; measured per thread by the module, \
+         `CLOCK_THREAD_CPUTIME_ID`) plus the event loop's thread (from /proc); *in the callback* is the Python code the plain callback \
          runs (`time.thread_time`).\n\n{tables}",
         meta.date, meta.commit, meta.machine, meta.toolchain, meta.command,
     );

@@ -11,8 +11,9 @@ window.
 
 `--stand-in MS` replaces the model with the facade's fixed-cost stand-in (as the Rust side's
 `--stand-in`), so that results come at the cameras' rate and what the Python side costs per
-result shows: the CPU of the threads that deliver results to Python (the streams' callback
-threads, the bridge's runtime, the event loop) is read from /proc over the window.
+result shows: the CPU of handing results to Python over the window, as the module measures it
+per thread (bridge completions, callback deliveries with the callbacks) plus the event loop's
+thread (from /proc).
 """
 import argparse
 import asyncio
@@ -34,20 +35,13 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def delivery_cpu():
-    """CPU seconds of this process's threads that hand results to Python: the streams'
-    callback threads (rw-callback-*), the bridge's runtime (rtsp-worker-py) and the event
-    loop (the main thread)."""
-    total = 0
-    for task in pathlib.Path("/proc/self/task").iterdir():
-        try:
-            comm = (task / "comm").read_text().strip()
-            stat = (task / "stat").read_text()
-        except OSError:
-            continue
-        if task.name == str(os.getpid()) or comm.startswith(("rw-callback", "rtsp-worker-py")):
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    """CPU seconds spent handing results to Python: what the engine's threads spent in it
+    (bridge completions, callback deliveries with the callbacks, measured by the module per
+    thread) and the event loop's thread (from /proc)."""
+    stat = pathlib.Path(f"/proc/self/task/{os.getpid()}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    main_thread = (int(fields[11]) + int(fields[12])) / TICK
+    return rtsp_worker._native.delivery_cpu_seconds() + main_thread
 
 
 def start_server():

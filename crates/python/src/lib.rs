@@ -82,6 +82,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StreamError", py.get_type::<StreamError>())?;
     m.add("CallbackError", py.get_type::<CallbackError>())?;
     m.add_function(wrap_pyfunction!(bridge::quiesce, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::delivery_cpu_seconds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("default_model_path", rtsp_worker::default_model_path())?;
     Ok(())

@@ -556,22 +556,26 @@ impl Delivery {
         let Some(shared) = self.shared().cloned() else {
             return;
         };
-        let _ = Python::try_attach(|py| -> PyResult<()> {
-            let value = Bound::new(py, shared.result(r))?;
-            self.call(py, cb, value.into_any())
+        crate::bridge::delivering(|| {
+            Python::try_attach(|py| -> PyResult<()> {
+                let value = Bound::new(py, shared.result(r))?;
+                self.call(py, cb, value.into_any())
+            })
         });
     }
 
     fn event(&self, e: &StreamEvent) {
-        let _ = Python::try_attach(|py| -> PyResult<()> {
-            if let Some(cb) = &self.on_event {
-                let value = crate::to_python(py, e)?;
-                self.call(py, cb, value)?;
-            }
-            if let (Some(cb), Some(err)) = (&self.on_error, stream_error(py, &self.id, e)?) {
-                self.call(py, cb, err)?;
-            }
-            Ok(())
+        let _ = crate::bridge::delivering(|| {
+            Python::try_attach(|py| -> PyResult<()> {
+                if let Some(cb) = &self.on_event {
+                    let value = crate::to_python(py, e)?;
+                    self.call(py, cb, value)?;
+                }
+                if let (Some(cb), Some(err)) = (&self.on_error, stream_error(py, &self.id, e)?) {
+                    self.call(py, cb, err)?;
+                }
+                Ok(())
+            })
         });
     }
 

@@ -62,7 +62,7 @@ impl Connection {
         self.shared.stream.id()
     }
 
-    /// `"connecting"`, `"connected"`, `"reconnecting"`, `"draining"` or `"ended"`.
+    /// `"connecting"`, `"connected"`, `"stalled"`, `"reconnecting"`, `"draining"` or `"ended"`.
     #[getter]
     fn state(&self) -> &'static str {
         self.shared.stream.state().as_str()
