@@ -43,7 +43,6 @@ type Streams = Arc<Mutex<BTreeMap<String, Arc<Shared>>>>;
     name = "StreamConnectionManager",
     module = "rtsp_worker",
     frozen,
-    weakref,
     subclass
 )]
 pub(crate) struct Manager {
@@ -332,8 +331,9 @@ impl Manager {
         let callback_errors = Arc::new(AtomicU64::new(0));
         let has_callbacks =
             on_tracking_result.is_some() || on_error.is_some() || on_event.is_some();
+        let mut delivery = None;
         if has_callbacks {
-            let delivery = Arc::new(Delivery {
+            let d = Arc::new(Delivery {
                 event_loop: py
                     .import("asyncio")?
                     .call_method0("get_running_loop")?
@@ -342,20 +342,18 @@ impl Manager {
                 on_result: on_tracking_result,
                 on_error,
                 on_event,
-                engine: engine.clone(),
                 id,
-                keep_frames,
-                callback_errors: callback_errors.clone(),
                 shared: OnceLock::new(),
             });
-            if delivery.on_result.is_some() {
-                let d = delivery.clone();
+            if d.on_result.is_some() {
+                let d = d.clone();
                 options = options.on_result(move |r| d.result(r));
             }
-            if delivery.on_error.is_some() || delivery.on_event.is_some() {
-                let d = delivery.clone();
+            if d.on_error.is_some() || d.on_event.is_some() {
+                let d = d.clone();
                 options = options.on_event(move |e| d.event(&e));
             }
+            delivery = Some(d);
         }
         let streams = self.streams.clone();
         awaitable(py, async move {
@@ -369,6 +367,9 @@ impl Manager {
                 has_callbacks,
                 callback_errors,
             });
+            if let Some(d) = delivery {
+                let _ = d.shared.set(shared.clone());
+            }
             lock(&streams).insert(shared.stream.id().to_owned(), shared.clone());
             Ok(Connection { shared })
         })
@@ -526,34 +527,28 @@ struct Delivery {
     on_result: Option<Py<PyAny>>,
     on_error: Option<Py<PyAny>>,
     on_event: Option<Py<PyAny>>,
-    engine: rtsp_worker::StreamConnectionManager,
     id: String,
-    keep_frames: bool,
-    callback_errors: Arc<AtomicU64>,
-    /// The stream's handle, found on its first result (`connect_stream` has returned by then,
-    /// or holds the manager's lock until it does).
+    /// The stream's handle, set as soon as the facade's `connect_stream` returns (not the
+    /// manager itself: the facade holds these callbacks, which must not hold it in turn).
     shared: OnceLock<Arc<Shared>>,
 }
 
 impl Delivery {
-    fn shared(&self) -> Option<&Arc<Shared>> {
-        if let Some(s) = self.shared.get() {
-            return Some(s);
+    /// The stream's handle; a result can only race `connect_stream`'s return by a moment
+    /// (the camera has to answer and a frame be detected first), so wait a little for it.
+    fn shared(&self) -> Option<Arc<Shared>> {
+        for _ in 0..5000 {
+            if let Some(s) = self.shared.get() {
+                return Some(s.clone());
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        let stream = self.engine.stream(&self.id)?;
-        Some(self.shared.get_or_init(|| {
-            Arc::new(Shared {
-                stream,
-                keep_frames: self.keep_frames,
-                has_callbacks: true,
-                callback_errors: self.callback_errors.clone(),
-            })
-        }))
+        None
     }
 
     fn result(&self, r: rtsp_worker::TrackingResult) {
         let Some(cb) = &self.on_result else { return };
-        let Some(shared) = self.shared().cloned() else {
+        let Some(shared) = self.shared() else {
             return;
         };
         crate::bridge::delivering(|| {
@@ -592,8 +587,10 @@ impl Delivery {
                 &self.id,
             ),
         )?;
-        if !ok.is_truthy()? {
-            self.callback_errors.fetch_add(1, Ordering::Relaxed);
+        if !ok.is_truthy()?
+            && let Some(s) = self.shared.get()
+        {
+            s.callback_errors.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }

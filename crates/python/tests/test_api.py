@@ -293,3 +293,33 @@ def test_ctrl_c_on_the_seed_example2_exits_cleanly(server):
     assert "KeyboardInterrupt" in err or p.returncode == 0
     assert "Fatal Python error" not in err and "panicked" not in err, err[-2000:]
     assert took < 30
+
+
+EXIT_SCRIPT = """
+import asyncio, sys
+import rtsp_worker
+
+async def main():
+    m = rtsp_worker.StreamConnectionManager(batch_size=4)
+    await m.initialize()
+    got = []
+    await m.connect_stream(sys.argv[1], stream_id="a", on_tracking_result=got.append)
+    c = await m.connect_stream(sys.argv[1], stream_id="b")
+    async for r in c.tracking_results():
+        if len(got) > 2:
+            break
+    del m  # dropped without shutdown: it keeps running until the exit hook drains it
+
+asyncio.run(main())
+print("MAIN RETURNED", flush=True)
+"""
+
+
+def test_exit_without_shutdown_drains_and_ends_cleanly(server):
+    """A program that never calls shutdown: the exit hook drains its manager while the
+    interpreter and ONNX Runtime are intact, and no engine thread is left inside Python."""
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, server.url("/camera")], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
+        assert "MAIN RETURNED" in p.stdout
+        assert "onnxruntime" not in p.stderr and "Fatal Python error" not in p.stderr, p.stderr[-2000:]

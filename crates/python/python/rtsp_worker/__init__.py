@@ -18,7 +18,6 @@ small objects (the picture only with ``keep_frames=True``, as a NumPy array from
 
 import asyncio as _asyncio
 import atexit as _atexit
-import weakref as _weakref
 
 from . import _native
 from ._native import (
@@ -53,22 +52,37 @@ class QueueShutDown(getattr(_asyncio, "QueueShutDown", Exception)):
     (``asyncio.QueueShutDown`` on Python 3.13+)."""
 
 
-_managers = _weakref.WeakSet()
+# Managers not shut down yet. A manager runs until `shutdown()` even when the program drops
+# it (its streams are threads of their own, as the seed's are tasks); the exit hook drains
+# what is left, so that no engine thread is still detecting when the interpreter and the
+# libraries it loaded are torn down.
+_live = set()
 
 
 class StreamConnectionManager(_native.StreamConnectionManager):
     __doc__ = _native.StreamConnectionManager.__doc__
 
     def __init__(self, *args, **kwargs):
-        # The native constructor took the arguments; remember the manager for the exit hook.
-        _managers.add(self)
+        # The native constructor took the arguments.
+        _live.add(self)
+
+    async def shutdown(self):
+        try:
+            return await super().shutdown()
+        finally:
+            _live.discard(self)
+
+    def shutdown_blocking(self):
+        try:
+            return super().shutdown_blocking()
+        finally:
+            _live.discard(self)
 
 
 @_atexit.register
 def _shutdown_all():
-    """Managers still running when the interpreter exits are shut down (drained) first, so
-    that no stream thread outlives Python."""
-    for manager in list(_managers):
+    """Managers still running when the interpreter exits are shut down (drained) first."""
+    for manager in list(_live):
         try:
             manager.shutdown_blocking()
         except Exception:  # noqa: BLE001 - best effort at exit
