@@ -12,10 +12,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use tokio::task::AbortHandle;
@@ -112,9 +114,14 @@ where
         .tasks
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    // Made before the task: a task aborted before its first poll drops it too.
+    let registered = Registered(id);
     let handle = runtime().spawn(async move {
-        let _registered = Registered(id);
-        let outcome = fut.await;
+        let _registered = registered;
+        let outcome = AssertUnwindSafe(fut)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(panicked()));
         delivering(|| {
             Python::try_attach(|py| {
                 let (ok, value) = match outcome.and_then(|v| v.into_py_any(py)) {
@@ -135,6 +142,21 @@ where
     let cancel = Bound::new(py, Cancel(handle.abort_handle()))?;
     py_future.call_method1("add_done_callback", (cancel,))?;
     Ok(py_future)
+}
+
+fn panicked() -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err("the engine panicked (see its log); please report it")
+}
+
+/// Starts `fut` on the runtime now, to run to its end whatever happens to the awaitable that
+/// waits for it (for work that must not stop half-way: disconnecting, shutting down).
+pub(crate) fn detached<F, T>(fut: F) -> impl Future<Output = PyResult<T>> + Send + 'static
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let handle = runtime().spawn(fut);
+    async move { handle.await.unwrap_or_else(|_| Err(panicked())) }
 }
 
 /// Aborts a task when its awaitable is cancelled.

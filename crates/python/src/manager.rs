@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared as SharedFuture};
+
 use crate::bridge::awaitable;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -34,6 +37,9 @@ struct Config {
 
 type Streams = Arc<Mutex<BTreeMap<String, Arc<Shared>>>>;
 
+/// The facade's shutdown, started once, awaited by every `shutdown()`/`shutdown_blocking()`.
+type Shutdown = SharedFuture<BoxFuture<'static, Option<rtsp_worker::ManagerStats>>>;
+
 /// Many RTSP cameras in, tracks out (the seed's `StreamConnectionManager`).
 ///
 /// `StreamConnectionManager(gpu_id=None, batch_size=16, force_timeout=0.05)`, then
@@ -53,6 +59,9 @@ pub(crate) struct Manager {
     /// For ids made up here (`stream_N`), so that callbacks know their stream's id from the
     /// start.
     next_id: AtomicU64,
+    /// The shutdown once started: it runs to its end even if the awaitable that started it
+    /// is cancelled, and later calls wait for the same one.
+    shutting: Mutex<Option<Shutdown>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,6 +78,22 @@ impl Manager {
                 "not_initialized",
             )
         })
+    }
+
+    /// The shutdown, started on the runtime the first time (detached: nothing cancels it).
+    fn shutdown_once(&self) -> Shutdown {
+        let mut slot = lock(&self.shutting);
+        if let Some(s) = slot.as_ref() {
+            return s.clone();
+        }
+        let Some(engine) = lock(&self.engine).clone() else {
+            // Never initialized: nothing to stop (and nothing to remember).
+            return async { None }.boxed().shared();
+        };
+        let handle = crate::bridge::runtime().spawn(async move { engine.shutdown().await });
+        let s = async move { handle.await.ok() }.boxed().shared();
+        *slot = Some(s.clone());
+        s
     }
 
     /// The seed's stats shape with ours inside.
@@ -172,6 +197,7 @@ impl Manager {
             streams: Arc::default(),
             model_id: Arc::default(),
             next_id: AtomicU64::new(0),
+            shutting: Mutex::new(None),
         })
     }
 
@@ -328,6 +354,13 @@ impl Manager {
         if give_up_after.is_some() {
             options = options.give_up_after(give_up_after);
         }
+        if on_tracking_result.is_none() && (on_error.is_some() || on_event.is_some()) {
+            return Err(PyValueError::new_err(
+                "on_error and on_event need on_tracking_result too: a stream's output goes to \
+                 its callbacks or to its reader, not both (to read results yourself, read \
+                 errors from connection.events())",
+            ));
+        }
         let callback_errors = Arc::new(AtomicU64::new(0));
         let has_callbacks =
             on_tracking_result.is_some() || on_error.is_some() || on_event.is_some();
@@ -384,49 +417,57 @@ impl Manager {
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
         let streams = self.streams.clone();
-        awaitable(py, async move {
-            let stats = engine
-                .disconnect_stream(&stream_id)
-                .await
-                .map_err(|e| py_err(&e))?;
-            let shared = lock(&streams).remove(&stream_id);
-            Ok(Final {
-                stats,
-                callback_errors: shared.map_or(0, |s| s.callback_errors.load(Ordering::Relaxed)),
-            })
-        })
+        // Detached: a cancelled `await` must not leave the stream half-disconnected.
+        awaitable(
+            py,
+            crate::bridge::detached(async move {
+                let stats = engine
+                    .disconnect_stream(&stream_id)
+                    .await
+                    .map_err(|e| py_err(&e))?;
+                let shared = lock(&streams).remove(&stream_id);
+                Ok(Final {
+                    stats,
+                    callback_errors: shared
+                        .map_or(0, |s| s.callback_errors.load(Ordering::Relaxed)),
+                })
+            }),
+        )
     }
 
     /// Disconnects every stream.
     fn disconnect_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
-        awaitable(py, async move {
-            engine.disconnect_all().await;
-            Ok(())
-        })
+        awaitable(
+            py,
+            crate::bridge::detached(async move {
+                engine.disconnect_all().await;
+                Ok(())
+            }),
+        )
     }
 
     /// Disconnects every stream, lets the detector finish and stops it; returns the final
     /// statistics (as `get_stats()`: every stream's accounting balanced). A manager never
-    /// initialized shuts down at once.
+    /// initialized shuts down at once. Once started, the shutdown runs to its end even if
+    /// this `await` is cancelled; calling it again waits for the same one.
     fn shutdown<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let engine = lock(&slf.get().engine).clone();
+        let done = slf.get().shutdown_once();
         let this = slf.unbind();
         awaitable(py, async move {
-            let stats = match engine {
-                Some(e) => Some(e.shutdown().await),
-                None => None,
-            };
-            Ok(Stats { this, stats })
+            Ok(Stats {
+                this,
+                stats: done.await,
+            })
         })
     }
 
     /// `shutdown()` from synchronous code (the interpreter's exit does this for managers
     /// still running): blocks with the GIL released.
     fn shutdown_blocking<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let engine = lock(&self.engine).clone();
-        let stats = engine.map(|e| py.detach(|| crate::bridge::runtime().block_on(e.shutdown())));
+        let done = self.shutdown_once();
+        let stats = py.detach(|| crate::bridge::runtime().block_on(done));
         self.stats_dict(py, stats.as_ref())
     }
 
@@ -552,26 +593,35 @@ impl Delivery {
             return;
         };
         crate::bridge::delivering(|| {
-            Python::try_attach(|py| -> PyResult<()> {
-                let value = Bound::new(py, shared.result(r))?;
-                self.call(py, cb, value.into_any())
+            Python::try_attach(|py| {
+                let delivered = Bound::new(py, shared.result(r))
+                    .and_then(|value| self.call(py, cb, value.into_any()));
+                if let Err(e) = delivered {
+                    e.write_unraisable(py, None);
+                }
             })
         });
     }
 
     fn event(&self, e: &StreamEvent) {
-        let _ = crate::bridge::delivering(|| {
-            Python::try_attach(|py| -> PyResult<()> {
-                if let Some(cb) = &self.on_event {
-                    let value = crate::to_python(py, e)?;
-                    self.call(py, cb, value)?;
+        crate::bridge::delivering(|| {
+            Python::try_attach(|py| {
+                if let Err(err) = self.event_in(py, e) {
+                    err.write_unraisable(py, None);
                 }
-                if let (Some(cb), Some(err)) = (&self.on_error, stream_error(py, &self.id, e)?) {
-                    self.call(py, cb, err)?;
-                }
-                Ok(())
             })
         });
+    }
+
+    fn event_in(&self, py: Python<'_>, e: &StreamEvent) -> PyResult<()> {
+        if let Some(cb) = &self.on_event {
+            let value = crate::to_python(py, e)?;
+            self.call(py, cb, value)?;
+        }
+        if let (Some(cb), Some(err)) = (&self.on_error, stream_error(py, &self.id, e)?) {
+            self.call(py, cb, err)?;
+        }
+        Ok(())
     }
 
     /// `_glue.deliver(loop, callback, value, on_error, stream_id)`; counts a callback that

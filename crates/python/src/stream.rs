@@ -41,8 +41,8 @@ impl Shared {
     fn no_callbacks(&self) -> PyResult<()> {
         if self.has_callbacks {
             return Err(PyRuntimeError::new_err(
-                "this stream delivers to its callbacks; connect it without on_tracking_result \
-                 and on_error to read it yourself",
+                "this stream delivers to its callbacks; connect it without on_tracking_result, \
+                 on_error and on_event to read it yourself",
             ));
         }
         Ok(())
@@ -217,14 +217,23 @@ pub(crate) struct ResultQueue {
     shared: Arc<Shared>,
 }
 
-fn shut_down(py: Python<'_>) -> PyErr {
-    match py
-        .import("rtsp_worker")
-        .and_then(|m| m.getattr("QueueShutDown"))
-    {
-        Ok(t) => PyErr::from_type(t.cast_into().expect("an exception type"), "stream ended"),
+/// An exception of the type `module.name`, with `args`.
+fn exception(
+    py: Python<'_>,
+    module: &str,
+    name: &str,
+    args: impl pyo3::PyErrArguments + 'static,
+) -> PyErr {
+    let t = py.import(module).and_then(|m| m.getattr(name));
+    match t.map(|t| t.cast_into::<pyo3::types::PyType>()) {
+        Ok(Ok(t)) => PyErr::from_type(t, args),
+        Ok(Err(e)) => e.into(),
         Err(e) => e,
     }
+}
+
+fn shut_down(py: Python<'_>) -> PyErr {
+    exception(py, "rtsp_worker", "QueueShutDown", "stream ended")
 }
 
 #[pymethods]
@@ -249,11 +258,7 @@ impl ResultQueue {
         if queue.is_finished() {
             return Err(shut_down(py));
         }
-        let empty = py.import("asyncio")?.getattr("QueueEmpty")?;
-        Err(PyErr::from_type(
-            empty.cast_into().expect("an exception type"),
-            (),
-        ))
+        Err(exception(py, "asyncio", "QueueEmpty", ()))
     }
 
     /// Results waiting now.

@@ -67,16 +67,25 @@ class StreamConnectionManager(_native.StreamConnectionManager):
         _live.add(self)
 
     async def shutdown(self):
-        try:
-            return await super().shutdown()
-        finally:
-            _live.discard(self)
+        # Once started the shutdown runs to its end even if this await is cancelled; the
+        # manager stays in `_live` until it has (a later call waits for the same shutdown).
+        stats = await super().shutdown()
+        _live.discard(self)
+        return stats
 
     def shutdown_blocking(self):
         try:
-            return super().shutdown_blocking()
-        finally:
-            _live.discard(self)
+            _asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "shutdown_blocking() on the event loop's thread would block the loop its "
+                "async callbacks need: use `await manager.shutdown()`"
+            )
+        stats = super().shutdown_blocking()
+        _live.discard(self)
+        return stats
 
 
 @_atexit.register

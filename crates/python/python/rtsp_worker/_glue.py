@@ -34,15 +34,15 @@ def _run(loop, callback, value):
             out.close()
         raise RuntimeError("the event loop is closed: cannot await an async callback") from None
     while True:
-        try:
-            future.result(timeout=0.25)
+        # Not future.result(timeout): on 3.11 its TimeoutError is the builtin one, which the
+        # callback itself may raise.
+        done, _ = concurrent.futures.wait([future], timeout=0.25)
+        if done:
+            future.result()  # the callback's own exception, if any
             return
-        except concurrent.futures.TimeoutError:
-            if loop.is_closed() or not loop.is_running():
-                future.cancel()
-                raise RuntimeError(
-                    "the event loop stopped before the async callback finished"
-                ) from None
+        if loop.is_closed() or not loop.is_running():
+            future.cancel()
+            raise RuntimeError("the event loop stopped before the async callback finished")
 
 
 def resolve(future, ok, value):
@@ -60,7 +60,7 @@ def deliver(loop, callback, value, on_error, stream_id):
     try:
         _run(loop, callback, value)
         return True
-    except Exception as exc:  # noqa: BLE001 - a user callback may raise anything
+    except BaseException as exc:  # noqa: BLE001 - a user callback may raise anything
         name = getattr(callback, "__qualname__", repr(callback))
         err = CallbackError(
             f"stream {stream_id!r}: callback {name} raised {type(exc).__name__}: {exc}"
@@ -74,6 +74,6 @@ def deliver(loop, callback, value, on_error, stream_id):
             return False
         try:
             _run(loop, on_error, err)
-        except Exception:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001
             log.exception("stream %r: on_error raised while reporting %s", stream_id, err)
         return False
