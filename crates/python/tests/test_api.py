@@ -370,3 +370,27 @@ def test_exit_without_shutdown_drains_and_ends_cleanly(server):
         assert p.returncode == 0, (p.returncode, p.stderr[-2000:])
         assert "MAIN RETURNED" in p.stdout
         assert "onnxruntime" not in p.stderr and "Fatal Python error" not in p.stderr, p.stderr[-2000:]
+
+
+def test_the_type_stubs_name_what_the_module_has():
+    """`_native.pyi` (shipped with `py.typed`) lists the module's classes, functions and
+    methods, and nothing it does not have."""
+    import ast
+    import pathlib
+
+    import rtsp_worker._native as native
+
+    stub = pathlib.Path(rtsp_worker.__file__).with_name("_native.pyi")
+    assert stub.is_file() and stub.with_name("py.typed").is_file()
+    tree = ast.parse(stub.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(native, node.name)
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AnnAssign)):
+                    name = item.name if isinstance(item, ast.FunctionDef) else item.target.id
+                    if name == "__init__" or issubclass(cls, BaseException):
+                        continue  # the constructor is __new__; exception attributes are set per instance
+                    assert hasattr(cls, name), f"{node.name}.{name}"
+        elif isinstance(node, ast.FunctionDef):
+            assert hasattr(native, node.name), node.name
