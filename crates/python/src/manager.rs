@@ -118,11 +118,7 @@ impl Manager {
             model.set_item("detector", crate::to_python(py, &s.detector)?)?;
             let shared = lock(&self.streams).clone();
             for (id, st) in &s.streams {
-                let d = crate::to_python(py, st)?;
-                let errors = shared
-                    .get(id)
-                    .map_or(0, |s| s.callback_errors.load(Ordering::Relaxed));
-                d.set_item("callback_errors", errors)?;
+                let d = crate::stream::stats_dict(py, st, shared.get(id).map(|s| &**s))?;
                 connections.set_item(id, d)?;
             }
         }
@@ -361,7 +357,6 @@ impl Manager {
                  errors from connection.events())",
             ));
         }
-        let callback_errors = Arc::new(AtomicU64::new(0));
         let has_callbacks =
             on_tracking_result.is_some() || on_error.is_some() || on_event.is_some();
         let mut delivery = None;
@@ -398,7 +393,7 @@ impl Manager {
                 stream,
                 keep_frames,
                 has_callbacks,
-                callback_errors,
+                callback_errors: AtomicU64::new(0),
             });
             if let Some(d) = delivery {
                 let _ = d.shared.set(shared.clone());
@@ -426,11 +421,7 @@ impl Manager {
                     .await
                     .map_err(|e| py_err(&e))?;
                 let shared = lock(&streams).remove(&stream_id);
-                Ok(Final {
-                    stats,
-                    callback_errors: shared
-                        .map_or(0, |s| s.callback_errors.load(Ordering::Relaxed)),
-                })
+                Ok(Final { stats, shared })
             }),
         )
     }
@@ -523,7 +514,7 @@ impl Manager {
 /// A stream's final statistics as a dict.
 struct Final {
     stats: rtsp_worker::StreamStats,
-    callback_errors: u64,
+    shared: Option<Arc<Shared>>,
 }
 
 impl<'py> IntoPyObject<'py> for Final {
@@ -532,9 +523,7 @@ impl<'py> IntoPyObject<'py> for Final {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let d = crate::to_python(py, &self.stats)?;
-        d.set_item("callback_errors", self.callback_errors)?;
-        Ok(d)
+        crate::stream::stats_dict(py, &self.stats, self.shared.as_deref())
     }
 }
 

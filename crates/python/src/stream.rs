@@ -19,7 +19,7 @@ pub(crate) struct Shared {
     /// The stream delivers to callbacks, which take its output.
     pub(crate) has_callbacks: bool,
     /// Callbacks that raised.
-    pub(crate) callback_errors: Arc<AtomicU64>,
+    pub(crate) callback_errors: AtomicU64,
 }
 
 impl Shared {
@@ -30,14 +30,24 @@ impl Shared {
     /// The stream's statistics as a dict, with `callback_errors`.
     pub(crate) fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stats = py.detach(|| self.stream.stats());
-        let d = crate::to_python(py, &stats)?;
-        d.set_item(
-            "callback_errors",
-            self.callback_errors.load(Ordering::Relaxed),
-        )?;
-        Ok(d)
+        stats_dict(py, &stats, Some(self))
     }
+}
 
+/// A stream's statistics as a dict, with the callback errors its binding counted (0 without
+/// one): for `connection.get_stats()`, `get_stats()["connections"]` and `disconnect_stream`.
+pub(crate) fn stats_dict<'py>(
+    py: Python<'py>,
+    stats: &rtsp_worker::StreamStats,
+    shared: Option<&Shared>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let d = crate::to_python(py, stats)?;
+    let errors = shared.map_or(0, |s| s.callback_errors.load(Ordering::Relaxed));
+    d.set_item("callback_errors", errors)?;
+    Ok(d)
+}
+
+impl Shared {
     fn no_callbacks(&self) -> PyResult<()> {
         if self.has_callbacks {
             return Err(PyRuntimeError::new_err(
