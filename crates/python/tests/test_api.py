@@ -394,3 +394,31 @@ def test_the_type_stubs_name_what_the_module_has():
                     assert hasattr(cls, name), f"{node.name}.{name}"
         elif isinstance(node, ast.FunctionDef):
             assert hasattr(native, node.name), node.name
+
+
+def test_a_loop_ending_under_an_async_callback_is_not_its_error(server, managers):
+    """`asyncio.run` returning while an async callback is in flight cancels it: that is the
+    program ending, not the callback failing, so nothing is counted or reported."""
+    errors = []
+    made = []
+
+    async def main():
+        m = rtsp_worker.StreamConnectionManager(batch_size=4)
+        made.append(m)
+        await m.initialize(model_path=MODEL)
+        running = asyncio.Event()
+
+        async def on_result(_r):
+            running.set()
+            await asyncio.sleep(30)
+
+        async def on_error(e):
+            errors.append(e)
+
+        await m.connect_stream(server.url("/camera"), stream_id="cam", on_tracking_result=on_result, on_error=on_error)
+        await running.wait()
+
+    asyncio.run(main())  # cancels the callback still awaiting
+    stats = made[0].shutdown_blocking()
+    assert stats["connections"]["cam"]["callback_errors"] == 0
+    assert errors == []

@@ -17,6 +17,11 @@ from ._native import CallbackError
 log = logging.getLogger("rtsp_worker")
 
 
+class _LoopGone(Exception):
+    """The loop that should run an async callback stopped or closed (the program is ending):
+    not the callback's fault, so neither reported to on_error nor counted."""
+
+
 async def _awaited(awaitable):
     return await awaitable
 
@@ -32,17 +37,19 @@ def _run(loop, callback, value):
         wrapper.close()
         if inspect.iscoroutine(out):
             out.close()
-        raise RuntimeError("the event loop is closed: cannot await an async callback") from None
+        raise _LoopGone("the event loop is closed") from None
     while True:
         # Not future.result(timeout): on 3.11 its TimeoutError is the builtin one, which the
         # callback itself may raise.
         done, _ = concurrent.futures.wait([future], timeout=0.25)
         if done:
+            if future.cancelled():  # the loop cancelled its tasks: it is shutting down
+                raise _LoopGone("the event loop cancelled the callback")
             future.result()  # the callback's own exception, if any
             return
         if loop.is_closed() or not loop.is_running():
             future.cancel()
-            raise RuntimeError("the event loop stopped before the async callback finished")
+            raise _LoopGone("the event loop stopped before the callback finished")
 
 
 def resolve(future, ok, value):
@@ -60,6 +67,9 @@ def deliver(loop, callback, value, on_error, stream_id):
     try:
         _run(loop, callback, value)
         return True
+    except _LoopGone as gone:
+        log.debug("stream %r: a result was not delivered: %s", stream_id, gone)
+        return True
     except BaseException as exc:  # noqa: BLE001 - a user callback may raise anything
         name = getattr(callback, "__qualname__", repr(callback))
         err = CallbackError(
@@ -74,6 +84,8 @@ def deliver(loop, callback, value, on_error, stream_id):
             return False
         try:
             _run(loop, on_error, err)
+        except _LoopGone:
+            log.error("%s", err, exc_info=exc)
         except BaseException:  # noqa: BLE001
             log.exception("stream %r: on_error raised while reporting %s", stream_id, err)
         return False
