@@ -349,12 +349,19 @@ impl StreamCore {
                 .cloned()
                 .unwrap_or_else(|| format!("class{class}"))
         };
+        // Boxes stay inside the frame: a lost track's predicted box may drift past its edge.
+        let (w, h) = (meta.camera.0 as f32, meta.camera.1 as f32);
         let tracked = |t: &tracker::TrackedObject| TrackedObject {
             track_id: t.track_id + offset,
             class_id: t.class_id,
             class_name: name(t.class_id),
             confidence: t.confidence,
-            bbox: [t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2],
+            bbox: [
+                t.bbox.x1.clamp(0.0, w),
+                t.bbox.y1.clamp(0.0, h),
+                t.bbox.x2.clamp(0.0, w),
+                t.bbox.y2.clamp(0.0, h),
+            ],
             velocity: [t.velocity.0, t.velocity.1],
             state: t.state.into(),
             age: t.age,
@@ -366,6 +373,8 @@ impl StreamCore {
             .iter()
             .filter(|t| self.report_tentative || t.state != tracker::TrackState::Tentative)
             .map(tracked)
+            // A lost track predicted wholly out of the frame has left the view.
+            .filter(|t| t.bbox[2] > t.bbox[0] && t.bbox[3] > t.bbox[1])
             .collect();
         for t in &tracked_objects {
             inner.max_id = inner.max_id.max(t.track_id);
