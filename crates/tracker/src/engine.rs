@@ -13,6 +13,10 @@ pub(crate) trait Motion: Send + Clone {
     fn correct(&mut self, b: &BBox);
     fn bbox(&self) -> BBox;
     fn velocity(&self) -> (f32, f32);
+    /// No change of size in the next prediction.
+    fn hold_size(&mut self) {}
+    /// Multiplies the velocity by `factor`.
+    fn decay_velocity(&mut self, _factor: f32) {}
 }
 
 impl Motion for KalmanBox {
@@ -30,6 +34,12 @@ impl Motion for KalmanBox {
     }
     fn velocity(&self) -> (f32, f32) {
         KalmanBox::velocity(self)
+    }
+    fn hold_size(&mut self) {
+        KalmanBox::hold_size(self);
+    }
+    fn decay_velocity(&mut self, factor: f32) {
+        KalmanBox::decay_velocity(self, f64::from(factor));
     }
 }
 
@@ -87,6 +97,16 @@ pub(crate) struct Params {
     pub(crate) class_aware: bool,
     pub(crate) tentative_misses: u32,
     pub(crate) reupdate_after_gap: bool,
+    /// A confirmed track is reported as such only once a detection of at least this
+    /// confidence matched it; until then it is followed but reported as tentative.
+    pub(crate) trust_score: f32,
+    /// In the tracker's first `min_hits` updates a new track confirms at once if its
+    /// detection is at least this confident.
+    pub(crate) early_confirm_score: f32,
+    /// Predictions extrapolate the box's size change (else only its position moves).
+    pub(crate) predict_size: bool,
+    /// The fraction of its velocity a track keeps per camera frame it goes unseen.
+    pub(crate) lost_velocity_decay: f32,
 }
 
 struct Track<M> {
@@ -107,6 +127,8 @@ struct Track<M> {
     /// Updates in a row that did not match it.
     misses: u32,
     confirmed: bool,
+    /// The highest confidence of the detections that matched it.
+    best_score: f32,
     /// The last detection matched, the camera frame it came from, and the filter right
     /// after it (for the re-update after a gap).
     observed: BBox,
@@ -127,6 +149,11 @@ pub(crate) struct ByteParams {
     pub(crate) second_iou: f32,
     /// IoU needed to match a tentative track.
     pub(crate) tentative_iou: f32,
+    /// Tracks unseen for at most this many camera frames also take weak detections, at this
+    /// IoU (`None`: only tracks matched in the previous update do, as in the paper).
+    pub(crate) second_lost: Option<(u32, f32)>,
+    /// Tentative tracks take part in the first stage (else only in the third).
+    pub(crate) tentative_first: bool,
 }
 
 pub(crate) struct Engine<M> {
@@ -254,23 +281,47 @@ impl<M: Motion> Engine<M> {
             .copied()
             .filter(|&t| self.tracks[t].confirmed)
             .collect();
-        // 1. Confident detections against every confirmed track, lost ones included.
-        let mut pairs = self.associate(&confirmed, predicted, &high, dets, p.iou_threshold);
+        // 1. Confident detections against every confirmed track, lost ones included (and, if
+        //    asked, the tentative ones: a newcomer's own detection then goes to the track
+        //    nearest to it rather than to a confirmed track whose object the detector missed).
+        let first_t = if b.tentative_first {
+            &all_t
+        } else {
+            &confirmed
+        };
+        let mut pairs = self.associate(first_t, predicted, &high, dets, p.iou_threshold);
         let taken_t: Vec<usize> = pairs.iter().map(|&(t, _)| t).collect();
         let taken_d: Vec<usize> = pairs.iter().map(|&(_, d)| d).collect();
         // 2. Weak detections against the confirmed tracks still unmatched that were tracked in
-        //    the previous update: occluded objects score low but are still there.
+        //    the previous update: occluded objects score low but are still there. Then, if
+        //    asked, the weak detections left against tracks unseen for a few frames only (an
+        //    object the detector missed, then saw half hidden), at a stricter IoU.
         let rest_t: Vec<usize> = confirmed
             .iter()
             .copied()
-            .filter(|t| !taken_t.contains(t) && was_tracked[*t])
+            .filter(|t| !taken_t.contains(t))
             .collect();
-        pairs.extend(self.associate(&rest_t, predicted, &low, dets, b.second_iou));
+        let tracked_t: Vec<usize> = rest_t.iter().copied().filter(|&t| was_tracked[t]).collect();
+        let second = self.associate(&tracked_t, predicted, &low, dets, b.second_iou);
+        if let Some((frames, iou)) = b.second_lost {
+            let just_lost: Vec<usize> = rest_t
+                .iter()
+                .copied()
+                .filter(|&t| !was_tracked[t] && self.tracks[t].since_update <= frames)
+                .collect();
+            let low_left: Vec<usize> = low
+                .iter()
+                .copied()
+                .filter(|d| !second.iter().any(|&(_, x)| x == *d))
+                .collect();
+            pairs.extend(self.associate(&just_lost, predicted, &low_left, dets, iou));
+        }
+        pairs.extend(second);
         // 3. Tentative tracks against the confident detections left.
         let tentative: Vec<usize> = all_t
             .iter()
             .copied()
-            .filter(|&t| !self.tracks[t].confirmed)
+            .filter(|&t| !self.tracks[t].confirmed && !taken_t.contains(&t))
             .collect();
         let rest_d: Vec<usize> = high
             .iter()
@@ -301,7 +352,7 @@ impl<M: Motion> Tracker for Engine<M> {
         // Predict every track across the gap, in one step.
         let mut predicted = Vec::with_capacity(self.tracks.len());
         for t in &mut self.tracks {
-            predicted.push(t.motion.predict(horizon));
+            predicted.push(predict(&mut t.motion, horizon, &p));
             t.age = t.age.saturating_add(steps32);
             t.since_update = t.since_update.saturating_add(steps32);
         }
@@ -327,7 +378,7 @@ impl<M: Motion> Tracker for Engine<M> {
                 let mut done = 0u32;
                 for k in 1..segments {
                     let at = gap.saturating_mul(k) / segments;
-                    m.predict(at - done);
+                    predict(&mut m, at - done, &p);
                     done = at;
                     let f = k as f32 / segments as f32;
                     let lerp = |a: f32, b: f32| a + (b - a) * f;
@@ -338,7 +389,7 @@ impl<M: Motion> Tracker for Engine<M> {
                         lerp(b0.y2, b1.y2),
                     ));
                 }
-                m.predict(gap - done);
+                predict(&mut m, gap - done, &p);
                 track.motion = m;
             }
             track.motion.correct(&det.bbox);
@@ -351,8 +402,10 @@ impl<M: Motion> Tracker for Engine<M> {
             track.hits += 1;
             track.hit_streak += 1;
             track.confidence = det.confidence;
+            track.best_score = track.best_score.max(det.confidence);
             track.class_id = det.class_id;
-            if track.hit_streak >= p.min_hits || early {
+            if track.hit_streak >= p.min_hits || (early && det.confidence >= p.early_confirm_score)
+            {
                 track.confirmed = true;
             }
             det_used[d] = true;
@@ -366,6 +419,11 @@ impl<M: Motion> Tracker for Engine<M> {
             } else {
                 t.hit_streak = 0;
                 t.misses += 1;
+                if p.lost_velocity_decay < 1.0 {
+                    // Unseen for the frames since the previous update.
+                    t.motion
+                        .decay_velocity(p.lost_velocity_decay.powf(steps32 as f32));
+                }
             }
         }
         // New tracks for what nothing matched (ByteTrack: only confident detections).
@@ -388,7 +446,8 @@ impl<M: Motion> Tracker for Engine<M> {
                 since_update: 0,
                 matched_last: true,
                 misses: 0,
-                confirmed: p.min_hits <= 1 || early,
+                confirmed: p.min_hits <= 1 || (early && det.confidence >= p.early_confirm_score),
+                best_score: det.confidence,
                 observed: det.bbox,
                 observed_at: frame,
             });
@@ -413,7 +472,9 @@ impl<M: Motion> Tracker for Engine<M> {
             .tracks
             .iter()
             .map(|t| {
-                let state = match (t.matched_last, t.confirmed) {
+                // Confirmed but never confidently seen: followed, not yet trusted.
+                let trusted = t.confirmed && t.best_score >= p.trust_score;
+                let state = match (t.matched_last, trusted) {
                     (true, true) => TrackState::Confirmed,
                     (false, true) => TrackState::Lost,
                     (_, false) => TrackState::Tentative,
@@ -423,4 +484,12 @@ impl<M: Motion> Tracker for Engine<M> {
             .collect();
         Ok(Update { tracks, ended })
     }
+}
+
+/// `frames` forward, without a change of size unless the settings extrapolate it.
+fn predict<M: Motion>(m: &mut M, frames: u32, p: &Params) -> BBox {
+    if !p.predict_size {
+        m.hold_size();
+    }
+    m.predict(frames)
 }

@@ -190,6 +190,20 @@ impl KalmanBox {
         self.p = mul(&ikh, &self.p);
     }
 
+    /// Stops the area changing until the next [`update`](Self::update) (its rate to 0). The
+    /// area rate, learnt from a few noisy boxes, can shrink or swell a box fast; a tracker
+    /// that calls this before each prediction moves boxes without resizing them, and their
+    /// size follows the detections.
+    pub fn hold_size(&mut self) {
+        self.x[6] = 0.0;
+    }
+
+    /// Multiplies the centre velocity by `factor` (a track unseen for a while slows down).
+    pub fn decay_velocity(&mut self, factor: f64) {
+        self.x[4] *= factor;
+        self.x[5] *= factor;
+    }
+
     /// The current box.
     pub fn bbox(&self) -> BBox {
         to_box(&self.x)

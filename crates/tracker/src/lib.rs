@@ -73,6 +73,13 @@ pub struct ByteTrackThresholds {
     pub new_track: f32,
     /// Minimum IoU to match a weak detection in the second stage (0.5).
     pub second_iou: f32,
+    /// Tracks unseen for at most [`second_lost_frames`](Self::second_lost_frames) camera
+    /// frames also take the weak detections left over in the second stage, at this IoU
+    /// (`None`, as in the paper: only tracks matched in the previous update do). Someone the
+    /// detector missed for a moment and then saw half hidden keeps the track.
+    pub second_lost_iou: Option<f32>,
+    /// See [`second_lost_iou`](Self::second_lost_iou) (10).
+    pub second_lost_frames: u32,
 }
 
 impl Default for ByteTrackThresholds {
@@ -82,6 +89,8 @@ impl Default for ByteTrackThresholds {
             low: 0.1,
             new_track: 0.6,
             second_iou: 0.5,
+            second_lost_iou: None,
+            second_lost_frames: 10,
         }
     }
 }
@@ -113,6 +122,32 @@ pub struct TrackerConfig {
     /// new one, instead of keeping the velocity it drifted on while unseen (Kalman motion
     /// only).
     pub reupdate_after_gap: bool,
+    /// A track is reported as confirmed only once one of its detections scored at least this
+    /// (0: at once). Until then it is followed, so its detections start no other track, but
+    /// reported as tentative — DeepStream's "shadow tracking". Persistent false positives
+    /// (a poster, a reflection) that never score this high never show.
+    pub trust_score: f32,
+    /// In the tracker's first `min_hits` updates a new track confirms at once, as in SORT, if
+    /// its detection scored at least this (0: every one). A higher value keeps someone seen
+    /// once at start-up, then lost, from holding an id the next sighting cannot inherit.
+    pub early_confirm_score: f32,
+    /// Predictions extrapolate a box's change of size (true, as SORT's filter does). The
+    /// size rate learnt from a few jittery boxes shrinks or swells a box within a few frames,
+    /// until it matches nothing; with `false` a box moves without resizing between
+    /// detections, and its size follows them (Kalman motion only).
+    pub predict_size: bool,
+    /// The fraction of its velocity a track keeps per camera frame unseen (1: constant
+    /// velocity, as SORT): after each update that did not match it, its velocity is
+    /// multiplied by this to the power of the frames since the previous update. Someone
+    /// hidden rarely keeps a straight line at the same speed, and a velocity learnt from a
+    /// few boxes can be wrong; below 1 the prediction slows down instead of sweeping across
+    /// the image (Kalman motion only).
+    pub lost_velocity_decay: f32,
+    /// ByteTrack only: tentative tracks take part in the first stage with the confirmed ones
+    /// (as all tracks do in SORT) instead of taking only the confident detections left over.
+    /// When a newcomer passes someone the detector just missed, the newcomer's detection then
+    /// goes to the nearer track, not to the confirmed one.
+    pub tentative_in_first_stage: bool,
 }
 
 impl Default for TrackerConfig {
@@ -126,17 +161,25 @@ impl Default for TrackerConfig {
             bytetrack: ByteTrackThresholds::default(),
             tentative_misses: 0,
             reupdate_after_gap: false,
+            trust_score: 0.0,
+            early_confirm_score: 0.0,
+            predict_size: true,
+            lost_velocity_decay: 1.0,
+            tentative_in_first_stage: false,
         }
     }
 }
 
 impl TrackerConfig {
     /// The tracker `cargo xtask track-eval` found best, and the facade's default:
-    /// ByteTrack (confident detections at 0.6 and above, weak ones down to 0.1 matched at
-    /// IoU 0.5 to tracks followed in the previous update, new tracks from 0.6), confirmed
-    /// after 2 matched updates, a tentative track kept through one missed update, and
-    /// OC-SORT's re-update when a track is found again after a gap. Figures, and what each
-    /// part brings, in `docs/TRACKING.md`.
+    /// ByteTrack (confident detections at 0.6 and above against all tracks, tentative ones
+    /// included; weak ones down to 0.1 matched at IoU 0.5 to tracks followed in the previous
+    /// update and at IoU 0.6 to tracks unseen for up to 10 frames; new tracks from 0.6),
+    /// confirmed after 2 matched updates and reported as confirmed once a detection of 0.7
+    /// or more matched it, a tentative track kept through one missed update, start-up
+    /// confirmation only from 0.85, boxes moved without resizing between detections, a lost
+    /// track's velocity decaying by 2% a frame, and OC-SORT's re-update when a track is found
+    /// again after a gap. Figures, and what each part brings, in `docs/TRACKING.md`.
     pub fn recommended() -> Self {
         Self {
             kind: TrackerKind::ByteTrack,
@@ -146,9 +189,16 @@ impl TrackerConfig {
                 low: 0.1,
                 new_track: 0.6,
                 second_iou: 0.5,
+                second_lost_iou: Some(0.6),
+                second_lost_frames: 10,
             },
             tentative_misses: 1,
             reupdate_after_gap: true,
+            trust_score: 0.7,
+            early_confirm_score: 0.85,
+            predict_size: false,
+            lost_velocity_decay: 0.98,
+            tentative_in_first_stage: true,
             ..Self::default()
         }
     }
@@ -162,6 +212,10 @@ impl TrackerConfig {
             class_aware: self.class_aware,
             tentative_misses: self.tentative_misses,
             reupdate_after_gap: self.reupdate_after_gap,
+            trust_score: self.trust_score,
+            early_confirm_score: self.early_confirm_score,
+            predict_size: self.predict_size,
+            lost_velocity_decay: self.lost_velocity_decay,
         };
         match self.kind {
             TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy, None)),
@@ -179,6 +233,11 @@ impl TrackerConfig {
                     new_track: self.bytetrack.new_track,
                     second_iou: self.bytetrack.second_iou,
                     tentative_iou: 0.3,
+                    second_lost: self
+                        .bytetrack
+                        .second_lost_iou
+                        .map(|iou| (self.bytetrack.second_lost_frames, iou)),
+                    tentative_first: self.tentative_in_first_stage,
                 }),
             )),
         }

@@ -1,7 +1,9 @@
 //! Property tests of the trackers: ids never reused, one state per track, stable ids for a
 //! repeated detection, new ids for far detections, ageing out after `max_age` empty frames,
 //! the same ids whether the detector sees every frame or every k-th, and time that only moves
-//! forward.
+//! forward; tracks reported as confirmed only once trusted, start-up confirmation only for
+//! confident detections, weak detections that keep a track missed a moment, boxes that keep
+//! their size and slow down while unseen, and newcomers that keep their own detections.
 
 use std::collections::{HashMap, HashSet};
 
@@ -40,7 +42,7 @@ proptest! {
     #[test]
     fn ids_are_never_reused_and_each_track_has_one_state(
         frames in prop::collection::vec(
-            prop::collection::vec((0u8..8, 0u8..8, 0u32..2), 0..6),
+            prop::collection::vec((0u8..8, 0u8..8, 0u32..2, 0usize..4), 0..6),
             1..60,
         ),
         gaps in prop::collection::vec(1u64..3, 60),
@@ -54,7 +56,14 @@ proptest! {
             let mut frame = 0u64;
             for (i, dets) in frames.iter().enumerate() {
                 frame += gaps[i];
-                let dets: Vec<Detection> = dets.iter().map(|&(x, y, c)| det(f32::from(x) * 30.0, f32::from(y) * 30.0, c)).collect();
+                // Scores on both sides of every threshold of the recommended configuration.
+                let dets: Vec<Detection> = dets
+                    .iter()
+                    .map(|&(x, y, c, s)| Detection {
+                        confidence: [0.2, 0.5, 0.65, 0.9][s],
+                        ..det(f32::from(x) * 30.0, f32::from(y) * 30.0, c)
+                    })
+                    .collect();
                 let u = t.update(frame, &dets).unwrap();
                 let mut here = HashSet::new();
                 for tr in u.tracks.iter().chain(&u.ended) {
@@ -422,4 +431,190 @@ fn the_reupdate_after_a_gap_learns_the_speed_over_the_gap() {
         (reupdated - 8.0).abs() < (plain - 8.0).abs(),
         "velocity after the gap: re-updated {reupdated}, plain {plain}"
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// One object seen at random scores: a track is reported confirmed or lost only after a
+    /// detection at `trust_score` or above matched it, and once it has been, it never goes
+    /// back to tentative; its id changes only after it ended.
+    #[test]
+    fn a_track_is_trusted_from_its_first_confident_detection_and_keeps_its_id(
+        scores in prop::collection::vec(prop::option::of(0.3f32..1.0), 1..40),
+    ) {
+        let cfg = TrackerConfig { class_aware: false, ..TrackerConfig::recommended() };
+        let mut t = cfg.build();
+        let mut best: HashMap<u64, f32> = HashMap::new();
+        let mut shown: HashSet<u64> = HashSet::new();
+        let mut current: Option<u64> = None;
+        let mut ended: HashSet<u64> = HashSet::new();
+        for (f, s) in scores.iter().enumerate() {
+            let dets: Vec<Detection> = s
+                .iter()
+                .map(|&confidence| Detection { confidence, ..det(100.0, 100.0, 0) })
+                .collect();
+            let u = t.update(f as u64, &dets).unwrap();
+            ended.extend(u.ended.iter().map(|e| e.track_id));
+            prop_assert!(u.tracks.len() <= 1, "frame {f}: {u:?}");
+            let Some(tr) = u.tracks.first() else { continue };
+            if let Some(old) = current.filter(|&old| old != tr.track_id) {
+                prop_assert!(ended.contains(&old), "frame {f}: id {old} replaced before it ended");
+            }
+            current = Some(tr.track_id);
+            if tr.frames_since_update == 0 {
+                let b = best.entry(tr.track_id).or_insert(0.0);
+                *b = b.max(tr.confidence);
+            }
+            let b = best.get(&tr.track_id).copied().unwrap_or(0.0);
+            match tr.state {
+                TrackState::Confirmed | TrackState::Lost => {
+                    prop_assert!(b >= cfg.trust_score, "frame {f}: {tr:?} shown at best {b}");
+                    shown.insert(tr.track_id);
+                }
+                _ => prop_assert!(!shown.contains(&tr.track_id), "frame {f}: {tr:?} untrusted again"),
+            }
+        }
+    }
+}
+
+#[test]
+fn start_up_confirms_only_confident_detections() {
+    let cfg = TrackerConfig {
+        class_aware: false,
+        ..TrackerConfig::recommended()
+    };
+    let sure = det(100.0, 100.0, 0);
+    let unsure = Detection {
+        confidence: cfg.early_confirm_score - 0.1,
+        ..det(400.0, 100.0, 0)
+    };
+    let mut t = cfg.build();
+    let u = t.update(0, &[sure, unsure]).unwrap();
+    let state = |x: f32| u.tracks.iter().find(|t| t.bbox.x1 == x).map(|t| t.state);
+    assert_eq!(state(100.0), Some(TrackState::Confirmed));
+    assert_eq!(state(400.0), Some(TrackState::Tentative));
+    // Its second sighting confirms it, as any track.
+    let u = t.update(1, &[sure, unsure]).unwrap();
+    assert!(
+        u.tracks.iter().all(|t| t.state == TrackState::Confirmed),
+        "{u:?}"
+    );
+}
+
+/// Someone missed by the detector once, then seen half hidden (a weak detection): with
+/// `second_lost_iou` the weak detection keeps the track; without it (the paper's ByteTrack)
+/// the track stays lost.
+#[test]
+fn a_weak_detection_after_one_miss_keeps_the_track_when_asked() {
+    let state_after = |second_lost_iou: Option<f32>| {
+        let mut cfg = TrackerConfig {
+            class_aware: false,
+            ..TrackerConfig::recommended()
+        };
+        cfg.bytetrack.second_lost_iou = second_lost_iou;
+        let mut t = cfg.build();
+        let strong = det(100.0, 100.0, 0);
+        for f in 0..4 {
+            t.update(f, &[strong]).unwrap();
+        }
+        t.update(4, &[]).unwrap();
+        let weak = Detection {
+            confidence: 0.3,
+            ..strong
+        };
+        let u = t.update(5, &[weak]).unwrap();
+        assert_eq!(u.tracks.len(), 1, "{u:?}");
+        (u.tracks[0].track_id, u.tracks[0].state)
+    };
+    assert_eq!(state_after(Some(0.6)), (1, TrackState::Confirmed));
+    assert_eq!(state_after(None), (1, TrackState::Lost));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Without size prediction a box unseen for a while keeps the size it had when last
+    /// seen, whatever the sizes before; with a velocity decay it drifts less than at
+    /// constant velocity, and never further than the decay's geometric bound.
+    #[test]
+    fn an_unseen_box_keeps_its_size_and_slows_down(
+        sizes in prop::collection::vec((30.0f32..80.0, 60.0f32..200.0), 3..8),
+        speed in 1.0f32..8.0,
+        unseen in 1u64..25,
+    ) {
+        // (velocity when last seen, box at the first miss, box `unseen` frames later)
+        let run = |predict_size: bool, decay: f32| {
+            let mut t = TrackerConfig {
+                kind: TrackerKind::Sort,
+                min_hits: 1,
+                iou_threshold: 0.01,
+                predict_size,
+                lost_velocity_decay: decay,
+                max_age: 100,
+                ..TrackerConfig::default()
+            }
+            .build();
+            let mut x = 100.0;
+            let mut v = 0.0;
+            for (f, &(w, h)) in sizes.iter().enumerate() {
+                let d = Detection { bbox: BBox::from_xywh(x, 100.0, w, h), confidence: 0.9, class_id: 0 };
+                v = t.update(f as u64, &[d]).unwrap().tracks[0].velocity.0;
+                x += speed;
+            }
+            let n = sizes.len() as u64;
+            let first_miss = t.update(n, &[]).unwrap().tracks[0].bbox;
+            let mut end = first_miss;
+            for f in n + 1..=n + unseen {
+                end = t.update(f, &[]).unwrap().tracks[0].bbox;
+            }
+            (v, first_miss, end)
+        };
+        let (_, first_miss, end) = run(false, 1.0);
+        prop_assert!((end.width() - first_miss.width()).abs() < 1e-2 && (end.height() - first_miss.height()).abs() < 1e-2,
+            "{first_miss:?} → {end:?}");
+        let drift = |from: BBox, to: BBox| to.center().0 - from.center().0;
+        let (_, a, steady) = run(false, 1.0);
+        let (v, b, slowed) = run(false, 0.9);
+        let (free, damped) = (drift(a, steady), drift(b, slowed));
+        prop_assert!(damped.abs() <= free.abs() + 1e-3, "{damped} vs {free}");
+        // v·(0.9 + 0.9² + …) ≤ 9·v
+        prop_assert!(damped.abs() <= 9.0 * v.abs() + 1e-3, "{damped} at {v}");
+    }
+}
+
+/// Someone stands where the detector just missed them; a newcomer's box overlaps theirs.
+/// With tentative tracks in ByteTrack's first stage, the newcomer's detection goes to the
+/// newcomer's own (tentative) track; without, the confirmed track takes it.
+#[test]
+fn a_newcomers_detection_goes_to_the_newcomers_track_when_tentative_tracks_come_first() {
+    let ids = |tentative_in_first_stage: bool| {
+        let mut t = TrackerConfig {
+            kind: TrackerKind::ByteTrack,
+            class_aware: false,
+            tentative_in_first_stage,
+            ..TrackerConfig::default()
+        }
+        .build();
+        let standing = det(100.0, 100.0, 0);
+        for f in 0..5 {
+            t.update(f, &[standing]).unwrap();
+        }
+        let newcomer = |x: f32| det(x, 100.0, 0);
+        let u = t.update(5, &[standing, newcomer(115.0)]).unwrap();
+        let new_id = u.tracks.iter().map(|t| t.track_id).max().unwrap();
+        // The detector misses the one standing.
+        let u = t.update(6, &[newcomer(116.0)]).unwrap();
+        let taker = u
+            .tracks
+            .iter()
+            .find(|t| t.frames_since_update == 0)
+            .map(|t| t.track_id);
+        (new_id, taker)
+    };
+    let (newcomer, taker) = ids(true);
+    assert_eq!(taker, Some(newcomer));
+    let (newcomer, taker) = ids(false);
+    assert_eq!(taker, Some(1));
+    assert_ne!(newcomer, 1);
 }
