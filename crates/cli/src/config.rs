@@ -7,6 +7,7 @@
 //! model = "yolo.onnx"
 //! device = "cpu"                    # cpu, cuda, cuda:N
 //! tracker = "bytetrack"             # bytetrack, sort, iou
+//! track_trust = 0.7                 # a track shows once a detection this confident matched it
 //! confidence = 0.25
 //!
 //! [outputs]                         # all optional; command-line flags win
@@ -66,6 +67,7 @@ pub(crate) struct Engine {
     pub(crate) model: Option<PathBuf>,
     pub(crate) device: Option<String>,
     pub(crate) tracker: Option<String>,
+    pub(crate) track_trust: Option<f32>,
     pub(crate) confidence: Option<f32>,
     pub(crate) batch_size: Option<usize>,
 }

@@ -188,6 +188,10 @@ struct EngineArgs {
     /// The tracker [default: bytetrack]
     #[arg(long, value_enum)]
     tracker: Option<TrackerArg>,
+    /// A track is shown once a detection at least this confident matched it; until then it is
+    /// followed but not reported (0: at once) [default: 0.7]
+    #[arg(long, value_name = "SCORE")]
+    track_trust: Option<f32>,
     /// Report detections at or above this score [default: 0.25]
     #[arg(long)]
     confidence: Option<f32>,
@@ -402,6 +406,15 @@ async fn manager(
         },
     };
     tracker.kind = kind;
+    if let Some(trust) = args.track_trust.or(file.track_trust) {
+        if !(0.0..=1.0).contains(&trust) {
+            return Err(Failure::new(
+                2,
+                format!("track trust {trust} is not between 0 and 1"),
+            ));
+        }
+        tracker.trust_score = trust;
+    }
     let mut b = StreamConnectionManager::builder()
         .device(device)
         .tracker(tracker)

@@ -136,6 +136,20 @@ fn a_config_file_with_an_error_says_where_with_code_2() {
     let out = binary().arg("run").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("no cameras"));
+    // So is a tracker setting out of its range, from the file or the command line.
+    std::fs::write(&bad, "[engine]\ntrack_trust = 1.5\n").unwrap();
+    let out = binary()
+        .args(["run", "rtsp://127.0.0.1:9/x", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("track trust 1.5"), "{}", text(&out).1);
+    let out = binary()
+        .args(["run", "rtsp://127.0.0.1:9/x", "--track-trust", "-1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
