@@ -188,8 +188,9 @@ struct EngineArgs {
     /// The tracker [default: bytetrack]
     #[arg(long, value_enum)]
     tracker: Option<TrackerArg>,
-    /// A track is shown once a detection at least this confident matched it; until then it is
-    /// followed but not reported (0: at once) [default: 0.7]
+    /// A confirmed track is reported as such once a detection at least this confident matched
+    /// it; until then it is followed but reported as tentative (0: no such condition)
+    /// [default: 0.7]
     #[arg(long, value_name = "SCORE")]
     track_trust: Option<f32>,
     /// Report detections at or above this score [default: 0.25]

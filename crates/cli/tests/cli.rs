@@ -146,10 +146,11 @@ fn a_config_file_with_an_error_says_where_with_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("track trust 1.5"), "{}", text(&out).1);
     let out = binary()
-        .args(["run", "rtsp://127.0.0.1:9/x", "--track-trust", "-1"])
+        .args(["run", "rtsp://127.0.0.1:9/x", "--track-trust=-1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("track trust -1"), "{}", text(&out).1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -62,6 +62,7 @@ mod gpu;
 mod manager;
 mod outbox;
 mod pipeline;
+mod reported;
 mod result;
 mod sequencer;
 mod snapshot;

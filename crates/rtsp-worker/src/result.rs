@@ -27,11 +27,13 @@ pub struct DetectedObject {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackState {
-    /// Seen, not yet often enough to be trusted (only with `report_tentative`).
+    /// Seen, not yet trusted: not often enough, or never confidently enough (the tracker's
+    /// `trust_score`); only with `report_tentative`.
     Tentative,
     /// Matched on this frame.
     Confirmed,
-    /// Confirmed earlier, not matched on this frame; its box is the motion model's estimate.
+    /// Confirmed earlier, not matched on this frame; its box is the motion model's estimate,
+    /// clipped to the frame (a track predicted wholly out of the frame ends).
     Lost,
     /// Ended on this frame (only in [`TrackingResult::ended_tracks`]).
     Ended,

@@ -2,7 +2,7 @@
 //! queue), the thread that takes its camera's access units through the decoder to the
 //! batcher, and the user's handles on it ([`StreamConnection`], [`ResultQueue`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,13 +16,11 @@ use tracing::{debug, info, warn};
 use crate::config::{DecoderBackend, Settings};
 use crate::outbox::Outbox;
 use crate::pipeline::{DRAIN_PATIENCE, DropKind, Engine, FrameMeta, Item, Outcome};
+use crate::reported::{Reported, Shown};
 use crate::sequencer::Sequencer;
 use crate::snapshot::{FrameImage, Latest, Picture, Snapshot};
 use crate::stats::{Accounting, Drops, Rate, StreamState, StreamStats, Window};
-use crate::{
-    DetectedObject, Device, EndReason, Error, StreamEvent, TrackState, TrackedObject,
-    TrackingResult,
-};
+use crate::{DetectedObject, Device, EndReason, Error, StreamEvent, TrackingResult};
 
 /// Frame counters of one stream, each bumped where the frame's fate is known.
 #[derive(Debug, Default, Clone, Copy)]
@@ -65,14 +63,10 @@ struct Info {
 struct Inner {
     sequence: Sequencer<Outcome>,
     tracker: Box<dyn tracker::Tracker>,
-    /// Live tracks that have been reported, as last reported (so that their end is too).
-    reported: HashMap<u64, TrackedObject>,
+    /// Which tracks the caller has seen, and their ids.
+    reported: Reported,
     /// The camera's frame size; a new size starts a new tracker.
     size: Option<(u32, u32)>,
-    /// Added to the tracker's ids: a new tracker's ids follow the old one's.
-    id_offset: u64,
-    /// The largest id reported.
-    max_id: u64,
     counters: Counters,
     latency: Window,
     rate_in: Rate,
@@ -147,10 +141,8 @@ impl StreamCore {
             inner: Mutex::new(Inner {
                 sequence: Sequencer::default(),
                 tracker: settings.tracker.build(),
-                reported: HashMap::new(),
+                reported: Reported::new(first_track_id),
                 size: None,
-                id_offset: first_track_id,
-                max_id: first_track_id,
                 counters: Counters::default(),
                 latency: Window::new(512),
                 rate_in: Rate::default(),
@@ -325,79 +317,35 @@ impl StreamCore {
         let mut reset_ended = Vec::new();
         if inner.size.is_some_and(|s| s != meta.camera) {
             inner.tracker = self.tracker_config.build();
-            inner.id_offset = inner.max_id;
-            reset_ended = inner
-                .reported
-                .drain()
-                .map(|(_, t)| TrackedObject {
-                    state: TrackState::Ended,
-                    ..t
-                })
-                .collect();
-            reset_ended.sort_by_key(|t: &TrackedObject| t.track_id);
+            reset_ended = inner.reported.restart();
         }
         inner.size = Some(meta.camera);
-        let offset = inner.id_offset;
         // Frame numbers only grow: the decode stage drops frames that come out of order.
         let update = inner
             .tracker
             .update(meta.frame_number, &input)
             .unwrap_or_default();
-        let name = |class: u32| {
-            self.class_names
-                .get(class as usize)
-                .cloned()
-                .unwrap_or_else(|| format!("class{class}"))
-        };
-        // Boxes stay inside the frame: a lost track's predicted box may drift past its edge.
-        let (w, h) = (meta.camera.0 as f32, meta.camera.1 as f32);
-        let tracked = |t: &tracker::TrackedObject| TrackedObject {
-            track_id: t.track_id + offset,
-            class_id: t.class_id,
-            class_name: name(t.class_id),
-            confidence: t.confidence,
-            bbox: [
-                t.bbox.x1.clamp(0.0, w),
-                t.bbox.y1.clamp(0.0, h),
-                t.bbox.x2.clamp(0.0, w),
-                t.bbox.y2.clamp(0.0, h),
-            ],
-            velocity: [t.velocity.0, t.velocity.1],
-            state: t.state.into(),
-            age: t.age,
-            hits: t.hits,
-            zones: Vec::new(),
-        };
-        let mut tracked_objects: Vec<TrackedObject> = update
-            .tracks
-            .iter()
-            .filter(|t| self.report_tentative || t.state != tracker::TrackState::Tentative)
-            .map(tracked)
-            // A lost track predicted wholly out of the frame has left the view.
-            .filter(|t| t.bbox[2] > t.bbox[0] && t.bbox[3] > t.bbox[1])
-            .collect();
-        for t in &tracked_objects {
-            inner.max_id = inner.max_id.max(t.track_id);
-            inner.reported.insert(t.track_id, t.clone());
-        }
-        let mut ended_tracks: Vec<TrackedObject> = update
-            .ended
-            .iter()
-            .filter(|t| inner.reported.remove(&(t.track_id + offset)).is_some())
-            .map(|t| TrackedObject {
-                state: TrackState::Ended,
-                ..tracked(t)
-            })
-            .collect();
-        ended_tracks.splice(0..0, reset_ended);
+        let Shown {
+            tracks: mut tracked_objects,
+            unclipped,
+            ended,
+        } = inner.reported.show(
+            &update,
+            meta.camera,
+            self.report_tentative,
+            &self.class_names,
+        );
+        let mut ended_tracks = reset_ended;
+        ended_tracks.extend(ended);
         let (mut zone_counts, mut line_counts, mut zone_events) = Default::default();
         if let Some(analyzer) = inner.analyzer.as_mut() {
             let objects: Vec<zones::Object> = tracked_objects
                 .iter()
-                .map(|t| zones::Object {
+                .zip(&unclipped)
+                .map(|(t, &bbox)| zones::Object {
                     track_id: t.track_id,
                     label: t.class_name.clone(),
-                    bbox: t.bbox,
+                    bbox,
                 })
                 .collect();
             let ended: Vec<u64> = ended_tracks.iter().map(|t| t.track_id).collect();

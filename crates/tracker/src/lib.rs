@@ -141,7 +141,7 @@ pub struct TrackerConfig {
     /// multiplied by this to the power of the frames since the previous update. Someone
     /// hidden rarely keeps a straight line at the same speed, and a velocity learnt from a
     /// few boxes can be wrong; below 1 the prediction slows down instead of sweeping across
-    /// the image (Kalman motion only).
+    /// the image (Kalman motion only; a value outside [0, 1] counts as 1).
     pub lost_velocity_decay: f32,
     /// ByteTrack only: tentative tracks take part in the first stage with the confirmed ones
     /// (as all tracks do in SORT) instead of taking only the confident detections left over.
@@ -215,7 +215,11 @@ impl TrackerConfig {
             trust_score: self.trust_score,
             early_confirm_score: self.early_confirm_score,
             predict_size: self.predict_size,
-            lost_velocity_decay: self.lost_velocity_decay,
+            lost_velocity_decay: if (0.0..=1.0).contains(&self.lost_velocity_decay) {
+                self.lost_velocity_decay
+            } else {
+                1.0
+            },
         };
         match self.kind {
             TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy, None)),

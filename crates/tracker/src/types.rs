@@ -73,7 +73,9 @@ pub struct Detection {
 /// Where a track is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrackState {
-    /// Seen fewer than `min_hits` times in a row: not reported as confirmed yet.
+    /// Not trusted yet: seen fewer than `min_hits` times in a row, or confirmed but never
+    /// matched by a detection at `trust_score` or above (followed, matched or not, until it
+    /// is or it ends).
     Tentative,
     /// Matched on this frame and confirmed.
     Confirmed,

@@ -507,7 +507,7 @@ fn start_up_confirms_only_confident_detections() {
 /// the track stays lost.
 #[test]
 fn a_weak_detection_after_one_miss_keeps_the_track_when_asked() {
-    let state_after = |second_lost_iou: Option<f32>| {
+    let state_after = |second_lost_iou: Option<f32>, shift: f32| {
         let mut cfg = TrackerConfig {
             class_aware: false,
             ..TrackerConfig::recommended()
@@ -521,14 +521,61 @@ fn a_weak_detection_after_one_miss_keeps_the_track_when_asked() {
         t.update(4, &[]).unwrap();
         let weak = Detection {
             confidence: 0.3,
-            ..strong
+            ..det(100.0 + shift, 100.0, 0)
         };
         let u = t.update(5, &[weak]).unwrap();
         assert_eq!(u.tracks.len(), 1, "{u:?}");
         (u.tracks[0].track_id, u.tracks[0].state)
     };
-    assert_eq!(state_after(Some(0.6)), (1, TrackState::Confirmed));
-    assert_eq!(state_after(None), (1, TrackState::Lost));
+    // Shifted by 5 px the weak box overlaps the track's at IoU 0.78, by 12 px at 0.54.
+    assert_eq!(state_after(Some(0.6), 5.0), (1, TrackState::Confirmed));
+    assert_eq!(state_after(Some(0.6), 12.0), (1, TrackState::Lost));
+    assert_eq!(state_after(Some(0.5), 12.0), (1, TrackState::Confirmed));
+    assert_eq!(state_after(None, 5.0), (1, TrackState::Lost));
+}
+
+/// A track confirmed on weak-ish detections (0.65) is followed but reported as tentative;
+/// the first detection at `trust_score` makes it confirmed, under the same id, and it stays
+/// trusted when lost.
+#[test]
+fn a_confirmed_track_is_reported_once_trusted() {
+    let cfg = TrackerConfig {
+        class_aware: false,
+        ..TrackerConfig::recommended()
+    };
+    let mut t = cfg.build();
+    let at = |confidence: f32| Detection {
+        confidence,
+        ..det(100.0, 100.0, 0)
+    };
+    let states: Vec<(u64, TrackState)> = [
+        Some(0.65),
+        Some(0.65),
+        Some(0.65),
+        Some(0.75),
+        None,
+        Some(0.65),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(f, s)| {
+        let dets: Vec<Detection> = s.iter().map(|&c| at(c)).collect();
+        let u = t.update(f as u64, &dets).unwrap();
+        (u.tracks[0].track_id, u.tracks[0].state)
+    })
+    .collect();
+    use TrackState::{Confirmed, Lost, Tentative};
+    assert_eq!(
+        states,
+        [
+            (1, Tentative),
+            (1, Tentative),
+            (1, Tentative),
+            (1, Confirmed),
+            (1, Lost),
+            (1, Confirmed)
+        ]
+    );
 }
 
 proptest! {
