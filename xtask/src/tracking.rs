@@ -364,7 +364,7 @@ pub(crate) struct Shown {
 /// A candidate configuration from `RW_CAND` (`key=value;…`), for tuning: changes to the
 /// default's tracker and MOT output (kind, iou, min_hits, max_age, high, low, new, second,
 /// second_lost (0: none), second_lost_frames, tent, oru, trust, early, predict_size, decay,
-/// tentative_first, lost, observed).
+/// tentative_first, duplicate (0: none), lost, observed).
 fn candidate() -> Option<(TrackerConfig, Shown)> {
     let text = std::env::var("RW_CAND").ok()?;
     let mut c = TrackerConfig {
@@ -400,6 +400,7 @@ fn candidate() -> Option<(TrackerConfig, Shown)> {
             "predict_size" => c.predict_size = v == "1",
             "decay" => c.lost_velocity_decay = f()?,
             "tentative_first" => c.tentative_in_first_stage = v == "1",
+            "duplicate" => c.duplicate_iou = f().filter(|&v| v > 0.0),
             "trust" => c.trust_score = f()?,
             "early" => c.early_confirm_score = f()?,
             "lost" => shown.lost_for = v.parse().ok()?,

@@ -107,6 +107,8 @@ pub(crate) struct Params {
     pub(crate) predict_size: bool,
     /// The fraction of its velocity a track keeps per camera frame it goes unseen.
     pub(crate) lost_velocity_decay: f32,
+    /// A detection overlapping one a confirmed track took at this IoU starts no track.
+    pub(crate) duplicate_iou: Option<f32>,
 }
 
 struct Track<M> {
@@ -428,10 +430,23 @@ impl<M: Motion> Tracker for Engine<M> {
         }
         // New tracks for what nothing matched (ByteTrack: only confident detections).
         let min_new = self.byte.map_or(f32::NEG_INFINITY, |b| b.new_track);
+        // Not from a duplicate of a box that a confirmed track took in this update.
+        let taken: Vec<BBox> = match p.duplicate_iou {
+            Some(_) => pairs
+                .iter()
+                .filter(|&&(t, _)| self.tracks[t].confirmed)
+                .map(|&(_, d)| dets[d].bbox)
+                .collect(),
+            None => Vec::new(),
+        };
+        let duplicate = |b: &BBox| {
+            p.duplicate_iou
+                .is_some_and(|iou| taken.iter().any(|t| t.iou(b) >= iou))
+        };
         for (_, det) in dets
             .iter()
             .enumerate()
-            .filter(|(d, det)| !det_used[*d] && det.confidence >= min_new)
+            .filter(|(d, det)| !det_used[*d] && det.confidence >= min_new && !duplicate(&det.bbox))
         {
             let motion = M::start(&det.bbox);
             self.tracks.push(Track {

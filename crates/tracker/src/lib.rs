@@ -148,6 +148,12 @@ pub struct TrackerConfig {
     /// When a newcomer passes someone the detector just missed, the newcomer's detection then
     /// goes to the nearer track, not to the confirmed one.
     pub tentative_in_first_stage: bool,
+    /// An unmatched detection that overlaps a detection a confirmed track took in the same
+    /// update at this IoU or more starts no track: it is a second box of the same object,
+    /// one the detector's NMS let through (`None`: every unmatched detection may, as in the
+    /// papers). Two people rarely overlap that much for long; when they do, the hidden one's
+    /// track starts once they part.
+    pub duplicate_iou: Option<f32>,
 }
 
 impl Default for TrackerConfig {
@@ -166,6 +172,7 @@ impl Default for TrackerConfig {
             predict_size: true,
             lost_velocity_decay: 1.0,
             tentative_in_first_stage: false,
+            duplicate_iou: None,
         }
     }
 }
@@ -178,8 +185,10 @@ impl TrackerConfig {
     /// confirmed after 2 matched updates and reported as confirmed once a detection of 0.7
     /// or more matched it, a tentative track kept through one missed update, start-up
     /// confirmation only from 0.85, boxes moved without resizing between detections, a lost
-    /// track's velocity decaying by 2% a frame, and OC-SORT's re-update when a track is found
-    /// again after a gap. Figures, and what each part brings, in `docs/TRACKING.md`.
+    /// track's velocity decaying by 2% a frame, no track from a second box of an object
+    /// tracked (IoU 0.8 with the box its confirmed track took), and OC-SORT's re-update when
+    /// a track is found again after a gap. Figures, and what each part brings, in
+    /// `docs/TRACKING.md`.
     pub fn recommended() -> Self {
         Self {
             kind: TrackerKind::ByteTrack,
@@ -199,6 +208,7 @@ impl TrackerConfig {
             predict_size: false,
             lost_velocity_decay: 0.98,
             tentative_in_first_stage: true,
+            duplicate_iou: Some(0.8),
             ..Self::default()
         }
     }
@@ -220,6 +230,7 @@ impl TrackerConfig {
             } else {
                 1.0
             },
+            duplicate_iou: self.duplicate_iou,
         };
         match self.kind {
             TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy, None)),

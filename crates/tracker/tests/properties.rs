@@ -3,7 +3,8 @@
 //! the same ids whether the detector sees every frame or every k-th, and time that only moves
 //! forward; tracks reported as confirmed only once trusted, start-up confirmation only for
 //! confident detections, weak detections that keep a track missed a moment, boxes that keep
-//! their size and slow down while unseen, and newcomers that keep their own detections.
+//! their size and slow down while unseen, newcomers that keep their own detections, and
+//! duplicate boxes that start no track.
 
 use std::collections::{HashMap, HashSet};
 
@@ -664,4 +665,36 @@ fn a_newcomers_detection_goes_to_the_newcomers_track_when_tentative_tracks_come_
     let (newcomer, taker) = ids(false);
     assert_eq!(taker, Some(1));
     assert_ne!(newcomer, 1);
+}
+
+/// A second box of a tracked person (IoU 0.9 with the one its confirmed track takes) starts no
+/// track with `duplicate_iou`; someone overlapping less (IoU 0.6) still gets one.
+#[test]
+fn a_duplicate_box_starts_no_track_and_a_neighbour_does() {
+    let tracks_seen = |duplicate_iou: Option<f32>, shift: f32| {
+        let mut t = TrackerConfig {
+            class_aware: false,
+            duplicate_iou,
+            ..TrackerConfig::recommended()
+        }
+        .build();
+        let person = det(100.0, 100.0, 0);
+        // 40×80 boxes: shifted 2 px the IoU is 0.90, 10 px 0.60.
+        let second = Detection {
+            confidence: 0.8,
+            ..det(100.0 + shift, 100.0, 0)
+        };
+        t.update(0, &[person]).unwrap();
+        t.update(1, &[person]).unwrap();
+        let mut ids = HashSet::new();
+        for f in 2..8 {
+            for tr in t.update(f, &[person, second]).unwrap().tracks {
+                ids.insert(tr.track_id);
+            }
+        }
+        ids.len()
+    };
+    assert_eq!(tracks_seen(Some(0.8), 2.0), 1);
+    assert_eq!(tracks_seen(None, 2.0), 2);
+    assert_eq!(tracks_seen(Some(0.8), 10.0), 2);
 }
