@@ -366,7 +366,9 @@ impl<M: Motion> Tracker for Engine<M> {
         let pairs = self.match_all(&predicted, &dets, &was_tracked);
         let mut det_used = vec![false; dets.len()];
         let mut track_used = vec![false; self.tracks.len()];
+        // In the first `min_hits` updates a confident detection confirms its track at once.
         let early = self.updates <= u64::from(p.min_hits);
+        let confirms_at_once = |confidence: f32| early && confidence >= p.early_confirm_score;
         for &(t, d) in &pairs {
             let (track, det) = (&mut self.tracks[t], &dets[d]);
             if p.reupdate_after_gap && track.misses > 0 {
@@ -406,8 +408,7 @@ impl<M: Motion> Tracker for Engine<M> {
             track.confidence = det.confidence;
             track.best_score = track.best_score.max(det.confidence);
             track.class_id = det.class_id;
-            if track.hit_streak >= p.min_hits || (early && det.confidence >= p.early_confirm_score)
-            {
+            if track.hit_streak >= p.min_hits || confirms_at_once(det.confidence) {
                 track.confirmed = true;
             }
             det_used[d] = true;
@@ -461,7 +462,7 @@ impl<M: Motion> Tracker for Engine<M> {
                 since_update: 0,
                 matched_last: true,
                 misses: 0,
-                confirmed: p.min_hits <= 1 || (early && det.confidence >= p.early_confirm_score),
+                confirmed: p.min_hits <= 1 || confirms_at_once(det.confidence),
                 best_score: det.confidence,
                 observed: det.bbox,
                 observed_at: frame,
