@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -90,8 +90,10 @@ impl Manager {
             // Never initialized: nothing to stop (and nothing to remember).
             return async { None }.boxed().shared();
         };
-        let handle = crate::bridge::runtime().spawn(async move { engine.shutdown().await });
-        let s = async move { handle.await.ok() }.boxed().shared();
+        let s = crate::bridge::detached(async move { Ok(engine.shutdown().await) })
+            .map(Result::ok)
+            .boxed()
+            .shared();
         *slot = Some(s.clone());
         s
     }
@@ -371,7 +373,8 @@ impl Manager {
                 on_error,
                 on_event,
                 id,
-                shared: OnceLock::new(),
+                shared: Mutex::new(None),
+                connected: Condvar::new(),
             });
             if d.on_result.is_some() {
                 let d = d.clone();
@@ -396,7 +399,7 @@ impl Manager {
                 callback_errors: AtomicU64::new(0),
             });
             if let Some(d) = delivery {
-                let _ = d.shared.set(shared.clone());
+                d.connected(shared.clone());
             }
             lock(&streams).insert(shared.stream.id().to_owned(), shared.clone());
             Ok(Connection { shared })
@@ -560,20 +563,26 @@ struct Delivery {
     id: String,
     /// The stream's handle, set as soon as the facade's `connect_stream` returns (not the
     /// manager itself: the facade holds these callbacks, which must not hold it in turn).
-    shared: OnceLock<Arc<Shared>>,
+    shared: Mutex<Option<Arc<Shared>>>,
+    /// Signalled when `shared` is set.
+    connected: Condvar,
 }
 
 impl Delivery {
+    /// Called once `connect_stream` has the stream's handle.
+    fn connected(&self, shared: Arc<Shared>) {
+        *lock(&self.shared) = Some(shared);
+        self.connected.notify_all();
+    }
+
     /// The stream's handle; a result can only race `connect_stream`'s return by a moment
     /// (the camera has to answer and a frame be detected first), so wait a little for it.
     fn shared(&self) -> Option<Arc<Shared>> {
-        for _ in 0..5000 {
-            if let Some(s) = self.shared.get() {
-                return Some(s.clone());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        None
+        let (slot, _) = self
+            .connected
+            .wait_timeout_while(lock(&self.shared), Duration::from_secs(5), |s| s.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.clone()
     }
 
     fn result(&self, r: rtsp_worker::TrackingResult) {
@@ -627,7 +636,7 @@ impl Delivery {
             ),
         )?;
         if !ok.is_truthy()?
-            && let Some(s) = self.shared.get()
+            && let Some(s) = lock(&self.shared).as_ref()
         {
             s.callback_errors.fetch_add(1, Ordering::Relaxed);
         }

@@ -32,6 +32,16 @@ impl Shared {
         let stats = py.detach(|| self.stream.stats());
         stats_dict(py, &stats, Some(self))
     }
+
+    fn no_callbacks(&self) -> PyResult<()> {
+        if self.has_callbacks {
+            return Err(PyRuntimeError::new_err(
+                "this stream delivers to its callbacks; connect it without on_tracking_result, \
+                 on_error and on_event to read it yourself",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A stream's statistics as a dict, with the callback errors its binding counted (0 without
@@ -45,18 +55,6 @@ pub(crate) fn stats_dict<'py>(
     let errors = shared.map_or(0, |s| s.callback_errors.load(Ordering::Relaxed));
     d.set_item("callback_errors", errors)?;
     Ok(d)
-}
-
-impl Shared {
-    fn no_callbacks(&self) -> PyResult<()> {
-        if self.has_callbacks {
-            return Err(PyRuntimeError::new_err(
-                "this stream delivers to its callbacks; connect it without on_tracking_result, \
-                 on_error and on_event to read it yourself",
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// One camera stream (the seed's `StreamConnection`).
