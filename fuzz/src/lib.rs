@@ -150,7 +150,7 @@ pub fn config_file(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(e) = config::parse(text, 0) {
+    if let Err(e) = config::parse(text, 0, false) {
         assert!(!e.trim().is_empty());
     }
 }
@@ -229,7 +229,7 @@ pub fn http_body(data: &[u8]) {
         return;
     };
     let id = entry.id.clone().unwrap_or_else(|| "stream_0".into());
-    if let Ok(camera) = entry.into_camera(id, "stream") {
+    if let Ok(camera) = entry.into_camera(id, "stream", config::Trust::NETWORK) {
         assert!(!camera.id.is_empty() && !camera.id.contains('/'));
         assert!(camera.url.to_ascii_lowercase().starts_with("rtsp://"));
     }

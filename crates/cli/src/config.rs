@@ -43,13 +43,13 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use rtsp_worker::Transport;
 use rtsp_worker::zones::{Analyzer, Line, Scene, Zone};
+use rtsp_worker::{RedactedUrl, Transport};
 use serde::Deserialize;
 use toml::Spanned;
 
-/// One camera to connect.
-#[derive(Debug, Clone, PartialEq)]
+/// One camera to connect. `Debug` shows the URL redacted and no password.
+#[derive(Clone, PartialEq)]
 pub(crate) struct Camera {
     pub(crate) id: String,
     pub(crate) url: String,
@@ -58,6 +58,49 @@ pub(crate) struct Camera {
     pub(crate) scene: Scene,
     /// Track ids start after this (a fleet's lease token, shifted; 0 otherwise).
     pub(crate) first_track_id: u64,
+}
+
+impl std::fmt::Debug for Camera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Camera")
+            .field("id", &self.id)
+            .field("url", &RedactedUrl::from_text(&self.url))
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(user, _)| (user, "***")),
+            )
+            .field("transport", &self.transport)
+            .field("scene", &self.scene)
+            .field("first_track_id", &self.first_track_id)
+            .finish()
+    }
+}
+
+/// What a camera's source may ask for: the operator's command line and config file are
+/// trusted with the machine's environment (and with its files under `--allow-file-urls`);
+/// the HTTP API and the fleet's registry are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Trust {
+    /// `file://` URLs (a local clip replayed).
+    pub(crate) file_urls: bool,
+    /// `password_env` (a password read from this process's environment).
+    pub(crate) password_env: bool,
+}
+
+impl Trust {
+    /// The operator's own command line or config file.
+    pub(crate) fn operator(allow_file_urls: bool) -> Self {
+        Self {
+            file_urls: allow_file_urls,
+            password_env: true,
+        }
+    }
+
+    /// Anything that comes over a network: the HTTP API, the fleet's registry.
+    pub(crate) const NETWORK: Self = Self {
+        file_urls: false,
+        password_env: false,
+    };
 }
 
 /// Engine settings a file may give.
@@ -77,6 +120,13 @@ pub(crate) struct Engine {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Outputs {
     pub(crate) http: Option<String>,
+    /// The HTTP server's token, in a file of its own (`--http-token-file`).
+    pub(crate) http_token_file: Option<PathBuf>,
+    /// Host names the HTTP server answers to (`--http-host`).
+    #[serde(default)]
+    pub(crate) http_hosts: Vec<String>,
+    /// `/metrics` without the token (`--metrics-public`).
+    pub(crate) metrics_public: Option<bool>,
     pub(crate) mqtt: Option<String>,
     pub(crate) mqtt_prefix: Option<String>,
     pub(crate) snapshots: Option<PathBuf>,
@@ -104,8 +154,8 @@ struct File {
     stream: Vec<Spanned<Entry>>,
 }
 
-/// A camera as a file or the HTTP API gives it.
-#[derive(Debug, Clone, Deserialize)]
+/// A camera as a file or the HTTP API gives it. `Debug` shows no password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Entry {
     pub(crate) id: Option<String>,
@@ -119,6 +169,21 @@ pub(crate) struct Entry {
     pub(crate) zone: Vec<Zone>,
     #[serde(default, alias = "lines")]
     pub(crate) line: Vec<Line>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("id", &self.id)
+            .field("url", &RedactedUrl::from_text(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_env", &self.password_env)
+            .field("transport", &self.transport)
+            .field("zone", &self.zone)
+            .field("line", &self.line)
+            .finish()
+    }
 }
 
 /// A password: a string, and an error that never shows what was given instead (serde's
@@ -178,9 +243,6 @@ fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     d.deserialize_any(Secret)
 }
 
-/// Longest stream id, in characters (it goes into URLs, topics and file names).
-pub(crate) const MAX_ID: usize = 128;
-
 /// Parses a transport name.
 pub(crate) fn transport(name: &str) -> Result<Transport, String> {
     match name.to_ascii_lowercase().as_str() {
@@ -199,34 +261,53 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Reads a config file.
-pub(crate) fn load(path: &Path, first_free: usize) -> Result<Config, String> {
+/// Reads a config file; `allow_file_urls` is the command line's `--allow-file-urls`.
+pub(crate) fn load(
+    path: &Path,
+    first_free: usize,
+    allow_file_urls: bool,
+) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    parse(&text, first_free).map_err(|e| format!("{}:{e}", path.display()))
+    parse(&text, first_free, allow_file_urls).map_err(|e| format!("{}:{e}", path.display()))
 }
 
 impl Entry {
-    /// Checks the entry and resolves its password; `which` names it in errors.
-    pub(crate) fn into_camera(self, id: String, which: &str) -> Result<Camera, String> {
+    /// Checks the entry and resolves its password; `which` names it in errors, `trust` says
+    /// what its source may ask for.
+    pub(crate) fn into_camera(
+        self,
+        id: String,
+        which: &str,
+        trust: Trust,
+    ) -> Result<Camera, String> {
         let url = self.url.trim();
         let lower = url.to_ascii_lowercase();
         let rtsp = lower.starts_with("rtsp://") && url.len() > "rtsp://".len();
-        // A clip played in a loop: for tests and benchmarks.
-        let file = lower.starts_with("file:///");
+        // A clip played in a loop: for tests and benchmarks, from the operator only.
+        let file = rtsp_worker::is_file_url(url);
         if !rtsp && !file {
             return Err(format!(
-                "{which}: url must be rtsp://host/… (or file:///clip.h264)"
+                "{which}: url must be rtsp://host/… (or file:///clip.h264 with --allow-file-urls)"
             ));
         }
-        if id.is_empty() || id.chars().any(|c| c.is_control() || c == '/') {
-            return Err(format!("{which}: the id must be non-empty, without '/'"));
-        }
-        if id.chars().count() > MAX_ID {
-            let short: String = which.chars().take(60).collect();
+        if file && !trust.file_urls {
             return Err(format!(
-                "{short}…: the id has {} characters, at most {MAX_ID}",
-                id.chars().count()
+                "{which}: {}",
+                if trust == Trust::NETWORK {
+                    rtsp_worker::Error::FileUrlRefused.to_string()
+                } else {
+                    "file:// URLs replay a local clip: give --allow-file-urls to take them".into()
+                }
+            ));
+        }
+        rtsp_worker::check_stream_id(&id).map_err(|e| {
+            let short: String = which.chars().take(60).collect();
+            format!("{short}: {e}")
+        })?;
+        if self.password_env.is_some() && !trust.password_env {
+            return Err(format!(
+                "{which}: password_env is for the operator's config file; here give password"
             ));
         }
         let password =
@@ -270,7 +351,11 @@ impl Entry {
 
 /// Parses a config file's text; errors start with `line:col: ` where it is known. Cameras
 /// without an id are named `stream_N` from `first_free` on, in file order.
-pub(crate) fn parse(text: &str, first_free: usize) -> Result<Config, String> {
+pub(crate) fn parse(
+    text: &str,
+    first_free: usize,
+    allow_file_urls: bool,
+) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| {
         // The message alone: the error's Display quotes the offending line, which may hold
         // a password.
@@ -310,7 +395,7 @@ pub(crate) fn parse(text: &str, first_free: usize) -> Result<Config, String> {
         if !ids.insert(id.clone()) {
             return Err(format!("{which}: the id is used twice"));
         }
-        cameras.push(e.into_camera(id, &which)?);
+        cameras.push(e.into_camera(id, &which, Trust::operator(allow_file_urls))?);
     }
     Ok(Config {
         engine: file.engine,
@@ -354,6 +439,7 @@ mod tests {
             url = "rtsp://192.0.2.11/b"
             "#,
             3,
+            false,
         )
         .unwrap();
         assert_eq!(c.engine.device.as_deref(), Some("cpu"));
@@ -441,14 +527,14 @@ mod tests {
             // an id too long for URLs, topics and file names
             (
                 "[[stream]]\nid = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"\nurl = \"rtsp://a\"\n",
-                "at most 128",
+                "is not 1–64 of",
             ),
             // out of range outputs and engine values
             ("[engine]\nconfidence = 2.0\n", "confidence"),
             ("[outputs]\nsnapshot_every = -1.0\n", "snapshot_every"),
         ];
         for (text, expected) in cases {
-            let e = parse(text, 0).unwrap_err();
+            let e = parse(text, 0, false).unwrap_err();
             assert!(e.contains(expected), "{text:?} gave {e:?}");
             assert!(!e.contains("s3cret") && !e.contains("7770777"), "{e}");
             assert!(
@@ -463,6 +549,6 @@ mod tests {
 
     #[test]
     fn an_empty_file_has_no_cameras() {
-        assert!(parse("", 0).unwrap().cameras.is_empty());
+        assert!(parse("", 0, false).unwrap().cameras.is_empty());
     }
 }

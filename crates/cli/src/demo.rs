@@ -113,11 +113,19 @@ fn people_scene() -> Scene {
     }
 }
 
-/// Binds the demo's HTTP address, or any free port on loopback if it is taken.
+/// Binds the demo's HTTP address (loopback only: the demo has no token), or any free port
+/// on loopback if it is taken.
 async fn bind_demo(addr: &str) -> Result<tokio::net::TcpListener, Failure> {
+    let addr = http::parse_addr(addr).map_err(|m| Failure::new(2, m))?;
+    if !addr.ip().is_loopback() {
+        return Err(Failure::new(
+            2,
+            format!("--http {addr}: the demo serves on loopback only (it has no token)"),
+        ));
+    }
     match http::bind(addr).await {
         Ok(l) => Ok(l),
-        Err(first) => http::bind("127.0.0.1:0")
+        Err(first) => http::bind((std::net::Ipv4Addr::LOCALHOST, 0).into())
             .await
             .map_err(|m| Failure::new(1, format!("{first}; {m}"))),
     }
@@ -140,6 +148,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         mounts.push(format!("/{id}={}@{fps}", path.display()));
     }
     let state = Arc::new(http::AppState::default());
+    let metrics = Metrics::default();
     let (page, server_task) = if args.no_http {
         (None, None)
     } else {
@@ -149,10 +158,22 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new(1, e.to_string()))?;
         (
             Some(format!("http://{local}/")),
-            Some(http::serve(listener, state.clone())),
+            Some(http::serve(
+                listener,
+                state.clone(),
+                http::Access::default(),
+                http::Limits::default(),
+                metrics.connections.clone(),
+            )),
         )
     };
-    let manager = manager(&args.engine, &config::Engine::default(), page.is_some()).await?;
+    let manager = manager(
+        &args.engine,
+        &config::Engine::default(),
+        page.is_some(),
+        false,
+    )
+    .await?;
     let server = start_server(&mounts)?;
     eprintln!(
         "demo: {} streams served over RTSP on 127.0.0.1:{} — pedestrians (OpenCV's vtest, \
@@ -177,8 +198,9 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         keep_running: false,
         config_path: None,
         first_free: 0,
+        allow_file_urls: false,
     };
-    let service = Service::new(manager.clone(), settings, Metrics::default(), None);
+    let service = Service::new(manager.clone(), settings, metrics, None);
     let _ = state.service.set(service.clone());
     for (id, _, _) in STREAMS {
         let camera = Camera {

@@ -214,6 +214,24 @@ struct ServeArgs {
                 alone: 127.0.0.1:8080]"
     )]
     http: Option<String>,
+    /// A file holding the HTTP server's token (at least 16 characters): every route but
+    /// /healthz, /readyz and the page then needs `Authorization: Bearer <token>`. Also
+    /// RTSP_WORKER_HTTP_TOKEN [required to serve beyond loopback]
+    #[arg(long, value_name = "FILE")]
+    http_token_file: Option<PathBuf>,
+    /// A host name the HTTP server answers to besides IP addresses and localhost (the name
+    /// users or a reverse proxy reach it by); repeatable. Other Host headers get 421
+    #[arg(long, value_name = "NAME")]
+    http_host: Vec<String>,
+    /// Serve /metrics without the token
+    #[arg(long)]
+    metrics_public: bool,
+    /// Serve beyond loopback without a token (behind an authenticating reverse proxy only)
+    #[arg(long)]
+    http_insecure: bool,
+    /// Open HTTP connections at most; at the cap the oldest idle one is closed
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    http_max_connections: usize,
     #[arg(
         long,
         value_name = "URL",
@@ -256,6 +274,11 @@ struct RunArgs {
     /// Stop after this many seconds [default: run until Ctrl-C]
     #[arg(long)]
     duration: Option<f64>,
+    /// Take file:///clip.h264 URLs (a local clip replayed in a loop) on the command line and
+    /// in the config file; for tests and benchmarks. The HTTP API and the fleet's registry
+    /// never take them
+    #[arg(long)]
+    allow_file_urls: bool,
     /// auto (TCP, else UDP), tcp or udp, for cameras the config does not say
     #[arg(long, default_value = "auto")]
     transport: String,
@@ -381,6 +404,7 @@ async fn manager(
     args: &EngineArgs,
     file: &config::Engine,
     snapshots: bool,
+    allow_file_urls: bool,
 ) -> Result<StreamConnectionManager, Failure> {
     let device: Device = args
         .device
@@ -419,7 +443,8 @@ async fn manager(
     let mut b = StreamConnectionManager::builder()
         .device(device)
         .tracker(tracker)
-        .confidence(args.confidence.or(file.confidence).unwrap_or(0.25));
+        .confidence(args.confidence.or(file.confidence).unwrap_or(0.25))
+        .allow_file_urls(allow_file_urls);
     if snapshots {
         // Five live-view frames a second at most per stream.
         b = b.snapshot_interval(Some(Duration::from_millis(200)));
@@ -463,9 +488,116 @@ async fn manager(
     })
 }
 
+/// The HTTP server as asked for.
+struct HttpServe {
+    addr: std::net::SocketAddr,
+    access: http::Access,
+    limits: http::Limits,
+    /// Beyond loopback without a token (`--http-insecure`).
+    insecure: bool,
+}
+
+impl HttpServe {
+    /// Binds and serves; says where on stderr.
+    async fn start(
+        self,
+        state: Arc<http::AppState>,
+        connections: Arc<http::ConnStats>,
+    ) -> Result<JoinHandle<()>, Failure> {
+        let listener = http::bind(self.addr)
+            .await
+            .map_err(|m| Failure::new(2, m))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Failure::new(1, e.to_string()))?;
+        let how = match (&self.access.token, self.insecure) {
+            (Some(_), _) => "token required",
+            (None, true) => "INSECURE: no token, reachable from the network (--http-insecure)",
+            (None, false) => "no token: loopback only",
+        };
+        let task = http::serve(listener, state, self.access, self.limits, connections);
+        eprintln!("rtsp-worker: status page and API on http://{local}/ ({how})");
+        Ok(task)
+    }
+}
+
+/// The HTTP server's settings: the address, the token (a file, else the environment),
+/// and the refusal to serve beyond loopback without one.
+fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpServe>, Failure> {
+    let Some(addr) = args.http.clone().or_else(|| file.http.clone()) else {
+        return Ok(None);
+    };
+    let addr = http::parse_addr(&addr).map_err(|m| Failure::new(2, m))?;
+    let token = match args
+        .http_token_file
+        .as_ref()
+        .or(file.http_token_file.as_ref())
+    {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::new(2, format!("--http-token-file {}: {e}", path.display()))
+            })?;
+            Some(
+                http::Token::parse(&text, &format!("--http-token-file {}", path.display()))
+                    .map_err(|m| Failure::new(2, m))?,
+            )
+        }
+        None => match std::env::var("RTSP_WORKER_HTTP_TOKEN") {
+            Ok(text) => Some(
+                http::Token::parse(&text, "RTSP_WORKER_HTTP_TOKEN")
+                    .map_err(|m| Failure::new(2, m))?,
+            ),
+            Err(_) => None,
+        },
+    };
+    let loopback = addr.ip().is_loopback();
+    if !loopback && token.is_none() && !args.http_insecure {
+        return Err(Failure::new(
+            2,
+            format!(
+                "--http {addr} is reachable from the network, and without a token anyone who \
+                 reaches it can add and remove cameras: give --http-token-file FILE (or \
+                 RTSP_WORKER_HTTP_TOKEN), or --http-insecure behind a reverse proxy that \
+                 authenticates (docs/SECURITY.md)"
+            ),
+        ));
+    }
+    if args.http_max_connections == 0 {
+        return Err(Failure::new(2, "--http-max-connections must be at least 1"));
+    }
+    let mut hosts = Vec::new();
+    for h in args.http_host.iter().chain(&file.http_hosts) {
+        let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            return Err(Failure::new(
+                2,
+                format!("--http-host {h:?} is not a host name"),
+            ));
+        }
+        hosts.push(name);
+    }
+    Ok(Some(HttpServe {
+        addr,
+        access: http::Access {
+            token,
+            metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
+            hosts,
+        },
+        limits: http::Limits {
+            max_connections: args.http_max_connections,
+            ..http::Limits::default()
+        },
+        insecure: !loopback && args.http_insecure,
+    }))
+}
+
 /// What `run` serves besides stdout, the file's `[outputs]` filling what the flags leave.
 struct Outputs {
-    http: Option<String>,
+    http: Option<HttpServe>,
     mqtt: Option<(mqtt::Broker, String)>,
     snapshots: Option<(PathBuf, Duration, usize)>,
 }
@@ -495,7 +627,7 @@ fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure>
         return Err(Failure::new(2, "--snapshot-keep must be at least 1"));
     }
     Ok(Outputs {
-        http: args.http.clone().or_else(|| file.http.clone()),
+        http: http_serve(args, file)?,
         mqtt,
         snapshots: args
             .snapshots
@@ -597,13 +729,18 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         // The URL itself is not quoted: it may hold a password.
         cameras.push(
             entry
-                .into_camera(id, &format!("camera URL #{}", n + 1))
+                .into_camera(
+                    id,
+                    &format!("camera URL #{}", n + 1),
+                    config::Trust::operator(args.allow_file_urls),
+                )
                 .map_err(|m| Failure::new(2, m))?,
         );
     }
     let first_file_camera = cameras.len();
     let file = match &args.config {
-        Some(path) => config::load(path, first_file_camera).map_err(|m| Failure::new(2, m))?,
+        Some(path) => config::load(path, first_file_camera, args.allow_file_urls)
+            .map_err(|m| Failure::new(2, m))?,
         None => config::Config::default(),
     };
     cameras.extend(file.cameras.iter().cloned());
@@ -642,20 +779,20 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         ));
     }
     let state = Arc::new(http::AppState::default());
-    let server = match &out.http {
-        Some(addr) => {
-            let listener = http::bind(addr).await.map_err(|m| Failure::new(2, m))?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| Failure::new(1, e.to_string()))?;
-            let task = http::serve(listener, state.clone());
-            eprintln!("rtsp-worker: status page and API on http://{local}/");
-            Some(task)
-        }
+    let metrics = Metrics::default();
+    let http_on = out.http.is_some();
+    let server = match out.http {
+        Some(h) => Some(h.start(state.clone(), metrics.connections.clone()).await?),
         None => None,
     };
-    let snapshots_on = out.http.is_some() || out.snapshots.is_some();
-    let manager = manager(&args.engine, &file.engine, snapshots_on).await?;
+    let snapshots_on = http_on || out.snapshots.is_some();
+    let manager = manager(
+        &args.engine,
+        &file.engine,
+        snapshots_on,
+        args.allow_file_urls,
+    )
+    .await?;
     let json = !args.no_json && file.outputs.json.unwrap_or(true);
     let settings = service::Settings {
         mode: if json {
@@ -667,15 +804,16 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         },
         default_transport,
         give_up_after: args.give_up_after,
-        keep_running: out.http.is_some() || join.is_some(),
+        keep_running: http_on || join.is_some(),
         config_path: args.config.clone(),
         first_free: first_file_camera,
+        allow_file_urls: args.allow_file_urls,
     };
     let publisher = out
         .mqtt
         .as_ref()
         .map(|(broker, prefix)| mqtt::Publisher::start(broker, prefix, args.serve.mqtt_queue));
-    let service = Service::new(manager.clone(), settings, Metrics::default(), publisher);
+    let service = Service::new(manager.clone(), settings, metrics, publisher);
     let _ = state.service.set(service.clone());
     for (n, cam) in cameras.into_iter().enumerate() {
         let origin = if n < first_file_camera {

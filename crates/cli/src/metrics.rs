@@ -14,6 +14,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use rtsp_worker::{ManagerStats, StreamState};
 
+use crate::http::ConnStats;
 use crate::mqtt::MqttStats;
 
 type Labels = Vec<(String, String)>;
@@ -30,6 +31,8 @@ pub(crate) struct Metrics {
     latency: Latency,
     pub(crate) mqtt: Option<Arc<MqttStats>>,
     pub(crate) snapshots_written: Arc<AtomicU64>,
+    /// The HTTP server's connections.
+    pub(crate) connections: Arc<ConnStats>,
 }
 
 impl Default for Metrics {
@@ -38,6 +41,7 @@ impl Default for Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             mqtt: None,
             snapshots_written: Arc::default(),
+            connections: Arc::default(),
         }
     }
 }
@@ -266,6 +270,28 @@ impl Metrics {
             "snapshots_written",
             "Annotated JPEGs written to the snapshot folder",
             counter(self.snapshots_written.load(Ordering::Relaxed)),
+        );
+        let c = &self.connections;
+        let connections = counters();
+        for (outcome, n) in [
+            ("accepted", c.accepted.load(Ordering::Relaxed)),
+            ("evicted", c.evicted.load(Ordering::Relaxed)),
+            ("refused", c.refused.load(Ordering::Relaxed)),
+        ] {
+            connections
+                .get_or_create(&vec![("outcome".into(), outcome.into())])
+                .inc_by(n);
+        }
+        r.register(
+            "http_connections",
+            "HTTP connections accepted, closed while idle to make room (evicted), and closed at \
+             once because every open one was busy (refused)",
+            connections,
+        );
+        r.register(
+            "http_connections_open",
+            "HTTP connections open now",
+            gauge(c.open.load(Ordering::Relaxed) as f64),
         );
         let process = r.sub_registry_with_prefix("process");
         let p = process_stats();

@@ -67,6 +67,8 @@ pub(crate) struct Settings {
     /// The config file a reload reads, and the first free `stream_N` for its id-less cameras.
     pub(crate) config_path: Option<PathBuf>,
     pub(crate) first_free: usize,
+    /// `--allow-file-urls`: the config file may name local clips (a reload too).
+    pub(crate) allow_file_urls: bool,
 }
 
 /// What a reload did.
@@ -252,7 +254,11 @@ impl Service {
             .clone()
             .ok_or("no --config file to reload")?;
         let _edit = self.edits.lock().await;
-        let file = config::load(&path, self.settings.first_free)?;
+        let file = config::load(
+            &path,
+            self.settings.first_free,
+            self.settings.allow_file_urls,
+        )?;
         let current: BTreeMap<String, (Camera, Origin)> = lock(&self.cameras).clone();
         let mut report = Reload::default();
         let wanted: BTreeMap<String, Camera> = file

@@ -304,7 +304,7 @@ fn config_files() {
                 File::Edited(p, edits) => (edited(valid_file(p), edits), false),
             };
             let t = text.clone();
-            let r = within(CASE_LIMIT, move || config::parse(&t, first_free));
+            let r = within(CASE_LIMIT, move || config::parse(&t, first_free, false));
             match r {
                 Ok(c) => {
                     accepted.fetch_add(1, Ordering::Relaxed);

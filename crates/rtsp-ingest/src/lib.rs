@@ -57,7 +57,7 @@ pub use crate::error::{Error, Stage};
 pub use crate::event::{AccessUnit, EndReason, Event};
 pub use crate::options::{Backoff, SessionOptions, Transport};
 pub use crate::params::{Codec, CodecParameters};
-pub use crate::replay::{ReplayOptions, replay};
+pub use crate::replay::{MAX_REPLAY_BYTES, ReplayOptions, replay};
 pub use crate::session::{connect, probe};
 pub use crate::stats::{FrameDrops, IngestStats, State};
 pub use crate::url::{Credentials, RedactedUrl};

@@ -20,7 +20,11 @@ pub struct ReplayOptions {
     pub(crate) fps: Option<f64>,
     pub(crate) looping: bool,
     pub(crate) queue_frames: usize,
+    pub(crate) max_bytes: u64,
 }
+
+/// The largest clip [`replay`] reads by default (256 MiB: minutes of 1080p).
+pub const MAX_REPLAY_BYTES: u64 = 256 << 20;
 
 impl Default for ReplayOptions {
     fn default() -> Self {
@@ -28,6 +32,7 @@ impl Default for ReplayOptions {
             fps: None,
             looping: true,
             queue_frames: 64,
+            max_bytes: MAX_REPLAY_BYTES,
         }
     }
 }
@@ -42,6 +47,13 @@ impl ReplayOptions {
     /// Start again at the end (default) or end with [`EndReason::EndOfFile`].
     pub fn looping(mut self, looping: bool) -> Self {
         self.looping = looping;
+        self
+    }
+
+    /// The largest file read, in bytes (default [`MAX_REPLAY_BYTES`]); a larger one is an
+    /// [`Error::Replay`].
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
         self
     }
 
@@ -133,17 +145,19 @@ fn sniff(path: &Path, data: &[u8]) -> Option<Codec> {
 }
 
 /// Plays an Annex B file (`.h264` / `.h265`) as if it were a camera: the same [`Event`]s,
-/// paced at the frame rate. The file is read and checked now.
+/// paced at the frame rate. The file is read and checked now: call it where blocking is
+/// fine (a blocking thread, `tokio::task::spawn_blocking`).
 ///
 /// # Errors
 ///
-/// [`Error::Replay`] if the file cannot be read or holds no decodable video;
-/// [`Error::NoRuntime`] outside a tokio runtime.
+/// [`Error::Replay`] if the file is not a regular file (a FIFO or a device is refused without
+/// being opened for a blocking read), is larger than [`ReplayOptions::max_bytes`], cannot be
+/// read or holds no decodable video; [`Error::NoRuntime`] outside a tokio runtime.
 pub fn replay(path: impl AsRef<Path>, options: ReplayOptions) -> Result<Camera, Error> {
     let path = path.as_ref().to_owned();
-    let data = std::fs::read(&path).map_err(|e| Error::Replay {
+    let data = read_capped(&path, options.max_bytes).map_err(|message| Error::Replay {
         path: path.clone(),
-        message: e.to_string(),
+        message,
     })?;
     let clip = Clip::parse(&path, Bytes::from(data))?;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
@@ -160,6 +174,42 @@ pub fn replay(path: impl AsRef<Path>, options: ReplayOptions) -> Result<Camera, 
         stop: Arc::new(stop_tx),
         url,
     })
+}
+
+/// Reads a regular file of at most `max` bytes. It is opened without blocking (a FIFO with no
+/// writer would block a plain open) and checked before any byte is read.
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        // Reads of a regular file ignore O_NONBLOCK; opening a FIFO returns at once.
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = open.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file (FIFOs, devices and folders are refused)".into());
+    }
+    if meta.len() > max {
+        return Err(format!(
+            "{} bytes, more than the {max} a replayed clip may have",
+            meta.len()
+        ));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    // A file that grows while it is read stops at the cap all the same.
+    file.take(max + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| e.to_string())?;
+    if data.len() as u64 > max {
+        return Err(format!(
+            "more than the {max} bytes a replayed clip may have"
+        ));
+    }
+    Ok(data)
 }
 
 async fn play(

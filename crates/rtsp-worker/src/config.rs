@@ -103,6 +103,7 @@ pub struct ManagerBuilder {
     pub(crate) decode_nice: Option<i32>,
     pub(crate) snapshot_interval: Option<Duration>,
     pub(crate) stand_in: Option<Duration>,
+    pub(crate) allow_file_urls: bool,
 }
 
 impl Default for ManagerBuilder {
@@ -123,6 +124,7 @@ impl Default for ManagerBuilder {
             decode_nice: None,
             snapshot_interval: None,
             stand_in: None,
+            allow_file_urls: false,
         }
     }
 }
@@ -134,6 +136,15 @@ impl ManagerBuilder {
     /// counts a real detector could not serve here; its results are not detections.
     pub fn stand_in_detector(mut self, cost: Duration) -> Self {
         self.stand_in = Some(cost);
+        self
+    }
+
+    /// Whether `connect_stream` takes `file:///clip.h264` URLs, which replay a clip from this
+    /// machine's disk (default `false`: [`Error::FileUrlRefused`]). Turn it on only where
+    /// every caller that can name a URL is trusted with the machine's files: tests,
+    /// benchmarks, an operator's own command line.
+    pub fn allow_file_urls(mut self, yes: bool) -> Self {
+        self.allow_file_urls = yes;
         self
     }
 
@@ -311,6 +322,7 @@ impl ManagerBuilder {
             decode_nice,
             snapshot_interval: self.snapshot_interval,
             stand_in: self.stand_in,
+            allow_file_urls: self.allow_file_urls,
         })
     }
 }
@@ -349,6 +361,7 @@ pub(crate) struct Settings {
     pub(crate) snapshot_interval: Option<Duration>,
     /// A fixed-cost stand-in instead of the model (benchmarks only).
     pub(crate) stand_in: Option<Duration>,
+    pub(crate) allow_file_urls: bool,
 }
 
 /// A user callback, plain or async.

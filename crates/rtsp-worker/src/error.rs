@@ -69,6 +69,18 @@ pub enum Error {
     /// No stream with this id.
     #[error("no stream with id {0:?}")]
     UnknownStream(String),
+    /// A stream id outside the alphabet every output can carry as it is
+    /// ([`check_stream_id`](crate::check_stream_id)); holds at most its first 64 characters.
+    #[error("stream id {0:?} is not 1–64 of A–Z a–z 0–9 _ . - (not starting with '.')")]
+    InvalidStreamId(String),
+    /// A `file://` URL given to a manager that does not take them
+    /// ([`ManagerBuilder::allow_file_urls`](crate::ManagerBuilder::allow_file_urls)), or by
+    /// a caller that may not give them. Names no path.
+    #[error(
+        "file:// URLs are refused here: only the operator, on the command line or in the \
+         config file with --allow-file-urls, may replay a local file"
+    )]
+    FileUrlRefused,
     /// More streams than the manager was built for (`ManagerBuilder::max_streams`).
     #[error("too many streams: this manager takes at most {0}")]
     TooManyStreams(usize),
@@ -95,6 +107,8 @@ impl Error {
             Self::Inference { .. } => "inference",
             Self::DuplicateStream(_) => "duplicate_stream",
             Self::UnknownStream(_) => "unknown_stream",
+            Self::InvalidStreamId(_) => "invalid_stream_id",
+            Self::FileUrlRefused => "file_url_refused",
             Self::TooManyStreams(_) => "too_many_streams",
             Self::Shutdown => "shutdown",
             Self::Spawn(_) => "spawn",

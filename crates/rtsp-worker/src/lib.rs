@@ -59,6 +59,7 @@
 mod config;
 mod error;
 mod gpu;
+mod ids;
 mod manager;
 mod outbox;
 mod pipeline;
@@ -74,6 +75,7 @@ pub use crate::config::{
     default_tracker,
 };
 pub use crate::error::Error;
+pub use crate::ids::{MAX_STREAM_ID, check_stream_id, free_stream_id, is_file_url};
 pub use crate::manager::StreamConnectionManager;
 pub use crate::result::{
     DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
@@ -86,7 +88,7 @@ pub use crate::stats::{
 pub use crate::stream::{ResultQueue, StreamConnection};
 pub use gpu_decode::Error as DecodeError;
 pub use infer_trt::{Error as InferError, cache_dir};
-pub use rtsp_ingest::{Error as CameraError, Transport};
+pub use rtsp_ingest::{Error as CameraError, RedactedUrl, Transport};
 pub use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};
 /// Zones and counting lines ([`StreamOptions::scene`]): the `zones` crate.
 pub use zones;

@@ -175,13 +175,17 @@ impl StreamConnectionManager {
 
     /// Connects a camera and starts processing it. Returns at once: connecting, reconnecting
     /// and failures arrive as the stream's events (and [`StreamConnection::wait_connected`]
-    /// waits for the first frame). A `file:///path.h264` (or `.h265`) URL plays an Annex B
-    /// clip in a loop at its frame rate instead, with the same events (tests, benchmarks).
+    /// waits for the first frame). With [`ManagerBuilder::allow_file_urls`], a
+    /// `file:///path.h264` (or `.h265`) URL plays an Annex B clip in a loop at its frame rate
+    /// instead, with the same events (tests, benchmarks); the clip is read whole first (a
+    /// regular file, at most 256 MiB), on a blocking thread.
     ///
     /// # Errors
     ///
-    /// [`Error::Camera`] for a URL that is not `rtsp://host/…` (or a clip that cannot be read), [`Error::DuplicateStream`],
-    /// [`Error::TooManyStreams`], [`Error::Shutdown`], [`Error::Spawn`].
+    /// [`Error::InvalidStreamId`], [`Error::FileUrlRefused`], [`Error::Camera`] for a URL
+    /// that is not `rtsp://host/…` (or a clip that cannot be read),
+    /// [`Error::DuplicateStream`], [`Error::TooManyStreams`], [`Error::Shutdown`],
+    /// [`Error::Spawn`].
     pub async fn connect_stream(
         &self,
         url: &str,
@@ -194,14 +198,31 @@ impl StreamConnectionManager {
         }
         let engine = &self.inner.engine;
         let settings = &engine.settings;
+        if let Some(id) = &options.id {
+            crate::check_stream_id(id)?;
+        }
+        // A replayed clip is read now, whole (capped), on a blocking thread: never on the
+        // runtime's workers nor under the streams' lock, so a slow disk, a FIFO or a huge
+        // file holds up no other stream and no caller.
+        let replay = if crate::is_file_url(url) {
+            if !settings.allow_file_urls {
+                return Err(Error::FileUrlRefused);
+            }
+            let path = url.trim_matches(|c: char| c <= ' ')[7..].to_owned();
+            let clip = tokio::task::spawn_blocking(move || {
+                rtsp_ingest::replay(path, rtsp_ingest::ReplayOptions::default())
+            })
+            .await
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+            Some(clip)
+        } else {
+            None
+        };
         let key = self.inner.next_key.fetch_add(1, Ordering::SeqCst);
         let mut streams = self.inner.streams();
         let id = match &options.id {
             Some(id) => id.clone(),
-            None => (0..)
-                .map(|n| format!("stream_{n}"))
-                .find(|id| !streams.contains_key(id))
-                .expect("a free id"),
+            None => crate::free_stream_id(0, |id| streams.contains_key(id)),
         };
         if streams.contains_key(&id) {
             return Err(Error::DuplicateStream(id));
@@ -230,9 +251,8 @@ impl StreamConnectionManager {
         if let Some(t) = options.connect_timeout {
             session = session.connect_timeout(t);
         }
-        // `file://` plays an Annex B clip in a loop at its frame rate (tests, benchmarks).
-        let camera = match url.strip_prefix("file://") {
-            Some(path) => rtsp_ingest::replay(path, rtsp_ingest::ReplayOptions::default()),
+        let camera = match replay {
+            Some(clip) => clip,
             None => rtsp_ingest::connect(url, session),
         }
         .map_err(|source| Error::Camera {

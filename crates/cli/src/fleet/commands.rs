@@ -15,7 +15,7 @@ use super::{
     nats_failure, put_camera, redact, results_stream,
 };
 use crate::Failure;
-use crate::config::Entry;
+use crate::config::{Entry, Trust};
 
 /// `cameras add ID URL`: puts a camera into the registry (fails if the id exists).
 pub(crate) async fn cameras_add(url: &str, id: &str, camera: Value) -> Result<(), Failure> {
@@ -23,7 +23,7 @@ pub(crate) async fn cameras_add(url: &str, id: &str, camera: Value) -> Result<()
     let entry: Entry = serde_json::from_value(camera.clone())
         .map_err(|e| Failure::new(2, format!("bad camera: {e}")))?;
     entry
-        .into_camera(id.to_owned(), &format!("camera {id:?}"))
+        .into_camera(id.to_owned(), &format!("camera {id:?}"), Trust::NETWORK)
         .map_err(|m| Failure::new(2, m))?;
     let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::Failure;
-use crate::config::Entry;
+use crate::config::{Entry, Trust};
 
 mod commands;
 use crate::service::{Origin, Service, lock, now_secs};
@@ -532,7 +532,13 @@ async fn camera_op(service: &Arc<Service>, registry: &Mutex<HashMap<String, Valu
             };
             let parsed = serde_json::from_value::<Entry>(value)
                 .map_err(|e| e.to_string())
-                .and_then(|e| e.into_camera(camera.clone(), &format!("camera {camera:?}")));
+                .and_then(|e| {
+                    e.into_camera(
+                        camera.clone(),
+                        &format!("camera {camera:?}"),
+                        Trust::NETWORK,
+                    )
+                });
             match parsed {
                 Ok(mut cam) => {
                     // Ids never collide across owners: the token names this ownership.

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,14 +22,27 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tower::ServiceBuilder;
 
-use crate::config::Entry;
+use crate::config::{Entry, Trust};
 use crate::fleet::RegistryError;
 use crate::service::{Origin, Service};
 
+pub(crate) mod guard;
+pub(crate) mod server;
+
+pub(crate) use guard::{Access, Token};
+pub(crate) use server::{ConnStats, Limits};
+
 /// The largest request body taken (a camera with a few zones is well under 10 KiB).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// API requests handled at once; more are answered 503 at once.
+const CONCURRENT_REQUESTS: usize = 32;
+/// A request (body read, handler, answer) that takes longer is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request body must arrive within this.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The status page: one static file, no framework, no CDN.
 const PAGE: &str = include_str!("status.html");
@@ -40,54 +55,112 @@ pub(crate) struct AppState {
 
 type Shared = Arc<AppState>;
 
-/// Binds the address (`HOST:PORT`).
-pub(crate) async fn bind(addr: &str) -> Result<TcpListener, String> {
-    let parsed: SocketAddr = addr
-        .parse()
-        .map_err(|_| format!("--http {addr:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"))?;
-    TcpListener::bind(parsed)
+/// Parses `--http`'s address (`HOST:PORT`).
+pub(crate) fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
+    addr.parse()
+        .map_err(|_| format!("--http {addr:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"))
+}
+
+/// Binds the address.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
         .await
         .map_err(|e| format!("--http {addr}: cannot listen: {e}"))
 }
 
-/// Serves the API on `listener` until the process ends.
-pub(crate) fn serve(listener: TcpListener, state: Shared) -> JoinHandle<()> {
-    let app = router(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "the HTTP server stopped");
-        }
-    })
+/// Serves the API on `listener` until the process ends, behind the checks of `access` and
+/// the server's `limits`.
+pub(crate) fn serve(
+    listener: TcpListener,
+    state: Shared,
+    access: Access,
+    limits: Limits,
+    stats: Arc<ConnStats>,
+) -> JoinHandle<()> {
+    server::serve(listener, router(state, Arc::new(access)), limits, stats)
 }
 
-fn router(state: Shared) -> Router {
-    Router::new()
+fn router(state: Shared, access: Arc<Access>) -> Router {
+    // The probes and the static page: never queued behind API requests.
+    let open = Router::new()
         .route("/", get(page))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    let api = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/streams", get(list).post(add))
         .route("/api/v1/streams/{id}", get(one).delete(remove))
         .route("/api/v1/streams/{id}/snapshot.jpg", get(snapshot))
         .route("/api/v1/reload", post(reload))
+        .route_layer(axum::middleware::from_fn(guard::json_only))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "too many requests at once; try again",
+                    )
+                }))
+                .load_shed()
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                    CONCURRENT_REQUESTS,
+                ))
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                    BODY_TIMEOUT,
+                )),
+        );
+    open.merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(access, guard::check))
         .with_state(state)
 }
 
+/// An error answer: a status and `{"error": message, "kind": kind}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.message, "kind": self.kind});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
 /// A JSON error response.
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": message.into(), "kind": kind});
-    (status, axum::Json(body)).into_response()
+fn error(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Response {
+    ApiError::new(status, kind, message).into_response()
 }
 
 fn facade_error(e: &Error) -> Response {
     let status = match e {
         Error::DuplicateStream(_) | Error::TooManyStreams(_) => StatusCode::CONFLICT,
         Error::UnknownStream(_) => StatusCode::NOT_FOUND,
-        Error::Camera { .. } | Error::InvalidConfig { .. } => StatusCode::BAD_REQUEST,
+        Error::Camera { .. }
+        | Error::InvalidConfig { .. }
+        | Error::InvalidStreamId(_)
+        | Error::FileUrlRefused => StatusCode::BAD_REQUEST,
         Error::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -238,7 +311,12 @@ async fn add(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -
         Ok(b) => b,
         Err(rejection) => {
             let status = rejection.status();
-            return error(status, "bad_body", rejection.body_text());
+            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "bad_body"
+            };
+            return error(status, kind, rejection.body_text());
         }
     };
     let mut value: Value = match serde_json::from_slice(&body) {
@@ -297,12 +375,9 @@ async fn add(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -
     };
     let id = entry.id.clone().unwrap_or_else(|| {
         let taken = service.manager.stream_ids();
-        (0..)
-            .map(|n| format!("stream_{n}"))
-            .find(|id| !taken.contains(id))
-            .unwrap_or_default()
+        rtsp_worker::free_stream_id(0, |id| taken.iter().any(|t| t == id))
     });
-    let camera = match entry.into_camera(id.clone(), &format!("stream {id:?}")) {
+    let camera = match entry.into_camera(id.clone(), &format!("stream {id:?}"), Trust::NETWORK) {
         Ok(c) => c,
         Err(m) => return error(StatusCode::BAD_REQUEST, "bad_request", m),
     };
