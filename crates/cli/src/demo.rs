@@ -233,15 +233,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
     }
     drop(server);
     for (id, s) in &seen {
-        let mut by_class: Vec<(String, usize)> = Vec::new();
-        for (_, class) in &s.tracks {
-            match by_class.iter_mut().find(|(c, _)| c == class) {
-                Some((_, n)) => *n += 1,
-                None => by_class.push((class.clone(), 1)),
-            }
-        }
-        by_class.sort();
-        let summary: Vec<String> = by_class.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        let summary: Vec<String> = s.tracks.iter().map(|(c, n)| format!("{n} {c}")).collect();
         eprintln!(
             "demo: {id}: {} results, confirmed tracks: {}",
             s.results,

@@ -47,13 +47,37 @@ pub(crate) enum Origin {
     Cluster,
 }
 
-/// What one stream's consumer saw.
+/// What one stream's consumer saw. Its size does not grow with the stream's age: tracks are
+/// counted, and only those in view are remembered.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
     pub(crate) end: Option<EndReason>,
-    /// Confirmed tracks: (track id, class name).
-    pub(crate) tracks: HashSet<(u64, String)>,
+    /// Confirmed tracks so far, by class name.
+    pub(crate) tracks: BTreeMap<String, u64>,
+    /// Confirmed tracks not ended yet (so that each is counted once).
+    in_view: HashSet<u64>,
     pub(crate) results: u64,
+}
+
+impl Seen {
+    /// Tracks in view remembered at most; beyond, the set starts again (a track still in view
+    /// may then be counted twice, and nothing grows).
+    const IN_VIEW: usize = 10_000;
+
+    fn on_result(&mut self, r: &rtsp_worker::TrackingResult) {
+        self.results += 1;
+        for t in &r.tracked_objects {
+            if t.state == TrackState::Confirmed && self.in_view.insert(t.track_id) {
+                *self.tracks.entry(t.class_name.clone()).or_default() += 1;
+            }
+        }
+        for t in &r.ended_tracks {
+            self.in_view.remove(&t.track_id);
+        }
+        if self.in_view.len() > Self::IN_VIEW {
+            self.in_view.clear();
+        }
+    }
 }
 
 /// Settings of the service itself.
@@ -93,7 +117,8 @@ pub(crate) struct Service {
     /// With `--cluster`: results also go to JetStream, under the camera's lease.
     fleet: Mutex<Option<Arc<Fleet>>>,
     cameras: Mutex<BTreeMap<String, (Camera, Origin)>>,
-    consumers: Mutex<Vec<JoinHandle<(String, Seen)>>>,
+    /// One per stream the manager holds (a removed stream's goes with it).
+    consumers: Mutex<BTreeMap<String, JoinHandle<Seen>>>,
     live: AtomicUsize,
     changed: Notify,
     /// Serialises adds, removes and reloads.
@@ -150,7 +175,7 @@ impl Service {
             mqtt: Mutex::new(mqtt.map(Arc::new)),
             fleet: Mutex::new(None),
             cameras: Mutex::new(BTreeMap::new()),
-            consumers: Mutex::new(Vec::new()),
+            consumers: Mutex::new(BTreeMap::new()),
             live: AtomicUsize::new(0),
             changed: Notify::new(),
             edits: tokio::sync::Mutex::new(()),
@@ -209,18 +234,18 @@ impl Service {
         // In a fleet, the lease this stream runs under (its track ids start at token << 32).
         let token = (camera.first_track_id > 0).then_some(camera.first_track_id >> 32);
         let conn = self.manager.connect_stream(&camera.url, options).await?;
+        let camera_id = camera.id.clone();
         lock(&self.cameras).insert(camera.id.clone(), (camera, origin));
         self.live.fetch_add(1, Ordering::SeqCst);
         let service = self.clone();
         let c = conn.clone();
         let task = tokio::spawn(async move {
-            let id = c.id().to_owned();
             let seen = service.consume(&c, token).await;
             service.live.fetch_sub(1, Ordering::SeqCst);
             service.changed.notify_waiters();
-            (id, seen)
+            seen
         });
-        lock(&self.consumers).push(task);
+        lock(&self.consumers).insert(camera_id, task);
         Ok(conn)
     }
 
@@ -239,6 +264,11 @@ impl Service {
     async fn remove_locked(&self, id: &str) -> Result<StreamStats, Error> {
         let stats = self.manager.disconnect_stream(id).await?;
         lock(&self.cameras).remove(id);
+        // Its consumer ends with the stream's output: nothing of it is kept.
+        let consumer = lock(&self.consumers).remove(id);
+        if let Some(c) = consumer {
+            let _ = c.await;
+        }
         self.metrics.forget(id);
         Ok(stats)
     }
@@ -312,12 +342,7 @@ impl Service {
         while let Some(event) = conn.next_event().await {
             match &event {
                 StreamEvent::Result(r) => {
-                    seen.results += 1;
-                    for t in &r.tracked_objects {
-                        if t.state == TrackState::Confirmed {
-                            seen.tracks.insert((t.track_id, t.class_name.clone()));
-                        }
-                    }
+                    seen.on_result(r);
                     self.metrics.observe_latency(&id, r.latency_ms / 1e3);
                     if let (Some(f), Some(token)) = (&fleet, token) {
                         f.offer(&id, token, r);
@@ -433,12 +458,11 @@ impl Service {
         stopped_by_streams: bool,
     ) -> Result<Vec<(String, Seen)>, Failure> {
         let finals = self.manager.shutdown().await;
-        let consumers: Vec<JoinHandle<(String, Seen)>> =
-            std::mem::take(&mut *lock(&self.consumers));
+        let consumers = std::mem::take(&mut *lock(&self.consumers));
         let mut seen = Vec::new();
-        for c in consumers {
+        for (id, c) in consumers {
             if let Ok(s) = c.await {
-                seen.push(s);
+                seen.push((id, s));
             }
         }
         let mqtt = lock(&self.mqtt).take();

@@ -1,7 +1,9 @@
 //! `--snapshots DIR --snapshot-every SECS`: every stream's latest annotated frame written to
 //! `DIR/<stream>/<capture time in ms>.jpg` at most once per period (a frame already written is
 //! not written again), the oldest beyond `--snapshot-keep` removed. Files appear whole (written
-//! aside, then renamed).
+//! aside, then renamed). A stream's folder is named by its id as it is (ids are
+//! `[A-Za-z0-9_.-]`, no leading dot: two ids never share a folder, none escapes `DIR`), and
+//! is removed with the stream.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,25 +15,6 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::service::Service;
-
-/// A file-name-safe form of a stream id.
-pub(crate) fn file_safe(id: &str) -> String {
-    let s: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.starts_with('.') {
-        format!("_{s}")
-    } else {
-        s
-    }
-}
 
 /// Starts the writer.
 pub(crate) fn spawn(
@@ -64,12 +47,7 @@ pub(crate) fn spawn(
                         .wall_clock
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_millis());
-                    write(
-                        &folder.join(file_safe(&id2)),
-                        &format!("{ms:013}.jpg"),
-                        &s.jpeg,
-                        keep,
-                    )?;
+                    write(&folder.join(&id2), &format!("{ms:013}.jpg"), &s.jpeg, keep)?;
                     Ok(Some(s.frame_number))
                 })
                 .await;
@@ -88,7 +66,17 @@ pub(crate) fn spawn(
                     _ => {}
                 }
             }
-            written.retain(|id, _| service.manager.stream(id).is_some());
+            // Streams removed since: their folders go with them.
+            let gone: Vec<String> = written
+                .keys()
+                .filter(|id| service.manager.stream(id).is_none())
+                .cloned()
+                .collect();
+            for id in gone {
+                written.remove(&id);
+                let folder = dir.join(&id);
+                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(folder)).await;
+            }
         }
     })
 }
@@ -109,16 +97,4 @@ fn write(dir: &Path, name: &str, jpeg: &[u8], keep: usize) -> std::io::Result<()
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_become_safe_names() {
-        assert_eq!(file_safe("door"), "door");
-        assert_eq!(file_safe("../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(file_safe("a b/c"), "a_b_c");
-    }
 }

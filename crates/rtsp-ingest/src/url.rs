@@ -47,14 +47,17 @@ impl RedactedUrl {
         &self.0
     }
 
-    /// Redacts a URL text that may not even parse: in every authority it may hold, whatever
-    /// sits between the first `:` and the last `@` before the host is taken for a password
-    /// and shown as `***`. An authority starts after each `://` (and the slashes after it),
-    /// and at the start of the text: after `scheme:` and a slash if it begins so, else at the
-    /// very start (`rtsp:/user:pw@host`, `user:pw@host`, a stray character before the scheme,
-    /// a scheme written twice). A password is hidden even in text that is not a URL at all.
-    /// Like a URL parser, it first drops leading and trailing blanks and control characters,
-    /// and tabs and newlines anywhere.
+    /// Redacts a URL text that may not even parse: wherever an authority may start, the user
+    /// info runs to the *last* `@` after it (so a password may hold any character, `/ ? # @
+    /// :` included, as users type them), and whatever sits between its first `:` and that
+    /// `@` is taken for a password and shown as `***` — unless the user name before that `:`
+    /// holds a `/`, `?` or `#`, in which case the `@` is in a path or query. An authority
+    /// starts after each `://` (and the slashes after it), and at the start of the text:
+    /// after `scheme:` and a slash if it begins so, else at the very start (`rtsp:/user:pw@host`,
+    /// `user:pw@host`, a stray character before the scheme, a scheme written twice). A
+    /// password is hidden even in text that is not a URL at all. Like a URL parser, it first
+    /// drops leading and trailing blanks and control characters, and tabs and newlines
+    /// anywhere. [`CameraUrl`] splits user info off by the same rule.
     pub fn from_text(text: &str) -> Self {
         let text: String = text
             .trim_matches(|c: char| c <= ' ')
@@ -70,11 +73,9 @@ impl RedactedUrl {
         let mut hidden: Vec<(usize, usize)> = starts
             .into_iter()
             .filter_map(|start| {
-                let rest = &text[start..];
-                let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-                let userinfo = &authority[..authority.rfind('@')?];
-                let colon = userinfo.find(':')?;
-                Some((start + colon + 1, start + userinfo.len()))
+                let (user, password) = split_userinfo(&text[start..])?;
+                let colon = start + user.len();
+                Some((colon + 1, colon + 1 + password?.len()))
             })
             .collect();
         hidden.sort_unstable();
@@ -93,6 +94,18 @@ impl RedactedUrl {
         shown.push_str(&text[at..]);
         Self(shown)
     }
+}
+
+/// The user info at the start of `rest` (the text after `scheme://`): the user name and the
+/// password, if any, as written. The user info runs to the last `@`; a user name holding `/`,
+/// `?` or `#` means that `@` is in a path or query instead, and there is none.
+fn split_userinfo(rest: &str) -> Option<(&str, Option<&str>)> {
+    let userinfo = &rest[..rest.rfind('@')?];
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (userinfo, None),
+    };
+    (!user.contains(['/', '?', '#'])).then_some((user, password))
 }
 
 /// Where the authority of a URL text starts if the text begins with `scheme:` (RFC 3986
@@ -153,24 +166,35 @@ impl CameraUrl {
             url: redacted.clone(),
             reason: reason.to_owned(),
         };
-        let mut url = Url::parse(text).map_err(|e| invalid(&e.to_string()))?;
-        if url.scheme() != "rtsp" {
+        // User info is split off by hand, to the last `@` (see `RedactedUrl::from_text`): a
+        // password as users type it may hold `/ ? # @ :`, which a URL parser would take for
+        // the end of the authority (`rtsp://admin:12/34@cam/` is host `admin`, port 12 to it).
+        let text = text.trim_matches(|c: char| c <= ' ');
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| invalid("the scheme must be rtsp://"))?;
+        if !scheme.eq_ignore_ascii_case("rtsp") {
             return Err(invalid("the scheme must be rtsp://"));
         }
+        let (in_url, host_and_path) = match split_userinfo(rest) {
+            Some((user, password)) => (
+                Some(Credentials::new(
+                    percent_decode(user),
+                    percent_decode(password.unwrap_or("")),
+                )),
+                &rest[rest.rfind('@').map_or(0, |at| at + 1)..],
+            ),
+            None => (None, rest),
+        };
+        let url =
+            Url::parse(&format!("rtsp://{host_and_path}")).map_err(|e| invalid(&e.to_string()))?;
         if url.host_str().is_none_or(str::is_empty) {
             return Err(invalid("no host"));
         }
-        let in_url = if !url.username().is_empty() || url.password().is_some() {
-            Some(Credentials::new(
-                percent_decode(url.username()),
-                percent_decode(url.password().unwrap_or("")),
-            ))
-        } else {
-            None
-        };
         // The server gets the URL without user info; retina refuses it anyway.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("an `@` is left in the host part"));
+        }
         let creds = in_url.or(creds);
         let redacted = RedactedUrl(match &creds {
             Some(c) if !c.password.is_empty() => {
@@ -272,6 +296,85 @@ mod tests {
     }
 
     #[test]
+    fn passwords_with_any_character() {
+        for password in [
+            "pa/ss",
+            "12/34",
+            "p?ss",
+            "p#ss",
+            "p@ss",
+            "p:ss",
+            "100%",
+            "%41%",
+            "pä$$wörd☃",
+            "a://b",
+            "@",
+            "/",
+            "?#@:%",
+            "é/?#@:%🙂",
+        ] {
+            for host_part in ["cam.local:554/live?x=1", "192.0.2.1/", "[::1]:8554/s"] {
+                let text = format!("rtsp://admin:{password}@{host_part}");
+                let u = CameraUrl::parse(&text, None).unwrap_or_else(|e| panic!("{text}: {e}"));
+                let c = u.creds.clone().unwrap();
+                assert_eq!(c.username, "admin", "{text}");
+                // Written as typed (a `%XX` is an escape, as in any URL).
+                let want = if password.contains('%') {
+                    percent_decode(password)
+                } else {
+                    password.to_owned()
+                };
+                assert_eq!(c.password, want, "{text}");
+                assert!(
+                    u.redacted.as_str().starts_with("rtsp://admin:***@"),
+                    "{text}"
+                );
+                let shown = RedactedUrl::from_text(&text);
+                assert!(
+                    shown.as_str().starts_with("rtsp://admin:***@"),
+                    "{text} -> {shown}"
+                );
+                if password.len() >= 3 {
+                    assert!(!u.url.as_str().contains(password), "{text} -> {}", u.url);
+                    assert!(!shown.as_str().contains(password), "{text} -> {shown}");
+                    assert!(!format!("{u:?}").contains(password));
+                }
+            }
+        }
+        // What used to parse as host `admin`, port 12.
+        let u = CameraUrl::parse("rtsp://admin:12/34@cam/", None).unwrap();
+        assert_eq!(u.url.host_str(), Some("cam"));
+        assert_eq!(u.redacted.as_str(), "rtsp://admin:***@cam/");
+        // An `@` in a path, with no user info before it, stays in the path.
+        let u = CameraUrl::parse("rtsp://cam/a@b", None).unwrap();
+        assert_eq!((u.url.host_str(), u.creds.is_none()), (Some("cam"), true));
+        assert_eq!(
+            RedactedUrl::from_text("rtsp://cam/a@b").as_str(),
+            "rtsp://cam/a@b"
+        );
+        // Unparsable text with such a password never shows it either.
+        for text in [
+            "rtsp://u:pa/ss@[::1/x",
+            "rtsp://u:p#ss@",
+            "u:pa?ss@cam",
+            "rtsp:/u:p/w@h",
+        ] {
+            let e = CameraUrl::parse(text, None).err();
+            if let Some(Error::InvalidUrl { url, .. }) = &e {
+                assert!(
+                    !url.as_str().contains("pa") && !url.as_str().contains("p/w"),
+                    "{url}"
+                );
+            }
+            let shown = RedactedUrl::from_text(text);
+            assert!(
+                !shown.as_str().contains("ss@") || !shown.as_str().contains("pa"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn redaction_of_unparsable_text() {
         assert_eq!(
             RedactedUrl::from_text("rtsp://u:p@ss@host/x").as_str(),
@@ -289,9 +392,11 @@ mod tests {
             ("rtsp:u:pw@cam.local", "rtsp:***@cam.local"),
             ("rtsp:///u:pw@cam.local", "rtsp:///u:***@cam.local"),
             (" rtsp://u:pw@[::1/x", "rtsp://u:***@[::1/x"),
-            ("`rtsp://u:pw@[::1/x", "`rtsp://u:***@[::1/x"),
-            ("'rtsp://u:pw@cam'", "'rtsp://u:***@cam'"),
-            ("rtsp://rtsp://u:pw@cam/x", "rtsp://rtsp://u:***@cam/x"),
+            // Not a scheme: everything up to the last `@` may be the password.
+            ("`rtsp://u:pw@[::1/x", "`rtsp:***@[::1/x"),
+            ("'rtsp://u:pw@cam'", "'rtsp:***@cam'"),
+            // A scheme written twice: everything up to the last `@` may be the password.
+            ("rtsp://rtsp://u:pw@cam/x", "rtsp://rtsp:***@cam/x"),
             ("rtsp://u:pw@cam/x://y", "rtsp://u:***@cam/x://y"),
             (
                 "rtsp://cam/x?next=http://v:pw2@other/",

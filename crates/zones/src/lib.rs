@@ -42,6 +42,6 @@ mod scene;
 
 pub use crate::geometry::{point_in_polygon, segments_cross, side_of};
 pub use crate::scene::{
-    Analyzer, Crossing, Direction, Error, Event, Line, LineCounts, Object, ObjectZones, Scene,
-    Update, Zone,
+    Analyzer, Crossing, Direction, Error, Event, Line, LineCounts, MAX_COORDINATE, MAX_LABELS,
+    MAX_LINES, MAX_NAME, MAX_POINTS, MAX_ZONES, Object, ObjectZones, Scene, Update, Zone,
 };

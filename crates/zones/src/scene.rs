@@ -120,6 +120,59 @@ pub enum Error {
     /// Two zones or two lines share a name.
     #[error("the name {0:?} is used twice")]
     Duplicate(String),
+    /// More zones, lines or labels than a scene may have.
+    #[error("{what}: at most {max}")]
+    TooMany {
+        /// What there are too many of.
+        what: &'static str,
+        /// The most there may be.
+        max: usize,
+    },
+}
+
+/// The most zones a scene may have.
+pub const MAX_ZONES: usize = 64;
+/// The most lines a scene may have.
+pub const MAX_LINES: usize = 64;
+/// The most corners a zone's polygon may have.
+pub const MAX_POINTS: usize = 256;
+/// The most labels a zone or line may name.
+pub const MAX_LABELS: usize = 64;
+/// The longest name of a zone, line or label, in characters.
+pub const MAX_NAME: usize = 64;
+/// The largest coordinate, in pixels, either way (an 8K picture is 7680 wide).
+pub const MAX_COORDINATE: f32 = 100_000.0;
+
+/// A name (of a zone, line or label) as errors show it: at most [`MAX_NAME`] characters.
+fn shown(name: &str) -> String {
+    name.chars().take(MAX_NAME).collect()
+}
+
+/// What is wrong with a name, if anything: empty, too long, or holding a character that
+/// MQTT topics, JSON consumers or terminals would take for something else.
+fn name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("the name is empty".into());
+    }
+    if name.chars().count() > MAX_NAME {
+        return Some(format!("the name is longer than {MAX_NAME} characters"));
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '/' | '+' | '#'))
+    {
+        return Some("the name holds a control character, '/', '+' or '#'".into());
+    }
+    None
+}
+
+fn labels_problem(labels: &[String]) -> Option<String> {
+    if labels.len() > MAX_LABELS {
+        return Some(format!("at most {MAX_LABELS} labels"));
+    }
+    labels
+        .iter()
+        .find_map(|l| name_problem(l).map(|p| format!("label {:?}: {p}", shown(l))))
 }
 
 /// A tracked object on one update.
@@ -275,6 +328,10 @@ fn finite(p: (f32, f32)) -> bool {
     p.0.is_finite() && p.1.is_finite()
 }
 
+fn in_range(p: (f32, f32)) -> bool {
+    p.0.abs() <= MAX_COORDINATE && p.1.abs() <= MAX_COORDINATE
+}
+
 fn counts(labels: &[String], label: &str) -> bool {
     labels.is_empty() || labels.iter().any(|l| l == label)
 }
@@ -286,46 +343,80 @@ impl Analyzer {
     ///
     /// [`Error`] for a polygon of fewer than three points, a line of zero length, a point
     /// that is not finite, an inertia of 0, a negative band or loitering time, or a name
-    /// used twice.
+    /// used twice; [`Error::TooMany`] beyond [`MAX_ZONES`] zones or [`MAX_LINES`] lines; a
+    /// polygon of more than [`MAX_POINTS`] corners, more than [`MAX_LABELS`] labels, a name
+    /// that is empty, longer than [`MAX_NAME`] or holds a control character, `/`, `+` or
+    /// `#`, a coordinate beyond ±[`MAX_COORDINATE`], an inertia above 10,000, a loitering
+    /// time above a day or a band above [`MAX_COORDINATE`]. Errors quote at most
+    /// [`MAX_NAME`] characters of a name.
     pub fn new(scene: Scene) -> Result<Self, Error> {
+        if scene.zones.len() > MAX_ZONES {
+            return Err(Error::TooMany {
+                what: "zones",
+                max: MAX_ZONES,
+            });
+        }
+        if scene.lines.len() > MAX_LINES {
+            return Err(Error::TooMany {
+                what: "lines",
+                max: MAX_LINES,
+            });
+        }
         let mut names = std::collections::HashSet::new();
         for z in &scene.zones {
             let bad = |problem: &str| Error::Zone {
-                name: z.name.clone(),
+                name: shown(&z.name),
                 problem: problem.into(),
             };
+            if let Some(p) = name_problem(&z.name).or_else(|| labels_problem(&z.labels)) {
+                return Err(bad(&p));
+            }
             if z.polygon.len() < 3 {
                 return Err(bad("a polygon needs at least three points"));
+            }
+            if z.polygon.len() > MAX_POINTS {
+                return Err(bad(&format!("a polygon has at most {MAX_POINTS} points")));
             }
             if !z.polygon.iter().copied().all(finite) {
                 return Err(bad("a point is not a finite number"));
             }
-            if z.inertia == 0 {
-                return Err(bad("inertia must be at least 1"));
+            if !z.polygon.iter().copied().all(in_range) {
+                return Err(bad(&format!("a point is beyond ±{MAX_COORDINATE} pixels")));
             }
-            if z.loiter_seconds.is_some_and(|s| s.is_nan() || s < 0.0) {
-                return Err(bad("loiter_seconds must be 0 or more"));
+            if z.inertia == 0 || z.inertia > 10_000 {
+                return Err(bad("inertia must be between 1 and 10000"));
+            }
+            if z.loiter_seconds
+                .is_some_and(|s| !(0.0..=86_400.0).contains(&s))
+            {
+                return Err(bad("loiter_seconds must be between 0 and 86400"));
             }
             if !names.insert(("zone", z.name.clone())) {
-                return Err(Error::Duplicate(z.name.clone()));
+                return Err(Error::Duplicate(shown(&z.name)));
             }
         }
         for l in &scene.lines {
             let bad = |problem: &str| Error::Line {
-                name: l.name.clone(),
+                name: shown(&l.name),
                 problem: problem.into(),
             };
+            if let Some(p) = name_problem(&l.name).or_else(|| labels_problem(&l.labels)) {
+                return Err(bad(&p));
+            }
             if !finite(l.from) || !finite(l.to) {
                 return Err(bad("an end is not a finite number"));
+            }
+            if !in_range(l.from) || !in_range(l.to) {
+                return Err(bad(&format!("an end is beyond ±{MAX_COORDINATE} pixels")));
             }
             if l.from == l.to {
                 return Err(bad("its two ends are the same point"));
             }
-            if l.band.is_nan() || l.band < 0.0 {
-                return Err(bad("band must be 0 or more"));
+            if !(0.0..=MAX_COORDINATE).contains(&l.band) {
+                return Err(bad("band must be between 0 and 100000"));
             }
             if !names.insert(("line", l.name.clone())) {
-                return Err(Error::Duplicate(l.name.clone()));
+                return Err(Error::Duplicate(shown(&l.name)));
             }
         }
         let n = scene.lines.len();

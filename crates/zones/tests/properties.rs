@@ -221,3 +221,123 @@ fn bad_scenes_are_typed_errors() {
         zones::Error::Duplicate("x".into())
     );
 }
+
+#[test]
+fn scenes_are_capped() {
+    let square = vec![(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
+    let zones = |n: usize| Scene {
+        zones: (0..n)
+            .map(|i| Zone::new(format!("z{i}"), square.clone()))
+            .collect(),
+        lines: vec![],
+    };
+    assert!(Analyzer::new(zones(zones::MAX_ZONES)).is_ok());
+    assert_eq!(
+        Analyzer::new(zones(zones::MAX_ZONES + 1)).unwrap_err(),
+        zones::Error::TooMany {
+            what: "zones",
+            max: zones::MAX_ZONES
+        }
+    );
+    let lines = Scene {
+        zones: vec![],
+        lines: (0..=zones::MAX_LINES)
+            .map(|i| Line::new(format!("l{i}"), (0.0, 0.0), (1.0, 1.0)))
+            .collect(),
+    };
+    assert!(matches!(
+        Analyzer::new(lines),
+        Err(zones::Error::TooMany { what: "lines", .. })
+    ));
+    let corners: Vec<(f32, f32)> = (0..=zones::MAX_POINTS)
+        .map(|i| {
+            let a = i as f32 / 100.0;
+            (100.0 * a.cos(), 100.0 * a.sin())
+        })
+        .collect();
+    let e = Analyzer::new(Scene {
+        zones: vec![Zone::new("round", corners)],
+        lines: vec![],
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("at most"), "{e}");
+    // A name a megabyte long is refused, and the error quotes 64 characters of it.
+    let long = "n".repeat(1 << 20);
+    let e = Analyzer::new(Scene {
+        zones: vec![Zone::new(long.clone(), square.clone())],
+        lines: vec![],
+    })
+    .unwrap_err();
+    assert!(e.to_string().len() < 200, "{}", e.to_string().len());
+    for bad in ["", " ", "a/b", "a+b", "a#b", "a\nb", "a\u{0}b"] {
+        assert!(
+            Analyzer::new(Scene {
+                zones: vec![Zone::new(bad, square.clone())],
+                lines: vec![],
+            })
+            .is_err(),
+            "{bad:?}"
+        );
+    }
+    let mut labelled = Zone::new("z", square.clone());
+    labelled.labels = (0..=zones::MAX_LABELS).map(|i| format!("c{i}")).collect();
+    assert!(
+        Analyzer::new(Scene {
+            zones: vec![labelled],
+            lines: vec![],
+        })
+        .is_err()
+    );
+    for far in [1e6f32, -1e6, f32::MAX] {
+        assert!(
+            Analyzer::new(Scene {
+                zones: vec![],
+                lines: vec![Line::new("far", (0.0, 0.0), (far, 1.0))],
+            })
+            .is_err()
+        );
+    }
+    let mut z = Zone::new("loiter", square);
+    z.loiter_seconds = Some(f64::INFINITY);
+    assert!(
+        Analyzer::new(Scene {
+            zones: vec![z],
+            lines: vec![],
+        })
+        .is_err()
+    );
+}
+
+proptest! {
+    /// Whatever a caller sends, the scene builds within the caps or is refused with a short
+    /// message; it never panics.
+    #[test]
+    fn any_scene_is_built_within_caps_or_refused(
+        n_zones in 0usize..80,
+        points in 0usize..300,
+        name_len in 0usize..100,
+        coordinate in prop_oneof![Just(f32::NAN), Just(f32::INFINITY), -2e5f32..2e5],
+    ) {
+        let name = "x".repeat(name_len);
+        let polygon: Vec<(f32, f32)> = (0..points)
+            .map(|i| (coordinate + i as f32, (i % 7) as f32))
+            .collect();
+        let scene = Scene {
+            zones: (0..n_zones)
+                .map(|i| Zone::new(format!("{name}{i}"), polygon.clone()))
+                .collect(),
+            lines: vec![],
+        };
+        match Analyzer::new(scene.clone()) {
+            Ok(a) => {
+                prop_assert!(a.scene().zones.len() <= zones::MAX_ZONES);
+                for z in &a.scene().zones {
+                    prop_assert!((3..=zones::MAX_POINTS).contains(&z.polygon.len()));
+                    prop_assert!(z.name.chars().count() <= zones::MAX_NAME);
+                    prop_assert!(z.polygon.iter().all(|p| p.0.abs() <= zones::MAX_COORDINATE));
+                }
+            }
+            Err(e) => prop_assert!(e.to_string().len() < 300, "{e}"),
+        }
+    }
+}

@@ -48,7 +48,9 @@ const IN_FLIGHT: usize = 256;
 /// The controller's tick.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A NATS URL with any password replaced by `***`.
+/// A NATS URL with any password or token replaced by `***`: everything before the last
+/// `@` is secret but a plain user name before a `:` (NATS URLs have no path to hold an `@`,
+/// and a token may hold any character).
 pub(crate) fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return if url.contains('@') {
@@ -57,33 +59,26 @@ pub(crate) fn redact(url: &str) -> String {
             url.into()
         };
     };
-    let end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{path}")
-            } else {
-                format!("{scheme}://***@{host}{path}")
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) if !user.contains(['/', '?', '#', '@']) => {
+                format!("{scheme}://{user}:***@{host}")
             }
-        }
+            _ => format!("{scheme}://***@{host}"),
+        },
         None => url.into(),
     }
 }
 
-/// Camera ids the fleet accepts: a NATS subject token and KV key (`[A-Za-z0-9_-]`, ≤ 128).
+/// Camera ids (and worker and reader names) the fleet accepts: a stream id
+/// ([`rtsp_worker::check_stream_id`]) without `.`, which would split a NATS subject token
+/// and is refused in consumer names.
 pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if rtsp_worker::check_stream_id(id).is_ok() && !id.contains('.') {
         Ok(())
     } else {
         Err(format!(
-            "camera id {:?}: in a fleet ids are 1–128 of A–Z a–z 0–9 _ - (they name NATS subjects)",
+            "camera id {:?}: in a fleet ids are 1–64 of A–Z a–z 0–9 _ - (they name NATS subjects)",
             id.chars().take(40).collect::<String>()
         ))
     }
@@ -351,6 +346,7 @@ pub(crate) fn default_worker_id() -> String {
                 '_'
             }
         })
+        .take(40)
         .collect();
     format!("{host}-{}", std::process::id())
 }
@@ -839,14 +835,17 @@ mod tests {
         assert_eq!(redact("nats://u:pw@h:4222"), "nats://u:***@h:4222");
         assert_eq!(redact("nats://token@h:4222"), "nats://***@h:4222");
         assert_eq!(redact("nats://h:4222"), "nats://h:4222");
-        assert_eq!(redact("rtsp://a:b@c/d@e"), "rtsp://a:***@c/d@e");
+        // User info runs to the last `@`, whatever the password holds.
+        assert_eq!(redact("rtsp://a:b@c/d@e"), "rtsp://a:***@e");
+        assert_eq!(redact("nats://u:pa/ss@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact("tls://tok/en+=@h:4222"), "tls://***@h:4222");
         assert!(!redact("a:pw@h").contains("pw"));
     }
 
     #[test]
     fn ids_must_be_subject_tokens() {
         assert!(check_id("cam-1_A").is_ok());
-        for bad in ["", "a.b", "a*", ">", "a b", &"x".repeat(129)] {
+        for bad in ["", "a.b", "a*", ">", "a b", &"x".repeat(65)] {
             assert!(check_id(bad).is_err(), "{bad}");
         }
     }
