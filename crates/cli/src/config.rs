@@ -129,6 +129,10 @@ pub(crate) struct Outputs {
     pub(crate) metrics_public: Option<bool>,
     pub(crate) mqtt: Option<String>,
     pub(crate) mqtt_prefix: Option<String>,
+    /// The MQTT password, in a file of its own (`--mqtt-password-file`).
+    pub(crate) mqtt_password_file: Option<PathBuf>,
+    /// PEM roots for `mqtts://` (`--mqtt-ca-file`).
+    pub(crate) mqtt_ca_file: Option<PathBuf>,
     pub(crate) snapshots: Option<PathBuf>,
     pub(crate) snapshot_every: Option<f64>,
     pub(crate) json: Option<bool>,

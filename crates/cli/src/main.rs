@@ -72,7 +72,7 @@ enum Command {
 /// Where the fleet's NATS server is.
 #[derive(Args, Clone)]
 struct NatsArg {
-    /// The fleet's NATS server
+    /// The fleet's NATS server (nats://, or tls:// for TLS)
     #[arg(
         long,
         value_name = "URL",
@@ -80,6 +80,39 @@ struct NatsArg {
         default_value = "nats://127.0.0.1:4222"
     )]
     cluster: String,
+    #[command(flatten)]
+    auth: NatsAuth,
+}
+
+/// How to authenticate to NATS and check its certificate.
+#[derive(Args, Clone, Default)]
+struct NatsAuth {
+    /// A NATS credentials file (.creds: a user JWT and its NKey seed)
+    #[arg(long, value_name = "FILE", global = true)]
+    nats_creds: Option<PathBuf>,
+    /// A file holding an NKey seed (SU…)
+    #[arg(long, value_name = "FILE", global = true)]
+    nats_nkey: Option<PathBuf>,
+    /// PEM certificates the NATS server's must chain to (TLS is then required)
+    #[arg(long, value_name = "FILE", global = true)]
+    nats_ca_file: Option<PathBuf>,
+}
+
+impl NatsAuth {
+    fn nats(&self, url: &str) -> fleet::Nats {
+        fleet::Nats {
+            url: url.to_owned(),
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            ca_file: self.nats_ca_file.clone(),
+        }
+    }
+}
+
+/// Reads `--fleet-key-file`, if given.
+fn fleet_key(path: Option<&PathBuf>) -> Result<Option<fleet::FleetKey>, Failure> {
+    path.map(|p| fleet::FleetKey::load(p).map_err(|m| Failure::new(2, m)))
+        .transpose()
 }
 
 #[derive(Args)]
@@ -88,6 +121,10 @@ struct CamerasArgs {
     action: CamerasAction,
     #[command(flatten)]
     nats: NatsArg,
+    /// The fleet's key file (64 hex digits a line; the first seals): camera passwords go
+    /// into the registry sealed with it
+    #[arg(long, value_name = "FILE", global = true)]
+    fleet_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -101,8 +138,8 @@ enum CamerasAction {
         /// User name, if not in the URL
         #[arg(long)]
         username: Option<String>,
-        /// The environment variable holding the password (kept in the registry: protect
-        /// the NATS server)
+        /// The environment variable holding the password (read now, sealed into the
+        /// registry with --fleet-key-file)
         #[arg(long, value_name = "VAR")]
         password_env: Option<String>,
         /// auto, tcp or udp
@@ -113,6 +150,9 @@ enum CamerasAction {
     Remove { id: String },
     /// The registry's cameras, one JSON object per line (passwords left out).
     List,
+    /// Seals every camera password again with the key file's first key (key rotation: put
+    /// the new key first in every worker's key file, run this, then drop the old key).
+    Rekey,
 }
 
 #[derive(Args)]
@@ -235,9 +275,18 @@ struct ServeArgs {
     #[arg(
         long,
         value_name = "URL",
-        help = "Publish object events to an MQTT broker, mqtt://host[:port] (Frigate-style topics)"
+        help = "Publish object events to an MQTT broker, mqtt://[user@]host[:port], or \
+                mqtts://… over TLS (Frigate-style topics)"
     )]
     mqtt: Option<String>,
+    /// A file holding the MQTT password (also RTSP_WORKER_MQTT_PASSWORD); the user name goes
+    /// in the URL
+    #[arg(long, value_name = "FILE")]
+    mqtt_password_file: Option<PathBuf>,
+    /// PEM certificates the mqtts:// broker's certificate must chain to [default: the
+    /// system's roots]
+    #[arg(long, value_name = "FILE")]
+    mqtt_ca_file: Option<PathBuf>,
     /// The MQTT topic prefix [default: rtsp-worker]
     #[arg(long)]
     mqtt_prefix: Option<String>,
@@ -305,6 +354,12 @@ struct RunArgs {
     /// Seconds a lease outlives its last renewal; the same for every worker [default: 3]
     #[arg(long, value_name = "SECS", default_value_t = 3.0, requires = "cluster")]
     lease_ttl: f64,
+    #[command(flatten)]
+    nats_auth: NatsAuth,
+    /// The fleet's key file: opens the camera passwords sealed in the registry, seals those
+    /// added over HTTP
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    fleet_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -383,9 +438,11 @@ fn main() -> ExitCode {
             Command::Cameras(args) => cameras(args).await,
             Command::Results(args) => results(args).await,
             Command::Cluster(args) => match args.action {
-                ClusterAction::Status => fleet::status(&args.nats.cluster).await.map(|v| {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                }),
+                ClusterAction::Status => fleet::status(&args.nats.auth.nats(&args.nats.cluster))
+                    .await
+                    .map(|v| {
+                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    }),
             },
         }
     });
@@ -603,9 +660,36 @@ struct Outputs {
 }
 
 fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure> {
-    let mqtt = match args.mqtt.as_ref().or(file.mqtt.as_ref()) {
-        Some(url) => {
-            let broker = mqtt::parse_broker(url).map_err(|m| Failure::new(2, m))?;
+    let mqtt = match (&args.mqtt, &file.mqtt) {
+        (None, None) => None,
+        (from_flag, from_file) => {
+            // A password may sit in the config file's URL, not in the command line's.
+            let (url, in_file) = match from_flag {
+                Some(url) => (url, false),
+                None => (from_file.as_ref().expect("one is set"), true),
+            };
+            let mut broker = mqtt::parse_broker(url, in_file).map_err(|m| Failure::new(2, m))?;
+            let password = match args
+                .mqtt_password_file
+                .as_ref()
+                .or(file.mqtt_password_file.as_ref())
+            {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
+                        .map_err(|e| {
+                            Failure::new(2, format!("--mqtt-password-file {}: {e}", path.display()))
+                        })?,
+                ),
+                None => std::env::var("RTSP_WORKER_MQTT_PASSWORD").ok(),
+            };
+            if let Some(p) = password {
+                broker = broker.with_password(p).map_err(|m| Failure::new(2, m))?;
+            }
+            broker.ca_file = args
+                .mqtt_ca_file
+                .clone()
+                .or_else(|| file.mqtt_ca_file.clone());
             let prefix = args
                 .mqtt_prefix
                 .clone()
@@ -614,7 +698,6 @@ fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure>
             mqtt::check_prefix(&prefix).map_err(|m| Failure::new(2, m))?;
             Some((broker, prefix))
         }
-        None => None,
     };
     let every = args.snapshot_every.or(file.snapshot_every).unwrap_or(5.0);
     if !(every > 0.0 && every.is_finite()) {
@@ -654,7 +737,8 @@ fn status_lines(manager: &StreamConnectionManager, every: f64) -> Option<JoinHan
 }
 
 async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
-    let url = &args.nats.cluster;
+    let nats = args.nats.auth.nats(&args.nats.cluster);
+    let key = fleet_key(args.fleet_key_file.as_ref())?;
     match args.action {
         CamerasAction::Add {
             id,
@@ -663,7 +747,7 @@ async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
             password_env,
             transport,
         } => {
-            // The password is read here and kept in the registry, which workers read.
+            // The password is read here (the operator's environment) and sealed.
             let password = match password_env {
                 Some(var) => Some(std::env::var(&var).map_err(|_| {
                     Failure::new(2, format!("--password-env names {var:?}, which is not set"))
@@ -676,10 +760,14 @@ async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
                 "password": password,
                 "transport": transport,
             });
-            fleet::cameras_add(url, &id, value).await
+            fleet::cameras_add(&nats, &id, value, key.as_ref()).await
         }
-        CamerasAction::Remove { id } => fleet::cameras_remove(url, &id).await,
-        CamerasAction::List => fleet::cameras_list(url).await,
+        CamerasAction::Remove { id } => fleet::cameras_remove(&nats, &id).await,
+        CamerasAction::List => fleet::cameras_list(&nats).await,
+        CamerasAction::Rekey => match &key {
+            Some(k) => fleet::cameras_rekey(&nats, k).await,
+            None => Err(Failure::new(2, "cameras rekey needs --fleet-key-file")),
+        },
     }
 }
 
@@ -701,7 +789,7 @@ async fn results(args: ResultsArgs) -> Result<(), Failure> {
         s => s.map(Duration::from_secs_f64),
     };
     fleet::read(fleet::Read {
-        url: args.nats.cluster,
+        nats: args.nats.auth.nats(&args.nats.cluster),
         camera: args.camera,
         from,
         durable: args.durable,
@@ -762,7 +850,8 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
                 ));
             }
             Some(fleet::Join {
-                url: url.clone(),
+                nats: args.nats_auth.nats(url),
+                key: fleet_key(args.fleet_key_file.as_ref())?,
                 worker_id: args
                     .worker_id
                     .clone()
@@ -809,10 +898,13 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         first_free: first_file_camera,
         allow_file_urls: args.allow_file_urls,
     };
-    let publisher = out
-        .mqtt
-        .as_ref()
-        .map(|(broker, prefix)| mqtt::Publisher::start(broker, prefix, args.serve.mqtt_queue));
+    let publisher = match &out.mqtt {
+        Some((broker, prefix)) => Some(
+            mqtt::Publisher::start(broker, prefix, args.serve.mqtt_queue)
+                .map_err(|m| Failure::new(2, m))?,
+        ),
+        None => None,
+    };
     let service = Service::new(manager.clone(), settings, metrics, publisher);
     let _ = state.service.set(service.clone());
     for (n, cam) in cameras.into_iter().enumerate() {

@@ -246,6 +246,7 @@ impl Metrics {
                 ("queued", m.queued.load(Ordering::Relaxed)),
                 ("sent", m.sent.load(Ordering::Relaxed)),
                 ("dropped", m.dropped.load(Ordering::Relaxed)),
+                ("too_large", m.too_large.load(Ordering::Relaxed)),
             ] {
                 messages
                     .get_or_create(&vec![("outcome".into(), outcome.into())])
@@ -253,7 +254,8 @@ impl Metrics {
             }
             r.register(
                 "mqtt_messages",
-                "MQTT messages queued, sent, and dropped because the queue was full",
+                "MQTT messages queued, sent, dropped because the queue was full, and dropped \
+                 because they were larger than any message meant to be published",
                 messages,
             );
             r.register(

@@ -1,13 +1,19 @@
-//! The MQTT publisher (`--mqtt mqtt://host:port`): one client for the process, fed without
-//! ever waiting. Messages go into the client's bounded request queue; when it is full (the
-//! broker is down or slow) they are dropped and counted. The client reconnects on its own;
-//! `<prefix>/available` is `online` while connected and the broker's last will says `offline`.
+//! The MQTT publisher (`--mqtt mqtt://host:port`, or `mqtts://` over TLS): one client for
+//! the process, fed without ever waiting. Messages go into the client's bounded request
+//! queue; when it is full (the broker is down or slow) they are dropped and counted, and a
+//! message larger than any we mean to publish is dropped and counted too, never the
+//! connection. The client reconnects on its own; `<prefix>/available` is `online` while
+//! connected and the broker's last will says `offline`. Its password comes from a file or the
+//! environment, never the command line.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -17,58 +23,153 @@ use crate::events::Message;
 /// default of `--mqtt-queue`).
 pub(crate) const QUEUE: usize = 4096;
 
-/// Where the broker is (credentials stay out of `Display`).
+/// The largest message (topic and payload) we publish. Zone, line and label names are
+/// capped (64 zones of 64-character names at most), so the largest event — a track's
+/// `before` and `after` with every zone current and entered — stays under 40 KiB; this
+/// leaves room, and anything larger is a bug to count, not a reason to drop the connection.
+pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
+
+/// Where the broker is and how to reach it; the password never shows.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Broker {
     pub(crate) host: String,
     pub(crate) port: u16,
-    credentials: Option<(String, String)>,
+    /// `mqtts://`: TLS, checked against `ca_file` or the system's roots.
+    pub(crate) tls: bool,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) username: Option<String>,
+    password: Option<String>,
 }
 
 impl std::fmt::Display for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "mqtt://{}:{}", self.host, self.port)
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        match &self.username {
+            Some(u) => write!(f, "{scheme}://{u}@{}:{}", self.host, self.port),
+            None => write!(f, "{scheme}://{}:{}", self.host, self.port),
+        }
     }
 }
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Broker({self})")
+        write!(
+            f,
+            "Broker({self}, password: {})",
+            if self.password.is_some() {
+                "***"
+            } else {
+                "none"
+            }
+        )
     }
 }
 
-/// Parses `mqtt://[user:password@]host[:port]` (port 1883 by default); errors never quote
-/// the password.
-pub(crate) fn parse_broker(url: &str) -> Result<Broker, String> {
-    let rest = url
+/// Parses `mqtt[s]://[user[:password]@]host[:port]` (port 1883, or 8883 over TLS); errors
+/// never quote the password. `password_allowed` is false for a URL from the command line,
+/// where every user of the machine can read it.
+pub(crate) fn parse_broker(url: &str, password_allowed: bool) -> Result<Broker, String> {
+    const FORM: &str = "the MQTT broker must be mqtt://host[:port] or mqtts://host[:port]";
+    let url = url.trim();
+    let (tls, rest) = if let Some(r) = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or("the MQTT broker must be mqtt://host[:port]")?;
-    let rest = rest.trim_end_matches('/');
-    let (credentials, hostport) = match rest.rsplit_once('@') {
-        Some((cred, hp)) => {
-            let (u, p) = cred.split_once(':').unwrap_or((cred, ""));
-            (Some((u.to_owned(), p.to_owned())), hp)
-        }
-        None => (None, rest),
+    {
+        (false, r)
+    } else if let Some(r) = url
+        .strip_prefix("mqtts://")
+        .or_else(|| url.strip_prefix("ssl://"))
+    {
+        (true, r)
+    } else {
+        return Err(FORM.into());
     };
+    let rest = rest.trim_end_matches('/');
+    let (username, password, hostport) = match rest.rsplit_once('@') {
+        Some((cred, hp)) => match cred.split_once(':') {
+            Some((u, p)) => (Some(u.to_owned()), Some(p.to_owned()), hp),
+            None => (Some(cred.to_owned()), None, hp),
+        },
+        None => (None, None, rest),
+    };
+    if password.is_some() && !password_allowed {
+        return Err(
+            "a password in --mqtt's URL is visible to every user of this machine: give it in \
+             --mqtt-password-file FILE or RTSP_WORKER_MQTT_PASSWORD instead"
+                .into(),
+        );
+    }
+    let default_port = if tls { 8883 } else { 1883 };
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (
             h,
             p.parse::<u16>()
                 .map_err(|_| "the MQTT broker's port is not a number".to_owned())?,
         ),
-        _ => (hostport, 1883),
+        _ => (hostport, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains('/') {
-        return Err("the MQTT broker must be mqtt://host[:port]".into());
+    if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+        return Err(FORM.into());
     }
     Ok(Broker {
         host: host.to_owned(),
         port,
-        credentials,
+        tls,
+        ca_file: None,
+        username: username.filter(|u| !u.is_empty()),
+        password,
     })
+}
+
+impl Broker {
+    /// Sets the password (from a file or the environment).
+    pub(crate) fn with_password(mut self, password: String) -> Result<Self, String> {
+        if self.username.is_none() {
+            return Err("an MQTT password needs a user name: mqtt://USER@host".into());
+        }
+        self.password = Some(password);
+        Ok(self)
+    }
+
+    /// The client's TLS settings: roots from the CA file (PEM), else the system's.
+    fn tls_config(&self) -> Result<rustls::ClientConfig, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                use rustls_pki_types::CertificateDer;
+                use rustls_pki_types::pem::PemObject;
+                let shown = path.display();
+                let certs = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("--mqtt-ca-file {shown}: {e}"))?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| format!("--mqtt-ca-file {shown}: {e}"))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("--mqtt-ca-file {shown}: {e}"))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!("--mqtt-ca-file {shown}: no certificate in it"));
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+                if roots.is_empty() {
+                    return Err(
+                        "mqtts://: the system has no root certificates; give --mqtt-ca-file".into(),
+                    );
+                }
+            }
+        }
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| format!("TLS: {e}"))
+    }
 }
 
 /// Checks a topic prefix.
@@ -91,6 +192,8 @@ pub(crate) struct MqttStats {
     pub(crate) queued: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Messages larger than [`MAX_MESSAGE`], dropped.
+    pub(crate) too_large: AtomicU64,
     pub(crate) connected: AtomicBool,
 }
 
@@ -106,18 +209,29 @@ pub(crate) struct Publisher {
 impl Publisher {
     /// Starts the client; it connects (and reconnects) in the background. `queue` messages
     /// wait for a broker that is away.
-    pub(crate) fn start(broker: &Broker, prefix: &str, queue: usize) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// The TLS settings cannot be made (an unreadable CA file, no root certificates).
+    pub(crate) fn start(broker: &Broker, prefix: &str, queue: usize) -> Result<Self, String> {
         let id = format!("rtsp-worker-{}", std::process::id());
         let mut options = MqttOptions::new(id, broker.host.clone(), broker.port);
         options.set_keep_alive(Duration::from_secs(10));
+        // Outgoing: the largest message we publish and its header; incoming: acknowledgements.
+        options.set_max_packet_size(64 * 1024, MAX_MESSAGE + 1024);
+        if broker.tls {
+            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
+                broker.tls_config()?,
+            ))));
+        }
         options.set_last_will(LastWill::new(
             format!("{prefix}/available"),
             "offline",
             QoS::AtLeastOnce,
             true,
         ));
-        if let Some((u, p)) = &broker.credentials {
-            options.set_credentials(u.clone(), p.clone());
+        if let Some(u) = &broker.username {
+            options.set_credentials(u.clone(), broker.password.clone().unwrap_or_default());
         }
         let (client, mut eventloop) = AsyncClient::new(options, queue.max(1));
         let stats = Arc::new(MqttStats::default());
@@ -155,18 +269,23 @@ impl Publisher {
                 }
             }
         });
-        Self {
+        Ok(Self {
             client,
             prefix: prefix.to_owned(),
             stats,
             task,
-        }
+        })
     }
 
-    /// Queues messages; never waits. A full queue drops them, counted.
+    /// Queues messages; never waits. A full queue drops them, counted, and so is a message
+    /// larger than [`MAX_MESSAGE`] (which the client would take for a reason to disconnect).
     pub(crate) fn send(&self, messages: impl IntoIterator<Item = Message>) {
         for m in messages {
             let topic = format!("{}/{}", self.prefix, m.topic);
+            if topic.len() + m.payload.len() > MAX_MESSAGE {
+                self.stats.too_large.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             match self
                 .client
                 .try_publish(topic, QoS::AtLeastOnce, m.retain, m.payload)
@@ -206,15 +325,37 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        let b = parse_broker("mqtt://127.0.0.1:1884").unwrap();
-        assert_eq!((b.host.as_str(), b.port), ("127.0.0.1", 1884));
-        assert_eq!(parse_broker("mqtt://broker").unwrap().port, 1883);
-        let b = parse_broker("mqtt://u:s3cret@host:1000/").unwrap();
-        assert_eq!(b.credentials, Some(("u".into(), "s3cret".into())));
-        assert!(!format!("{b} {b:?}").contains("s3cret"));
-        assert!(parse_broker("http://host").is_err());
-        assert!(parse_broker("mqtt://host:port").is_err());
-        assert!(parse_broker("mqtt://").is_err());
+        let b = parse_broker("mqtt://127.0.0.1:1884", false).unwrap();
+        assert_eq!((b.host.as_str(), b.port, b.tls), ("127.0.0.1", 1884, false));
+        assert_eq!(parse_broker("mqtt://broker", false).unwrap().port, 1883);
+        let tls = parse_broker("mqtts://u@broker", false).unwrap();
+        assert_eq!(
+            (tls.port, tls.tls, tls.username.as_deref()),
+            (8883, true, Some("u"))
+        );
+        // A password in a URL: from a file (the config file), not the command line.
+        let b = parse_broker("mqtt://u:s3c/r@t@host:1000/", true).unwrap();
+        assert_eq!(b.password.as_deref(), Some("s3c/r@t"));
+        assert!(!format!("{b} {b:?}").contains("s3c"));
+        let e = parse_broker("mqtt://u:s3cret@host:1000/", false).unwrap_err();
+        assert!(
+            e.contains("--mqtt-password-file") && !e.contains("s3cret"),
+            "{e}"
+        );
+        let b = parse_broker("mqtt://u@host", false)
+            .unwrap()
+            .with_password("pw".into())
+            .unwrap();
+        assert!(!format!("{b} {b:?}").contains("pw,"));
+        assert!(
+            parse_broker("mqtt://host", false)
+                .unwrap()
+                .with_password("pw".into())
+                .is_err()
+        );
+        assert!(parse_broker("http://host", false).is_err());
+        assert!(parse_broker("mqtt://host:port", false).is_err());
+        assert!(parse_broker("mqtt://", false).is_err());
         assert!(check_prefix("home/rtsp").is_ok());
         assert!(check_prefix("a/#").is_err() && check_prefix("/a").is_err());
     }

@@ -66,10 +66,15 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // A camera with a password (a closed port: it never connects, and says so in the logs).
+    // A camera with a password (a closed port: it never connects, and says so in the logs),
+    // sealed into the registry with the fleet's key; without the key it is refused.
     const SECRET: &str = "hunter2-in-the-registry";
-    let out = binary()
-        .args([
+    let key = dir.join("fleet.key");
+    std::fs::write(&key, format!("{}\n", "5a".repeat(32))).unwrap();
+    let key = key.to_str().unwrap().to_owned();
+    let add_locked = |with_key: bool| {
+        let mut c = binary();
+        c.args([
             "cameras",
             "add",
             "locked",
@@ -78,13 +83,35 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
             &url,
         ])
         .args(["--username", "admin", "--password-env", "DOOR_PASSWORD"])
-        .env("DOOR_PASSWORD", SECRET)
-        .output()
-        .unwrap();
+        .env("DOOR_PASSWORD", SECRET);
+        if with_key {
+            c.args(["--fleet-key-file", &key]);
+        }
+        c.output().unwrap()
+    };
+    let out = add_locked(false);
+    assert_eq!(out.status.code(), Some(2), "a password needs the fleet key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--fleet-key-file"));
+    let out = add_locked(true);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // What a reader of the bucket without the key sees.
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    let raw = js
+        .get_key_value("cameras")
+        .await
+        .unwrap()
+        .get("locked")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    assert!(
+        raw.contains("password_sealed") && !raw.contains(SECRET),
+        "{raw}"
     );
     let listed = binary()
         .args(["cameras", "list", "--cluster", &url])
@@ -112,7 +139,16 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
 
     let mut workers: BTreeMap<&str, WorkerProc> = BTreeMap::new();
     for id in ["w1", "w2", "w3"] {
-        workers.insert(id, WorkerProc::start(&url, id, &logs));
+        workers.insert(
+            id,
+            WorkerProc::start_with(
+                &url,
+                id,
+                &logs,
+                &["--no-json", "--fleet-key-file", &key],
+                false,
+            ),
+        );
     }
     let obs = Observer::start(&url).await;
     let mut figures = serde_json::Map::new();

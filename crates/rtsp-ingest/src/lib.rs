@@ -60,4 +60,4 @@ pub use crate::params::{Codec, CodecParameters};
 pub use crate::replay::{MAX_REPLAY_BYTES, ReplayOptions, replay};
 pub use crate::session::{connect, probe};
 pub use crate::stats::{FrameDrops, IngestStats, State};
-pub use crate::url::{Credentials, RedactedUrl};
+pub use crate::url::{Credentials, RedactedUrl, split_credentials};

@@ -96,6 +96,26 @@ impl RedactedUrl {
     }
 }
 
+/// Splits the user info off a camera URL by the rule of [`RedactedUrl::from_text`] (it runs
+/// to the last `@`): the URL without it, and the credentials it held, percent-decoded. Text
+/// without `scheme://` comes back as it is.
+pub fn split_credentials(text: &str) -> (String, Option<Credentials>) {
+    let text = text.trim_matches(|c: char| c <= ' ');
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return (text.to_owned(), None);
+    };
+    match (split_userinfo(rest), rest.rfind('@')) {
+        (Some((user, password)), Some(at)) => (
+            format!("{scheme}://{}", &rest[at + 1..]),
+            Some(Credentials::new(
+                percent_decode(user),
+                percent_decode(password.unwrap_or("")),
+            )),
+        ),
+        _ => (text.to_owned(), None),
+    }
+}
+
 /// The user info at the start of `rest` (the text after `scheme://`): the user name and the
 /// password, if any, as written. The user info runs to the last `@`; a user name holding `/`,
 /// `?` or `#` means that `@` is in a path or query instead, and there is none.

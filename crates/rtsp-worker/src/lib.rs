@@ -88,7 +88,9 @@ pub use crate::stats::{
 pub use crate::stream::{ResultQueue, StreamConnection};
 pub use gpu_decode::Error as DecodeError;
 pub use infer_trt::{Error as InferError, cache_dir};
-pub use rtsp_ingest::{Error as CameraError, RedactedUrl, Transport};
+pub use rtsp_ingest::{
+    Credentials, Error as CameraError, RedactedUrl, Transport, split_credentials,
+};
 pub use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};
 /// Zones and counting lines ([`StreamOptions::scene`]): the `zones` crate.
 pub use zones;

@@ -11,21 +11,22 @@ use serde_json::{Value, json};
 use tracing::debug;
 
 use super::{
-    CAMERAS, LEASES, MEMBERS, RegistryError, bucket, check_id, connect, delete_camera,
-    nats_failure, put_camera, redact, results_stream,
+    CAMERAS, FleetKey, LEASES, MEMBERS, Nats, RegistryError, bucket, check_id, connect,
+    delete_camera, nats_failure, open_entry, put_camera, redact, results_stream, seal_entry,
 };
 use crate::Failure;
-use crate::config::{Entry, Trust};
 
-/// `cameras add ID URL`: puts a camera into the registry (fails if the id exists).
-pub(crate) async fn cameras_add(url: &str, id: &str, camera: Value) -> Result<(), Failure> {
+/// `cameras add ID URL`: puts a camera into the registry (fails if the id exists), its
+/// password sealed with the fleet key.
+pub(crate) async fn cameras_add(
+    nats: &Nats,
+    id: &str,
+    camera: Value,
+    key: Option<&FleetKey>,
+) -> Result<(), Failure> {
     check_id(id).map_err(|m| Failure::new(2, m))?;
-    let entry: Entry = serde_json::from_value(camera.clone())
-        .map_err(|e| Failure::new(2, format!("bad camera: {e}")))?;
-    entry
-        .into_camera(id.to_owned(), &format!("camera {id:?}"), Trust::NETWORK)
-        .map_err(|m| Failure::new(2, m))?;
-    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
+    let camera = seal_entry(id, camera, key).map_err(|m| Failure::new(2, m))?;
+    let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     put_camera(&store, id, &camera).await.map_err(|e| match e {
         RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
@@ -33,9 +34,51 @@ pub(crate) async fn cameras_add(url: &str, id: &str, camera: Value) -> Result<()
     })
 }
 
+/// `cameras rekey`: every sealed password opened with any of the key file's keys and sealed
+/// again with its first (key rotation). Entries it cannot open are named and left alone.
+pub(crate) async fn cameras_rekey(nats: &Nats, key: &FleetKey) -> Result<(), Failure> {
+    let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
+    let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
+    let mut failed = Vec::new();
+    let mut done = 0;
+    for (id, e) in entries(&store).await? {
+        let value: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+        if value.get("password_sealed").is_none() {
+            continue;
+        }
+        let entry = match open_entry(&id, value.clone(), Some(key)) {
+            Ok(entry) => entry,
+            Err(m) => {
+                failed.push(m);
+                continue;
+            }
+        };
+        let mut fresh = value;
+        if let Some(map) = fresh.as_object_mut() {
+            map.remove("password_sealed");
+            map.insert(
+                "password".into(),
+                Value::String(entry.password.unwrap_or_default()),
+            );
+        }
+        let sealed = seal_entry(&id, fresh, Some(key)).map_err(|m| Failure::new(2, m))?;
+        store
+            .update(&id, bytes::Bytes::from(sealed.to_string()), e.revision)
+            .await
+            .map_err(|err| nats_failure(&format!("camera {id:?}"), err))?;
+        done += 1;
+    }
+    eprintln!("rtsp-worker: {done} passwords sealed again with the first key");
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(1, failed.join("\n")))
+    }
+}
+
 /// `cameras remove ID`.
-pub(crate) async fn cameras_remove(url: &str, id: &str) -> Result<(), Failure> {
-    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
+pub(crate) async fn cameras_remove(nats: &Nats, id: &str) -> Result<(), Failure> {
+    let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     delete_camera(&store, id).await.map_err(|e| match e {
         RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
@@ -71,6 +114,7 @@ async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
                 "id": id,
                 "url": redact(v["url"].as_str().unwrap_or_default()),
                 "username": v.get("username"),
+                "password": v.get("password_sealed").map(|_| "sealed"),
                 "transport": v.get("transport"),
             })
         })
@@ -78,8 +122,8 @@ async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
 }
 
 /// `cameras list`: one JSON line per camera.
-pub(crate) async fn cameras_list(url: &str) -> Result<(), Failure> {
-    let (_c, js) = connect(url, "rtsp-worker-cameras").await?;
+pub(crate) async fn cameras_list(nats: &Nats) -> Result<(), Failure> {
+    let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     let mut out = std::io::stdout().lock();
     for v in registry(&store).await? {
@@ -89,8 +133,8 @@ pub(crate) async fn cameras_list(url: &str) -> Result<(), Failure> {
 }
 
 /// `cluster status`: one JSON document.
-pub(crate) async fn status(url: &str) -> Result<Value, Failure> {
-    let (_c, js) = connect(url, "rtsp-worker-status").await?;
+pub(crate) async fn status(nats: &Nats) -> Result<Value, Failure> {
+    let (_c, js) = connect(nats, "rtsp-worker-status").await?;
     let open = |name: &'static str| {
         let js = js.clone();
         async move {
@@ -171,7 +215,7 @@ pub(crate) fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
 /// Settings of `results`.
 #[derive(Debug, Clone)]
 pub(crate) struct Read {
-    pub(crate) url: String,
+    pub(crate) nats: Nats,
     pub(crate) camera: Option<String>,
     pub(crate) from: ReadFrom,
     pub(crate) durable: String,
@@ -185,7 +229,7 @@ pub(crate) async fn read(r: Read) -> Result<(), Failure> {
         check_id(c).map_err(|m| Failure::new(2, m))?;
     }
     check_id(&r.durable).map_err(|m| Failure::new(2, m.replace("camera id", "--durable")))?;
-    let (_c, js) = connect(&r.url, "rtsp-worker-results").await?;
+    let (_c, js) = connect(&r.nats, "rtsp-worker-results").await?;
     let stream = results_stream(&js).await?;
     let name = match &r.camera {
         Some(c) => format!("{}-{c}", r.durable),

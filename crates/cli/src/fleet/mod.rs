@@ -8,6 +8,7 @@
 //! registry, reader and status commands are in `commands.rs`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,10 +28,13 @@ use crate::Failure;
 use crate::config::{Entry, Trust};
 
 mod commands;
+mod seal;
 use crate::service::{Origin, Service, lock, now_secs};
 pub(crate) use commands::{
-    Read, ReadFrom, cameras_add, cameras_list, cameras_remove, parse_since, read, status,
+    Read, ReadFrom, cameras_add, cameras_list, cameras_rekey, cameras_remove, parse_since, read,
+    status,
 };
+pub(crate) use seal::FleetKey;
 
 /// Bucket of worker heartbeats (one key per worker, lapsing a TTL after the last write).
 pub(crate) const MEMBERS: &str = "members";
@@ -84,12 +88,75 @@ pub(crate) fn check_id(id: &str) -> Result<(), String> {
     }
 }
 
+/// How to reach the fleet's NATS server: its URL (`nats://`, or `tls://` for TLS, with an
+/// optional `user:password@` or token), and the credentials and roots to use. `Debug`
+/// redacts the URL.
+#[derive(Clone, Default)]
+pub(crate) struct Nats {
+    pub(crate) url: String,
+    /// A `.creds` file (a user JWT and its NKey seed), as `nsc` writes them.
+    pub(crate) creds: Option<PathBuf>,
+    /// A file holding an NKey seed (`SU…`).
+    pub(crate) nkey: Option<PathBuf>,
+    /// PEM roots the server's TLS certificate must chain to (TLS is then required).
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats")
+            .field("url", &redact(&self.url))
+            .field("creds", &self.creds)
+            .field("nkey", &self.nkey)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
 /// Connects to NATS; fails fast if nobody answers, reconnects forever afterwards.
 pub(crate) async fn connect(
-    url: &str,
+    nats: &Nats,
     name: &str,
 ) -> Result<(Client, jetstream::Context), Failure> {
-    let client = async_nats::ConnectOptions::new()
+    let url = &nats.url;
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(path) = &nats.creds {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(2, format!("--nats-creds {}: {e}", path.display())))?;
+        options = options.credentials(&text).map_err(|_| {
+            Failure::new(
+                2,
+                format!(
+                    "--nats-creds {}: not a NATS credentials file (a JWT and an NKey seed)",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    if let Some(path) = &nats.nkey {
+        let seed = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(2, format!("--nats-nkey {}: {e}", path.display())))?;
+        let seed = seed.trim();
+        if !seed.starts_with('S') || seed.len() < 50 {
+            return Err(Failure::new(
+                2,
+                format!("--nats-nkey {}: not an NKey seed (SU…)", path.display()),
+            ));
+        }
+        options = options.nkey(seed.to_owned());
+    }
+    if let Some(path) = &nats.ca_file {
+        if !path.is_file() {
+            return Err(Failure::new(
+                2,
+                format!("--nats-ca-file {}: no such file", path.display()),
+            ));
+        }
+        options = options
+            .add_root_certificates(path.clone())
+            .require_tls(true);
+    }
+    let client = options
         .name(name)
         .connection_timeout(Duration::from_secs(2))
         .max_reconnects(None)
@@ -224,6 +291,8 @@ pub(crate) struct Fleet {
     results: mpsc::Sender<Outgoing>,
     /// The registry, which the HTTP API edits in a fleet.
     cameras: kv::Store,
+    /// Seals the passwords the HTTP API registers, opens those the registry holds.
+    key: Option<FleetKey>,
 }
 
 /// Why the registry refused an edit.
@@ -231,6 +300,8 @@ pub(crate) struct Fleet {
 pub(crate) enum RegistryError {
     Exists,
     Missing,
+    /// The entry itself (a bad field, a password without a fleet key…).
+    Invalid(String),
     Nats(String),
 }
 
@@ -241,13 +312,89 @@ impl std::fmt::Display for RegistryError {
                 f.write_str("the camera is already in the fleet's registry (remove it first)")
             }
             Self::Missing => f.write_str("the camera is not in the fleet's registry"),
+            Self::Invalid(m) => f.write_str(m),
             Self::Nats(m) => write!(f, "NATS: {m}"),
         }
     }
 }
 
-/// Adds a camera (`{"url", "username", "password", "transport", "zones", "lines"}`, nulls
-/// left out) to the registry; fails if the id is taken.
+/// Checks a camera for the registry (as the HTTP API takes it) and seals its password: a
+/// password in the URL's user info or in `password` is moved to `password_sealed`, sealed
+/// with the fleet key for this id, URL and user name. Without a key, a camera with a
+/// password is refused: no password sits in the registry in clear.
+pub(crate) fn seal_entry(id: &str, camera: Value, key: Option<&FleetKey>) -> Result<Value, String> {
+    let which = format!("camera {id:?}");
+    let Value::Object(mut map) = camera else {
+        return Err(format!("{which}: must be a JSON object"));
+    };
+    for field in ["password_env", "password_sealed"] {
+        if map.contains_key(field) {
+            return Err(format!(
+                "{which}: {field} is not taken here; give the password itself (it is sealed)"
+            ));
+        }
+    }
+    map.retain(|k, v| !v.is_null() && k != "id");
+    let entry: Entry =
+        serde_json::from_value(Value::Object(map.clone())).map_err(|e| format!("{which}: {e}"))?;
+    entry
+        .clone()
+        .into_camera(id.to_owned(), &which, Trust::NETWORK)?;
+    let (url, in_url) = rtsp_worker::split_credentials(&entry.url);
+    let (username, password) = match in_url {
+        Some(c) => (Some(c.username), Some(c.password).filter(|p| !p.is_empty())),
+        None => (entry.username.clone(), entry.password.clone()),
+    };
+    map.remove("password");
+    map.insert("url".into(), Value::String(url.clone()));
+    if let Some(u) = &username {
+        map.insert("username".into(), Value::String(u.clone()));
+    }
+    if let Some(p) = password {
+        let key = key.ok_or_else(|| {
+            format!(
+                "{which}: a password goes into the registry sealed, with the fleet's key: give \
+                 --fleet-key-file"
+            )
+        })?;
+        let sealed = key.seal(id, &url, username.as_deref().unwrap_or(""), &p);
+        map.insert("password_sealed".into(), Value::String(sealed));
+    }
+    Ok(Value::Object(map))
+}
+
+/// A registry entry as a camera entry: its sealed password opened with the fleet key. A
+/// password in clear (which no worker writes) is refused.
+pub(crate) fn open_entry(id: &str, value: Value, key: Option<&FleetKey>) -> Result<Entry, String> {
+    let which = format!("camera {id:?}");
+    let Value::Object(mut map) = value else {
+        return Err(format!("{which}: the registry entry is not a JSON object"));
+    };
+    if map.contains_key("password") {
+        return Err(format!(
+            "{which}: the registry holds its password in clear, which is refused: add the \
+             camera again with --fleet-key-file so that it is sealed"
+        ));
+    }
+    let sealed = map.remove("password_sealed");
+    let mut entry: Entry =
+        serde_json::from_value(Value::Object(map)).map_err(|e| format!("{which}: {e}"))?;
+    if let Some(sealed) = sealed {
+        let key = key.ok_or_else(|| {
+            format!("{which}: its password is sealed with the fleet key; give --fleet-key-file")
+        })?;
+        let sealed = sealed.as_str().unwrap_or_default();
+        let user = entry.username.clone().unwrap_or_default();
+        entry.password = Some(
+            key.open(id, &entry.url, &user, sealed)
+                .map_err(|m| format!("{which}: {m}"))?,
+        );
+    }
+    Ok(entry)
+}
+
+/// Adds a camera (`{"url", "username", "password_sealed", "transport", "zones", "lines"}`,
+/// nulls left out, as [`seal_entry`] made it) to the registry; fails if the id is taken.
 async fn put_camera(store: &kv::Store, id: &str, camera: &Value) -> Result<(), RegistryError> {
     let mut camera = camera.clone();
     if let Some(map) = camera.as_object_mut() {
@@ -274,8 +421,10 @@ async fn delete_camera(store: &kv::Store, id: &str) -> Result<(), RegistryError>
 impl Fleet {
     /// Adds a camera to the fleet's registry (the HTTP API in a fleet).
     pub(crate) async fn register(&self, id: &str, camera: &Value) -> Result<(), RegistryError> {
-        check_id(id).map_err(RegistryError::Nats)?;
-        put_camera(&self.cameras, id, camera).await
+        check_id(id).map_err(RegistryError::Invalid)?;
+        let sealed =
+            seal_entry(id, camera.clone(), self.key.as_ref()).map_err(RegistryError::Invalid)?;
+        put_camera(&self.cameras, id, &sealed).await
     }
 
     /// Removes a camera from the fleet's registry.
@@ -325,7 +474,8 @@ pub(crate) struct Member {
 /// Settings of `run --cluster`.
 #[derive(Debug, Clone)]
 pub(crate) struct Join {
-    pub(crate) url: String,
+    pub(crate) nats: Nats,
+    pub(crate) key: Option<FleetKey>,
     pub(crate) worker_id: String,
     pub(crate) ttl: Duration,
 }
@@ -354,7 +504,7 @@ pub(crate) fn default_worker_id() -> String {
 /// Joins the fleet: the worker starts heartbeating, claims its share and publishes results.
 pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failure> {
     check_id(&j.worker_id).map_err(|m| Failure::new(2, m.replace("camera id", "worker id")))?;
-    let (_client, js) = connect(&j.url, &j.worker_id).await?;
+    let (_client, js) = connect(&j.nats, &j.worker_id).await?;
     let b = buckets(&js, j.ttl).await?;
     let results = results_stream(&js).await?;
     let (results_tx, results_rx) = mpsc::channel(BUFFER);
@@ -369,6 +519,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
         counters: Counters::default(),
         results: results_tx,
         cameras: b.cameras.clone(),
+        key: j.key.clone(),
     });
     service.set_fleet(fleet.clone());
     let publisher = tokio::spawn(publish(fleet.clone(), js.clone(), results, results_rx));
@@ -410,7 +561,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
     }));
     let (stop_tx, stop_rx) = oneshot::channel();
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-    tokio::spawn(camera_ops(service, registry, ops_rx));
+    tokio::spawn(camera_ops(service, registry, j.key.clone(), ops_rx));
     let controller = tokio::spawn(control(
         fleet.clone(),
         b,
@@ -420,7 +571,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
         ops_tx,
         j.ttl,
     ));
-    info!(worker = %me, nats = %redact(&j.url), ttl = ?j.ttl, "joined the fleet");
+    info!(worker = %me, nats = %redact(&j.nats.url), ttl = ?j.ttl, "joined the fleet");
     Ok(Member {
         fleet,
         stop: Some(stop_tx),
@@ -495,6 +646,7 @@ enum CameraOp {
 async fn camera_ops(
     service: Arc<Service>,
     registry: Arc<Mutex<HashMap<String, Value>>>,
+    key: Option<FleetKey>,
     mut ops: mpsc::UnboundedReceiver<CameraOp>,
 ) {
     let mut last: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -506,11 +658,12 @@ async fn camera_ops(
         let before = last.remove(&camera);
         let service = service.clone();
         let registry = registry.clone();
+        let key = key.clone();
         let task = tokio::spawn(async move {
             if let Some(b) = before {
                 let _ = b.await;
             }
-            camera_op(&service, &registry, op).await;
+            camera_op(&service, &registry, key.as_ref(), op).await;
         });
         last.insert(camera, task);
     }
@@ -519,22 +672,27 @@ async fn camera_ops(
     }
 }
 
-async fn camera_op(service: &Arc<Service>, registry: &Mutex<HashMap<String, Value>>, op: CameraOp) {
+async fn camera_op(
+    service: &Arc<Service>,
+    registry: &Mutex<HashMap<String, Value>>,
+    key: Option<&FleetKey>,
+    op: CameraOp,
+) {
     match op {
         CameraOp::Start { camera, token } => {
             let Some(value) = lock(registry).get(&camera).cloned() else {
                 warn!(camera, "leased but not in the registry");
                 return;
             };
-            let parsed = serde_json::from_value::<Entry>(value)
-                .map_err(|e| e.to_string())
-                .and_then(|e| {
-                    e.into_camera(
-                        camera.clone(),
-                        &format!("camera {camera:?}"),
-                        Trust::NETWORK,
-                    )
-                });
+            // A registry entry is untrusted input: no file, no environment variable, and a
+            // password only sealed with this fleet's key for exactly this camera.
+            let parsed = open_entry(&camera, value, key).and_then(|e| {
+                e.into_camera(
+                    camera.clone(),
+                    &format!("camera {camera:?}"),
+                    Trust::NETWORK,
+                )
+            });
             match parsed {
                 Ok(mut cam) => {
                     // Ids never collide across owners: the token names this ownership.
@@ -840,6 +998,61 @@ mod tests {
         assert_eq!(redact("nats://u:pa/ss@h:4222"), "nats://u:***@h:4222");
         assert_eq!(redact("tls://tok/en+=@h:4222"), "tls://***@h:4222");
         assert!(!redact("a:pw@h").contains("pw"));
+    }
+
+    #[test]
+    fn registry_entries_are_sealed_and_checked() {
+        let key = FleetKey::parse(&"ab".repeat(32)).unwrap();
+        // A password in the URL or beside it is sealed; the URL keeps no user info.
+        for camera in [
+            json!({"url": "rtsp://admin:pa/ss@cam.local/1", "transport": "tcp"}),
+            json!({"url": "rtsp://cam.local/1", "username": "admin", "password": "pa/ss"}),
+        ] {
+            let v = seal_entry("door", camera, Some(&key)).unwrap();
+            let text = v.to_string();
+            assert!(
+                !text.contains("pa/ss") && !text.contains("\"password\""),
+                "{text}"
+            );
+            assert_eq!(v["url"], "rtsp://cam.local/1");
+            let e = open_entry("door", v.clone(), Some(&key)).unwrap();
+            assert_eq!(e.password.as_deref(), Some("pa/ss"));
+            assert_eq!(e.username.as_deref(), Some("admin"));
+            // Moved to another camera or host, it does not open.
+            assert!(open_entry("gate", v.clone(), Some(&key)).is_err());
+            let mut moved = v.clone();
+            moved["url"] = json!("rtsp://attacker.example/1");
+            assert!(open_entry("door", moved, Some(&key)).is_err());
+            assert!(open_entry("door", v, None).is_err());
+        }
+        // No key, no password in the registry.
+        let e = seal_entry("door", json!({"url": "rtsp://u:pw@cam/1"}), None).unwrap_err();
+        assert!(e.contains("--fleet-key-file") && !e.contains("pw@"), "{e}");
+        assert!(seal_entry("door", json!({"url": "rtsp://cam/1"}), None).is_ok());
+        // What a hostile writer might put there.
+        for (bad, says) in [
+            (
+                json!({"url": "rtsp://cam/1", "username": "u", "password_env": "HOME"}),
+                "password_env",
+            ),
+            (json!({"url": "file:///etc/shadow"}), "file://"),
+            (
+                json!({"url": "rtsp://cam/1", "password_sealed": "x"}),
+                "password_sealed",
+            ),
+        ] {
+            let e = seal_entry("door", bad.clone(), Some(&key)).unwrap_err();
+            assert!(e.contains(says), "{e}");
+            let opened = open_entry("door", bad, Some(&key))
+                .and_then(|e| e.into_camera("door".into(), "camera", Trust::NETWORK));
+            assert!(opened.is_err(), "{opened:?}");
+        }
+        let clear = json!({"url": "rtsp://cam/1", "username": "u", "password": "pw"});
+        assert!(
+            open_entry("door", clear, Some(&key))
+                .unwrap_err()
+                .contains("in clear")
+        );
     }
 
     #[test]
