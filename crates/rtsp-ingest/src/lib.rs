@@ -55,7 +55,9 @@ mod url;
 pub use crate::camera::{Camera, CameraHandle};
 pub use crate::error::{Error, Stage};
 pub use crate::event::{AccessUnit, EndReason, Event};
-pub use crate::options::{Backoff, SessionOptions, Transport};
+pub use crate::options::{
+    Backoff, MAX_ACCESS_UNIT_BYTES, MAX_MESSAGE_BYTES, SessionOptions, Transport,
+};
 pub use crate::params::{Codec, CodecParameters};
 pub use crate::replay::{MAX_REPLAY_BYTES, ReplayOptions, replay};
 pub use crate::session::{connect, probe};

@@ -88,7 +88,18 @@ pub struct SessionOptions {
     pub(crate) give_up_after_unauthorized: Option<u32>,
     pub(crate) queue_frames: usize,
     pub(crate) user_agent: String,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) max_access_unit_bytes: usize,
 }
+
+/// The largest RTSP message taken by default (64 KiB, head and body: a camera's session
+/// description is a few hundred bytes to a few KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The largest access unit taken by default, with what is in flight beside it (8 MiB: a 4K
+/// keyframe at a high bit rate is a few MiB). A camera's read buffer never holds more than
+/// twice this.
+pub const MAX_ACCESS_UNIT_BYTES: usize = 8 << 20;
 
 impl Default for SessionOptions {
     fn default() -> Self {
@@ -102,11 +113,32 @@ impl Default for SessionOptions {
             give_up_after_unauthorized: None,
             queue_frames: 64,
             user_agent: concat!("rtsp-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            max_access_unit_bytes: MAX_ACCESS_UNIT_BYTES,
         }
     }
 }
 
 impl SessionOptions {
+    /// The largest RTSP message (head and body) taken from the camera (default
+    /// [`MAX_MESSAGE_BYTES`]); a larger one ends the attempt with [`Error::TooLarge`] before
+    /// it is read.
+    ///
+    /// [`Error::TooLarge`]: crate::Error::TooLarge
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes.max(4096);
+        self
+    }
+
+    /// The most input held while an access unit is assembled (default
+    /// [`MAX_ACCESS_UNIT_BYTES`]); beyond it the attempt ends with [`Error::TooLarge`].
+    ///
+    /// [`Error::TooLarge`]: crate::Error::TooLarge
+    pub fn max_access_unit_bytes(mut self, bytes: usize) -> Self {
+        self.max_access_unit_bytes = bytes.max(128 * 1024);
+        self
+    }
+
     /// [`Transport::Auto`] (the default: TCP, else UDP), TCP or UDP.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;

@@ -262,7 +262,9 @@ async fn open(
             username: c.username.clone(),
             password: c.password.clone(),
         }))
-        .user_agent(options.user_agent.clone());
+        .user_agent(options.user_agent.clone())
+        .max_message_bytes(options.max_message_bytes)
+        .max_buffered_bytes(options.max_access_unit_bytes);
     let mut session = tokio::time::timeout(
         limit,
         client::Session::describe(url.url.clone(), session_options),
@@ -546,6 +548,19 @@ fn map_error(url: &CameraUrl, stage: Stage, e: &retina::Error) -> Error {
             };
         }
         None => {}
+    }
+    // retina (patched, see patches/README.md) refuses a message head or body over its limit
+    // ("message-too-large") and a buffer held beyond its limit ("bytes buffered").
+    if text.contains("message-too-large") || text.contains("bytes buffered") {
+        return Error::TooLarge {
+            url: redacted,
+            stage,
+            what: if text.contains("message-too-large") {
+                "RTSP message"
+            } else {
+                "access unit"
+            },
+        };
     }
     if let Some(io) = first_line.strip_prefix("Unable to connect to RTSP server: ") {
         if io.contains("Connection refused") {

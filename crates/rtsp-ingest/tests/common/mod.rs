@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use rtsp_ingest::{AccessUnit, Camera, Event};
 
+pub(crate) mod hostile;
+
 /// The folder `cargo xtask setup` fills with test clips.
 pub(crate) fn clips() -> PathBuf {
     let dir = match std::env::var_os("RTSP_WORKER_CLIPS") {
