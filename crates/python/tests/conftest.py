@@ -19,6 +19,8 @@ SERVER = ROOT / "crates" / "rtsp-ingest" / "tests" / "rtsp_server.py"
 EXAMPLES = ROOT / "crates" / "python" / "examples"
 CLIPS = pathlib.Path(os.environ.get("RTSP_WORKER_CLIPS", pathlib.Path.home() / ".cache/rtsp-worker/clips"))
 PASSWORD = "s3cr3t-Pw0rd"
+# Every character a password may hold that a URL parser would take for something else.
+SPECIAL_PASSWORD = "p/a?s#s@w:o%rd\u2603"
 
 
 class Server:
@@ -65,6 +67,13 @@ def server():
 @pytest.fixture(scope="session")
 def private_server():
     s = Server({"/private": "people_720p25.h264"}, auth=f"alice:{PASSWORD}")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def special_server():
+    s = Server({"/private": "people_720p25.h264"}, auth=f"alice:{SPECIAL_PASSWORD}")
     yield s
     s.stop()
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import rtsp_worker
-from conftest import EXAMPLES, PASSWORD
+from conftest import EXAMPLES, PASSWORD, SPECIAL_PASSWORD
 
 MODEL = os.environ.get("RTSP_WORKER_MODEL")
 
@@ -183,6 +183,51 @@ def test_bad_input_raises_typed_errors():
         await m.shutdown()
 
     asyncio.run(main())
+
+
+def test_untrusted_input_is_refused_and_any_password_works(special_server, tmp_path):
+    """No local file through the package, ids only from the one safe alphabet, and a password
+    holding / ? # @ : % and unicode works in the URL and as a keyword, and shows nowhere."""
+    import string
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+
+    async def main():
+        m = await started()
+        for url in ["file:///etc/shadow", f"file://{fifo}", "FILE:///dev/zero"]:
+            with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+                await m.connect_stream(url, on_tracking_result=lambda r: None)
+            assert e.value.kind == "file_url_refused"
+            assert "shadow" not in str(e.value) and "fifo" not in str(e.value)
+        for c in string.punctuation + " \u00e9\u2603":
+            if c in "_.-":
+                continue
+            with pytest.raises(rtsp_worker.RtspWorkerError) as e:
+                await m.connect_stream("rtsp://127.0.0.1:9/x", stream_id=f"cam{c}1")
+            assert e.value.kind == "invalid_stream_id", c
+        in_url = await m.connect_stream(
+            special_server.url("/private", f"alice:{SPECIAL_PASSWORD}@"), stream_id="in_url"
+        )
+        keyword = await m.connect_stream(
+            special_server.url("/private"), stream_id="keyword", username="alice", password=SPECIAL_PASSWORD
+        )
+        firsts = []
+        for s in (in_url, keyword):
+            await s.wait_connected(15)
+            firsts.append(await s.result_queue.get())
+        stats = m.get_stats()
+        text = repr(stats) + repr(m) + repr(in_url) + repr(keyword) + "".join(repr(f) + repr(f.to_dict()) for f in firsts)
+        final = await m.shutdown()
+        return stats, final, text
+
+    stats, final, text = asyncio.run(main())
+    for sid in ("in_url", "keyword"):
+        assert final["connections"][sid]["accounting"]["results"] > 0, sid
+        assert stats["connections"][sid]["url"].startswith("rtsp://alice:***@127.0.0.1:"), stats["connections"][sid]["url"]
+    everything = text + repr(final)
+    for part in (SPECIAL_PASSWORD, "p/a?s", "s#s@w", "o%rd"):
+        assert part not in everything, part
 
 
 def test_frames_only_when_asked(server):
