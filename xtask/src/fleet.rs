@@ -100,7 +100,8 @@ pub(crate) fn bench() -> Result<()> {
         "{} · commit `{}` · {} · {}\n\n```sh\n{}\n```\n\n\
          Three workers (processes of the debug binary, as `cargo test` builds it) on one NATS \
          server on loopback, TTL 3 s; cameras are a 320x180 clip replayed from disk \
-         (`file://`), the detector is the **fixed-cost stand-in** (`--stand-in-detector 2`: \
+         (`file://` in the registry, which only the benchmarks' hidden \
+         `--bench-registry-file-urls` lets through), the detector is the **fixed-cost stand-in** (`--stand-in-detector 2`: \
          2 ms per batch, one box per frame), so these figures are the fleet's, not \
          detection's. The same 300 results/s are offered at both camera counts.\n\n\
          | cameras | published/s per worker | read/s, live reader | read/s, replay from start | \

@@ -35,9 +35,12 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "gstreamer1.0-plugins-good",
     "gstreamer1.0-plugins-bad",
     "gstreamer1.0-tools",
-    // The broker the MQTT tests publish to, and the browser that loads the status page.
+    // The broker the MQTT tests publish to, and the browser that loads the status page (and
+    // plays the attacker's page in the security suite).
     "mosquitto",
     "chromium",
+    // Test certificates for MQTT and NATS over TLS.
+    "openssl",
     // The font the benchmark's plot lays its text out with.
     "fonts-dejavu-core",
 ];

@@ -115,7 +115,7 @@ fn people_scene() -> Scene {
 
 /// Binds the demo's HTTP address (loopback only: the demo has no token), or any free port
 /// on loopback if it is taken.
-async fn bind_demo(addr: &str) -> Result<tokio::net::TcpListener, Failure> {
+fn bind_demo(addr: &str) -> Result<std::net::TcpListener, Failure> {
     let addr = http::parse_addr(addr).map_err(|m| Failure::new(2, m))?;
     if !addr.ip().is_loopback() {
         return Err(Failure::new(
@@ -123,10 +123,9 @@ async fn bind_demo(addr: &str) -> Result<tokio::net::TcpListener, Failure> {
             format!("--http {addr}: the demo serves on loopback only (it has no token)"),
         ));
     }
-    match http::bind(addr).await {
+    match http::bind(addr) {
         Ok(l) => Ok(l),
         Err(first) => http::bind((std::net::Ipv4Addr::LOCALHOST, 0).into())
-            .await
             .map_err(|m| Failure::new(1, format!("{first}; {m}"))),
     }
 }
@@ -152,19 +151,22 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
     let (page, server_task) = if args.no_http {
         (None, None)
     } else {
-        let listener = bind_demo(&args.http).await?;
+        let listener = bind_demo(&args.http)?;
         let local = listener
             .local_addr()
             .map_err(|e| Failure::new(1, e.to_string()))?;
         (
             Some(format!("http://{local}/")),
-            Some(http::serve(
-                listener,
-                state.clone(),
-                http::Access::default(),
-                http::Limits::default(),
-                metrics.connections.clone(),
-            )),
+            Some(
+                http::serve(
+                    listener,
+                    state.clone(),
+                    http::Access::default(),
+                    http::Limits::default(),
+                    metrics.connections.clone(),
+                )
+                .map_err(|m| Failure::new(1, m))?,
+            ),
         )
     };
     let manager = manager(
@@ -229,7 +231,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
     }
     let seen = service.finish(stopped).await?;
     if let Some(t) = server_task {
-        t.abort();
+        t.stop();
     }
     drop(server);
     for (id, s) in &seen {

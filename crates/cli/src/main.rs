@@ -360,6 +360,11 @@ struct RunArgs {
     /// added over HTTP
     #[arg(long, value_name = "FILE", requires = "cluster")]
     fleet_key_file: Option<PathBuf>,
+    /// Benchmarks only: take file:// cameras from the fleet's registry (whoever can write to
+    /// NATS then chooses which local files this worker reads). The fleet benchmark and soak
+    /// replay clips this way to measure the fleet at camera counts no RTSP server here serves
+    #[arg(long, hide = true, requires = "cluster")]
+    bench_registry_file_urls: bool,
 }
 
 #[derive(Args)]
@@ -410,8 +415,26 @@ impl RunArgs {
     }
 }
 
+/// Cameras, their decoders and HTTP connections each take file descriptors: the soft limit
+/// (often 1024) is raised to the hard one, as servers do.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid out-pointer to an rlimit on the stack.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0
+        && limit.rlim_cur < limit.rlim_max
+    {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: a valid pointer to an rlimit on the stack; failure leaves the limit as it was.
+        let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_fd_limit();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rtsp_worker=info"));
     tracing_subscriber::fmt()
@@ -560,10 +583,8 @@ impl HttpServe {
         self,
         state: Arc<http::AppState>,
         connections: Arc<http::ConnStats>,
-    ) -> Result<JoinHandle<()>, Failure> {
-        let listener = http::bind(self.addr)
-            .await
-            .map_err(|m| Failure::new(2, m))?;
+    ) -> Result<http::Serving, Failure> {
+        let listener = http::bind(self.addr).map_err(|m| Failure::new(2, m))?;
         let local = listener
             .local_addr()
             .map_err(|e| Failure::new(1, e.to_string()))?;
@@ -572,9 +593,10 @@ impl HttpServe {
             (None, true) => "INSECURE: no token, reachable from the network (--http-insecure)",
             (None, false) => "no token: loopback only",
         };
-        let task = http::serve(listener, state, self.access, self.limits, connections);
+        let serving = http::serve(listener, state, self.access, self.limits, connections)
+            .map_err(|m| Failure::new(1, m))?;
         eprintln!("rtsp-worker: status page and API on http://{local}/ ({how})");
-        Ok(task)
+        Ok(serving)
     }
 }
 
@@ -852,6 +874,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             Some(fleet::Join {
                 nats: args.nats_auth.nats(url),
                 key: fleet_key(args.fleet_key_file.as_ref())?,
+                registry_file_urls: args.bench_registry_file_urls,
                 worker_id: args
                     .worker_id
                     .clone()
@@ -879,7 +902,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         &args.engine,
         &file.engine,
         snapshots_on,
-        args.allow_file_urls,
+        args.allow_file_urls || args.bench_registry_file_urls,
     )
     .await?;
     let json = !args.no_json && file.outputs.json.unwrap_or(true);
@@ -949,7 +972,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     }
     let result = service.finish(stopped_by_streams).await.map(|_| ());
     if let Some(s) = server {
-        s.abort();
+        s.stop();
     }
     result
 }

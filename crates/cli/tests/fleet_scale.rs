@@ -42,7 +42,7 @@ fn write_out(figures: &Value) {
 /// Workers of the bench and the soak: the stand-in detector (2 ms a batch), no JSON lines
 /// except where asked.
 fn worker(url: &str, id: &str, logs: &std::path::Path, json_lines: bool) -> WorkerProc {
-    let mut extra = vec!["--stand-in-detector", "2"];
+    let mut extra = vec!["--stand-in-detector", "2", "--bench-registry-file-urls"];
     if !json_lines {
         extra.push("--no-json");
     }

@@ -8,17 +8,19 @@
 
 #[path = "../../rtsp-ingest/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use common::{Server, clip};
 use serde_json::{Value, json};
+use support::{
+    Api, Broker, Subscriber, Worker, chromium, free_port, json, parse_metrics, refused, sample,
+    scratch, wait_until, walk,
+};
 
 /// The two tests take turns: each runs the detector on every core, and the people clip's
 /// walkers need the detector's full rate to be followed without a gap.
@@ -28,232 +30,6 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    f()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Debian's mosquitto on a free loopback port; killed when dropped.
-struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Broker {
-    fn start() -> Self {
-        Self::start_on(free_port())
-    }
-
-    fn start_on(port: u16) -> Self {
-        let child = Command::new("mosquitto")
-            .args(["-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto (Debian's `mosquitto`; run `cargo xtask setup`)");
-        assert!(
-            wait_until(Duration::from_secs(10), || TcpStream::connect((
-                "127.0.0.1",
-                port
-            ))
-            .is_ok()),
-            "mosquitto did not listen on {port}"
-        );
-        Self { child, port }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Message {
-    topic: String,
-    payload: String,
-}
-
-/// Every message on `#`, read by rumqttc on a thread of its own.
-struct Subscriber {
-    messages: Arc<Mutex<Vec<Message>>>,
-}
-
-impl Subscriber {
-    fn start(port: u16) -> Self {
-        let messages = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let m = messages.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-                let options = MqttOptions::new("operate-test", "127.0.0.1", port);
-                let (client, mut eventloop) = AsyncClient::new(options, 64);
-                client.subscribe("#", QoS::AtLeastOnce).await.unwrap();
-                loop {
-                    match eventloop.poll().await {
-                        Ok(Event::Incoming(Packet::SubAck(_))) => {
-                            let _ = ready_tx.send(());
-                        }
-                        Ok(Event::Incoming(Packet::Publish(p))) => {
-                            m.lock().unwrap().push(Message {
-                                topic: p.topic.clone(),
-                                payload: String::from_utf8_lossy(&p.payload).into_owned(),
-                            });
-                        }
-                        Ok(_) => {}
-                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                    }
-                }
-            });
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("subscribed to the broker");
-        Self { messages }
-    }
-
-    fn all(&self) -> Vec<Message> {
-        self.messages.lock().unwrap().clone()
-    }
-
-    fn on(&self, topic: &str) -> Vec<String> {
-        self.all()
-            .into_iter()
-            .filter(|m| m.topic == topic)
-            .map(|m| m.payload)
-            .collect()
-    }
-}
-
-/// The binary, its output collected as it comes.
-struct Worker {
-    child: Child,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let t = text.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            t.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    text
-}
-
-impl Worker {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rtsp-worker"))
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{name}");
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits for the exit (SIGTERM first unless it ends by itself); returns the code, stdout
-    /// and stderr.
-    fn finish(mut self, terminate: bool, limit: Duration) -> (Option<i32>, String, String) {
-        if terminate {
-            self.signal("TERM");
-        }
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the worker did not stop:\n{}", self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        // The readers finish with the pipes.
-        std::thread::sleep(Duration::from_millis(300));
-        (
-            status.code(),
-            self.stdout.lock().unwrap().clone(),
-            self.stderr(),
-        )
-    }
-
-    /// The names of its threads (`/proc/PID/task/*/comm`).
-    fn threads(&self) -> Vec<String> {
-        let dir = format!("/proc/{}/task", self.child.id());
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-                    .map(|s| s.trim().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-/// A stream's id from the message's JSON.
-fn json(payload: &str) -> Value {
-    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {payload}"))
 }
 
 /// Which of the people clip's walkers a box is: 1 (top band, left to right), 2 (bottom band,
@@ -452,125 +228,6 @@ fn mqtt_events_follow_the_people_through_zones_and_lines() {
     assert_eq!(zone.last().map(String::as_str), Some("0"), "{zone:?}");
     assert!(messages.iter().all(|m| m.topic.starts_with("rtsp-worker/")));
     drop(server);
-}
-
-/// An HTTP client that keeps every body it reads (for the password scan).
-struct Api {
-    base: String,
-    agent: ureq::Agent,
-    bodies: Mutex<String>,
-}
-
-impl Api {
-    fn new(port: u16) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        Self {
-            base: format!("http://127.0.0.1:{port}"),
-            agent,
-            bodies: Mutex::new(String::new()),
-        }
-    }
-
-    /// Status and body; status 0 when there was no answer (not listening yet).
-    fn keep(&self, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
-        let mut r = match r {
-            Ok(r) => r,
-            Err(e) => return (0, e.to_string()),
-        };
-        let status = r.status().as_u16();
-        let body = r.body_mut().read_to_string().unwrap_or_default();
-        let mut all = self.bodies.lock().unwrap();
-        all.push_str(&body);
-        all.push('\n');
-        (status, body)
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        self.keep(self.agent.get(format!("{}{path}", self.base)).call())
-    }
-
-    fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
-        let mut r = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .unwrap();
-        let kind = r
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        (
-            r.status().as_u16(),
-            kind,
-            r.body_mut().read_to_vec().unwrap(),
-        )
-    }
-
-    fn post(&self, path: &str, body: &str) -> (u16, String) {
-        self.keep(
-            self.agent
-                .post(format!("{}{path}", self.base))
-                .header("content-type", "application/json")
-                .send(body),
-        )
-    }
-
-    fn delete(&self, path: &str) -> (u16, String) {
-        self.keep(self.agent.delete(format!("{}{path}", self.base)).call())
-    }
-
-    fn put(&self, path: &str) -> (u16, String) {
-        self.keep(self.agent.put(format!("{}{path}", self.base)).send_empty())
-    }
-
-    fn stream(&self, id: &str) -> Option<Value> {
-        let (status, body) = self.get(&format!("/api/v1/streams/{id}"));
-        (status == 200).then(|| json(&body))
-    }
-
-    fn results(&self, id: &str) -> u64 {
-        self.stream(id)
-            .and_then(|s| s["accounting"]["results"].as_u64())
-            .unwrap_or(0)
-    }
-}
-
-/// Asserts an error answer: the status, a JSON body with `error` and `kind`.
-fn refused(answer: (u16, String), status: u16, what: &str) -> Value {
-    assert_eq!(answer.0, status, "{what}: {}", answer.1);
-    let v = json(&answer.1);
-    assert!(
-        v["error"].is_string() && v["kind"].is_string(),
-        "{what}: {v}"
-    );
-    v
-}
-
-fn chromium(args: &[&str], url: &str, dir: &Path) -> std::process::Output {
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            "--window-size=1280,720",
-            "--virtual-time-budget=4000",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium").display()
-        ))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("start chromium (Debian's `chromium`; run `cargo xtask setup`)")
 }
 
 const PASSWORD: &str = "wonderland-7f3";
@@ -963,25 +620,6 @@ fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
     drop(server);
 }
 
-fn parse_metrics(text: &str) -> prometheus_parse::Scrape {
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    prometheus_parse::Scrape::parse(lines).expect("Prometheus text")
-}
-
-/// A counter's or gauge's value.
-fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .and_then(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => Some(*v),
-            _ => None,
-        })
-}
-
 #[test]
 fn a_broker_that_is_away_blocks_nothing_and_is_found_when_it_comes() {
     let _turn = turn();
@@ -1054,20 +692,4 @@ fn a_broker_that_is_away_blocks_nothing_and_is_found_when_it_comes() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("MQTT broker unreachable"), "{stderr}");
     drop(server);
-}
-
-/// Every file under a folder, as paths.
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p.display().to_string());
-            }
-        }
-    }
-    out
 }

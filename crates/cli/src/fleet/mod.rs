@@ -476,6 +476,8 @@ pub(crate) struct Member {
 pub(crate) struct Join {
     pub(crate) nats: Nats,
     pub(crate) key: Option<FleetKey>,
+    /// Benchmarks only (`--bench-registry-file-urls`): registry entries may name local clips.
+    pub(crate) registry_file_urls: bool,
     pub(crate) worker_id: String,
     pub(crate) ttl: Duration,
 }
@@ -561,7 +563,11 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
     }));
     let (stop_tx, stop_rx) = oneshot::channel();
     let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-    tokio::spawn(camera_ops(service, registry, j.key.clone(), ops_rx));
+    let trust = Trust {
+        file_urls: j.registry_file_urls,
+        ..Trust::NETWORK
+    };
+    tokio::spawn(camera_ops(service, registry, j.key.clone(), trust, ops_rx));
     let controller = tokio::spawn(control(
         fleet.clone(),
         b,
@@ -647,6 +653,7 @@ async fn camera_ops(
     service: Arc<Service>,
     registry: Arc<Mutex<HashMap<String, Value>>>,
     key: Option<FleetKey>,
+    trust: Trust,
     mut ops: mpsc::UnboundedReceiver<CameraOp>,
 ) {
     let mut last: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -663,7 +670,7 @@ async fn camera_ops(
             if let Some(b) = before {
                 let _ = b.await;
             }
-            camera_op(&service, &registry, key.as_ref(), op).await;
+            camera_op(&service, &registry, key.as_ref(), trust, op).await;
         });
         last.insert(camera, task);
     }
@@ -676,6 +683,7 @@ async fn camera_op(
     service: &Arc<Service>,
     registry: &Mutex<HashMap<String, Value>>,
     key: Option<&FleetKey>,
+    trust: Trust,
     op: CameraOp,
 ) {
     match op {
@@ -686,13 +694,8 @@ async fn camera_op(
             };
             // A registry entry is untrusted input: no file, no environment variable, and a
             // password only sealed with this fleet's key for exactly this camera.
-            let parsed = open_entry(&camera, value, key).and_then(|e| {
-                e.into_camera(
-                    camera.clone(),
-                    &format!("camera {camera:?}"),
-                    Trust::NETWORK,
-                )
-            });
+            let parsed = open_entry(&camera, value, key)
+                .and_then(|e| e.into_camera(camera.clone(), &format!("camera {camera:?}"), trust));
             match parsed {
                 Ok(mut cam) => {
                     // Ids never collide across owners: the token names this ownership.

@@ -20,8 +20,6 @@ use axum::routing::{get, post};
 use rtsp_worker::{Error, StreamState, StreamStats};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 
 use crate::config::{Entry, Trust};
@@ -32,7 +30,7 @@ pub(crate) mod guard;
 pub(crate) mod server;
 
 pub(crate) use guard::{Access, Token};
-pub(crate) use server::{ConnStats, Limits};
+pub(crate) use server::{ConnStats, Limits, Serving};
 
 /// The largest request body taken (a camera with a few zones is well under 10 KiB).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
@@ -62,22 +60,21 @@ pub(crate) fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
 }
 
 /// Binds the address.
-pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("--http {addr}: cannot listen: {e}"))
+pub(crate) fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+    server::bind(addr).map_err(|e| format!("--http {addr}: cannot listen: {e}"))
 }
 
-/// Serves the API on `listener` until the process ends, behind the checks of `access` and
-/// the server's `limits`.
+/// Serves the API on `listener` until stopped, behind the checks of `access` and the
+/// server's `limits`.
 pub(crate) fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     state: Shared,
     access: Access,
     limits: Limits,
     stats: Arc<ConnStats>,
-) -> JoinHandle<()> {
+) -> Result<Serving, String> {
     server::serve(listener, router(state, Arc::new(access)), limits, stats)
+        .map_err(|e| format!("the HTTP server cannot start: {e}"))
 }
 
 fn router(state: Shared, access: Arc<Access>) -> Router {
