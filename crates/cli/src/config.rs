@@ -115,8 +115,8 @@ pub(crate) struct Engine {
     pub(crate) batch_size: Option<usize>,
 }
 
-/// Outputs a file may turn on.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Outputs a file may turn on. `Debug` redacts the MQTT URL, which may hold a password.
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Outputs {
     pub(crate) http: Option<String>,
@@ -137,6 +137,25 @@ pub(crate) struct Outputs {
     pub(crate) snapshot_every: Option<f64>,
     pub(crate) json: Option<bool>,
     pub(crate) events: Option<bool>,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outputs")
+            .field("http", &self.http)
+            .field("http_token_file", &self.http_token_file)
+            .field("http_hosts", &self.http_hosts)
+            .field("metrics_public", &self.metrics_public)
+            .field("mqtt", &self.mqtt.as_deref().map(RedactedUrl::from_text))
+            .field("mqtt_prefix", &self.mqtt_prefix)
+            .field("mqtt_password_file", &self.mqtt_password_file)
+            .field("mqtt_ca_file", &self.mqtt_ca_file)
+            .field("snapshots", &self.snapshots)
+            .field("snapshot_every", &self.snapshot_every)
+            .field("json", &self.json)
+            .field("events", &self.events)
+            .finish()
+    }
 }
 
 /// A whole config file.

@@ -2,8 +2,10 @@
 //! `DIR/<stream>/<capture time in ms>.jpg` at most once per period (a frame already written is
 //! not written again), the oldest beyond `--snapshot-keep` removed. Files appear whole (written
 //! aside, then renamed). A stream's folder is named by its id as it is (ids are
-//! `[A-Za-z0-9_.-]`, no leading dot: two ids never share a folder, none escapes `DIR`), and
-//! is removed with the stream.
+//! `[A-Za-z0-9_.-]`, no leading dot: none escapes `DIR`, and on a case-sensitive file system
+//! two ids never share a folder). Only names of this form (`<13 digits>.jpg`) are ever
+//! pruned or removed; a folder this run created is removed with its stream once it holds
+//! nothing else, and a symbolic link or a file where the folder should be is refused.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,8 @@ pub(crate) fn spawn(
     keep: usize,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut written: HashMap<String, u64> = HashMap::new();
+        // Per stream: the last frame written, and whether this run created its folder.
+        let mut written: HashMap<String, (u64, bool)> = HashMap::new();
         let mut warned = false;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -34,26 +37,29 @@ pub(crate) fn spawn(
                 let Some(conn) = service.manager.stream(&id) else {
                     continue;
                 };
-                let (folder, last) = (dir.clone(), written.get(&id).copied());
+                let (folder, last) = (dir.clone(), written.get(&id).map(|w| w.0));
                 let id2 = id.clone();
-                let done = tokio::task::spawn_blocking(move || -> std::io::Result<Option<u64>> {
-                    let Some(s) = conn.snapshot() else {
-                        return Ok(None);
-                    };
-                    if Some(s.frame_number) == last || s.jpeg.is_empty() {
-                        return Ok(None);
-                    }
-                    let ms = s
-                        .wall_clock
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis());
-                    write(&folder.join(&id2), &format!("{ms:013}.jpg"), &s.jpeg, keep)?;
-                    Ok(Some(s.frame_number))
-                })
-                .await;
+                let done =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<Option<(u64, bool)>> {
+                        let Some(s) = conn.snapshot() else {
+                            return Ok(None);
+                        };
+                        if Some(s.frame_number) == last || s.jpeg.is_empty() {
+                            return Ok(None);
+                        }
+                        let ms = s
+                            .wall_clock
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis());
+                        let created =
+                            write(&folder.join(&id2), &format!("{ms:013}.jpg"), &s.jpeg, keep)?;
+                        Ok(Some((s.frame_number, created)))
+                    })
+                    .await;
                 match done {
-                    Ok(Ok(Some(frame))) => {
-                        written.insert(id, frame);
+                    Ok(Ok(Some((frame, created)))) => {
+                        let created = created || written.get(&id).is_some_and(|w| w.1);
+                        written.insert(id, (frame, created));
                         service
                             .metrics
                             .snapshots_written
@@ -73,22 +79,51 @@ pub(crate) fn spawn(
                 .cloned()
                 .collect();
             for id in gone {
-                written.remove(&id);
-                let folder = dir.join(&id);
-                let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(folder)).await;
+                let created = written.remove(&id).is_some_and(|w| w.1);
+                if created {
+                    let folder = dir.join(&id);
+                    let _ = tokio::task::spawn_blocking(move || remove(&folder)).await;
+                }
             }
         }
     })
 }
 
-fn write(dir: &Path, name: &str, jpeg: &[u8], keep: usize) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Whether a file name is one this writer makes (`<13 digits>.jpg`).
+fn ours(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_some_and(|n| {
+        n.strip_suffix(".jpg")
+            .is_some_and(|ms| ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Writes one snapshot into `dir` (created if missing; a link or a file there is refused) and
+/// prunes the oldest of ours beyond `keep`. Returns whether it created the folder.
+fn write(dir: &Path, name: &str, jpeg: &[u8], keep: usize) -> std::io::Result<bool> {
+    let created = match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => false,
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is not a folder (a link or a file)",
+                dir.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::create_dir(dir)?;
+            true
+        }
+        Err(e) => return Err(e),
+    };
     let tmp = dir.join(format!(".{name}.part"));
     std::fs::write(&tmp, jpeg)?;
     std::fs::rename(&tmp, dir.join(name))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .filter_map(|e| e.ok())
+        .filter(|e| ours(&e.file_name()))
+        .map(|e| e.path())
         .collect();
     if files.len() > keep {
         files.sort();
@@ -96,5 +131,61 @@ fn write(dir: &Path, name: &str, jpeg: &[u8], keep: usize) -> std::io::Result<()
             let _ = std::fs::remove_file(old);
         }
     }
-    Ok(())
+    Ok(created)
+}
+
+/// Removes our files from a folder this run created, then the folder if nothing else is in it.
+fn remove(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let name = e.file_name();
+        let part = name
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".jpg.part"));
+        if ours(&name) || part {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_files_and_folders_go() {
+        let root = std::env::temp_dir().join(format!("rw-snapshots-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        // A folder that was there before, with someone else's files.
+        let theirs = root.join("models");
+        std::fs::create_dir_all(&theirs).unwrap();
+        std::fs::write(theirs.join("yolo.onnx"), b"x").unwrap();
+        std::fs::write(theirs.join("photo.jpg"), b"x").unwrap();
+        for n in 0..3 {
+            let created = write(&theirs, &format!("{:013}.jpg", 1000 + n), b"jpeg", 2).unwrap();
+            assert!(!created);
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&theirs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "0000000001001.jpg",
+                "0000000001002.jpg",
+                "photo.jpg",
+                "yolo.onnx"
+            ]
+        );
+        // A folder of ours goes with its stream; a link is refused.
+        let mine = root.join("door");
+        assert!(write(&mine, "0000000000001.jpg", b"jpeg", 5).unwrap());
+        remove(&mine).unwrap();
+        assert!(!mine.exists());
+        std::os::unix::fs::symlink(&theirs, root.join("link")).unwrap();
+        assert!(write(&root.join("link"), "0000000000001.jpg", b"jpeg", 5).is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

@@ -551,7 +551,10 @@ fn map_error(url: &CameraUrl, stage: Stage, e: &retina::Error) -> Error {
     }
     // retina (patched, see patches/README.md) refuses a message head or body over its limit
     // ("message-too-large") and a buffer held beyond its limit ("bytes buffered").
-    if text.contains("message-too-large") || text.contains("bytes buffered") {
+    if text.contains("message-too-large")
+        || text.contains("bytes buffered")
+        || text.contains("NAL units in one access unit")
+    {
         return Error::TooLarge {
             url: redacted,
             stage,

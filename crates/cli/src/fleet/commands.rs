@@ -61,12 +61,21 @@ pub(crate) async fn cameras_rekey(nats: &Nats, key: &FleetKey) -> Result<(), Fai
                 Value::String(entry.password.unwrap_or_default()),
             );
         }
-        let sealed = seal_entry(&id, fresh, Some(key)).map_err(|m| Failure::new(2, m))?;
-        store
+        let sealed = match seal_entry(&id, fresh, Some(key)) {
+            Ok(s) => s,
+            Err(m) => {
+                failed.push(m);
+                continue;
+            }
+        };
+        // Only if nobody changed the entry meanwhile (its revision).
+        match store
             .update(&id, bytes::Bytes::from(sealed.to_string()), e.revision)
             .await
-            .map_err(|err| nats_failure(&format!("camera {id:?}"), err))?;
-        done += 1;
+        {
+            Ok(_) => done += 1,
+            Err(err) => failed.push(format!("camera {id:?}: NATS: {err}")),
+        }
     }
     eprintln!("rtsp-worker: {done} passwords sealed again with the first key");
     if failed.is_empty() {

@@ -45,6 +45,11 @@ pub(crate) const CAMERAS: &str = "cameras";
 /// The results stream, on `results.<camera>`.
 pub(crate) const RESULTS: &str = "RESULTS";
 
+/// The largest registry entry a worker takes (a camera with 64 zones is well under this).
+const MAX_ENTRY: usize = 64 * 1024;
+/// The most registry entries a worker keeps; more are ignored, with a warning.
+const MAX_ENTRIES: usize = 10_000;
+
 /// Results waiting for JetStream before the newest are dropped (counted as `buffer_full`).
 const BUFFER: usize = 4096;
 /// Publishes awaiting their ack at once (one per camera at most).
@@ -203,6 +208,12 @@ async fn bucket(
             history: 1,
             max_age,
             storage: stream::StorageType::File,
+            // The registry's entries: the server refuses larger ones (workers ignore them).
+            max_value_size: if name == CAMERAS {
+                MAX_ENTRY as i32
+            } else {
+                -1
+            },
             ..Default::default()
         })
         .await;
@@ -549,14 +560,36 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
     }));
     let reg = registry.clone();
     tokio::spawn(watch(b.cameras.clone(), inputs.clone(), move |e| {
-        match e.operation {
+        // Whoever writes to NATS writes here: an id that is not one, an entry too large or
+        // one too many is ignored (and one that was there is removed).
+        let mut reg = lock(&reg);
+        let refusal = match e.operation {
             kv::Operation::Put => {
+                if let Err(m) = check_id(&e.key) {
+                    Some(m)
+                } else if e.value.len() > MAX_ENTRY {
+                    Some(format!("{} bytes, more than {MAX_ENTRY}", e.value.len()))
+                } else if reg.len() >= MAX_ENTRIES && !reg.contains_key(&e.key) {
+                    Some(format!("more than {MAX_ENTRIES} cameras in the registry"))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        match (e.operation, refusal) {
+            (kv::Operation::Put, None) => {
                 let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
-                lock(&reg).insert(e.key.clone(), v);
+                reg.insert(e.key.clone(), v);
                 Some(Input::CameraAdded { camera: e.key })
             }
+            (kv::Operation::Put, Some(m)) => {
+                warn!(camera = %e.key.chars().take(64).collect::<String>(), error = %m, "registry entry ignored");
+                reg.remove(&e.key)
+                    .map(|_| Input::CameraRemoved { camera: e.key })
+            }
             _ => {
-                lock(&reg).remove(&e.key);
+                reg.remove(&e.key);
                 Some(Input::CameraRemoved { camera: e.key })
             }
         }

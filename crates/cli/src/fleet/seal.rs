@@ -32,9 +32,15 @@ impl std::fmt::Debug for FleetKey {
     }
 }
 
-/// What binds a sealed password to its camera.
+/// What binds a sealed password to its camera: each part length-prefixed, so that no two
+/// (id, URL, user) triples give the same bytes.
 fn associated(id: &str, url: &str, username: &str) -> Vec<u8> {
-    format!("rtsp-worker camera\n{id}\n{url}\n{username}").into_bytes()
+    let mut aad = b"rtsp-worker camera v1".to_vec();
+    for part in [id, url, username] {
+        aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    aad
 }
 
 impl FleetKey {
@@ -156,6 +162,9 @@ mod tests {
             ("gate", "rtsp://cam/1", "admin"),
             ("door", "rtsp://attacker.example/1", "admin"),
             ("door", "rtsp://cam/1", "root"),
+            // The same bytes shifted between the URL and the user name.
+            ("door", "rtsp://cam/1admin", ""),
+            ("door", "rtsp://cam/", "1admin"),
         ] {
             assert!(key.open(id, url, user, &s).is_err(), "{id} {url} {user}");
         }

@@ -9,8 +9,14 @@
 //! runs out), else the oldest with no request in progress. A flood of idle or slow
 //! connections therefore never locks out a new client (a probe, an operator): it evicts the
 //! flood's own oldest members, and a client whose request already waits in its socket is
-//! passed over until it is served. Only when every connection is busy with a request is a
-//! new one closed at once. Both are counted.
+//! passed over until it is served (the oldest [`PEEKED`] idle connections are looked at, so
+//! that making room costs a bounded number of system calls). Only when every connection is
+//! busy with a request is a new one closed at once. Both are counted.
+//!
+//! "Busy" lasts while a handler runs, not while its answer is written: a client that never
+//! reads its answers must not be able to hold connections busy and lock newcomers out. The
+//! price is that under a flood at the cap, a slow client's answer may be cut off (it
+//! reconnects), as nginx's reuse of idle connections does.
 //!
 //! Connections are accepted on a thread of their own from a listen queue of 4096, so that a
 //! burst of thousands of connections neither waits for the runtime's workers (busy with the
@@ -75,11 +81,17 @@ struct Entry {
     fd: std::os::fd::RawFd,
 }
 
+/// Idle connections looked at for waiting input before the oldest idle one goes anyway.
+const PEEKED: usize = 16;
+
 /// Whether bytes wait to be read on a socket (peeked, not taken).
 fn pending_input(fd: std::os::fd::RawFd) -> bool {
     let mut byte = 0u8;
-    // SAFETY: `fd` is an open socket (see `Entry::fd`); a one-byte buffer on the stack;
-    // MSG_PEEK leaves the byte where it is, MSG_DONTWAIT never blocks.
+    // SAFETY: a one-byte buffer on the stack; MSG_PEEK leaves the byte where it is,
+    // MSG_DONTWAIT never blocks. `fd` is the connection's socket: an entry leaves the table
+    // before its socket closes (see `connection`), except when its task unwinds from a
+    // panic; then `fd` may name another descriptor for a moment, and a peek of it, which
+    // takes nothing, can at worst pass over one connection that should have gone.
     let n = unsafe {
         libc::recv(
             fd,
@@ -129,7 +141,9 @@ fn admit(
         let idle = t
             .open
             .iter()
-            .find(|(_, e)| idle(e) && !pending_input(e.fd))
+            .filter(|(_, e)| idle(e))
+            .take(PEEKED)
+            .find(|(_, e)| !pending_input(e.fd))
             .or_else(|| t.open.iter().find(|(_, e)| idle(e)))
             .map(|(k, _)| *k)?;
         if let Some(e) = t.open.remove(&idle) {

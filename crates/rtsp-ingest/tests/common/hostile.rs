@@ -16,6 +16,8 @@ pub(crate) enum Attack {
     HugeDescribe,
     /// `DESCRIBE` answered with a status line, then header lines forever.
     EndlessHeaders,
+    /// `DESCRIBE` answered with a header line that never ends, a kilobyte at a time.
+    EndlessLine,
     /// A plausible H.264 session, then one access unit whose FU-A fragments never end.
     EndlessAccessUnit,
     /// A plausible session, then interleaved frames on a channel nobody set up, as large as
@@ -141,6 +143,16 @@ fn serve(
                 let header = format!("X-Junk: {}\r\n", "a".repeat(1000));
                 while !stop.load(Ordering::Relaxed) {
                     send(&mut out, header.as_bytes())?;
+                }
+            }
+            ("DESCRIBE", Attack::EndlessLine) => {
+                send(
+                    &mut out,
+                    format!("RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nX-Junk: ").as_bytes(),
+                )?;
+                let piece = vec![b'a'; 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    send(&mut out, &piece)?;
                 }
             }
             ("DESCRIBE", _) => send(

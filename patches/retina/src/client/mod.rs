@@ -642,7 +642,7 @@ impl SessionOptions {
         self
     }
 
-    fn limits(&self) -> (usize, usize) {
+    pub(super) fn limits(&self) -> (usize, usize) {
         (
             self.max_message_bytes
                 .unwrap_or(crate::tokio::DEFAULT_MAX_MESSAGE_BYTES),
@@ -2698,6 +2698,14 @@ impl Session<Playing> {
     }
 }
 
+/// The most a session's background `TEARDOWN` goes on: the session's timeout, at most
+/// [`MAX_TEARDOWN_SECS`].
+const MAX_TEARDOWN_SECS: u32 = 120;
+
+fn teardown_budget(timeout_sec: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(timeout_sec.min(MAX_TEARDOWN_SECS).into())
+}
+
 #[pin_project::pinned_drop]
 impl PinnedDrop for SessionInner {
     fn drop(self: Pin<&mut Self>) {
@@ -2726,9 +2734,9 @@ impl PinnedDrop for SessionInner {
             None => return,
         };
 
-        // For now, assume the whole timeout is left.
-        let expires = tokio::time::Instant::now()
-            + std::time::Duration::from_secs(session.timeout_sec.into());
+        // For now, assume the whole timeout is left; but never more than a bound, as the server
+        // chooses the timeout and a hostile one would keep this task alive indefinitely.
+        let expires = tokio::time::Instant::now() + teardown_budget(session.timeout_sec);
 
         // Track the session, if there is a group.
         let (teardown_tx, teardown_rx) = tokio::sync::watch::channel(None);
@@ -3704,5 +3712,14 @@ mod tests {
             pkt_ref.as_typed().unwrap(),
             Some(crate::rtcp::TypedPacketRef::ReceiverReport(_))
         ));
+    }
+
+    #[test]
+    fn a_server_chooses_no_endless_teardown() {
+        assert_eq!(super::teardown_budget(60), std::time::Duration::from_secs(60));
+        assert_eq!(
+            super::teardown_budget(u32::MAX),
+            std::time::Duration::from_secs(super::MAX_TEARDOWN_SECS.into())
+        );
     }
 }

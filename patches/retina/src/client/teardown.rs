@@ -157,7 +157,9 @@ pub(super) async fn teardown_loop_forever(
             .as_mut()
             .reset(tokio::time::Instant::now() + timeout);
         let attempt = async {
-            let conn = RtspConnection::connect(&url).await?;
+            let mut conn = RtspConnection::connect(&url).await?;
+            let (max_message, max_buffered) = options.limits();
+            conn.inner.set_limits(max_message, max_buffered);
             attempt(&mut req, tool.as_ref(), options, &mut requested_auth, conn).await
         };
         tokio::select! {

@@ -210,6 +210,13 @@ impl Depacketizer {
     }
 
     fn push_inner(&mut self, pkt: &PacketRef<'_>) -> Result<(), String> {
+        if self.nals.len() > super::MAX_NALS_PER_ACCESS_UNIT {
+            self.input_state = DepacketizerInputState::New;
+            return Err(format!(
+                "more than {} NAL units in one access unit",
+                super::MAX_NALS_PER_ACCESS_UNIT
+            ));
+        }
         let meta = pkt.meta;
         let payload_pos = pkt.payload_pos();
         let payload_len = pkt.payload_len();

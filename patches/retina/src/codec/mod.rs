@@ -106,6 +106,11 @@ pub(crate) mod g723;
 pub mod h26x;
 pub(crate) mod jpeg;
 
+/// The most NAL units one video access unit may hold: real encoders use tens to a few
+/// hundred slices; a stream of tiny NAL units would otherwise cost far more memory than the
+/// input it takes.
+pub(crate) const MAX_NALS_PER_ACCESS_UNIT: usize = 8192;
+
 pub mod h264;
 
 #[cfg(feature = "h265")]

@@ -251,6 +251,10 @@ impl Parser {
                         }
                         Err(FeedError::Incomplete(_)) => {
                             *input = checkpoint;
+                            // A first line that does not end within the limit never will.
+                            if before > self.max_message_size {
+                                return Err(invalid("message-too-large"));
+                            }
                             return Err(incomplete());
                         }
                         Err(e) => return Err(e),
@@ -297,6 +301,10 @@ impl Parser {
                         }
                         Err(FeedError::Incomplete(_)) => {
                             *input = checkpoint;
+                            // Nor does a header line that would take the head past it.
+                            if head_bytes.saturating_add(before) > self.max_message_size {
+                                return Err(invalid("message-too-large").context(context));
+                            }
                             self.state = ParserState::Head { msg, head_bytes };
                             return Err(incomplete());
                         }
@@ -886,5 +894,21 @@ pub(crate) mod tests {
             matches!(&err, FeedError::Invalid(inv) if inv.context.contains(&"message-too-large")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_refused_at_the_limit() {
+        for text in [
+            format!("RTSP/1.0 200 OK{}", "a".repeat(200)),
+            format!("RTSP/1.0 200 OK\r\nCSeq: 1\r\nX-Junk: {}", "a".repeat(200)),
+        ] {
+            let mut parser = Parser::builder().max_message_size(100).build();
+            let mut input = text.as_bytes();
+            let err = parser.feed(&mut input).unwrap_err();
+            assert!(
+                matches!(&err, FeedError::Invalid(inv) if inv.context.contains(&"message-too-large")),
+                "{err}"
+            );
+        }
     }
 }
