@@ -57,7 +57,7 @@ impl RedactedUrl {
     /// `user:pw@host`, a stray character before the scheme, a scheme written twice). A
     /// password is hidden even in text that is not a URL at all. Like a URL parser, it first
     /// drops leading and trailing blanks and control characters, and tabs and newlines
-    /// anywhere. [`CameraUrl`] splits user info off by the same rule.
+    /// anywhere. Camera URLs are split by the same rule ([`split_credentials`]).
     pub fn from_text(text: &str) -> Self {
         let text: String = text
             .trim_matches(|c: char| c <= ' ')
