@@ -1,15 +1,18 @@
 """The Python trackers people reach for, on the detections `cargo xtask track-eval` generates.
 
-Run by xtask under each family's own venv:
+Run by xtask under each family's own venv, once for every detection file and stride:
 
-    peers.py FAMILY DETECTIONS OUTDIR TAG --stride S --fps F --last N
+    peers.py FAMILY JOBS.tsv OUTDIR
+
+where each line of JOBS.tsv is `DETECTIONS TAG STRIDE PHASE FPS LAST SEQ NOISE LEVEL`.
 
 FAMILY is `supervision` (ByteTrack, 0.29.x), `trackers` (Roboflow's ByteTrack, SORT,
 OC-SORT) or `norfair` (IoU distance, with the settings of its MOTChallenge demo). Each tracker
 runs with its stock settings, its frame rate the sequence's divided by the stride. It is fed
-the frames a detector running every S-th frame sees, numbered consecutively (how its users
+the frames a detector running every S-th frame sees (from frame 1 + PHASE), numbered consecutively (how its users
 call it); its tracks are written back under the camera frame numbers, one MOTChallenge file
-per tracker (OUTDIR/<tracker>_<TAG>.txt). Prints "<tracker>\t<file>" per file written.
+per tracker (OUTDIR/<tracker>_<TAG>.txt). Prints
+"<tracker>\t<file>\t<seq>\t<noise>\t<level>\t<stride>\t<phase>" per file written.
 """
 import argparse
 import collections
@@ -107,22 +110,21 @@ def run_norfair(fed, frames, fps):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("family")
-    p.add_argument("detections")
+    p.add_argument("jobs")
     p.add_argument("outdir")
-    p.add_argument("tag")
-    p.add_argument("--stride", type=int, default=1)
-    p.add_argument("--fps", type=float, default=25.0)
-    p.add_argument("--last", type=int, required=True)
     a = p.parse_args()
-    frames = load(a.detections)
-    fed = [f for f in range(1, a.last + 1) if (f - 1) % a.stride == 0]
-    fps = a.fps / a.stride
     run = {"supervision": run_supervision, "trackers": run_trackers, "norfair": run_norfair}
-    for name, lines in run[a.family](fed, frames, fps).items():
-        path = os.path.join(a.outdir, f"{name}_{a.tag}.txt")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + ("\n" if lines else ""))
-        print(f"{name}\t{path}")
+    with open(a.jobs) as f:
+        jobs = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    for det, tag, stride, phase, fps, last, seq, noise, level in jobs:
+        stride, phase, last = int(stride), int(phase), int(last)
+        frames = load(det)
+        fed = [f for f in range(1, last + 1) if (f - 1) % stride == phase]
+        for name, lines in run[a.family](fed, frames, float(fps) / stride).items():
+            path = os.path.join(a.outdir, f"{name}_{tag}.txt")
+            with open(path, "w") as out:
+                out.write("\n".join(lines) + ("\n" if lines else ""))
+            print(f"{name}\t{path}\t{seq}\t{noise}\t{level}\t{stride}\t{phase}")
 
 
 if __name__ == "__main__":

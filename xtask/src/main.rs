@@ -61,9 +61,12 @@ cargo xtask <command>
           `rtsp-worker demo`: sample streams served over RTSP on loopback through the
           whole pipeline, tracks printed (ARGS go to it: --duration, --json, …)
   paths   print the cached assets' paths as shell variables
-  track-eval [--quick] [--no-peers] [--level easy|medium|hard]... [--stride 1|3|5]...
-          our trackers beside Python's (supervision, trackers, norfair) on MOT15 ground
-          truth with generated detections, scored by py-motmetrics (docs/TRACKING.md)
+  track-eval [--quick] [--no-peers] [--family F]... [--level easy|medium|hard]...
+             [--stride 1|3|5|12|25]... | --measure-scores
+          our trackers (as the facade shows them) beside Python's (supervision, trackers,
+          norfair) on MOT15 ground truth with detections of six noise families, scored by
+          py-motmetrics and TrackEval's HOTA (docs/TRACKING.md); --measure-scores measures
+          the shipped model's person scores into benches/tracking/person_scores.json
   track iou|sort|bytetrack IN OUT
           run a tracker over MOTChallenge detections (frame,id,x,y,w,h,conf,class,...)
   onnx-dynamic-batch IN OUT

@@ -516,9 +516,20 @@ fn output_bytes(cmd: &mut Command) -> Result<Vec<u8>> {
 /// A Python virtual environment `ROOT/venv-NAME` with `packages` installed from wheels that
 /// `pip download` fetched into `ROOT/wheels/NAME` (installed offline from them), made once.
 pub(crate) fn venv(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf> {
+    venv_with(root, name, packages, &[])
+}
+
+/// [`venv`], with `alone` installed without their dependencies (a package whose declared
+/// dependencies are far more than the part of it used needs).
+pub(crate) fn venv_with(
+    root: &Path,
+    name: &str,
+    packages: &[&str],
+    alone: &[&str],
+) -> Result<PathBuf> {
     let dir = root.join(format!("venv-{name}"));
     let stamp = dir.join("PACKAGES");
-    let want = packages.join(" ");
+    let want = [packages.join(" "), alone.join(" ")].join(" | ");
     if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == want) {
         return Ok(dir.join("bin/python"));
     }
@@ -540,6 +551,16 @@ pub(crate) fn venv(root: &Path, name: &str, packages: &[&str]) -> Result<PathBuf
         .args(["install", "--no-index", "--find-links"])
         .arg(&wheels)
         .args(packages))?;
+    if !alone.is_empty() {
+        run(pip()
+            .args(["download", "--no-deps", "--dest"])
+            .arg(&wheels)
+            .args(alone))?;
+        run(pip()
+            .args(["install", "--no-index", "--no-deps", "--find-links"])
+            .arg(&wheels)
+            .args(alone))?;
+    }
     fs::write(&stamp, want)?;
     Ok(dir.join("bin/python"))
 }

@@ -8,6 +8,7 @@
 //! device = "cpu"                    # cpu, cuda, cuda:N
 //! tracker = "bytetrack"             # bytetrack, sort, iou
 //! track_trust = 0.7                 # a track shows once a detection this confident matched it
+//! track_lost_frames = 8             # camera frames a lost track's predicted box is shown
 //! confidence = 0.25
 //!
 //! [outputs]                         # all optional; command-line flags win
@@ -111,6 +112,7 @@ pub(crate) struct Engine {
     pub(crate) device: Option<String>,
     pub(crate) tracker: Option<String>,
     pub(crate) track_trust: Option<f32>,
+    pub(crate) track_lost_frames: Option<u32>,
     pub(crate) confidence: Option<f32>,
     pub(crate) batch_size: Option<usize>,
 }

@@ -233,6 +233,11 @@ struct EngineArgs {
     /// [default: 0.7]
     #[arg(long, value_name = "SCORE")]
     track_trust: Option<f32>,
+    /// A lost track (the detector missed it) is shown at its predicted box for this many
+    /// camera frames after its last match, then hidden until found again or ended (0: only
+    /// tracks matched on the frame) [default: 8]
+    #[arg(long, value_name = "FRAMES")]
+    track_lost_frames: Option<u32>,
     /// Report detections at or above this score [default: 0.25]
     #[arg(long)]
     confidence: Option<f32>,
@@ -519,6 +524,9 @@ async fn manager(
             ));
         }
         tracker.trust_score = trust;
+    }
+    if let Some(frames) = args.track_lost_frames.or(file.track_lost_frames) {
+        tracker.reporting.lost_frames = frames;
     }
     let mut b = StreamConnectionManager::builder()
         .device(device)

@@ -242,7 +242,8 @@ impl ManagerBuilder {
         self
     }
 
-    /// Also report tentative tracks (not yet confirmed) in `tracked_objects` (default false).
+    /// Also report tentative tracks (not yet confirmed) in `tracked_objects` (default false;
+    /// the same as the tracker's [`Reporting::tentative`](tracker::Reporting::tentative)).
     pub fn report_tentative(mut self, yes: bool) -> Self {
         self.report_tentative = yes;
         self
@@ -305,6 +306,8 @@ impl ManagerBuilder {
             TrackerKind::ByteTrack => self.tracker.bytetrack.low,
             _ => self.confidence,
         };
+        let mut tracker = self.tracker;
+        tracker.reporting.tentative |= self.report_tentative;
         Ok(Settings {
             device: self.device,
             model: self.model.clone().unwrap_or_else(default_model_path),
@@ -312,13 +315,12 @@ impl ManagerBuilder {
             force_timeout: self.force_timeout.unwrap_or(Duration::from_millis(10)),
             in_flight,
             threads,
-            tracker: self.tracker,
+            tracker,
             decoder: self.decoder,
             result_queue: self.result_queue,
             max_streams: self.max_streams,
             confidence: self.confidence,
             detector_threshold: self.confidence.min(tracker_low),
-            report_tentative: self.report_tentative,
             decode_nice,
             snapshot_interval: self.snapshot_interval,
             stand_in: self.stand_in,
@@ -356,7 +358,6 @@ pub(crate) struct Settings {
     pub(crate) max_streams: usize,
     pub(crate) confidence: f32,
     pub(crate) detector_threshold: f32,
-    pub(crate) report_tentative: bool,
     pub(crate) decode_nice: i32,
     pub(crate) snapshot_interval: Option<Duration>,
     /// A fixed-cost stand-in instead of the model (benchmarks only).

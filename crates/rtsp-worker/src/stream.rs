@@ -102,7 +102,6 @@ pub(crate) struct StreamCore {
     state: watch::Sender<StreamState>,
     class_names: Arc<Vec<String>>,
     confidence: f32,
-    report_tentative: bool,
     tracker_config: tracker::TrackerConfig,
     /// The zones and lines (for drawing; the analyzer has its own copy).
     scene: Option<Arc<zones::Scene>>,
@@ -141,7 +140,7 @@ impl StreamCore {
             inner: Mutex::new(Inner {
                 sequence: Sequencer::default(),
                 tracker: settings.tracker.build(),
-                reported: Reported::new(first_track_id),
+                reported: Reported::new(settings.tracker.reporting, first_track_id),
                 size: None,
                 counters: Counters::default(),
                 latency: Window::new(512),
@@ -165,7 +164,6 @@ impl StreamCore {
             state: watch::channel(StreamState::Connecting).0,
             class_names,
             confidence: settings.confidence,
-            report_tentative: settings.report_tentative,
             tracker_config: settings.tracker,
             scene,
             keep_frames,
@@ -317,7 +315,7 @@ impl StreamCore {
         let mut reset_ended = Vec::new();
         if inner.size.is_some_and(|s| s != meta.camera) {
             inner.tracker = self.tracker_config.build();
-            reset_ended = inner.reported.restart();
+            reset_ended = inner.reported.restart(&self.class_names);
         }
         inner.size = Some(meta.camera);
         // Frame numbers only grow: the decode stage drops frames that come out of order.
@@ -329,12 +327,7 @@ impl StreamCore {
             tracks: mut tracked_objects,
             unclipped,
             ended,
-        } = inner.reported.show(
-            &update,
-            meta.camera,
-            self.report_tentative,
-            &self.class_names,
-        );
+        } = inner.reported.show(&update, meta.camera, &self.class_names);
         let mut ended_tracks = reset_ended;
         ended_tracks.extend(ended);
         let (mut zone_counts, mut line_counts, mut zone_events) = Default::default();

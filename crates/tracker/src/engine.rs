@@ -109,6 +109,14 @@ pub(crate) struct Params {
     pub(crate) lost_velocity_decay: f32,
     /// A detection overlapping one a confirmed track took at this IoU starts no track.
     pub(crate) duplicate_iou: Option<f32>,
+    /// With at least this many camera frames since the previous update, a new track confirms
+    /// at once.
+    pub(crate) quick_confirm_gap: Option<u32>,
+    pub(crate) min_missed_updates: u32,
+    /// Buffered IoU: both boxes of a pair grow by this fraction of their size per camera frame
+    /// since the track's last match, up to `max_buffer`.
+    pub(crate) buffer_per_frame: f32,
+    pub(crate) max_buffer: f32,
 }
 
 struct Track<M> {
@@ -211,7 +219,14 @@ impl<M: Motion> Engine<M> {
         let iou = |t: usize, d: usize| {
             let (t, d) = (ts[t], ds[d]);
             if !p.class_aware || self.tracks[t].class_id == dets[d].class_id {
-                predicted[t].iou(&dets[d].bbox)
+                let b = (p.buffer_per_frame * self.tracks[t].since_update as f32)
+                    .min(p.max_buffer)
+                    .max(0.0);
+                if b > 0.0 {
+                    predicted[t].buffered(b).iou(&dets[d].bbox.buffered(b))
+                } else {
+                    predicted[t].iou(&dets[d].bbox)
+                }
             } else {
                 0.0
             }
@@ -368,7 +383,11 @@ impl<M: Motion> Tracker for Engine<M> {
         let mut track_used = vec![false; self.tracks.len()];
         // In the first `min_hits` updates a confident detection confirms its track at once.
         let early = self.updates <= u64::from(p.min_hits);
-        let confirms_at_once = |confidence: f32| early && confidence >= p.early_confirm_score;
+        let sparse = p
+            .quick_confirm_gap
+            .is_some_and(|g| steps32 >= g && self.updates > 1);
+        let confirms_at_once =
+            |confidence: f32| sparse || (early && confidence >= p.early_confirm_score);
         for &(t, d) in &pairs {
             let (track, det) = (&mut self.tracks[t], &dets[d]);
             if p.reupdate_after_gap && track.misses > 0 {
@@ -474,7 +493,8 @@ impl<M: Motion> Tracker for Engine<M> {
         let mut ended = Vec::new();
         let mut kept = Vec::with_capacity(self.tracks.len());
         for t in self.tracks.drain(..) {
-            let gone = t.since_update > p.max_age
+            let gone = (t.since_update > p.max_age
+                && !(t.confirmed && t.misses <= p.min_missed_updates))
                 || (!t.confirmed && t.misses > p.tentative_misses)
                 || !t.motion.bbox().is_finite();
             if gone {

@@ -53,6 +53,12 @@ impl BBox {
         if union <= 0.0 { 0.0 } else { inter / union }
     }
 
+    /// The box grown by `fraction` of its width and height on every side (C-BIoU's buffer).
+    pub fn buffered(&self, fraction: f32) -> BBox {
+        let (dx, dy) = (self.width() * fraction, self.height() * fraction);
+        BBox::new(self.x1 - dx, self.y1 - dy, self.x2 + dx, self.y2 + dy)
+    }
+
     /// All four coordinates are finite.
     pub fn is_finite(&self) -> bool {
         self.x1.is_finite() && self.y1.is_finite() && self.x2.is_finite() && self.y2.is_finite()

@@ -698,3 +698,76 @@ fn a_duplicate_box_starts_no_track_and_a_neighbour_does() {
     assert_eq!(tracks_seen(None, 2.0), 2);
     assert_eq!(tracks_seen(Some(0.8), 10.0), 2);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The one rendering ([`tracker::Reporter`]): a track is ended at most once and only if it
+    /// was shown, never shown after its end, shown boxes lie in the picture, lost tracks show
+    /// for `lost_frames` and no longer, and ids keep growing across restarts.
+    #[test]
+    fn what_is_shown_ends_exactly_once(
+        frames in prop::collection::vec(
+            prop::collection::vec((0u8..12, 0u8..8, 0usize..4), 0..6),
+            1..80,
+        ),
+        gaps in prop::collection::vec(1u64..6, 80),
+        lost_frames in prop_oneof![Just(0u32), 1u32..20, Just(u32::MAX)],
+        tentative in any::<bool>(),
+        restart_at in 0usize..100,
+    ) {
+        let reporting = tracker::Reporting { tentative, lost_frames };
+        for config in configs() {
+            let config = TrackerConfig { max_age: 12, reporting, ..config };
+            let mut t = config.build();
+            let mut r = tracker::Reporter::new(reporting, 1000);
+            let (w, h) = (480.0f32, 320.0f32);
+            let mut shown: HashSet<u64> = HashSet::new();
+            let mut ended: HashSet<u64> = HashSet::new();
+            let mut largest = 1000u64;
+            let mut frame = 0u64;
+            for (i, dets) in frames.iter().enumerate() {
+                if i == restart_at {
+                    for e in r.restart() {
+                        prop_assert!(shown.contains(&e.track_id) && ended.insert(e.track_id));
+                    }
+                    t = config.build();
+                }
+                frame += gaps[i];
+                let dets: Vec<Detection> = dets
+                    .iter()
+                    .map(|&(x, y, s)| Detection {
+                        // Some boxes start beyond the right edge: their tracks leave the view.
+                        bbox: BBox::from_xywh(f32::from(x) * 45.0, f32::from(y) * 35.0, 40.0, 80.0),
+                        confidence: [0.95, 0.75, 0.5, 0.2][s],
+                        class_id: 0,
+                    })
+                    .collect();
+                let u = t.update(frame, &dets).unwrap();
+                let s = r.show(&u, (w, h));
+                r.check_invariants();
+                prop_assert_eq!(s.tracks.len(), s.unclipped.len());
+                for o in &s.tracks {
+                    prop_assert!(!ended.contains(&o.track_id), "shown after its end");
+                    prop_assert!(o.bbox.x1 >= 0.0 && o.bbox.x2 <= w && o.bbox.y1 >= 0.0 && o.bbox.y2 <= h);
+                    match o.state {
+                        TrackState::Lost => prop_assert!(o.frames_since_update <= lost_frames),
+                        TrackState::Tentative => prop_assert!(tentative),
+                        TrackState::Confirmed => {}
+                        TrackState::Removed => prop_assert!(false, "a removed track shown"),
+                    }
+                    prop_assert!(o.track_id > 1000);
+                    largest = largest.max(o.track_id);
+                    shown.insert(o.track_id);
+                }
+                for e in &s.ended {
+                    prop_assert_eq!(e.state, TrackState::Removed);
+                    prop_assert!(shown.contains(&e.track_id), "ended without being shown");
+                    prop_assert!(ended.insert(e.track_id), "ended twice");
+                }
+            }
+            // Ids after a restart follow the largest shown.
+            prop_assert!(shown.iter().all(|&id| id <= largest));
+        }
+    }
+}

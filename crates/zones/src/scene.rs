@@ -433,9 +433,11 @@ impl Analyzer {
         &self.scene
     }
 
-    /// Feeds one update: the objects seen (an object not given keeps its state), the tracks
-    /// that `ended` (they leave every zone and are forgotten), and the time in seconds (any
-    /// monotonic origin; it only measures loitering and time inside).
+    /// Feeds one update: the objects seen (an object not given keeps its state — it neither
+    /// leaves nor enters — but is not counted), the tracks that `ended` (they leave every zone
+    /// and are forgotten), and the time in seconds (any monotonic origin; it only measures
+    /// loitering and time inside). `zone_counts` are the objects given that are inside: a
+    /// caller that stops showing a track it lost stops counting it too.
     pub fn update(&mut self, time: f64, objects: &[Object], ended: &[u64]) -> Update {
         let mut out = Update::default();
         for (zi, zone) in self.scene.zones.iter().enumerate() {
@@ -558,8 +560,10 @@ impl Analyzer {
         for zone in &self.scene.zones {
             out.zone_counts.insert(zone.name.clone(), BTreeMap::new());
         }
-        for ((zi, _), st) in &self.zone_state {
+        let given: std::collections::HashSet<u64> = objects.iter().map(|o| o.track_id).collect();
+        for ((zi, id), st) in &self.zone_state {
             if st.inside
+                && given.contains(id)
                 && let Some(c) = out.zone_counts.get_mut(&self.scene.zones[*zi].name)
             {
                 *c.entry(st.label.clone()).or_default() += 1;

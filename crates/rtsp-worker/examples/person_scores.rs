@@ -1,0 +1,131 @@
+//! The shipped model's person scores on the real clips: every 5th frame of the pedestrian
+//! clips decoded as the facade decodes them, the default model run with the facade's detector
+//! threshold for ByteTrack (0.1), and the scores of the person boxes left after NMS counted
+//! in bins of 0.05. `cargo xtask track-eval --measure-scores` runs it and commits the
+//! histogram (`benches/tracking/person_scores.json`), which the tracking evaluation's
+//! `model-scores` family draws true positives' scores from.
+//!
+//! ```text
+//! cargo run --release -p rtsp-worker --example person_scores
+//! ```
+//!
+//! Needs `cargo xtask setup` (clips, model, ONNX Runtime) and its environment.
+
+// A measuring program: it prints its result.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[path = "../../rtsp-ingest/tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Letterbox, Packet};
+use infer_trt::yolo::Thresholds;
+use infer_trt::{Detector, DetectorOptions, ModelRepository};
+
+/// The clips measured: the pedestrian street scene and OpenCV's `vtest`.
+const CLIPS: [&str; 2] = ["people_720p25.h264", "vtest_720p25.h264"];
+const EVERY: u64 = 5;
+const BIN: f64 = 0.05;
+
+fn units(clip: &str) -> Vec<rtsp_ingest::AccessUnit> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let opts = rtsp_ingest::ReplayOptions::default()
+            .looping(false)
+            .fps(Some(1e6))
+            .queue_frames(100_000);
+        let mut cam = rtsp_ingest::replay(common::clips().join(clip), opts).expect("clip");
+        let mut out = Vec::new();
+        while let Some(e) = cam.next().await {
+            match e {
+                rtsp_ingest::Event::Frame(au) => out.push(au),
+                rtsp_ingest::Event::Ended { .. } => break,
+                _ => {}
+            }
+        }
+        out
+    })
+}
+
+fn main() {
+    let repo = Arc::new(ModelRepository::new());
+    let info = repo
+        .load_model("yolo", rtsp_worker::default_model_path(), 1)
+        .expect("the model (cargo xtask setup)");
+    let person = info
+        .class_names
+        .iter()
+        .position(|c| c == "person")
+        .expect("a person class");
+    let detector = Detector::new(
+        repo,
+        "yolo",
+        DetectorOptions {
+            thresholds: Thresholds {
+                confidence: 0.1,
+                ..Thresholds::default()
+            },
+        },
+    )
+    .expect("detector");
+    let mut counts = vec![0u64; (1.0 / BIN).round() as usize];
+    let (mut frames_seen, mut boxes) = (0u64, 0u64);
+    for clip in CLIPS {
+        let units = units(clip);
+        let (w, h) = (units[0].params.width, units[0].params.height);
+        let size = Letterbox::new((w as usize, h as usize), info.input_size)
+            .expect("letterbox")
+            .resized;
+        let mut dec = CpuDecoder::new(
+            &CodecConfig {
+                codec: Codec::H264,
+                width: w,
+                height: h,
+            },
+            CpuDecoderOptions::default().output_size(Some(size)),
+        )
+        .expect("decoder");
+        for au in &units {
+            dec.decode(&Packet {
+                data: &au.data,
+                pts: au.frame_number as i64,
+                keyframe: au.keyframe,
+            })
+            .expect("decode");
+            while let Some(f) = dec.next_frame() {
+                if !(f.pts as u64).is_multiple_of(EVERY) {
+                    continue;
+                }
+                frames_seen += 1;
+                let dets = detector.detect_each(&[&f]).remove(0).expect("detect");
+                for d in dets.iter().filter(|d| d.class_id == person) {
+                    let bin = ((f64::from(d.confidence) / BIN) as usize).min(counts.len() - 1);
+                    counts[bin] += 1;
+                    boxes += 1;
+                }
+            }
+        }
+        eprintln!("{clip}: {} frames decoded", units.len());
+    }
+    let bins: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (*i as f64) * BIN >= 0.1 - 1e-9)
+        .map(|(i, n)| {
+            format!(
+                "    [{:.2}, {:.2}, {n}]",
+                i as f64 * BIN,
+                (i + 1) as f64 * BIN
+            )
+        })
+        .collect();
+    println!(
+        "{{\n  \"what\": \"YOLOv12n person scores after NMS (threshold 0.1), every {EVERY}th frame of {}\",\n  \"frames\": {frames_seen},\n  \"boxes\": {boxes},\n  \"bins\": [\n{}\n  ]\n}}",
+        CLIPS.join(" and "),
+        bins.join(",\n")
+    );
+}
