@@ -12,11 +12,7 @@ use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Err
 use infer_trt::yolo::{self, Thresholds};
 use infer_trt::{ModelInfo, OutputLayout};
 
-// The cameras file parser, compiled in from the binary's source (the `cli` crate has no
-// library target); only `parse` and `Entry` are used here.
-#[allow(dead_code)]
-#[path = "../../crates/cli/src/config.rs"]
-mod config;
+use service::config;
 
 /// Decodes `data` as one access unit flagged as a keyframe, then again as a following unit,
 /// then flushes: `Ok` or a typed error each time, counters that add up, frames that are not

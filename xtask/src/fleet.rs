@@ -27,7 +27,14 @@ fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
             "fleet_scale",
             "--",
         ])
-        .args(["--exact", name, "--nocapture", "--test-threads", "1"]);
+        .args([
+            "--ignored",
+            "--exact",
+            name,
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ]);
     run(&mut cmd)
 }
 

@@ -136,9 +136,80 @@ const LAYERS: &[(&str, &[&str])] = &[
             "zones",
         ],
     ),
-    ("cli", &["rtsp-worker", "cluster"]),
+    ("service", &["rtsp-worker"]),
+    ("cli", &["rtsp-worker", "cluster", "service"]),
     ("python", &["rtsp-worker"]),
+    // Test support: only ever a dev-dependency (below), and depending on no crate of ours.
+    ("testkit", &[]),
 ];
+
+#[test]
+fn testkit_is_only_a_dev_dependency() {
+    for m in member_manifests() {
+        let text = fs::read_to_string(&m).unwrap();
+        let mut section = "";
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                section = t;
+                continue;
+            }
+            if t.starts_with("testkit") {
+                assert!(
+                    section == "[dev-dependencies]" || section == "[workspace.dependencies]",
+                    "{}: testkit in {section}: it is test support, never shipped",
+                    rel(&m)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_path_attribute_leaves_its_crate() {
+    // Code is shared between crates as a crate (`testkit`, `service`), not by compiling
+    // another crate's file with `#[path]`: that file would be built twice, once under rules
+    // its crate does not know.
+    let mut bad = Vec::new();
+    for p in sources().into_iter().chain({
+        let mut fuzz = Vec::new();
+        files(&project_root().join("fuzz"), "rs", &mut fuzz);
+        fuzz
+    }) {
+        let text = fs::read_to_string(&p).unwrap_or_default();
+        let path = rel(&p);
+        // The crate's folder: `crates/NAME`, else the top folder (`xtask`, `fuzz`, `benches`).
+        let depth = if path.starts_with("crates/") { 2 } else { 1 };
+        let krate = path.split('/').take(depth).collect::<Vec<_>>().join("/");
+        for (i, l) in text.lines().enumerate() {
+            let Some(rest) = l.trim_start().strip_prefix("#[path = \"") else {
+                continue;
+            };
+            let target = rest.split('"').next().unwrap_or("");
+            let resolved = p.parent().unwrap().join(target);
+            let resolved = normalize(&resolved);
+            if !rel(&resolved).starts_with(&format!("{krate}/")) {
+                bad.push(format!("{}:{} -> {}", rel(&p), i + 1, rel(&resolved)));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "`#[path]` into another crate: {bad:?}");
+}
+
+/// `a/b/../c` as `a/c` (the file need not exist).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
 
 #[test]
 fn crates_depend_only_downwards() {

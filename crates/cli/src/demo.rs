@@ -12,10 +12,10 @@ use rtsp_worker::zones::{Line, Scene, Zone};
 use crate::config::{self, Camera};
 use crate::metrics::Metrics;
 use crate::service::{self, Mode, Origin, Service};
-use crate::{DemoArgs, Failure, http, manager, status_lines};
+use crate::{DemoArgs, Exit, Failure, http, manager, status_lines};
 
 /// The loopback RTSP server script (also run by the tests).
-const SERVER: &str = include_str!("../../rtsp-ingest/tests/rtsp_server.py");
+const SERVER: &str = include_str!("../../testkit/rtsp_server.py");
 
 /// The streams: (id, clip, frame rate).
 const STREAMS: [(&str, &str, u32); 3] = [
@@ -49,8 +49,12 @@ impl Drop for Server {
 
 fn start_server(mounts: &[String]) -> Result<Server, Failure> {
     let script = std::env::temp_dir().join(format!("rtsp-worker-demo-{}.py", std::process::id()));
-    std::fs::write(&script, SERVER)
-        .map_err(|e| Failure::new(1, format!("writing {}: {e}", script.display())))?;
+    std::fs::write(&script, SERVER).map_err(|e| {
+        Failure::new(
+            Exit::Unexpected,
+            format!("writing {}: {e}", script.display()),
+        )
+    })?;
     let mut child = Command::new("/usr/bin/python3")
         .arg(&script)
         .args(mounts)
@@ -60,7 +64,7 @@ fn start_server(mounts: &[String]) -> Result<Server, Failure> {
         .spawn()
         .map_err(|e| {
             Failure::new(
-                3,
+                Exit::Provision,
                 format!(
                     "cannot start the loopback RTSP server (/usr/bin/python3 with GStreamer's \
                      RTSP server; run `cargo xtask setup`): {e}"
@@ -86,7 +90,7 @@ fn start_server(mounts: &[String]) -> Result<Server, Failure> {
             let _ = child.wait();
             let _ = std::fs::remove_file(&script);
             Err(Failure::new(
-                3,
+                Exit::Provision,
                 format!(
                     "the loopback RTSP server did not start (got {line:?}); run `cargo xtask \
                      setup` for GStreamer's RTSP server"
@@ -116,17 +120,17 @@ fn people_scene() -> Scene {
 /// Binds the demo's HTTP address (loopback only: the demo has no token), or any free port
 /// on loopback if it is taken.
 fn bind_demo(addr: &str) -> Result<std::net::TcpListener, Failure> {
-    let addr = http::parse_addr(addr).map_err(|m| Failure::new(2, m))?;
+    let addr = http::parse_addr(addr).map_err(|m| Failure::new(Exit::Usage, m))?;
     if !addr.ip().is_loopback() {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!("--http {addr}: the demo serves on loopback only (it has no token)"),
         ));
     }
     match http::bind(addr) {
         Ok(l) => Ok(l),
         Err(first) => http::bind((std::net::Ipv4Addr::LOCALHOST, 0).into())
-            .map_err(|m| Failure::new(1, format!("{first}; {m}"))),
+            .map_err(|m| Failure::new(Exit::Unexpected, format!("{first}; {m}"))),
     }
 }
 
@@ -137,7 +141,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         let path = dir.join(clip);
         if !path.is_file() {
             return Err(Failure::new(
-                3,
+                Exit::Provision,
                 format!(
                     "sample clip {} missing: run `cargo xtask setup`",
                     path.display()
@@ -154,7 +158,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         let listener = bind_demo(&args.http)?;
         let local = listener
             .local_addr()
-            .map_err(|e| Failure::new(1, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Unexpected, e.to_string()))?;
         (
             Some(format!("http://{local}/")),
             Some(
@@ -165,7 +169,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
                     http::Limits::default(),
                     metrics.connections.clone(),
                 )
-                .map_err(|m| Failure::new(1, m))?,
+                .map_err(|m| Failure::new(Exit::Unexpected, m))?,
             ),
         )
     };
@@ -220,7 +224,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         service
             .add(camera, Origin::CommandLine)
             .await
-            .map_err(|e| Failure::new(1, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Unexpected, e.to_string()))?;
     }
     let status = status_lines(&manager, args.status_every);
     let stopped = service

@@ -7,7 +7,6 @@
 // A command-line tool: it talks to the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod config;
 mod demo;
 mod events;
 mod fleet;
@@ -20,16 +19,17 @@ mod snapshots;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use rtsp_worker::{Device, Error, StreamConnectionManager, TrackerKind};
 use tokio::task::JoinHandle;
 
-use crate::config::Camera;
 use crate::metrics::Metrics;
 use crate::service::{Mode, Origin, Service};
+use ::service::config::{self, Camera};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -41,6 +41,7 @@ Exit codes:
   4  every camera ended with an error (unreachable after --give-up-after attempts,
      credentials refused, unsupported codec or transport); with --http the worker
      stays up instead
+  130 a second Ctrl-C: quit at once, without draining
 
 Signals: SIGINT/SIGTERM drain and stop; SIGHUP re-reads --config and applies its camera
 changes (as POST /api/v1/reload does).
@@ -111,7 +112,7 @@ impl NatsAuth {
 
 /// Reads `--fleet-key-file`, if given.
 fn fleet_key(path: Option<&PathBuf>) -> Result<Option<fleet::FleetKey>, Failure> {
-    path.map(|p| fleet::FleetKey::load(p).map_err(|m| Failure::new(2, m)))
+    path.map(|p| fleet::FleetKey::load(p).map_err(|m| Failure::new(Exit::Usage, m)))
         .transpose()
 }
 
@@ -196,13 +197,6 @@ enum ClusterAction {
     Status,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum TrackerArg {
-    Bytetrack,
-    Sort,
-    Iou,
-}
-
 /// Settings of the shared pipeline; unset ones come from the config file's `[engine]`, then
 /// are chosen for the device.
 #[derive(Args, Clone)]
@@ -225,9 +219,9 @@ struct EngineArgs {
     /// ONNX Runtime threads per batch [default: the cores, on the CPU]
     #[arg(long)]
     threads: Option<usize>,
-    /// The tracker [default: bytetrack]
-    #[arg(long, value_enum)]
-    tracker: Option<TrackerArg>,
+    /// The tracker: bytetrack, sort or iou [default: bytetrack]
+    #[arg(long, value_parser = TrackerKind::from_str)]
+    tracker: Option<TrackerKind>,
     /// A confirmed track is reported as such once a detection at least this confident matched
     /// it; until then it is followed but reported as tentative (0: no such condition)
     /// [default: 0.7]
@@ -393,14 +387,36 @@ struct DemoArgs {
     status_every: f64,
 }
 
+/// The binary's exit codes, as [`EXIT_CODES`] (the `--help` text) lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    /// An unexpected failure.
+    Unexpected = 1,
+    /// Bad arguments, a bad config file or a bad camera URL.
+    Usage = 2,
+    /// Something to provision: the model or ONNX Runtime is missing, or the device cannot be
+    /// used.
+    Provision = 3,
+    /// Every camera ended with an error.
+    AllCamerasFailed = 4,
+    /// A second Ctrl-C: quit at once, without draining.
+    Interrupted = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
 /// An error with the exit code it maps to.
 struct Failure {
-    code: u8,
+    code: Exit,
     message: String,
 }
 
 impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    fn new(code: Exit, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -456,7 +472,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rtsp-worker: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            return Exit::Unexpected.into();
         }
     };
     let result = runtime.block_on(async {
@@ -478,7 +494,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("rtsp-worker: {}", f.message);
-            ExitCode::from(f.code)
+            f.code.into()
         }
     }
 }
@@ -497,29 +513,20 @@ async fn manager(
         .or(file.device.as_deref())
         .unwrap_or("cpu")
         .parse()
-        .map_err(|e: Error| Failure::new(2, e.to_string()))?;
+        .map_err(|e: Error| Failure::new(Exit::Usage, e.to_string()))?;
     let mut tracker = rtsp_worker::default_tracker();
     let kind = match (args.tracker, file.tracker.as_deref()) {
-        (Some(TrackerArg::Bytetrack), _) | (None, None) => TrackerKind::ByteTrack,
-        (Some(TrackerArg::Sort), _) => TrackerKind::Sort,
-        (Some(TrackerArg::Iou), _) => TrackerKind::Iou,
-        (None, Some(name)) => match name.to_ascii_lowercase().as_str() {
-            "bytetrack" => TrackerKind::ByteTrack,
-            "sort" => TrackerKind::Sort,
-            "iou" => TrackerKind::Iou,
-            other => {
-                return Err(Failure::new(
-                    2,
-                    format!("[engine] tracker {other:?} is not bytetrack, sort or iou"),
-                ));
-            }
-        },
+        (Some(kind), _) => kind,
+        (None, None) => TrackerKind::ByteTrack,
+        (None, Some(name)) => name.parse().map_err(|e: rtsp_worker::TrackerError| {
+            Failure::new(Exit::Usage, format!("[engine] {e}"))
+        })?,
     };
     tracker.kind = kind;
     if let Some(trust) = args.track_trust.or(file.track_trust) {
         if !(0.0..=1.0).contains(&trust) {
             return Err(Failure::new(
-                2,
+                Exit::Usage,
                 format!("track trust {trust} is not between 0 and 1"),
             ));
         }
@@ -554,14 +561,17 @@ async fn manager(
     }
     if let Some(ms) = args.stand_in_detector {
         if !(ms.is_finite() && ms >= 0.0) {
-            return Err(Failure::new(2, "--stand-in-detector takes milliseconds"));
+            return Err(Failure::new(
+                Exit::Usage,
+                "--stand-in-detector takes milliseconds",
+            ));
         }
         b = b.stand_in_detector(Duration::from_secs_f64(ms / 1e3));
     }
     b.build().await.map_err(|e| match &e {
-        Error::InvalidConfig { .. } => Failure::new(2, e.to_string()),
+        Error::InvalidConfig { .. } => Failure::new(Exit::Usage, e.to_string()),
         Error::ModelNotFound { .. } | Error::DeviceUnavailable { .. } => {
-            Failure::new(3, e.to_string())
+            Failure::new(Exit::Provision, e.to_string())
         }
         Error::Model(infer_err) => {
             let hint = match infer_err {
@@ -570,9 +580,9 @@ async fn manager(
                 }
                 _ => "",
             };
-            Failure::new(3, format!("{e}{hint}"))
+            Failure::new(Exit::Provision, format!("{e}{hint}"))
         }
-        _ => Failure::new(1, e.to_string()),
+        _ => Failure::new(Exit::Unexpected, e.to_string()),
     })
 }
 
@@ -592,17 +602,17 @@ impl HttpServe {
         state: Arc<http::AppState>,
         connections: Arc<http::ConnStats>,
     ) -> Result<http::Serving, Failure> {
-        let listener = http::bind(self.addr).map_err(|m| Failure::new(2, m))?;
+        let listener = http::bind(self.addr).map_err(|m| Failure::new(Exit::Usage, m))?;
         let local = listener
             .local_addr()
-            .map_err(|e| Failure::new(1, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Unexpected, e.to_string()))?;
         let how = match (&self.access.token, self.insecure) {
             (Some(_), _) => "token required",
             (None, true) => "INSECURE: no token, reachable from the network (--http-insecure)",
             (None, false) => "no token: loopback only",
         };
         let serving = http::serve(listener, state, self.access, self.limits, connections)
-            .map_err(|m| Failure::new(1, m))?;
+            .map_err(|m| Failure::new(Exit::Unexpected, m))?;
         eprintln!("rtsp-worker: status page and API on http://{local}/ ({how})");
         Ok(serving)
     }
@@ -614,7 +624,7 @@ fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpSer
     let Some(addr) = args.http.clone().or_else(|| file.http.clone()) else {
         return Ok(None);
     };
-    let addr = http::parse_addr(&addr).map_err(|m| Failure::new(2, m))?;
+    let addr = http::parse_addr(&addr).map_err(|m| Failure::new(Exit::Usage, m))?;
     let token = match args
         .http_token_file
         .as_ref()
@@ -622,17 +632,20 @@ fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpSer
     {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::new(2, format!("--http-token-file {}: {e}", path.display()))
+                Failure::new(
+                    Exit::Usage,
+                    format!("--http-token-file {}: {e}", path.display()),
+                )
             })?;
             Some(
                 http::Token::parse(&text, &format!("--http-token-file {}", path.display()))
-                    .map_err(|m| Failure::new(2, m))?,
+                    .map_err(|m| Failure::new(Exit::Usage, m))?,
             )
         }
         None => match std::env::var("RTSP_WORKER_HTTP_TOKEN") {
             Ok(text) => Some(
                 http::Token::parse(&text, "RTSP_WORKER_HTTP_TOKEN")
-                    .map_err(|m| Failure::new(2, m))?,
+                    .map_err(|m| Failure::new(Exit::Usage, m))?,
             ),
             Err(_) => None,
         },
@@ -640,7 +653,7 @@ fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpSer
     let loopback = addr.ip().is_loopback();
     if !loopback && token.is_none() && !args.http_insecure {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!(
                 "--http {addr} is reachable from the network, and without a token anyone who \
                  reaches it can add and remove cameras: give --http-token-file FILE (or \
@@ -650,7 +663,10 @@ fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpSer
         ));
     }
     if args.http_max_connections == 0 {
-        return Err(Failure::new(2, "--http-max-connections must be at least 1"));
+        return Err(Failure::new(
+            Exit::Usage,
+            "--http-max-connections must be at least 1",
+        ));
     }
     let mut hosts = Vec::new();
     for h in args.http_host.iter().chain(&file.http_hosts) {
@@ -661,7 +677,7 @@ fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpSer
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
         {
             return Err(Failure::new(
-                2,
+                Exit::Usage,
                 format!("--http-host {h:?} is not a host name"),
             ));
         }
@@ -698,7 +714,8 @@ fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure>
                 Some(url) => (url, false),
                 None => (from_file.as_ref().expect("one is set"), true),
             };
-            let mut broker = mqtt::parse_broker(url, in_file).map_err(|m| Failure::new(2, m))?;
+            let mut broker =
+                mqtt::parse_broker(url, in_file).map_err(|m| Failure::new(Exit::Usage, m))?;
             let password = match args
                 .mqtt_password_file
                 .as_ref()
@@ -708,13 +725,18 @@ fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure>
                     std::fs::read_to_string(path)
                         .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
                         .map_err(|e| {
-                            Failure::new(2, format!("--mqtt-password-file {}: {e}", path.display()))
+                            Failure::new(
+                                Exit::Usage,
+                                format!("--mqtt-password-file {}: {e}", path.display()),
+                            )
                         })?,
                 ),
                 None => std::env::var("RTSP_WORKER_MQTT_PASSWORD").ok(),
             };
             if let Some(p) = password {
-                broker = broker.with_password(p).map_err(|m| Failure::new(2, m))?;
+                broker = broker
+                    .with_password(p)
+                    .map_err(|m| Failure::new(Exit::Usage, m))?;
             }
             broker.ca_file = args
                 .mqtt_ca_file
@@ -725,19 +747,22 @@ fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure>
                 .clone()
                 .or_else(|| file.mqtt_prefix.clone())
                 .unwrap_or_else(|| "rtsp-worker".into());
-            mqtt::check_prefix(&prefix).map_err(|m| Failure::new(2, m))?;
+            mqtt::check_prefix(&prefix).map_err(|m| Failure::new(Exit::Usage, m))?;
             Some((broker, prefix))
         }
     };
     let every = args.snapshot_every.or(file.snapshot_every).unwrap_or(5.0);
     if !(every > 0.0 && every.is_finite()) {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             "--snapshot-every must be a positive number of seconds",
         ));
     }
     if args.snapshot_keep == 0 {
-        return Err(Failure::new(2, "--snapshot-keep must be at least 1"));
+        return Err(Failure::new(
+            Exit::Usage,
+            "--snapshot-keep must be at least 1",
+        ));
     }
     Ok(Outputs {
         http: http_serve(args, file)?,
@@ -780,7 +805,10 @@ async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
             // The password is read here (the operator's environment) and sealed.
             let password = match password_env {
                 Some(var) => Some(std::env::var(&var).map_err(|_| {
-                    Failure::new(2, format!("--password-env names {var:?}, which is not set"))
+                    Failure::new(
+                        Exit::Usage,
+                        format!("--password-env names {var:?}, which is not set"),
+                    )
                 })?),
                 None => None,
             };
@@ -796,7 +824,10 @@ async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
         CamerasAction::List => fleet::cameras_list(&nats).await,
         CamerasAction::Rekey => match &key {
             Some(k) => fleet::cameras_rekey(&nats, k).await,
-            None => Err(Failure::new(2, "cameras rekey needs --fleet-key-file")),
+            None => Err(Failure::new(
+                Exit::Usage,
+                "cameras rekey needs --fleet-key-file",
+            )),
         },
     }
 }
@@ -804,7 +835,7 @@ async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
 async fn results(args: ResultsArgs) -> Result<(), Failure> {
     let from = match (&args.since, args.from_start) {
         (Some(t), _) => {
-            fleet::ReadFrom::Since(fleet::parse_since(t).map_err(|m| Failure::new(2, m))?)
+            fleet::ReadFrom::Since(fleet::parse_since(t).map_err(|m| Failure::new(Exit::Usage, m))?)
         }
         (None, true) => fleet::ReadFrom::Start,
         (None, false) => fleet::ReadFrom::Resume,
@@ -812,7 +843,7 @@ async fn results(args: ResultsArgs) -> Result<(), Failure> {
     let idle = match args.idle {
         Some(s) if !(s.is_finite() && s > 0.0) => {
             return Err(Failure::new(
-                2,
+                Exit::Usage,
                 "--idle must be a positive number of seconds",
             ));
         }
@@ -830,7 +861,8 @@ async fn results(args: ResultsArgs) -> Result<(), Failure> {
 }
 
 async fn run(args: RunArgs) -> Result<(), Failure> {
-    let default_transport = config::transport(&args.transport).map_err(|m| Failure::new(2, m))?;
+    let default_transport =
+        config::transport(&args.transport).map_err(|m| Failure::new(Exit::Usage, m))?;
     let mut cameras: Vec<Camera> = Vec::new();
     for (n, url) in args.urls.iter().enumerate() {
         let entry = config::Entry {
@@ -843,7 +875,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             zone: Vec::new(),
             line: Vec::new(),
         };
-        let id = format!("stream_{n}");
+        let id = rtsp_worker::numbered_stream_id(n);
         // The URL itself is not quoted: it may hold a password.
         cameras.push(
             entry
@@ -852,13 +884,13 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
                     &format!("camera URL #{}", n + 1),
                     config::Trust::operator(args.allow_file_urls),
                 )
-                .map_err(|m| Failure::new(2, m))?,
+                .map_err(|m| Failure::new(Exit::Usage, m))?,
         );
     }
     let first_file_camera = cameras.len();
     let file = match &args.config {
         Some(path) => config::load(path, first_file_camera, args.allow_file_urls)
-            .map_err(|m| Failure::new(2, m))?,
+            .map_err(|m| Failure::new(Exit::Usage, m))?,
         None => config::Config::default(),
     };
     cameras.extend(file.cameras.iter().cloned());
@@ -867,7 +899,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         Some(url) => {
             if !cameras.is_empty() {
                 return Err(Failure::new(
-                    2,
+                    Exit::Usage,
                     "with --cluster the cameras come from the fleet's registry: add them with \
                      `rtsp-worker cameras add ID URL --cluster …`, not on the command line or in \
                      the config file",
@@ -875,7 +907,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             }
             if !(args.lease_ttl.is_finite() && (0.5..=3600.0).contains(&args.lease_ttl)) {
                 return Err(Failure::new(
-                    2,
+                    Exit::Usage,
                     "--lease-ttl must be between 0.5 and 3600 seconds",
                 ));
             }
@@ -894,7 +926,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     };
     if cameras.is_empty() && out.http.is_none() && join.is_none() {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             "no cameras: give rtsp:// URLs, --config FILE, or --http to add them later (see --help)",
         ));
     }
@@ -932,7 +964,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     let publisher = match &out.mqtt {
         Some((broker, prefix)) => Some(
             mqtt::Publisher::start(broker, prefix, args.serve.mqtt_queue)
-                .map_err(|m| Failure::new(2, m))?,
+                .map_err(|m| Failure::new(Exit::Usage, m))?,
         ),
         None => None,
     };
@@ -947,9 +979,9 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         if let Err(e) = service.add(cam, origin).await {
             let _ = service.finish(false).await;
             let code = if matches!(e, Error::DuplicateStream(_) | Error::Camera { .. }) {
-                2
+                Exit::Usage
             } else {
-                1
+                Exit::Unexpected
             };
             return Err(Failure::new(code, e.to_string()));
         }

@@ -23,7 +23,7 @@ use crate::events::CameraEvents;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
-use crate::{Failure, output};
+use crate::{Exit, Failure, output};
 
 /// How results are shown on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,7 +445,7 @@ impl Service {
         };
         tokio::spawn(async {
             if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+                std::process::exit(Exit::Interrupted as i32);
             }
         });
         stopped_by_streams
@@ -487,7 +487,7 @@ impl Service {
             .collect();
         if stopped_by_streams && !seen.is_empty() && failed.len() == seen.len() {
             return Err(Failure::new(
-                4,
+                Exit::AllCamerasFailed,
                 format!(
                     "every camera ended with an error:\n  {}",
                     failed.join("\n  ")

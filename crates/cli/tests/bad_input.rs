@@ -6,8 +6,7 @@
 //! under a time bound, and no error or answer shows a password. The same entry points as
 //! `fuzz/fuzz_targets/{config_file,http_body}.rs`.
 //!
-//! The binary has no library target: the config parser is compiled in here from its source
-//! file, unchanged (`#[path]`), and the HTTP API is driven in a running process.
+//! The config parser is the `service` crate's; the HTTP API is driven in a running process.
 //!
 //! `cargo test -p cli --test bad_input -- --show-output` prints the cases tried
 //! (`PROPTEST_CASES=N` runs N per property instead).
@@ -15,23 +14,16 @@
 // The figures (cases tried, time) are the output: docs/RELIABILITY.md quotes them.
 #![allow(clippy::print_stdout)]
 
-// Only `parse` is called here; the rest of the module is the binary's.
-#[allow(dead_code)]
-#[path = "../src/config.rs"]
-mod config;
-
-#[path = "../../../fuzz/proptest_harness.rs"]
-mod harness;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::{check, within};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Value, json};
+use service::config;
+use testkit::harness::{check, within};
 
 /// The longest one case may take.
 const CASE_LIMIT: Duration = Duration::from_secs(2);

@@ -2,8 +2,7 @@
 //! parsed back and checked against the documented schema (docs/result.schema.json); the
 //! errors users hit first, with their exit codes; passwords in no output.
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

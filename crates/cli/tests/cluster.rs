@@ -9,8 +9,7 @@
 // Progress and figures go to stderr, for whoever reads the log.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 mod fleet;
 
 use std::collections::{BTreeMap, BTreeSet};

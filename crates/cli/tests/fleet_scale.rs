@@ -1,7 +1,7 @@
 //! The fleet at scale: `fleet_bench` is what `cargo xtask
 //! bench cluster` runs (30 and 300 cameras), `fleet_soak` what `cargo xtask soak --cluster`
-//! runs (100 cameras, random worker kills for minutes); under a plain `cargo test` they say
-//! "skipped: …" and return. Cameras are replayed clips (`file://`,
+//! runs (100 cameras, random worker kills for minutes); `cargo test` lists them as ignored,
+//! and xtask runs them with `--ignored`. Cameras are replayed clips (`file://`,
 //! the facade's replay source) and the detector is the facade's fixed-cost stand-in
 //! (`--stand-in-detector`): these measure the fleet (leases, takeover, publishing, reading),
 //! not detection, at camera counts a real detector could not serve on two cores. Both write
@@ -10,8 +10,7 @@
 // Progress and figures go to stderr, for whoever reads the log.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 mod fleet;
 
 use std::collections::BTreeMap;
@@ -67,20 +66,9 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-/// Whether xtask asked for this run (it says where the figures go); otherwise says so.
-fn asked(what: &str) -> bool {
-    let yes = std::env::var_os("RTSP_WORKER_FLEET_OUT").is_some();
-    if !yes {
-        println!("skipped: {what} runs only when asked (RTSP_WORKER_FLEET_OUT unset)");
-    }
-    yes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark of minutes: `cargo xtask bench cluster` runs it"]
 async fn fleet_bench() {
-    if !asked("the fleet benchmark (`cargo xtask bench cluster`)") {
-        return;
-    }
     let n = env_num("RTSP_WORKER_FLEET_CAMERAS", 30.0) as usize;
     // The same 300 results/s offered at every camera count: 10 fps at 30, 1 fps at 300.
     let fps = (300 / n).max(1) as u32;
@@ -245,10 +233,8 @@ impl Rng {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak of minutes: `cargo xtask soak --cluster` runs it"]
 async fn fleet_soak() {
-    if !asked("the fleet soak (`cargo xtask soak --cluster`)") {
-        return;
-    }
     let n = env_num("RTSP_WORKER_FLEET_CAMERAS", 100.0) as usize;
     let run_for = Duration::from_secs_f64(env_num("RTSP_WORKER_FLEET_SOAK_SECS", 300.0));
     let dir = scratch("fleet-soak");

@@ -6,8 +6,7 @@
 //! events; the other drives the API through adds, removes, reloads and bad input with a
 //! password in play, and then looks for the password everywhere.
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 mod support;
 
 use std::collections::BTreeMap;

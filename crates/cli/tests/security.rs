@@ -10,8 +10,7 @@
 // Figures go to stderr for whoever reads the log.
 #![allow(clippy::print_stderr)]
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 mod fleet;
 mod support;
 

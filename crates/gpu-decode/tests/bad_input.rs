@@ -14,8 +14,7 @@
 
 mod support;
 
-#[path = "../../../fuzz/proptest_harness.rs"]
-mod harness;
+use testkit::harness;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};

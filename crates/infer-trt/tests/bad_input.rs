@@ -11,8 +11,7 @@
 // The figures (cases tried, time) are the output: docs/RELIABILITY.md quotes them.
 #![allow(clippy::print_stdout)]
 
-#[path = "../../../fuzz/proptest_harness.rs"]
-mod harness;
+use testkit::harness;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

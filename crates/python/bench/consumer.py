@@ -46,7 +46,7 @@ def delivery_cpu():
 
 def start_server():
     p = subprocess.Popen(
-        ["/usr/bin/python3", str(ROOT / "crates/rtsp-ingest/tests/rtsp_server.py"), "--port", "0", f"/cam={CLIP}"],
+        ["/usr/bin/python3", str(ROOT / "crates/testkit/rtsp_server.py"), "--port", "0", f"/cam={CLIP}"],
         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )
     line = [""]

@@ -15,7 +15,7 @@ import threading
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-SERVER = ROOT / "crates" / "rtsp-ingest" / "tests" / "rtsp_server.py"
+SERVER = ROOT / "crates" / "testkit" / "rtsp_server.py"
 EXAMPLES = ROOT / "crates" / "python" / "examples"
 CLIPS = pathlib.Path(os.environ.get("RTSP_WORKER_CLIPS", pathlib.Path.home() / ".cache/rtsp-worker/clips"))
 PASSWORD = "s3cr3t-Pw0rd"

@@ -173,6 +173,9 @@ pub enum Error {
     /// runtime.
     #[error("rtsp-ingest needs a tokio runtime to run its sessions")]
     NoRuntime,
+    /// A transport name that is not `auto`, `tcp` or `udp` (quoted, at most 64 characters).
+    #[error("transport {0:?} is not auto, tcp or udp")]
+    UnknownTransport(String),
     /// A replay file cannot be read or holds no usable video.
     #[error("{}: {message}", path.display())]
     Replay {

@@ -32,6 +32,20 @@ impl Transport {
     }
 }
 
+impl std::str::FromStr for Transport {
+    type Err = crate::Error;
+
+    /// `auto`, `tcp` or `udp`, in any case.
+    fn from_str(s: &str) -> Result<Self, crate::Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "tcp" => Ok(Self::Tcp),
+            "udp" => Ok(Self::Udp),
+            _ => Err(crate::Error::UnknownTransport(s.chars().take(64).collect())),
+        }
+    }
+}
+
 impl std::fmt::Display for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -94,6 +94,24 @@ impl RedactedUrl {
         shown.push_str(&text[at..]);
         Self(shown)
     }
+
+    /// Redacts the URL of a server whose URLs have no path (NATS, MQTT): everything before
+    /// the last `@` is secret (a token may hold any character), except a plain user name
+    /// before a `:`, which is kept. Text with no `://` and an `@` is hidden whole.
+    pub fn from_pathless_text(url: &str) -> Self {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Self(if url.contains('@') { "***" } else { url }.to_owned());
+        };
+        Self(match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) if !user.contains(['/', '?', '#', '@']) => {
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                _ => format!("{scheme}://***@{host}"),
+            },
+            None => url.to_owned(),
+        })
+    }
 }
 
 /// Splits the user info off a camera URL by the rule of [`RedactedUrl::from_text`] (it runs
@@ -392,6 +410,19 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn redaction_of_pathless_urls() {
+        let redact = |u: &str| RedactedUrl::from_pathless_text(u).as_str().to_owned();
+        assert_eq!(redact("nats://u:pw@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact("nats://token@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact("nats://h:4222"), "nats://h:4222");
+        // User info runs to the last `@`, whatever the password holds.
+        assert_eq!(redact("rtsp://a:b@c/d@e"), "rtsp://a:***@e");
+        assert_eq!(redact("nats://u:pa/ss@h:4222"), "nats://u:***@h:4222");
+        assert_eq!(redact("tls://tok/en+=@h:4222"), "tls://***@h:4222");
+        assert!(!redact("a:pw@h").contains("pw"));
     }
 
     #[test]

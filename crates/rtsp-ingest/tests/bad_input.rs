@@ -13,8 +13,7 @@
 
 mod common;
 
-#[path = "../../../fuzz/proptest_harness.rs"]
-mod harness;
+use testkit::harness;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -22,8 +22,7 @@
 // A benchmark program: it reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,8 +14,7 @@
 // A measuring program: it prints its result.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-#[path = "../../rtsp-ingest/tests/common/mod.rs"]
-mod common;
+use testkit as common;
 
 use std::sync::Arc;
 

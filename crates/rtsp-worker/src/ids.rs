@@ -32,10 +32,16 @@ pub fn check_stream_id(id: &str) -> Result<(), Error> {
     }
 }
 
+/// The id a stream given without one gets: `stream_N`, N counting from 0 in the order the
+/// streams were named (the command line's URLs, the config file's entries).
+pub fn numbered_stream_id(n: usize) -> String {
+    format!("stream_{n}")
+}
+
 /// The first id of the form `stream_N` (N = `from`, `from + 1`, …) that `taken` says is free.
 pub fn free_stream_id(from: usize, taken: impl Fn(&str) -> bool) -> String {
     (from..)
-        .map(|n| format!("stream_{n}"))
+        .map(numbered_stream_id)
         .find(|id| !taken(id))
         .unwrap_or_else(|| "stream_overflow".to_owned())
 }

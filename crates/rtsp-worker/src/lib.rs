@@ -67,15 +67,19 @@ mod reported;
 mod result;
 mod sequencer;
 mod snapshot;
+mod state;
 mod stats;
 mod stream;
+mod worker;
 
 pub use crate::config::{
     Batching, DecoderBackend, Device, ManagerBuilder, StreamOptions, default_model_path,
     default_tracker,
 };
 pub use crate::error::Error;
-pub use crate::ids::{MAX_STREAM_ID, check_stream_id, free_stream_id, is_file_url};
+pub use crate::ids::{
+    MAX_STREAM_ID, check_stream_id, free_stream_id, is_file_url, numbered_stream_id,
+};
 pub use crate::manager::StreamConnectionManager;
 pub use crate::result::{
     DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
@@ -91,6 +95,6 @@ pub use infer_trt::{Error as InferError, cache_dir};
 pub use rtsp_ingest::{
     Credentials, Error as CameraError, RedactedUrl, Transport, split_credentials,
 };
-pub use tracker::{ByteTrackThresholds, TrackerConfig, TrackerKind};
+pub use tracker::{ByteTrackThresholds, Error as TrackerError, TrackerConfig, TrackerKind};
 /// Zones and counting lines ([`StreamOptions::scene`]): the `zones` crate.
 pub use zones;

@@ -16,7 +16,9 @@ use tracing::{info, warn};
 
 use crate::config::{Callback, ManagerBuilder};
 use crate::pipeline::Engine;
-use crate::stream::{StreamConnection, StreamCore, Worker};
+use crate::state::StreamCore;
+use crate::stream::StreamConnection;
+use crate::worker::Worker;
 use crate::{Error, ManagerStats, StreamEvent, StreamOptions, StreamStats};
 
 /// A thread of the facade's, with a signal that its work is done (it ends right after), so

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use batcher::{Config, DropReason, Dropped, OverflowPolicy, blocking};
 use gpu_decode::Frame;
@@ -13,23 +13,9 @@ use infer_trt::{Detection, Detector, DetectorOptions, ModelRepository, Provider}
 use tracing::{debug, warn};
 
 use crate::config::Settings;
-use crate::snapshot::Picture;
+use crate::state::{DropKind, FrameMeta, Outcome, StreamCore};
 use crate::stats::{BatchTriggers, BatcherStats, DetectorStats, Window};
-use crate::stream::StreamCore;
-use crate::{Device, Error, StreamEvent};
-
-/// What the facade knows of a frame besides its pixels: which camera frame it is and when it
-/// arrived.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameMeta {
-    pub(crate) frame_number: u64,
-    pub(crate) rtp_timestamp: i64,
-    pub(crate) received: Instant,
-    pub(crate) wall_clock: SystemTime,
-    pub(crate) wall_clock_synced: bool,
-    /// The camera's frame size (detections are mapped to it).
-    pub(crate) camera: (u32, u32),
-}
+use crate::{Device, Error};
 
 /// A decoded frame on its way to the detector.
 pub(crate) struct Item {
@@ -37,30 +23,6 @@ pub(crate) struct Item {
     pub(crate) seq: u64,
     pub(crate) frame: Frame,
     pub(crate) meta: FrameMeta,
-}
-
-/// Why a frame that reached the batcher did not become a result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DropKind {
-    Superseded,
-    InferenceFailed,
-    Shutdown,
-}
-
-/// What became of an item of a stream's sequence.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Detections, in camera pixels.
-    Detected {
-        meta: FrameMeta,
-        detections: Vec<Detection>,
-        /// A copy of the frame, when the stream keeps snapshots and one is due.
-        picture: Option<Arc<Picture>>,
-    },
-    /// The frame was dropped.
-    Dropped(DropKind),
-    /// A lifecycle event, in order with the frames.
-    Event(StreamEvent),
 }
 
 #[derive(Debug)]

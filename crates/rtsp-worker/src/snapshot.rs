@@ -367,7 +367,7 @@ fn draw(picture: &Picture, r: &TrackingResult, scene: Option<&Scene>) -> Canvas 
         let tracked = r
             .tracked_objects
             .iter()
-            .any(|t| t.class_id == d.class_id && iou(t.bbox, d.bbox) > 0.7);
+            .any(|t| t.class_id == d.class_id && infer_trt::yolo::iou(&t.bbox, &d.bbox) > 0.7);
         if !tracked {
             let (x1, y1) = at(d.bbox[0], d.bbox[1]);
             let (x2, y2) = at(d.bbox[2], d.bbox[3]);
@@ -384,14 +384,6 @@ fn draw(picture: &Picture, r: &TrackingResult, scene: Option<&Scene>) -> Canvas 
         canvas.label(x1, y1 - 10 * scale, &text, scale, colour);
     }
     canvas
-}
-
-fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
 }
 
 #[cfg(test)]

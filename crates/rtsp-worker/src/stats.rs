@@ -127,6 +127,10 @@ pub struct StreamStats {
     /// Jumps of the camera's RTP clock that media time smoothed over (a camera restarting its
     /// encoder, or a clock step).
     pub timestamp_jumps: u64,
+    /// Frames the tracker refused (a frame number not after the previous one: a bug, since
+    /// the decode stage passes only growing ones). Each still became a result, without
+    /// tracks. Always 0 unless something is broken.
+    pub tracker_errors: u64,
     /// The last error, if any.
     pub last_error: Option<String>,
     /// Where every frame went.

@@ -1,7 +1,7 @@
 //! The crate's error type.
 
 /// Everything that can go wrong in this crate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// `update` was called with a frame number not greater than the previous one. Time only
@@ -13,4 +13,8 @@ pub enum Error {
         /// The previous update's frame number.
         last: u64,
     },
+    /// A tracker name that is not `bytetrack`, `sort` or `iou` (quoted, at most 64
+    /// characters).
+    #[error("tracker {0:?} is not bytetrack, sort or iou")]
+    UnknownKind(String),
 }

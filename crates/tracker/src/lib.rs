@@ -63,6 +63,37 @@ pub enum TrackerKind {
     ByteTrack,
 }
 
+impl TrackerKind {
+    /// `"iou"`, `"sort"` or `"bytetrack"`: what [`FromStr`](std::str::FromStr) reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Iou => "iou",
+            Self::Sort => "sort",
+            Self::ByteTrack => "bytetrack",
+        }
+    }
+}
+
+impl std::fmt::Display for TrackerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TrackerKind {
+    type Err = Error;
+
+    /// `bytetrack`, `sort` or `iou`, in any case.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bytetrack" => Ok(Self::ByteTrack),
+            "sort" => Ok(Self::Sort),
+            "iou" => Ok(Self::Iou),
+            _ => Err(Error::UnknownKind(s.chars().take(64).collect())),
+        }
+    }
+}
+
 /// ByteTrack's score thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ByteTrackThresholds {

@@ -12,9 +12,9 @@ use tracing::debug;
 
 use super::{
     CAMERAS, FleetKey, LEASES, MEMBERS, Nats, RegistryError, bucket, check_id, connect,
-    delete_camera, nats_failure, open_entry, put_camera, redact, results_stream, seal_entry,
+    delete_camera, nats_failure, open_entry, put_camera, results_stream, seal_entry,
 };
-use crate::Failure;
+use crate::{Exit, Failure};
 
 /// `cameras add ID URL`: puts a camera into the registry (fails if the id exists), its
 /// password sealed with the fleet key.
@@ -24,13 +24,13 @@ pub(crate) async fn cameras_add(
     camera: Value,
     key: Option<&FleetKey>,
 ) -> Result<(), Failure> {
-    check_id(id).map_err(|m| Failure::new(2, m))?;
-    let camera = seal_entry(id, camera, key).map_err(|m| Failure::new(2, m))?;
+    check_id(id).map_err(|m| Failure::new(Exit::Usage, m))?;
+    let camera = seal_entry(id, camera, key).map_err(|m| Failure::new(Exit::Usage, m))?;
     let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     put_camera(&store, id, &camera).await.map_err(|e| match e {
-        RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
-        _ => Failure::new(2, format!("camera {id:?}: {e}")),
+        RegistryError::Nats(_) => Failure::new(Exit::Unexpected, format!("camera {id:?}: {e}")),
+        _ => Failure::new(Exit::Usage, format!("camera {id:?}: {e}")),
     })
 }
 
@@ -81,7 +81,7 @@ pub(crate) async fn cameras_rekey(nats: &Nats, key: &FleetKey) -> Result<(), Fai
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Failure::new(1, failed.join("\n")))
+        Err(Failure::new(Exit::Unexpected, failed.join("\n")))
     }
 }
 
@@ -90,8 +90,8 @@ pub(crate) async fn cameras_remove(nats: &Nats, id: &str) -> Result<(), Failure>
     let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     delete_camera(&store, id).await.map_err(|e| match e {
-        RegistryError::Nats(_) => Failure::new(1, format!("camera {id:?}: {e}")),
-        _ => Failure::new(2, format!("camera {id:?}: {e}")),
+        RegistryError::Nats(_) => Failure::new(Exit::Unexpected, format!("camera {id:?}: {e}")),
+        _ => Failure::new(Exit::Usage, format!("camera {id:?}: {e}")),
     })
 }
 
@@ -121,7 +121,7 @@ async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
             let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
             json!({
                 "id": id,
-                "url": redact(v["url"].as_str().unwrap_or_default()),
+                "url": rtsp_worker::RedactedUrl::from_text(v["url"].as_str().unwrap_or_default()).to_string(),
                 "username": v.get("username"),
                 "password": v.get("password_sealed").map(|_| "sealed"),
                 "transport": v.get("transport"),
@@ -235,9 +235,10 @@ pub(crate) struct Read {
 /// `results`: JSON lines from a durable consumer, fenced, acknowledged after printing.
 pub(crate) async fn read(r: Read) -> Result<(), Failure> {
     if let Some(c) = &r.camera {
-        check_id(c).map_err(|m| Failure::new(2, m))?;
+        check_id(c).map_err(|m| Failure::new(Exit::Usage, m))?;
     }
-    check_id(&r.durable).map_err(|m| Failure::new(2, m.replace("camera id", "--durable")))?;
+    check_id(&r.durable)
+        .map_err(|m| Failure::new(Exit::Usage, m.replace("camera id", "--durable")))?;
     let (_c, js) = connect(&r.nats, "rtsp-worker-results").await?;
     let stream = results_stream(&js).await?;
     let name = match &r.camera {

@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::Failure;
 use crate::config::{Entry, Trust};
+use crate::{Exit, Failure};
 
 mod commands;
 mod seal;
@@ -57,26 +57,9 @@ const IN_FLIGHT: usize = 256;
 /// The controller's tick.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A NATS URL with any password or token replaced by `***`: everything before the last
-/// `@` is secret but a plain user name before a `:` (NATS URLs have no path to hold an `@`,
-/// and a token may hold any character).
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return if url.contains('@') {
-            "***".into()
-        } else {
-            url.into()
-        };
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) if !user.contains(['/', '?', '#', '@']) => {
-                format!("{scheme}://{user}:***@{host}")
-            }
-            _ => format!("{scheme}://***@{host}"),
-        },
-        None => url.into(),
-    }
+/// A NATS URL with any password or token replaced by `***`.
+pub(crate) fn redact(url: &str) -> rtsp_worker::RedactedUrl {
+    rtsp_worker::RedactedUrl::from_pathless_text(url)
 }
 
 /// Camera ids (and worker and reader names) the fleet accepts: a stream id
@@ -126,11 +109,12 @@ pub(crate) async fn connect(
     let url = &nats.url;
     let mut options = async_nats::ConnectOptions::new();
     if let Some(path) = &nats.creds {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::new(2, format!("--nats-creds {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(Exit::Usage, format!("--nats-creds {}: {e}", path.display()))
+        })?;
         options = options.credentials(&text).map_err(|_| {
             Failure::new(
-                2,
+                Exit::Usage,
                 format!(
                     "--nats-creds {}: not a NATS credentials file (a JWT and an NKey seed)",
                     path.display()
@@ -139,12 +123,13 @@ pub(crate) async fn connect(
         })?;
     }
     if let Some(path) = &nats.nkey {
-        let seed = std::fs::read_to_string(path)
-            .map_err(|e| Failure::new(2, format!("--nats-nkey {}: {e}", path.display())))?;
+        let seed = std::fs::read_to_string(path).map_err(|e| {
+            Failure::new(Exit::Usage, format!("--nats-nkey {}: {e}", path.display()))
+        })?;
         let seed = seed.trim();
         if !seed.starts_with('S') || seed.len() < 50 {
             return Err(Failure::new(
-                2,
+                Exit::Usage,
                 format!("--nats-nkey {}: not an NKey seed (SU…)", path.display()),
             ));
         }
@@ -153,7 +138,7 @@ pub(crate) async fn connect(
     if let Some(path) = &nats.ca_file {
         if !path.is_file() {
             return Err(Failure::new(
-                2,
+                Exit::Usage,
                 format!("--nats-ca-file {}: no such file", path.display()),
             ));
         }
@@ -168,7 +153,12 @@ pub(crate) async fn connect(
         .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(1000)))
         .connect(url)
         .await
-        .map_err(|e| Failure::new(1, format!("cannot reach NATS at {}: {e}", redact(url))))?;
+        .map_err(|e| {
+            Failure::new(
+                Exit::Unexpected,
+                format!("cannot reach NATS at {}: {e}", redact(url)),
+            )
+        })?;
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(2))
         .ack_timeout(Duration::from_secs(3))
@@ -178,7 +168,7 @@ pub(crate) async fn connect(
 }
 
 fn nats_failure(what: &str, e: impl std::fmt::Display) -> Failure {
-    Failure::new(1, format!("NATS: {what}: {e}"))
+    Failure::new(Exit::Unexpected, format!("NATS: {what}: {e}"))
 }
 
 /// Opens a KV bucket, creating it (history 1, `max_age`) if it does not exist.
@@ -192,7 +182,7 @@ async fn bucket(
             let status = store.status().await.map_err(|e| nats_failure(name, e))?;
             if status.max_age() != max_age {
                 return Err(Failure::new(
-                    2,
+                    Exit::Usage,
                     format!(
                         "the fleet's {name} bucket lapses after {:?}, this worker's --lease-ttl is {max_age:?}: every worker must use the same TTL",
                         status.max_age()
@@ -516,7 +506,8 @@ pub(crate) fn default_worker_id() -> String {
 
 /// Joins the fleet: the worker starts heartbeating, claims its share and publishes results.
 pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failure> {
-    check_id(&j.worker_id).map_err(|m| Failure::new(2, m.replace("camera id", "worker id")))?;
+    check_id(&j.worker_id)
+        .map_err(|m| Failure::new(Exit::Usage, m.replace("camera id", "worker id")))?;
     let (_client, js) = connect(&j.nats, &j.worker_id).await?;
     let b = buckets(&js, j.ttl).await?;
     let results = results_stream(&js).await?;
@@ -1023,18 +1014,6 @@ async fn lane(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_hides_nats_passwords() {
-        assert_eq!(redact("nats://u:pw@h:4222"), "nats://u:***@h:4222");
-        assert_eq!(redact("nats://token@h:4222"), "nats://***@h:4222");
-        assert_eq!(redact("nats://h:4222"), "nats://h:4222");
-        // User info runs to the last `@`, whatever the password holds.
-        assert_eq!(redact("rtsp://a:b@c/d@e"), "rtsp://a:***@e");
-        assert_eq!(redact("nats://u:pa/ss@h:4222"), "nats://u:***@h:4222");
-        assert_eq!(redact("tls://tok/en+=@h:4222"), "tls://***@h:4222");
-        assert!(!redact("a:pw@h").contains("pw"));
-    }
 
     #[test]
     fn registry_entries_are_sealed_and_checked() {

@@ -3,8 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-#[path = "../../../rtsp-ingest/tests/common/mod.rs"]
-pub(crate) mod common;
+pub(crate) use testkit as common;
 
 use gpu_decode::{Codec, CodecConfig, Decoder, Error, Frame, Packet};
 use rtsp_ingest::{AccessUnit, Event, ReplayOptions};

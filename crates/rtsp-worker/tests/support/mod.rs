@@ -3,8 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-#[path = "../../../rtsp-ingest/tests/common/mod.rs"]
-pub(crate) mod common;
+pub(crate) use testkit as common;
 pub(crate) mod proxy;
 
 use std::time::Duration;

@@ -1,10 +1,6 @@
-//! The harness of the bad-input tests (`crates/*/tests/bad_input.rs`, included by
-//! `#[path]`): each case on a thread of its own under a time bound, a bounded number of cases
+//! The harness of the bad-input tests (`crates/*/tests/bad_input.rs`): each case on a thread of its own under a time bound, a bounded number of cases
 //! (`PROPTEST_CASES` overrides), and the line `cargo xtask soak` reads. The same inputs reach
-//! the `cargo fuzz` targets next to it.
-
-// Each bad-input test uses a part of this (the byte damage only where units are damaged).
-#![allow(dead_code)]
+//! the `cargo fuzz` targets (`fuzz/`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -16,10 +12,7 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Runs `f` on a thread of its own and waits at most `limit`: a hang fails the case.
-pub(crate) fn within<T: Send + 'static>(
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
+pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("bad-input case".into())
@@ -38,7 +31,7 @@ pub(crate) fn within<T: Send + 'static>(
 /// Runs `test` on `cases` inputs from the strategy `make` makes (`PROPTEST_CASES`
 /// overrides), then prints the line docs/RELIABILITY.md quotes (`xtask soak` reads it:
 /// `bad-input <target>: N cases, 0 panics (…)`), with `note()` in the parentheses.
-pub(crate) fn check<S: Strategy>(
+pub fn check<S: Strategy>(
     target: &str,
     cases: u32,
     make: impl FnOnce() -> S + Send,
@@ -90,9 +83,21 @@ pub(crate) fn check<S: Strategy>(
         slowest.lock().unwrap().as_millis(),
         if note.is_empty() { "" } else { "; " },
     );
-    println!("{line}");
-    // Also where `cargo xtask soak` reads the figures of the last run (CI's included).
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability/bad_input");
+    // The test's output is where a person running it reads the line.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{line}");
+    }
+    // Also where `cargo xtask soak` reads the figures of the last run (CI's included):
+    // cargo's `CARGO_TARGET_TMPDIR` (`target/tmp`), found from the test binary's place
+    // (`target/debug/deps/…`), since a library is not told it.
+    let Some(tmp) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(|t| t.join("tmp")))
+    else {
+        return;
+    };
+    let dir = tmp.join("reliability/bad_input");
     let name: String = target
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -104,14 +109,14 @@ pub(crate) fn check<S: Strategy>(
 
 /// Changes to bytes: cut at a point, flip bits, overwrite a run with noise.
 #[derive(Debug, Clone)]
-pub(crate) enum Damage {
+pub enum Damage {
     Cut(Index),
     Flip(Vec<(Index, u8)>),
     Noise(Index, Vec<u8>),
 }
 
 /// A damage of at most `flips` bit flips or `noise` bytes of noise.
-pub(crate) fn damage(flips: usize, noise: usize) -> impl Strategy<Value = Damage> {
+pub fn damage(flips: usize, noise: usize) -> impl Strategy<Value = Damage> {
     prop_oneof![
         any::<Index>().prop_map(Damage::Cut),
         proptest::collection::vec((any::<Index>(), 0u8..8), 1..flips).prop_map(Damage::Flip),
@@ -124,7 +129,7 @@ pub(crate) fn damage(flips: usize, noise: usize) -> impl Strategy<Value = Damage
 }
 
 /// Damages `data`, within its first `focus` bytes (cuts anywhere).
-pub(crate) fn apply(data: &mut Vec<u8>, damage: &[Damage], focus: usize) {
+pub fn apply(data: &mut Vec<u8>, damage: &[Damage], focus: usize) {
     for d in damage {
         let n = data.len().min(focus);
         if n == 0 {

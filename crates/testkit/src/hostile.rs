@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// What the server does to its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Attack {
+pub enum Attack {
     /// `DESCRIBE` answered with `Content-Length: 400000000`, then junk as fast as it goes.
     HugeDescribe,
     /// `DESCRIBE` answered with a status line, then header lines forever.
@@ -26,15 +26,16 @@ pub(crate) enum Attack {
 }
 
 /// The running server; stops (and closes every connection) when dropped.
-pub(crate) struct Hostile {
-    pub(crate) port: u16,
+#[derive(Debug)]
+pub struct Hostile {
+    pub port: u16,
     stop: Arc<AtomicBool>,
     /// Bytes written to clients so far.
-    pub(crate) sent: Arc<AtomicU64>,
+    pub sent: Arc<AtomicU64>,
 }
 
 impl Hostile {
-    pub(crate) fn start(attack: Attack) -> Self {
+    pub fn start(attack: Attack) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -57,7 +58,7 @@ impl Hostile {
         Self { port, stop, sent }
     }
 
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("rtsp://127.0.0.1:{}/stream", self.port)
     }
 }

@@ -51,14 +51,14 @@ use toml::Spanned;
 
 /// One camera to connect. `Debug` shows the URL redacted and no password.
 #[derive(Clone, PartialEq)]
-pub(crate) struct Camera {
-    pub(crate) id: String,
-    pub(crate) url: String,
-    pub(crate) credentials: Option<(String, String)>,
-    pub(crate) transport: Option<Transport>,
-    pub(crate) scene: Scene,
+pub struct Camera {
+    pub id: String,
+    pub url: String,
+    pub credentials: Option<(String, String)>,
+    pub transport: Option<Transport>,
+    pub scene: Scene,
     /// Track ids start after this (a fleet's lease token, shifted; 0 otherwise).
-    pub(crate) first_track_id: u64,
+    pub first_track_id: u64,
 }
 
 impl std::fmt::Debug for Camera {
@@ -81,16 +81,16 @@ impl std::fmt::Debug for Camera {
 /// trusted with the machine's environment (and with its files under `--allow-file-urls`);
 /// the HTTP API and the fleet's registry are not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Trust {
+pub struct Trust {
     /// `file://` URLs (a local clip replayed).
-    pub(crate) file_urls: bool,
+    pub file_urls: bool,
     /// `password_env` (a password read from this process's environment).
-    pub(crate) password_env: bool,
+    pub password_env: bool,
 }
 
 impl Trust {
     /// The operator's own command line or config file.
-    pub(crate) fn operator(allow_file_urls: bool) -> Self {
+    pub fn operator(allow_file_urls: bool) -> Self {
         Self {
             file_urls: allow_file_urls,
             password_env: true,
@@ -98,7 +98,7 @@ impl Trust {
     }
 
     /// Anything that comes over a network: the HTTP API, the fleet's registry.
-    pub(crate) const NETWORK: Self = Self {
+    pub const NETWORK: Self = Self {
         file_urls: false,
         password_env: false,
     };
@@ -107,38 +107,38 @@ impl Trust {
 /// Engine settings a file may give.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Engine {
-    pub(crate) model: Option<PathBuf>,
-    pub(crate) device: Option<String>,
-    pub(crate) tracker: Option<String>,
-    pub(crate) track_trust: Option<f32>,
-    pub(crate) track_lost_frames: Option<u32>,
-    pub(crate) confidence: Option<f32>,
-    pub(crate) batch_size: Option<usize>,
+pub struct Engine {
+    pub model: Option<PathBuf>,
+    pub device: Option<String>,
+    pub tracker: Option<String>,
+    pub track_trust: Option<f32>,
+    pub track_lost_frames: Option<u32>,
+    pub confidence: Option<f32>,
+    pub batch_size: Option<usize>,
 }
 
 /// Outputs a file may turn on. `Debug` redacts the MQTT URL, which may hold a password.
 #[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Outputs {
-    pub(crate) http: Option<String>,
+pub struct Outputs {
+    pub http: Option<String>,
     /// The HTTP server's token, in a file of its own (`--http-token-file`).
-    pub(crate) http_token_file: Option<PathBuf>,
+    pub http_token_file: Option<PathBuf>,
     /// Host names the HTTP server answers to (`--http-host`).
     #[serde(default)]
-    pub(crate) http_hosts: Vec<String>,
+    pub http_hosts: Vec<String>,
     /// `/metrics` without the token (`--metrics-public`).
-    pub(crate) metrics_public: Option<bool>,
-    pub(crate) mqtt: Option<String>,
-    pub(crate) mqtt_prefix: Option<String>,
+    pub metrics_public: Option<bool>,
+    pub mqtt: Option<String>,
+    pub mqtt_prefix: Option<String>,
     /// The MQTT password, in a file of its own (`--mqtt-password-file`).
-    pub(crate) mqtt_password_file: Option<PathBuf>,
+    pub mqtt_password_file: Option<PathBuf>,
     /// PEM roots for `mqtts://` (`--mqtt-ca-file`).
-    pub(crate) mqtt_ca_file: Option<PathBuf>,
-    pub(crate) snapshots: Option<PathBuf>,
-    pub(crate) snapshot_every: Option<f64>,
-    pub(crate) json: Option<bool>,
-    pub(crate) events: Option<bool>,
+    pub mqtt_ca_file: Option<PathBuf>,
+    pub snapshots: Option<PathBuf>,
+    pub snapshot_every: Option<f64>,
+    pub json: Option<bool>,
+    pub events: Option<bool>,
 }
 
 impl std::fmt::Debug for Outputs {
@@ -162,10 +162,10 @@ impl std::fmt::Debug for Outputs {
 
 /// A whole config file.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Config {
-    pub(crate) engine: Engine,
-    pub(crate) outputs: Outputs,
-    pub(crate) cameras: Vec<Camera>,
+pub struct Config {
+    pub engine: Engine,
+    pub outputs: Outputs,
+    pub cameras: Vec<Camera>,
 }
 
 #[derive(Deserialize)]
@@ -182,18 +182,18 @@ struct File {
 /// A camera as a file or the HTTP API gives it. `Debug` shows no password.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Entry {
-    pub(crate) id: Option<String>,
-    pub(crate) url: String,
-    pub(crate) username: Option<String>,
+pub struct Entry {
+    pub id: Option<String>,
+    pub url: String,
+    pub username: Option<String>,
     #[serde(default, deserialize_with = "secret")]
-    pub(crate) password: Option<String>,
-    pub(crate) password_env: Option<String>,
-    pub(crate) transport: Option<String>,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub transport: Option<String>,
     #[serde(default, alias = "zones")]
-    pub(crate) zone: Vec<Zone>,
+    pub zone: Vec<Zone>,
     #[serde(default, alias = "lines")]
-    pub(crate) line: Vec<Line>,
+    pub line: Vec<Line>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -269,13 +269,9 @@ fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 }
 
 /// Parses a transport name.
-pub(crate) fn transport(name: &str) -> Result<Transport, String> {
-    match name.to_ascii_lowercase().as_str() {
-        "auto" => Ok(Transport::Auto),
-        "tcp" => Ok(Transport::Tcp),
-        "udp" => Ok(Transport::Udp),
-        other => Err(format!("transport {other:?} is not auto, tcp or udp")),
-    }
+pub fn transport(name: &str) -> Result<Transport, String> {
+    name.parse()
+        .map_err(|e: rtsp_worker::CameraError| e.to_string())
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -287,11 +283,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Reads a config file; `allow_file_urls` is the command line's `--allow-file-urls`.
-pub(crate) fn load(
-    path: &Path,
-    first_free: usize,
-    allow_file_urls: bool,
-) -> Result<Config, String> {
+pub fn load(path: &Path, first_free: usize, allow_file_urls: bool) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     parse(&text, first_free, allow_file_urls).map_err(|e| format!("{}:{e}", path.display()))
@@ -300,12 +292,7 @@ pub(crate) fn load(
 impl Entry {
     /// Checks the entry and resolves its password; `which` names it in errors, `trust` says
     /// what its source may ask for.
-    pub(crate) fn into_camera(
-        self,
-        id: String,
-        which: &str,
-        trust: Trust,
-    ) -> Result<Camera, String> {
+    pub fn into_camera(self, id: String, which: &str, trust: Trust) -> Result<Camera, String> {
         let url = self.url.trim();
         let lower = url.to_ascii_lowercase();
         let rtsp = lower.starts_with("rtsp://") && url.len() > "rtsp://".len();
@@ -376,11 +363,7 @@ impl Entry {
 
 /// Parses a config file's text; errors start with `line:col: ` where it is known. Cameras
 /// without an id are named `stream_N` from `first_free` on, in file order.
-pub(crate) fn parse(
-    text: &str,
-    first_free: usize,
-    allow_file_urls: bool,
-) -> Result<Config, String> {
+pub fn parse(text: &str, first_free: usize, allow_file_urls: bool) -> Result<Config, String> {
     let file: File = toml::from_str(text).map_err(|e| {
         // The message alone: the error's Display quotes the offending line, which may hold
         // a password.
@@ -413,7 +396,7 @@ pub(crate) fn parse(
             Some(id) => id.clone(),
             None => {
                 next += 1;
-                format!("stream_{}", next - 1)
+                rtsp_worker::numbered_stream_id(next - 1)
             }
         };
         let which = format!("{l}: stream {id:?}");

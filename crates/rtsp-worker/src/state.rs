@@ -1,0 +1,528 @@
+//! One stream's shared state ([`StreamCore`]): its sequence, tracker, accounting and output
+//! queue, and how a frame's outcome becomes a result. The decode thread (`worker.rs`) and the
+//! inference threads (`pipeline.rs`) both hand it outcomes; it knows neither.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use infer_trt::Detection;
+use rtsp_ingest::CameraHandle;
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::config::Settings;
+use crate::outbox::Outbox;
+use crate::reported::{Reported, Shown};
+use crate::sequencer::Sequencer;
+use crate::snapshot::{FrameImage, Latest, Picture, Snapshot};
+use crate::stats::{Accounting, Drops, Rate, StreamState, StreamStats, Window};
+use crate::{DetectedObject, Error, StreamEvent, TrackingResult};
+
+/// What the facade knows of a frame besides its pixels: which camera frame it is and when it
+/// arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameMeta {
+    pub(crate) frame_number: u64,
+    pub(crate) rtp_timestamp: i64,
+    pub(crate) received: Instant,
+    pub(crate) wall_clock: SystemTime,
+    pub(crate) wall_clock_synced: bool,
+    /// The camera's frame size (detections are mapped to it).
+    pub(crate) camera: (u32, u32),
+}
+
+/// Why a frame that reached the batcher did not become a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropKind {
+    Superseded,
+    InferenceFailed,
+    Shutdown,
+}
+
+/// What became of an item of a stream's sequence.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Detections, in camera pixels.
+    Detected {
+        meta: FrameMeta,
+        detections: Vec<Detection>,
+        /// A copy of the frame, when the stream keeps snapshots and one is due.
+        picture: Option<Arc<Picture>>,
+    },
+    /// The frame was dropped.
+    Dropped(DropKind),
+    /// A lifecycle event, in order with the frames.
+    Event(StreamEvent),
+}
+
+/// Frame counters of one stream, each bumped where the frame's fate is known.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    /// Access units taken from the camera session.
+    pub(crate) taken: u64,
+    /// Access units given to a decoder.
+    pub(crate) packets: u64,
+    /// Frames taken out of a decoder.
+    pub(crate) frames_out: u64,
+    /// Dropped by a decoder (rejected, damaged, skipped to a keyframe).
+    pub(crate) decoder_dropped: u64,
+    /// Decoded frames a decoder's output had no room for.
+    pub(crate) decoder_overflow: u64,
+    /// Dropped in the facade's decode stage: no decoder, out of order, lost in a reset.
+    pub(crate) undecodable: u64,
+    /// Never decoded because the stream was stopping.
+    pub(crate) not_decoded: u64,
+    /// Frames handed to the batcher and not yet released by the sequencer.
+    pub(crate) outstanding: u64,
+    pub(crate) superseded: u64,
+    pub(crate) inference_failed: u64,
+    pub(crate) shutdown: u64,
+    /// Results produced.
+    pub(crate) results: u64,
+    /// Frames the tracker refused (see [`StreamStats::tracker_errors`]).
+    pub(crate) tracker_errors: u64,
+}
+
+/// What is known of the stream besides the counters.
+#[derive(Debug)]
+pub(crate) struct Info {
+    pub(crate) state: StreamState,
+    pub(crate) codec: Option<&'static str>,
+    pub(crate) width: Option<u32>,
+    pub(crate) height: Option<u32>,
+    pub(crate) transport: Option<&'static str>,
+    pub(crate) reconnects: u64,
+    pub(crate) last_error: Option<String>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) sequence: Sequencer<Outcome>,
+    pub(crate) tracker: Box<dyn tracker::Tracker>,
+    /// Which tracks the caller has seen, and their ids.
+    pub(crate) reported: Reported,
+    /// The camera's frame size; a new size starts a new tracker.
+    pub(crate) size: Option<(u32, u32)>,
+    pub(crate) counters: Counters,
+    pub(crate) latency: Window,
+    pub(crate) rate_in: Rate,
+    pub(crate) rate_out: Rate,
+    pub(crate) info: Info,
+    /// The stream's zones and lines, if it has any.
+    pub(crate) analyzer: Option<zones::Analyzer>,
+    /// The latest frame kept for snapshots, with its result.
+    pub(crate) latest: Option<Latest>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("counters", &self.counters)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stream's state shared by its worker thread, the inference threads and its handles.
+#[derive(Debug)]
+pub(crate) struct StreamCore {
+    pub(crate) id: String,
+    /// The stream's batcher key: unique per connection, even if an id is reused later.
+    pub(crate) key: u64,
+    pub(crate) camera: CameraHandle,
+    pub(crate) inner: Mutex<Inner>,
+    /// Rung when `outstanding` drops to zero.
+    pub(crate) idle: Condvar,
+    pub(crate) outbox: Outbox,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) state: watch::Sender<StreamState>,
+    pub(crate) class_names: Arc<Vec<String>>,
+    pub(crate) confidence: f32,
+    pub(crate) tracker_config: tracker::TrackerConfig,
+    /// The zones and lines (for drawing; the analyzer has its own copy).
+    pub(crate) scene: Option<Arc<zones::Scene>>,
+    /// Attach each result's picture to it.
+    pub(crate) keep_frames: bool,
+    /// Zone time counts from here (frame arrival, monotonic).
+    pub(crate) started: Instant,
+    pub(crate) snapshot_interval: Option<Duration>,
+    /// When the last picture was kept.
+    pub(crate) last_picture: Mutex<Option<Instant>>,
+    /// The last snapshot drawn, reused until a newer frame is kept.
+    pub(crate) rendered: Mutex<Option<Snapshot>>,
+}
+
+impl StreamCore {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site, in the manager, that names each"
+    )]
+    pub(crate) fn new(
+        id: String,
+        key: u64,
+        camera: CameraHandle,
+        settings: &Settings,
+        class_names: Arc<Vec<String>>,
+        result_queue: usize,
+        analyzer: Option<zones::Analyzer>,
+        first_track_id: u64,
+        keep_frames: bool,
+    ) -> Self {
+        let scene = analyzer.as_ref().map(|a| Arc::new(a.scene().clone()));
+        Self {
+            id,
+            key,
+            camera,
+            inner: Mutex::new(Inner {
+                sequence: Sequencer::default(),
+                tracker: settings.tracker.build(),
+                reported: Reported::new(settings.tracker.reporting, first_track_id),
+                size: None,
+                counters: Counters::default(),
+                latency: Window::new(512),
+                rate_in: Rate::default(),
+                rate_out: Rate::default(),
+                info: Info {
+                    state: StreamState::Connecting,
+                    codec: None,
+                    width: None,
+                    height: None,
+                    transport: None,
+                    reconnects: 0,
+                    last_error: None,
+                },
+                latest: None,
+                analyzer,
+            }),
+            idle: Condvar::new(),
+            outbox: Outbox::new(result_queue),
+            stopping: AtomicBool::new(false),
+            state: watch::channel(StreamState::Connecting).0,
+            class_names,
+            confidence: settings.confidence,
+            tracker_config: settings.tracker,
+            scene,
+            keep_frames,
+            started: Instant::now(),
+            snapshot_interval: settings.snapshot_interval,
+            last_picture: Mutex::new(None),
+            rendered: Mutex::new(None),
+        }
+    }
+
+    /// A copy of `frame` if the stream keeps frames, or keeps snapshots and one is due (from
+    /// an inference thread, before the frame goes back to its pool).
+    pub(crate) fn picture_of(&self, frame: &gpu_decode::Frame) -> Option<Arc<Picture>> {
+        if self.keep_frames {
+            return Picture::copy_of(frame).map(Arc::new);
+        }
+        let every = self.snapshot_interval?;
+        let now = Instant::now();
+        {
+            let mut last = self
+                .last_picture
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| now.saturating_duration_since(t) < every) {
+                return None;
+            }
+            *last = Some(now);
+        }
+        Picture::copy_of(frame).map(Arc::new)
+    }
+
+    /// The latest kept frame, annotated, as JPEG (drawn on the caller's thread, once per
+    /// kept frame).
+    pub(crate) fn snapshot(&self) -> Option<Snapshot> {
+        let latest = self.lock().latest.clone()?;
+        let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = rendered.as_ref()
+            && s.frame_number == latest.result.frame_number
+        {
+            return Some(s.clone());
+        }
+        let s = crate::snapshot::render(&latest, self.scene.as_deref());
+        *rendered = Some(s.clone());
+        Some(s)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_state(&self, inner: &mut Inner, state: StreamState) {
+        // Draining and Ended are final: a late lifecycle event does not undo them.
+        let current = inner.info.state;
+        if matches!(current, StreamState::Ended)
+            || (current == StreamState::Draining && state != StreamState::Ended)
+        {
+            return;
+        }
+        inner.info.state = state;
+        self.state.send_replace(state);
+    }
+
+    /// A sequence number for a frame about to enter the batcher.
+    pub(crate) fn issue_frame(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.counters.outstanding += 1;
+        inner.sequence.issue()
+    }
+
+    /// A lifecycle event, in order after everything issued before it.
+    pub(crate) fn emit(&self, event: StreamEvent) {
+        let mut inner = self.lock();
+        let seq = inner.sequence.issue();
+        self.resolve_locked(&mut inner, seq, Outcome::Event(event));
+    }
+
+    /// Reports the outcome of item `seq` (from any thread) and releases what is now in order.
+    pub(crate) fn resolve(&self, seq: u64, outcome: Outcome) {
+        let mut inner = self.lock();
+        self.resolve_locked(&mut inner, seq, outcome);
+    }
+
+    pub(crate) fn resolve_locked(&self, inner: &mut Inner, seq: u64, outcome: Outcome) {
+        if let Err(e) = inner.sequence.resolve(seq, outcome) {
+            // Each item is resolved once by construction; say so loudly if not.
+            warn!(stream = %self.id, ?e, "sequence error");
+            return;
+        }
+        let mut released_frames = false;
+        while let Some(outcome) = inner.sequence.pop() {
+            match outcome {
+                Outcome::Event(event) => {
+                    self.outbox.push(event);
+                }
+                Outcome::Dropped(kind) => {
+                    released_frames = true;
+                    inner.counters.outstanding -= 1;
+                    match kind {
+                        DropKind::Superseded => inner.counters.superseded += 1,
+                        DropKind::InferenceFailed => inner.counters.inference_failed += 1,
+                        DropKind::Shutdown => inner.counters.shutdown += 1,
+                    }
+                }
+                Outcome::Detected {
+                    meta,
+                    detections,
+                    picture,
+                } => {
+                    released_frames = true;
+                    inner.counters.outstanding -= 1;
+                    let mut result = self.track(inner, &meta, &detections);
+                    if let Some(picture) = picture {
+                        if self.keep_frames {
+                            result.frame =
+                                Some(FrameImage::new(picture.clone(), self.scene.clone()));
+                        }
+                        inner.latest = Some(Latest {
+                            picture,
+                            result: result.clone(),
+                        });
+                    }
+                    self.outbox.push(StreamEvent::Result(result));
+                }
+            }
+        }
+        if released_frames && inner.counters.outstanding == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Runs the tracker on one frame's detections and builds its result.
+    pub(crate) fn track(
+        &self,
+        inner: &mut Inner,
+        meta: &FrameMeta,
+        detections: &[infer_trt::Detection],
+    ) -> TrackingResult {
+        let input: Vec<tracker::Detection> = detections
+            .iter()
+            .map(|d| tracker::Detection {
+                bbox: tracker::BBox::new(d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]),
+                confidence: d.confidence,
+                class_id: d.class_id as u32,
+            })
+            .collect();
+        // A camera that changed its frame size (a new encoder setting) starts a new tracker:
+        // the old tracks' boxes mean nothing in the new frame. They end here, and the new
+        // tracker's ids follow the old ones' (ids are never reused within a stream).
+        let mut reset_ended = Vec::new();
+        if inner.size.is_some_and(|s| s != meta.camera) {
+            inner.tracker = self.tracker_config.build();
+            reset_ended = inner.reported.restart(&self.class_names);
+        }
+        inner.size = Some(meta.camera);
+        // Frame numbers only grow: the decode stage drops frames that come out of order. Were
+        // that broken, the frame still becomes a result (without tracks), counted and logged;
+        // debug builds (the tests) stop at once.
+        let update = inner.tracker.update(meta.frame_number, &input);
+        debug_assert!(update.is_ok(), "{}: {update:?}", self.id);
+        let update = update.unwrap_or_else(|e| {
+            inner.counters.tracker_errors += 1;
+            warn!(stream = %self.id, error = %e, "the tracker refused a frame; its result has no tracks");
+            tracker::Update::default()
+        });
+        let Shown {
+            tracks: mut tracked_objects,
+            unclipped,
+            ended,
+        } = inner.reported.show(&update, meta.camera, &self.class_names);
+        let mut ended_tracks = reset_ended;
+        ended_tracks.extend(ended);
+        let (mut zone_counts, mut line_counts, mut zone_events) = Default::default();
+        if let Some(analyzer) = inner.analyzer.as_mut() {
+            let objects: Vec<zones::Object> = tracked_objects
+                .iter()
+                .zip(&unclipped)
+                .map(|(t, &bbox)| zones::Object {
+                    track_id: t.track_id,
+                    label: t.class_name.clone(),
+                    bbox,
+                })
+                .collect();
+            let ended: Vec<u64> = ended_tracks.iter().map(|t| t.track_id).collect();
+            let time = meta
+                .received
+                .saturating_duration_since(self.started)
+                .as_secs_f64();
+            let update = analyzer.update(time, &objects, &ended);
+            for (t, o) in tracked_objects.iter_mut().zip(update.objects) {
+                debug_assert_eq!(t.track_id, o.track_id);
+                t.zones = o.zones;
+            }
+            zone_counts = update.zone_counts;
+            zone_events = update.events;
+            line_counts = analyzer.line_counts();
+        }
+        let now = Instant::now();
+        let latency = now.saturating_duration_since(meta.received);
+        inner.latency.record(latency);
+        inner.rate_out.tick(now);
+        inner.counters.results += 1;
+        TrackingResult {
+            stream_id: self.id.clone(),
+            frame_number: meta.frame_number,
+            rtp_timestamp: meta.rtp_timestamp,
+            timestamp: meta
+                .wall_clock
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            wall_clock: meta.wall_clock,
+            wall_clock_synced: meta.wall_clock_synced,
+            captured_at: meta.received,
+            latency_ms: (latency.as_secs_f64() * 1e6).round() / 1e3,
+            width: meta.camera.0,
+            height: meta.camera.1,
+            detections: detections
+                .iter()
+                .filter(|d| d.confidence >= self.confidence)
+                .map(|d| DetectedObject {
+                    class_id: d.class_id as u32,
+                    class_name: d.class_name.clone(),
+                    confidence: d.confidence,
+                    bbox: d.bbox,
+                })
+                .collect(),
+            tracked_objects,
+            ended_tracks,
+            zone_counts,
+            line_counts,
+            zone_events,
+            frame: None,
+        }
+    }
+
+    /// Records a non-fatal error as the stream's last.
+    pub(crate) fn note_error(&self, error: &Error) {
+        self.lock().info.last_error = Some(error.to_string());
+    }
+
+    /// Stops taking frames from the camera and asks the session to end; what is in the
+    /// pipeline drains.
+    pub(crate) fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        {
+            let mut inner = self.lock();
+            self.set_state(&mut inner, StreamState::Draining);
+        }
+        self.camera.stop();
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Waits (blocking) until every frame handed to the batcher is released, or `limit`.
+    pub(crate) fn wait_idle(&self, limit: Duration) -> bool {
+        // `Duration::MAX` (no limit) does not fit in an `Instant`.
+        let deadline = Instant::now().checked_add(limit);
+        let mut inner = self.lock();
+        while inner.counters.outstanding > 0 {
+            inner = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.idle
+                        .wait_timeout(inner, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .idle
+                    .wait(inner)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+        true
+    }
+
+    /// A snapshot of the stream's statistics.
+    pub(crate) fn stats(&self) -> StreamStats {
+        let ingest = self.camera.stats();
+        let results_evicted = self.outbox.lock().results_evicted;
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let c = inner.counters;
+        let handed_over = ingest.delivered.saturating_sub(c.taken);
+        let in_decoder = c
+            .packets
+            .saturating_sub(c.decoder_dropped + c.decoder_overflow + c.frames_out);
+        let accounting = Accounting {
+            received: ingest.frames,
+            results: c.results.saturating_sub(results_evicted),
+            dropped: Drops {
+                ingest_gap: ingest.drops.total(),
+                decode_error: c.decoder_dropped + c.undecodable,
+                decoder_overflow: c.decoder_overflow,
+                superseded: c.superseded,
+                inference_failed: c.inference_failed,
+                consumer_too_slow: results_evicted,
+                shutdown: c.shutdown + c.not_decoded,
+            },
+            in_pipeline: ingest.queued + handed_over + in_decoder + c.outstanding,
+        };
+        let fps_in = inner.rate_in.per_second(now);
+        let fps_out = inner.rate_out.per_second(now);
+        StreamStats {
+            id: self.id.clone(),
+            url: self.camera.url().to_string(),
+            state: inner.info.state,
+            codec: inner.info.codec,
+            width: inner.info.width,
+            height: inner.info.height,
+            transport: inner.info.transport,
+            fps_in,
+            fps_out,
+            latency_ms: inner.latency.summary(),
+            reconnects: inner.info.reconnects,
+            timestamp_jumps: ingest.timestamp_jumps,
+            tracker_errors: c.tracker_errors,
+            last_error: inner.info.last_error.clone(),
+            accounting,
+        }
+    }
+}
