@@ -15,7 +15,7 @@ use crate::bridge::awaitable;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rtsp_worker::{Device, StreamEvent, StreamOptions, Transport};
+use rtsp_worker::{Device, StreamEvent, StreamOptions};
 
 use crate::stream::{Connection, Shared, seconds};
 use crate::{StreamError, py_err};
@@ -24,8 +24,8 @@ use crate::{StreamError, py_err};
 #[derive(Clone)]
 struct Config {
     gpu_id: Option<u32>,
-    batch_size: usize,
-    force_timeout: Duration,
+    batch_size: Option<usize>,
+    force_timeout: Option<Duration>,
     confidence: Option<f32>,
     result_queue: Option<usize>,
     max_streams: Option<usize>,
@@ -42,7 +42,7 @@ type Shutdown = SharedFuture<BoxFuture<'static, Option<rtsp_worker::ManagerStats
 
 /// Many RTSP cameras in, tracks out (the seed's `StreamConnectionManager`).
 ///
-/// `StreamConnectionManager(gpu_id=None, batch_size=16, force_timeout=0.05)`, then
+/// `StreamConnectionManager(gpu_id=None)` (batch size and timeout: the engine's per-device defaults), then
 /// `await initialize(model_path=...)`, `await connect_stream(url, ...)`, `get_stats()`,
 /// `await disconnect_stream(id)`, `await shutdown()`.
 #[pyclass(
@@ -109,8 +109,18 @@ impl Manager {
         let model = PyDict::new(py);
         let connections = PyDict::new(py);
         manager.set_item("initialized", stats.is_some())?;
-        manager.set_item("batch_size", self.config.batch_size)?;
-        manager.set_item("force_timeout", self.config.force_timeout.as_secs_f64())?;
+        // What runs, once initialized (the facade's per-device defaults fill what was not
+        // given); before, what was given.
+        manager.set_item(
+            "batch_size",
+            stats.map(|s| s.batch_size).or(self.config.batch_size),
+        )?;
+        manager.set_item(
+            "force_timeout",
+            stats
+                .map(|s| s.force_timeout_ms / 1e3)
+                .or(self.config.force_timeout.map(|d| d.as_secs_f64())),
+        )?;
         manager.set_item("model_id", lock(&self.model_id).clone())?;
         manager.set_item("num_connections", stats.map_or(0, |s| s.streams.len()))?;
         if let Some(s) = stats {
@@ -148,22 +158,25 @@ fn built_in(name: &str, f: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
 #[pymethods]
 impl Manager {
     /// `gpu_id`: `None` for the CPU, or a CUDA device (needs a build with the `nvdec` and
-    /// `tensorrt` features). `poll_interval` is accepted for the seed's configurations and
-    /// ignored: nothing polls here, every stage wakes on events.
+    /// `tensorrt` features). `batch_size` and `force_timeout` default to the engine's choice
+    /// for the device (on the CPU a batch of 1 and 10 ms: batching only adds waiting there;
+    /// on a GPU 16). `poll_interval` is accepted for the seed's configurations and has no
+    /// effect (nothing polls here, every stage wakes on events): giving it warns.
     #[new]
     #[expect(
         clippy::too_many_arguments,
         reason = "Python keyword arguments, each named at the call site"
     )]
     #[pyo3(signature = (
-        gpu_id = None, batch_size = 16, force_timeout = 0.05, poll_interval = None, *,
+        gpu_id = None, batch_size = None, force_timeout = None, poll_interval = None, *,
         confidence = None, result_queue = None, max_streams = None, intra_op_threads = None,
         batches_in_flight = None, snapshot_interval = None, _stand_in_detector_ms = None
     ))]
     fn new(
+        py: Python<'_>,
         gpu_id: Option<u32>,
-        batch_size: usize,
-        force_timeout: f64,
+        batch_size: Option<usize>,
+        force_timeout: Option<f64>,
         poll_interval: Option<f64>,
         confidence: Option<f32>,
         result_queue: Option<usize>,
@@ -173,12 +186,25 @@ impl Manager {
         snapshot_interval: Option<f64>,
         _stand_in_detector_ms: Option<f64>,
     ) -> PyResult<Self> {
-        let _ = poll_interval;
+        if poll_interval.is_some() {
+            let warnings = py.import("warnings")?;
+            warnings.call_method1(
+                "warn",
+                (
+                    "poll_interval has no effect: nothing polls in rtsp_worker, every stage \
+                     wakes when its input arrives",
+                    py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                    2,
+                ),
+            )?;
+        }
         Ok(Self {
             config: Config {
                 gpu_id,
                 batch_size,
-                force_timeout: seconds("force_timeout", force_timeout)?,
+                force_timeout: force_timeout
+                    .map(|s| seconds("force_timeout", s))
+                    .transpose()?,
                 confidence,
                 result_queue,
                 max_streams,
@@ -219,9 +245,13 @@ impl Manager {
             ));
         }
         let c = &self.config;
-        let mut b = rtsp_worker::StreamConnectionManager::builder()
-            .batch_size(c.batch_size)
-            .force_timeout(c.force_timeout);
+        let mut b = rtsp_worker::StreamConnectionManager::builder();
+        if let Some(n) = c.batch_size {
+            b = b.batch_size(n);
+        }
+        if let Some(t) = c.force_timeout {
+            b = b.force_timeout(t);
+        }
         if let Some(path) = model_path {
             b = b.model(path);
         }
@@ -311,12 +341,8 @@ impl Manager {
         let engine = self.engine()?;
         let id = stream_id.unwrap_or_else(|| {
             let live = engine.stream_ids();
-            loop {
-                let id = format!("stream_{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-                if !live.contains(&id) {
-                    break id;
-                }
-            }
+            let from = self.next_id.fetch_add(1, Ordering::Relaxed) as usize;
+            rtsp_worker::free_stream_id(from, |id| live.iter().any(|l| l == id))
         });
         let mut options = StreamOptions::new().id(id.clone()).keep_frames(keep_frames);
         match (username, password) {
@@ -329,16 +355,10 @@ impl Manager {
             }
         }
         if let Some(t) = transport {
-            options = options.transport(match t.to_ascii_lowercase().as_str() {
-                "auto" => Transport::Auto,
-                "tcp" => Transport::Tcp,
-                "udp" => Transport::Udp,
-                _ => {
-                    return Err(PyValueError::new_err(format!(
-                        "transport must be \"auto\", \"tcp\" or \"udp\", not {t:?}"
-                    )));
-                }
-            });
+            options = options.transport(
+                t.parse()
+                    .map_err(|e: rtsp_worker::CameraError| PyValueError::new_err(e.to_string()))?,
+            );
         }
         if let Some(n) = result_queue {
             options = options.result_queue(n);
@@ -505,11 +525,15 @@ impl Manager {
         let streams = lock(&self.engine)
             .as_ref()
             .map_or(0, |e| e.stream_ids().len());
+        // Python's spelling: None or the value.
+        fn py<T: std::fmt::Display>(v: Option<T>) -> String {
+            v.map_or_else(|| "None".to_owned(), |v| v.to_string())
+        }
         format!(
-            "StreamConnectionManager(gpu_id={:?}, batch_size={}, force_timeout={}, streams={streams})",
-            self.config.gpu_id,
-            self.config.batch_size,
-            self.config.force_timeout.as_secs_f64()
+            "StreamConnectionManager(gpu_id={}, batch_size={}, force_timeout={}, streams={streams})",
+            py(self.config.gpu_id),
+            py(self.config.batch_size),
+            py(self.config.force_timeout.map(|d| d.as_secs_f64()))
         )
     }
 }

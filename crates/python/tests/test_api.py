@@ -150,6 +150,29 @@ def test_camera_errors_are_typed_and_never_show_the_password(private_server, clo
     assert "alice:***@" in during["connections"]["wrong_password"]["url"] or "***" in during["connections"]["wrong_password"]["url"]
 
 
+def test_defaults_are_the_engines_and_poll_interval_warns():
+    """Left out, batch_size and force_timeout are the facade's CPU defaults (a batch of 1,
+    10 ms), not the seed's 16 and 50 ms; poll_interval, which does nothing, says so."""
+    with pytest.warns(UserWarning, match="poll_interval has no effect"):
+        rtsp_worker.StreamConnectionManager(gpu_id=None, poll_interval=0.01)
+
+    async def main():
+        m = rtsp_worker.StreamConnectionManager(gpu_id=None)
+        assert "batch_size=None" in repr(m)
+        await m.initialize(model_path=MODEL)
+        manager = m.get_stats()["manager"]
+        assert manager["batch_size"] == 1, manager
+        assert manager["force_timeout"] == pytest.approx(0.010), manager
+        await m.shutdown()
+        given = rtsp_worker.StreamConnectionManager(batch_size=4, force_timeout=0.02)
+        await given.initialize(model_path=MODEL)
+        manager = given.get_stats()["manager"]
+        assert (manager["batch_size"], manager["force_timeout"]) == (4, pytest.approx(0.02))
+        await given.shutdown()
+
+    asyncio.run(main())
+
+
 def test_bad_input_raises_typed_errors():
     with pytest.raises(ValueError, match="non-negative"):
         rtsp_worker.StreamConnectionManager(force_timeout=-1)

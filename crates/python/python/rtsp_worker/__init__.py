@@ -2,7 +2,7 @@
 
 The seed's asyncio API, unchanged in shape::
 
-    manager = StreamConnectionManager(gpu_id=None, batch_size=16, force_timeout=0.05)
+    manager = StreamConnectionManager(gpu_id=None)
     await manager.initialize()                       # the provisioned YOLO model
     connection = await manager.connect_stream(url, stream_id="door",
                                               on_tracking_result=print)

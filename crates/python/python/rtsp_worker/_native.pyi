@@ -103,8 +103,8 @@ class StreamConnectionManager:
     def __init__(
         self,
         gpu_id: Optional[int] = None,
-        batch_size: int = 16,
-        force_timeout: float = 0.05,
+        batch_size: Optional[int] = None,
+        force_timeout: Optional[float] = None,
         poll_interval: Optional[float] = None,
         *,
         confidence: Optional[float] = None,
