@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -145,44 +145,123 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON error response.
-fn error(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Response {
-    ApiError::new(status, kind, message).into_response()
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match e {
+            Error::DuplicateStream(_) | Error::TooManyStreams(_) => StatusCode::CONFLICT,
+            Error::UnknownStream(_) => StatusCode::NOT_FOUND,
+            Error::Camera { .. }
+            | Error::InvalidConfig { .. }
+            | Error::InvalidStreamId(_)
+            | Error::FileUrlRefused => StatusCode::BAD_REQUEST,
+            Error::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.kind(), e.to_string())
+    }
 }
 
-fn facade_error(e: &Error) -> Response {
-    let status = match e {
-        Error::DuplicateStream(_) | Error::TooManyStreams(_) => StatusCode::CONFLICT,
-        Error::UnknownStream(_) => StatusCode::NOT_FOUND,
-        Error::Camera { .. }
-        | Error::InvalidConfig { .. }
-        | Error::InvalidStreamId(_)
-        | Error::FileUrlRefused => StatusCode::BAD_REQUEST,
-        Error::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error(status, e.kind(), e.to_string())
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Exists => {
+                ApiError::new(StatusCode::CONFLICT, "duplicate_stream", e.to_string())
+            }
+            RegistryError::Missing => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
+            }
+            _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
+        }
+    }
 }
 
-/// 503 while the model loads.
-fn starting() -> Response {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "starting",
-        "starting: the model is loading",
-    )
+/// What a handler answers: a response, or an error that becomes one.
+type Answer = Result<Response, ApiError>;
+
+/// The service, once the model has loaded: a handler that takes it answers 503 before.
+struct Ready(Arc<Service>);
+
+impl FromRequestParts<Shared> for Ready {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
+        state.service.get().cloned().map(Ready).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "starting",
+                "starting: the model is loading",
+            )
+        })
+    }
 }
 
-async fn not_found() -> Response {
-    error(
+/// The body of `POST /api/v1/streams`: `{"id": …, "url": …, "options": {"username",
+/// "password", "transport", "zones", "lines"}}` (the options may also sit at the top level),
+/// read within [`BODY_LIMIT`] and parsed; the value as given is kept for a fleet's registry.
+struct StreamBody {
+    entry: Entry,
+    value: Value,
+}
+
+impl<S: Send + Sync> FromRequest<S> for StreamBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bad = |kind, message: String| ApiError::new(StatusCode::BAD_REQUEST, kind, message);
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "bad_body"
+            };
+            ApiError::new(status, kind, rejection.body_text())
+        })?;
+        // serde_json's message names line and column, never the text itself.
+        let mut value: Value = serde_json::from_slice(&body)
+            .map_err(|e| bad("bad_json", format!("the body is not JSON: {e}")))?;
+        let Some(map) = value.as_object_mut() else {
+            return Err(bad(
+                "bad_json",
+                "the body must be a JSON object: {\"id\": …, \"url\": \"rtsp://…\", \"options\": {…}}"
+                    .to_owned(),
+            ));
+        };
+        if let Some(options) = map.remove("options") {
+            let Value::Object(options) = options else {
+                return Err(bad("bad_json", "\"options\" must be an object".to_owned()));
+            };
+            for (k, v) in options {
+                if map.insert(k.clone(), v).is_some() {
+                    return Err(bad(
+                        "bad_json",
+                        format!("{k:?} is given twice (top level and options)"),
+                    ));
+                }
+            }
+        }
+        if map.contains_key("password_env") {
+            return Err(bad(
+                "bad_request",
+                "password_env is for config files; over the API give password".to_owned(),
+            ));
+        }
+        let entry = serde_json::from_value(value.clone())
+            .map_err(|e| bad("bad_request", format!("bad stream: {e}")))?;
+        Ok(Self { entry, value })
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "no such route (see /api/v1/streams, /api/v1/stats, /metrics, /healthz, /readyz)",
     )
 }
 
-async fn method_not_allowed() -> Response {
-    error(
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "this route does not take that method",
@@ -197,13 +276,13 @@ async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-async fn readyz(State(state): State<Shared>) -> Response {
+async fn readyz(State(state): State<Shared>) -> Answer {
     let Some(service) = state.service.get() else {
-        return error(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "starting",
             "not ready: the model is loading",
-        );
+        ));
     };
     let stats = service.manager.get_stats();
     let connected = stats
@@ -212,24 +291,23 @@ async fn readyz(State(state): State<Shared>) -> Response {
         .filter(|s| s.state == StreamState::Connected)
         .count();
     if stats.streams.is_empty() || connected > 0 {
-        axum::Json(json!({"ready": true, "streams": stats.streams.len(), "connected": connected}))
-            .into_response()
+        Ok(axum::Json(
+            json!({"ready": true, "streams": stats.streams.len(), "connected": connected}),
+        )
+        .into_response())
     } else {
-        error(
+        Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             format!(
                 "not ready: none of {} streams is connected",
                 stats.streams.len()
             ),
-        )
+        ))
     }
 }
 
-async fn metrics(State(state): State<Shared>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
+async fn metrics(Ready(service): Ready) -> Response {
     let text = service.metrics.render(&service.manager.get_stats());
     (
         [(
@@ -241,11 +319,8 @@ async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-async fn stats(State(state): State<Shared>) -> Response {
-    match state.service.get() {
-        Some(s) => axum::Json(s.manager.get_stats()).into_response(),
-        None => starting(),
-    }
+async fn stats(Ready(service): Ready) -> Response {
+    axum::Json(service.manager.get_stats()).into_response()
 }
 
 /// A stream as the API shows it: its statistics (URL redacted), where it came from, its
@@ -273,140 +348,53 @@ fn view(service: &Service, stats: StreamStats, origins: &BTreeMap<String, Origin
     }
 }
 
-async fn list(State(state): State<Shared>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
+async fn list(Ready(service): Ready) -> Response {
     let origins = service.origins();
     let views: Vec<StreamView> = service
         .manager
         .get_stats()
         .streams
         .into_values()
-        .map(|s| view(service, s, &origins))
+        .map(|s| view(&service, s, &origins))
         .collect();
     axum::Json(views).into_response()
 }
 
-async fn one(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
-    match service.manager.stream(&id) {
-        Some(c) => axum::Json(view(service, c.stats(), &service.origins())).into_response(),
-        None => facade_error(&Error::UnknownStream(id)),
-    }
+async fn one(Ready(service): Ready, Path(id): Path<String>) -> Answer {
+    let c = service
+        .manager
+        .stream(&id)
+        .ok_or(Error::UnknownStream(id))?;
+    Ok(axum::Json(view(&service, c.stats(), &service.origins())).into_response())
 }
 
-/// `POST /api/v1/streams`: `{"id": …, "url": …, "options": {"username", "password",
-/// "transport", "zones", "lines"}}` (the options may also sit at the top level).
-async fn add(State(state): State<Shared>, body: Result<Bytes, BytesRejection>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            let status = rejection.status();
-            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "bad_body"
-            };
-            return error(status, kind, rejection.body_text());
-        }
-    };
-    let mut value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            // serde_json's message names line and column, never the text itself.
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                format!("the body is not JSON: {e}"),
-            );
-        }
-    };
-    let Some(map) = value.as_object_mut() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_json",
-            "the body must be a JSON object: {\"id\": …, \"url\": \"rtsp://…\", \"options\": {…}}",
-        );
-    };
-    if let Some(options) = map.remove("options") {
-        let Value::Object(options) = options else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "\"options\" must be an object",
-            );
-        };
-        for (k, v) in options {
-            if map.insert(k.clone(), v).is_some() {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_json",
-                    format!("{k:?} is given twice (top level and options)"),
-                );
-            }
-        }
-    }
-    if map.contains_key("password_env") {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "password_env is for config files; over the API give password",
-        );
-    }
-    let registry_value = value.clone();
-    let entry: Entry = match serde_json::from_value(value) {
-        Ok(e) => e,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("bad stream: {e}"),
-            );
-        }
-    };
+/// `POST /api/v1/streams` ([`StreamBody`]).
+async fn add(Ready(service): Ready, body: StreamBody) -> Answer {
+    let StreamBody { entry, value } = body;
     let id = entry.id.clone().unwrap_or_else(|| {
         let taken = service.manager.stream_ids();
         rtsp_worker::free_stream_id(0, |id| taken.iter().any(|t| t == id))
     });
-    let camera = match entry.into_camera(id.clone(), &format!("stream {id:?}"), Trust::NETWORK) {
-        Ok(c) => c,
-        Err(m) => return error(StatusCode::BAD_REQUEST, "bad_request", m),
-    };
+    let camera = entry
+        .into_camera(id.clone(), &format!("stream {id:?}"), Trust::NETWORK)
+        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m))?;
     if let Some(fleet) = service.fleet() {
         // In a fleet the API edits the registry; the camera's owner starts it.
-        let _ = camera;
-        return match fleet.register(&id, &registry_value).await {
-            Ok(()) => (
-                StatusCode::CREATED,
-                axum::Json(json!({"id": id, "registry": "added"})),
-            )
-                .into_response(),
-            Err(e @ RegistryError::Exists) => {
-                error(StatusCode::CONFLICT, "duplicate_stream", e.to_string())
-            }
-            Err(e @ RegistryError::Missing) => {
-                error(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
-            }
-            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
-        };
+        drop(camera);
+        fleet.register(&id, &value).await?;
+        return Ok((
+            StatusCode::CREATED,
+            axum::Json(json!({"id": id, "registry": "added"})),
+        )
+            .into_response());
     }
-    match service.add(camera, Origin::Api).await {
-        Ok(conn) => {
-            let body = view(service, conn.stats(), &service.origins());
-            let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/streams/{}", url_segment(&id))) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            r
-        }
-        Err(e) => facade_error(&e),
+    let conn = service.add(camera, Origin::Api).await?;
+    let body = view(&service, conn.stats(), &service.origins());
+    let mut r = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/streams/{}", url_segment(&id))) {
+        r.headers_mut().insert(header::LOCATION, v);
     }
+    Ok(r)
 }
 
 /// Percent-encodes an id for a URL path segment.
@@ -421,60 +409,46 @@ fn url_segment(id: &str) -> String {
         .collect()
 }
 
-async fn remove(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
+async fn remove(Ready(service): Ready, Path(id): Path<String>) -> Answer {
     if let Some(fleet) = service.fleet() {
-        return match fleet.unregister(&id).await {
-            Ok(()) => axum::Json(json!({"id": id, "registry": "removed"})).into_response(),
-            Err(e @ RegistryError::Missing) => {
-                error(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
-            }
-            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
-        };
+        fleet.unregister(&id).await?;
+        return Ok(axum::Json(json!({"id": id, "registry": "removed"})).into_response());
     }
-    match service.remove(&id).await {
-        Ok(stats) => axum::Json(stats).into_response(),
-        Err(e) => facade_error(&e),
-    }
+    let stats = service.remove(&id).await?;
+    Ok(axum::Json(stats).into_response())
 }
 
-async fn snapshot(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
-    let Some(conn) = service.manager.stream(&id) else {
-        return facade_error(&Error::UnknownStream(id));
-    };
+async fn snapshot(Ready(service): Ready, Path(id): Path<String>) -> Answer {
+    let conn = service
+        .manager
+        .stream(&id)
+        .ok_or(Error::UnknownStream(id))?;
     // Drawing and encoding take a few milliseconds: off the async workers.
     let snap = tokio::task::spawn_blocking(move || conn.snapshot())
         .await
         .ok()
         .flatten();
     match snap {
-        Some(s) if !s.jpeg.is_empty() => (
+        Some(s) if !s.jpeg.is_empty() => Ok((
             [
                 (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             ],
             Bytes::from(s.jpeg.to_vec()),
         )
-            .into_response(),
-        _ => error(
+            .into_response()),
+        _ => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_snapshot",
             "no processed frame yet (snapshots need CPU-decoded frames)",
-        ),
+        )),
     }
 }
 
-async fn reload(State(state): State<Shared>) -> Response {
-    let Some(service) = state.service.get() else {
-        return starting();
-    };
-    match service.reload().await {
-        Ok(report) => axum::Json(report).into_response(),
-        Err(m) => error(StatusCode::CONFLICT, "reload_refused", m),
-    }
+async fn reload(Ready(service): Ready) -> Answer {
+    let report = service
+        .reload()
+        .await
+        .map_err(|m| ApiError::new(StatusCode::CONFLICT, "reload_refused", m))?;
+    Ok(axum::Json(report).into_response())
 }
