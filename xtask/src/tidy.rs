@@ -121,7 +121,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("batcher", &[]),
     ("tracker", &[]),
     ("zones", &[]),
-    ("cluster", &[]),
+    ("lease", &[]),
     ("rtsp-ingest", &[]),
     ("gpu-decode", &[]),
     ("infer-trt", &["gpu-decode"]),
@@ -137,7 +137,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("service", &["rtsp-worker"]),
-    ("cli", &["rtsp-worker", "cluster", "service"]),
+    ("cli", &["rtsp-worker", "lease", "service"]),
     ("python", &["rtsp-worker"]),
     // Test support: only ever a dev-dependency (below), and depending on no crate of ours.
     ("testkit", &[]),

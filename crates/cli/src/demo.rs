@@ -220,6 +220,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
                 Scene::default()
             },
             first_track_id: 0,
+            lease_token: None,
         };
         service
             .add(camera, Origin::CommandLine)

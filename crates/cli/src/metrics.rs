@@ -31,6 +31,8 @@ pub(crate) struct Metrics {
     latency: Latency,
     pub(crate) mqtt: Option<Arc<MqttStats>>,
     pub(crate) snapshots_written: Arc<AtomicU64>,
+    /// JSON lines stdout had no room for (it was slower than the cameras).
+    pub(crate) stdout_lines_dropped: Arc<AtomicU64>,
     /// The HTTP server's connections.
     pub(crate) connections: Arc<ConnStats>,
 }
@@ -41,6 +43,7 @@ impl Default for Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             mqtt: None,
             snapshots_written: Arc::default(),
+            stdout_lines_dropped: Arc::default(),
             connections: Arc::default(),
         }
     }
@@ -272,6 +275,12 @@ impl Metrics {
             "snapshots_written",
             "Annotated JPEGs written to the snapshot folder",
             counter(self.snapshots_written.load(Ordering::Relaxed)),
+        );
+        r.register(
+            "stdout_lines_dropped",
+            "JSON lines dropped because stdout was slower than the cameras (the pipeline and \
+             the other outputs never wait for it)",
+            counter(self.stdout_lines_dropped.load(Ordering::Relaxed)),
         );
         let c = &self.connections;
         let connections = counters();

@@ -231,8 +231,8 @@ impl Service {
         if camera.first_track_id > 0 {
             options = options.first_track_id(camera.first_track_id);
         }
-        // In a fleet, the lease this stream runs under (its track ids start at token << 32).
-        let token = (camera.first_track_id > 0).then_some(camera.first_track_id >> 32);
+        // In a fleet, the lease this stream runs under.
+        let token = camera.lease_token;
         let conn = self.manager.connect_stream(&camera.url, options).await?;
         let camera_id = camera.id.clone();
         lock(&self.cameras).insert(camera.id.clone(), (camera, origin));
@@ -388,11 +388,18 @@ impl Service {
             }
             let Some(out) = &out else { continue };
             for line in lines {
-                // A full channel (stdout slower than the cameras) waits here: this stream's
-                // own queue then drops its oldest results, counted as consumer_too_slow.
-                if out.send(line).await.is_err() {
+                // Never waits: a full channel (stdout slower than the cameras) drops the
+                // line, counted, so that a slow stdout costs neither this stream's results
+                // to MQTT and the fleet nor the pipeline anything.
+                match out.try_send(line) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.metrics
+                            .stdout_lines_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     // stdout is gone; keep draining so the stream can end.
-                    break;
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
                 }
             }
         }
@@ -476,6 +483,10 @@ impl Service {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
         eprint!("{}", output::accounting_table(&finals));
+        let dropped = self.metrics.stdout_lines_dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            eprintln!("stdout: {dropped} lines dropped (stdout was slower than the cameras)");
+        }
         let failed: Vec<String> = seen
             .iter()
             .filter_map(|(id, s)| {

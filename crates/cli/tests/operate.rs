@@ -692,3 +692,93 @@ fn a_broker_that_is_away_blocks_nothing_and_is_found_when_it_comes() {
     assert!(stderr.contains("MQTT broker unreachable"), "{stderr}");
     drop(server);
 }
+
+#[test]
+fn a_stdout_nobody_reads_loses_lines_not_results() {
+    // Four cameras and the stand-in detector (1 ms a batch): about a hundred JSON lines a
+    // second, so the pipe and the 1024-line channel fill within seconds.
+    let _turn = turn();
+    let mounts: Vec<String> = (0..4)
+        .map(|i| format!("/c{i}={}", clip("people_720p25.h264")))
+        .collect();
+    let server = Server::start(&mounts, None, None);
+    let port = free_port();
+    let mut args: Vec<String> = (0..4).map(|i| server.url(&format!("/c{i}"))).collect();
+    args.splice(0..0, ["run".to_owned()]);
+    args.extend(
+        [
+            "--stand-in-detector",
+            "1",
+            "--http",
+            &format!("127.0.0.1:{port}"),
+            "--status-every",
+            "0",
+        ]
+        .map(str::to_owned),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtsp-worker"))
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open and not read: stdout is stuck.
+    let stdout = child.stdout.take().unwrap();
+    let stderr = support::collect(child.stderr.take().unwrap());
+    let api = Api::new(port);
+    let metric = |name: &str| {
+        let (status, text) = api.get("/metrics");
+        (status == 200)
+            .then(|| sample(&parse_metrics(&text), name, &[]))
+            .flatten()
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || metric(
+            "rtsp_worker_stdout_lines_dropped_total"
+        ) > Some(100.0)),
+        "lines dropped while stdout is stuck: {}",
+        stderr.lock().unwrap()
+    );
+    // Results go on while stdout stays stuck.
+    let before = api.results("stream_0");
+    assert!(
+        wait_until(Duration::from_secs(20), || api.results("stream_0")
+            > before + 20),
+        "results stopped with stdout: {}",
+        stderr.lock().unwrap()
+    );
+    // Read stdout again, and stop: the worker drains and says what it lost.
+    let _drained = support::collect(stdout);
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(
+        wait_until(Duration::from_secs(60), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "the worker did not stop"
+    );
+    std::thread::sleep(Duration::from_millis(300)); // the reader finishes with the pipe
+    let text = stderr.lock().unwrap().clone();
+    assert!(text.contains("lines dropped (stdout was slower"), "{text}");
+    // The streams lost nothing to the stuck stdout: no result dropped as too slow.
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("final accounting"))
+        .skip(2)
+        .take(4)
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    for row in rows {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        // stream received results superseded ingest_gap decode_err dec_overflow infer_fail
+        // too_slow shutdown in_pipe balanced
+        assert_eq!(cols[8], "0", "results dropped as too slow: {row}");
+        assert_eq!(cols[11], "yes", "{row}");
+    }
+}

@@ -17,7 +17,7 @@
 //!   ([`Fence`]), which covers a publish already on the wire when its worker froze.
 //!
 //! ```
-//! use cluster::owner;
+//! use lease::owner;
 //!
 //! let members = ["w1", "w2", "w3"];
 //! let a = owner("cam-7", members.iter().copied()).unwrap();

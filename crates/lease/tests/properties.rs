@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use cluster::{
+use lease::{
     Action, Audit, Config, Fence, Input, LeaseError, StopReason, Violation, Worker, owner,
 };
 use proptest::prelude::*;

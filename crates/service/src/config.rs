@@ -57,8 +57,11 @@ pub struct Camera {
     pub credentials: Option<(String, String)>,
     pub transport: Option<Transport>,
     pub scene: Scene,
-    /// Track ids start after this (a fleet's lease token, shifted; 0 otherwise).
+    /// Track ids start after this (0: from 1).
     pub first_track_id: u64,
+    /// In a fleet, the lease this camera runs under: its results are published under this
+    /// fencing token (and its track ids start at `token << 32`). `None` outside a fleet.
+    pub lease_token: Option<u64>,
 }
 
 impl std::fmt::Debug for Camera {
@@ -73,6 +76,7 @@ impl std::fmt::Debug for Camera {
             .field("transport", &self.transport)
             .field("scene", &self.scene)
             .field("first_track_id", &self.first_track_id)
+            .field("lease_token", &self.lease_token)
             .finish()
     }
 }
@@ -357,6 +361,7 @@ impl Entry {
             transport,
             scene,
             first_track_id: 0,
+            lease_token: None,
         })
     }
 }

@@ -272,7 +272,7 @@ pub(crate) async fn read(r: Read) -> Result<(), Failure> {
         )
         .await
         .map_err(|e| nats_failure("cannot open the reader's consumer", e))?;
-    let mut fence = cluster::Fence::new();
+    let mut fence = lease::Fence::new();
     let mut n = 0u64;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut idle_since = Instant::now();

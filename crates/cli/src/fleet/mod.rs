@@ -1,5 +1,5 @@
 //! The fleet on NATS JetStream (`run --cluster`, `cameras`, `results`, `cluster status`): the
-//! I/O around the `cluster` crate's rules. A worker heartbeats into the `members` bucket,
+//! I/O around the `lease` crate's rules. A worker heartbeats into the `members` bucket,
 //! claims and renews per-camera leases in `leases` (the claim's revision is the camera's
 //! fencing token), takes the cameras the `cameras` bucket lists, and publishes every result
 //! to the `RESULTS` stream on `results.<camera>` with headers `Lease-Rev`, `Worker`, `Frame`
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
-use cluster::{Action, Config, Input, LeaseError, StopReason, Worker};
+use lease::{Action, Config, Input, LeaseError, StopReason, Worker};
 use futures::StreamExt;
 use rtsp_worker::TrackingResult;
 use serde_json::{Value, json};
@@ -724,6 +724,7 @@ async fn camera_op(
                 Ok(mut cam) => {
                     // Ids never collide across owners: the token names this ownership.
                     cam.first_track_id = token << 32;
+                    cam.lease_token = Some(token);
                     match service.add(cam, Origin::Cluster).await {
                         Ok(_) => info!(camera, token, "camera started"),
                         Err(e) => warn!(camera, error = %e, "cannot start camera"),

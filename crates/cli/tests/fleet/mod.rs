@@ -426,8 +426,8 @@ impl Observer {
     /// The ownership audit over everything recorded.
     /// With it, the results whose track ids lie outside their lease's namespace (camera,
     /// worker, token, id).
-    pub(crate) fn audit(&self) -> (cluster::Audit, Vec<(String, String, u64, u64)>) {
-        let mut a = cluster::Audit::new();
+    pub(crate) fn audit(&self) -> (lease::Audit, Vec<(String, String, u64, u64)>) {
+        let mut a = lease::Audit::new();
         for w in self.leases.lock().unwrap().iter() {
             if let Some(o) = &w.owner {
                 a.lease(&w.camera, o, w.revision, w.claim);
@@ -525,7 +525,7 @@ pub(crate) const TTL: Duration = Duration::from_secs(3);
 pub(crate) fn settled(obs: &Observer, cams: &[String], live: &[&str]) -> bool {
     let owners = obs.owners(TTL);
     cams.iter()
-        .all(|c| owners.get(c).map(|(o, _)| o.as_str()) == cluster::owner(c, live.iter().copied()))
+        .all(|c| owners.get(c).map(|(o, _)| o.as_str()) == lease::owner(c, live.iter().copied()))
 }
 
 /// The cameras `worker` holds now.
