@@ -143,18 +143,26 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("testkit", &[]),
 ];
 
+/// A manifest's lines, trimmed, each with the `[section]` it is in.
+fn manifest_lines(manifest: &Path) -> Vec<(String, String)> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in fs::read_to_string(manifest).unwrap().lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            section = t.to_owned();
+        } else {
+            out.push((section.clone(), t.to_owned()));
+        }
+    }
+    out
+}
+
 #[test]
 fn testkit_is_only_a_dev_dependency() {
     for m in member_manifests() {
-        let text = fs::read_to_string(&m).unwrap();
-        let mut section = "";
-        for line in text.lines() {
-            let t = line.trim();
-            if t.starts_with('[') {
-                section = t;
-                continue;
-            }
-            if t.starts_with("testkit") {
+        for (section, line) in manifest_lines(&m) {
+            if line.starts_with("testkit") {
                 assert!(
                     section == "[dev-dependencies]" || section == "[workspace.dependencies]",
                     "{}: testkit in {section}: it is test support, never shipped",
@@ -229,19 +237,12 @@ fn crates_depend_only_downwards() {
             .find(|(n, _)| *n == name)
             .map(|(_, a)| *a)
             .unwrap_or_else(|| panic!("crate {name} is not in tidy.rs's LAYERS table"));
-        let text = fs::read_to_string(&m).unwrap();
-        let mut section = "";
-        for line in text.lines() {
-            let t = line.trim();
-            if t.starts_with('[') {
-                section = t;
-                continue;
-            }
+        for (section, line) in manifest_lines(&m) {
             // Dev-dependencies may pull in anything for tests; a crate may name itself.
             if !section.ends_with("dependencies]") || section.contains("dev-dependencies") {
                 continue;
             }
-            let dep = t.split(['=', '.', ' ']).next().unwrap_or("");
+            let dep = line.split(['=', '.', ' ']).next().unwrap_or("");
             if internal.contains(&dep) && dep != name {
                 assert!(
                     allowed.contains(&dep),
