@@ -56,6 +56,14 @@ const BUFFER: usize = 4096;
 const IN_FLIGHT: usize = 256;
 /// The controller's tick.
 const TICK: Duration = Duration::from_millis(100);
+/// What the watchers and the lease writes may queue for the controller: a burst of
+/// renewals and key changes far larger than a tick's (the controller takes them all at
+/// once); past it, they wait (a watcher reads its bucket later, a lease task answers later).
+const INPUTS: usize = 4096;
+/// Camera starts and stops the controller may queue: the task that carries them out only
+/// spawns one task per order, so it takes them as fast as they come; past it, the
+/// controller waits for room.
+const OPS: usize = 1024;
 
 /// A NATS URL with any password or token replaced by `***`.
 pub(crate) fn redact(url: &str) -> rtsp_worker::RedactedUrl {
@@ -527,7 +535,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
     });
     service.set_fleet(fleet.clone());
     let publisher = tokio::spawn(publish(fleet.clone(), js.clone(), results, results_rx));
-    let (inputs, inputs_rx) = mpsc::unbounded_channel();
+    let (inputs, inputs_rx) = mpsc::channel(INPUTS);
     let registry: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
     let me = j.worker_id.clone();
     tokio::spawn(watch(b.members.clone(), inputs.clone(), |e| {
@@ -586,7 +594,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
         }
     }));
     let (stop_tx, stop_rx) = oneshot::channel();
-    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    let (ops_tx, ops_rx) = mpsc::channel(OPS);
     let trust = Trust {
         file_urls: j.registry_file_urls,
         ..Trust::NETWORK
@@ -635,7 +643,7 @@ impl Member {
 /// an error (a NATS restart).
 async fn watch(
     store: kv::Store,
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::Sender<Input>,
     map: impl Fn(kv::Entry) -> Option<Input> + Send + 'static,
 ) {
     loop {
@@ -645,7 +653,7 @@ async fn watch(
                     match entry {
                         Ok(e) => {
                             if let Some(i) = map(e)
-                                && inputs.send(i).is_err()
+                                && inputs.send(i).await.is_err()
                             {
                                 return;
                             }
@@ -678,7 +686,7 @@ async fn camera_ops(
     registry: Arc<Mutex<HashMap<String, Value>>>,
     key: Option<FleetKey>,
     trust: Trust,
-    mut ops: mpsc::UnboundedReceiver<CameraOp>,
+    mut ops: mpsc::Receiver<CameraOp>,
 ) {
     let mut last: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     while let Some(op) = ops.recv().await {
@@ -745,10 +753,10 @@ async fn camera_op(
 async fn control(
     fleet: Arc<Fleet>,
     b: Buckets,
-    inputs: mpsc::UnboundedSender<Input>,
-    mut rx: mpsc::UnboundedReceiver<Input>,
+    inputs: mpsc::Sender<Input>,
+    mut rx: mpsc::Receiver<Input>,
     mut stop: oneshot::Receiver<()>,
-    ops: mpsc::UnboundedSender<CameraOp>,
+    ops: mpsc::Sender<CameraOp>,
     ttl: Duration,
 ) {
     // A lease write not answered by its next renewal is a transient failure.
@@ -856,7 +864,7 @@ async fn control(
                         let result = tokio::time::timeout(renew_timeout, claim)
                             .await
                             .unwrap_or(Err(LeaseError::Transient));
-                        let _ = inputs.send(Input::Claimed { camera, result });
+                        let _ = inputs.send(Input::Claimed { camera, result }).await;
                     });
                 }
                 Action::Renew { camera, revision } => {
@@ -880,7 +888,7 @@ async fn control(
                             }
                             _ => Err(LeaseError::Transient),
                         };
-                        let _ = inputs.send(Input::Renewed { camera, result });
+                        let _ = inputs.send(Input::Renewed { camera, result }).await;
                     });
                 }
                 Action::Release { camera, revision } => {
@@ -894,10 +902,10 @@ async fn control(
                     });
                 }
                 Action::Start { camera, token } => {
-                    let _ = ops.send(CameraOp::Start { camera, token });
+                    let _ = ops.send(CameraOp::Start { camera, token }).await;
                 }
                 Action::Stop { camera, reason } => {
-                    let _ = ops.send(CameraOp::Stop { camera, reason });
+                    let _ = ops.send(CameraOp::Stop { camera, reason }).await;
                 }
             }
         }
