@@ -70,7 +70,7 @@ mod snapshot;
 mod state;
 mod stats;
 mod stream;
-mod worker;
+mod stream_thread;
 
 pub use crate::config::{
     Batching, DecoderBackend, Device, ManagerBuilder, StreamOptions, default_model_path,

@@ -15,10 +15,10 @@ use rtsp_ingest::SessionOptions;
 use tracing::{info, warn};
 
 use crate::config::{Callback, ManagerBuilder};
-use crate::pipeline::Engine;
+use crate::pipeline::Pipeline;
 use crate::state::StreamCore;
 use crate::stream::StreamConnection;
-use crate::worker::Worker;
+use crate::stream_thread::StreamThread;
 use crate::{Error, ManagerStats, StreamEvent, StreamOptions, StreamStats};
 
 /// A thread of the facade's, with a signal that its work is done (it ends right after), so
@@ -63,7 +63,7 @@ struct Entry {
 }
 
 struct Inner {
-    engine: Arc<Engine>,
+    pipeline: Arc<Pipeline>,
     streams: Mutex<BTreeMap<String, Entry>>,
     next_key: AtomicU64,
     closed: AtomicBool,
@@ -143,13 +143,13 @@ impl ManagerBuilder {
         std::thread::Builder::new()
             .name("rw-detector".into())
             .spawn(move || {
-                let _ = tx.send(Engine::start(settings));
+                let _ = tx.send(Pipeline::start(settings));
             })
             .map_err(|e| Error::Spawn(e.to_string()))?;
-        let engine = rx
+        let pipeline = rx
             .await
             .map_err(|_| Error::Spawn("the model loader stopped".into()))??;
-        let s = &engine.settings;
+        let s = &pipeline.settings;
         info!(
             device = %s.device,
             model = %s.model.display(),
@@ -160,7 +160,7 @@ impl ManagerBuilder {
         );
         Ok(StreamConnectionManager {
             inner: Arc::new(Inner {
-                engine,
+                pipeline,
                 streams: Mutex::new(BTreeMap::new()),
                 next_key: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
@@ -198,8 +198,8 @@ impl StreamConnectionManager {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::Shutdown);
         }
-        let engine = &self.inner.engine;
-        let settings = &engine.settings;
+        let pipeline = &self.inner.pipeline;
+        let settings = &pipeline.settings;
         if let Some(id) = &options.id {
             crate::check_stream_id(id)?;
         }
@@ -266,16 +266,16 @@ impl StreamConnectionManager {
             key,
             camera.handle(),
             settings,
-            engine.class_names.clone(),
+            pipeline.class_names.clone(),
             options.result_queue.unwrap_or(settings.result_queue),
             analyzer,
             options.first_track_id,
             options.keep_frames,
         ));
-        let worker = Worker {
+        let worker = StreamThread {
             core: core.clone(),
             camera,
-            engine: engine.clone(),
+            pipeline: pipeline.clone(),
             runtime: runtime.clone(),
         };
         let worker = Thread::spawn(format!("rw-stream-{key}"), move || worker.run())?;
@@ -352,8 +352,8 @@ impl StreamConnectionManager {
     pub async fn shutdown(&self) -> ManagerStats {
         self.inner.closed.store(true, Ordering::SeqCst);
         let finals = self.disconnect_all().await;
-        let engine = self.inner.engine.clone();
-        let _ = tokio::task::spawn_blocking(move || engine.close_and_join()).await;
+        let pipeline = self.inner.pipeline.clone();
+        let _ = tokio::task::spawn_blocking(move || pipeline.close_and_join()).await;
         let mut stats = self.get_stats();
         stats.num_streams = finals.len();
         stats.streams = finals;
@@ -362,9 +362,9 @@ impl StreamConnectionManager {
 
     /// The seed's `get_stats()`: settings, batcher, detector and every stream.
     pub fn get_stats(&self) -> ManagerStats {
-        let engine = &self.inner.engine;
-        let (batcher, detector) = engine.stats();
-        let s = &engine.settings;
+        let pipeline = &self.inner.pipeline;
+        let (batcher, detector) = pipeline.stats();
+        let s = &pipeline.settings;
         let streams: BTreeMap<String, StreamStats> = self
             .inner
             .streams()
@@ -397,7 +397,7 @@ impl StreamConnectionManager {
 
     /// The model's class names, by class id.
     pub fn class_names(&self) -> &[String] {
-        &self.inner.engine.class_names
+        &self.inner.pipeline.class_names
     }
 }
 

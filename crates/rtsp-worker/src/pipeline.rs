@@ -33,7 +33,7 @@ struct DetectorCounters {
 }
 
 /// The batcher, the detector and the inference threads, shared by every stream.
-pub(crate) struct Engine {
+pub(crate) struct Pipeline {
     batcher: blocking::Handle<u64, Item>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Mutex<DetectorCounters>>,
@@ -42,9 +42,9 @@ pub(crate) struct Engine {
     pub(crate) settings: Settings,
 }
 
-impl std::fmt::Debug for Engine {
+impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
+        f.debug_struct("Pipeline")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
@@ -74,7 +74,7 @@ fn provider(settings: &Settings) -> Result<Provider, Error> {
     }
 }
 
-impl Engine {
+impl Pipeline {
     /// Loads the model and starts the batcher and the inference threads. Blocking (loading
     /// takes a while): call it off the async workers.
     pub(crate) fn start(settings: Settings) -> Result<Arc<Self>, Error> {
@@ -221,7 +221,7 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl Drop for Pipeline {
     fn drop(&mut self) {
         self.batcher.close();
     }

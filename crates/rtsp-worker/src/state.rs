@@ -1,5 +1,5 @@
 //! One stream's shared state ([`StreamCore`]): its sequence, tracker, accounting and output
-//! queue, and how a frame's outcome becomes a result. The decode thread (`worker.rs`) and the
+//! queue, and how a frame's outcome becomes a result. The decode thread (`stream_thread.rs`) and the
 //! inference threads (`pipeline.rs`) both hand it outcomes; it knows neither.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,7 +10,7 @@ use rtsp_ingest::{AccessUnit, Camera};
 use tracing::{debug, info, warn};
 
 use crate::config::DecoderBackend;
-use crate::pipeline::{DRAIN_PATIENCE, Engine, Item};
+use crate::pipeline::{DRAIN_PATIENCE, Item, Pipeline};
 use crate::state::{FrameMeta, StreamCore};
 use crate::stats::StreamState;
 use crate::{Device, EndReason, Error, StreamEvent};
@@ -24,10 +24,10 @@ struct DecodeStage {
 
 /// Runs a stream: camera events in, frames to the batcher, lifecycle events to the output;
 /// then drains. On a thread of its own (decoding is blocking work).
-pub(crate) struct Worker {
+pub(crate) struct StreamThread {
     pub(crate) core: Arc<StreamCore>,
     pub(crate) camera: Camera,
-    pub(crate) engine: Arc<Engine>,
+    pub(crate) pipeline: Arc<Pipeline>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
@@ -47,9 +47,9 @@ fn lower_this_threads_priority(steps: i32) {
     let _ = steps;
 }
 
-impl Worker {
+impl StreamThread {
     pub(crate) fn run(mut self) {
-        lower_this_threads_priority(self.engine.settings.decode_nice);
+        lower_this_threads_priority(self.pipeline.settings.decode_nice);
         let core = self.core.clone();
         let mut decode: Option<DecodeStage> = None;
         // Capture time and the like by camera frame number, for frames leaving the decoder.
@@ -288,14 +288,14 @@ impl Worker {
                 frame,
                 meta,
             };
-            self.engine.submit(core.key, item);
+            self.pipeline.submit(core.key, item);
         }
     }
 
     /// A decoder for `codec` at the camera's size: NVDEC on a CUDA device where it loads,
     /// else FFmpeg scaling straight to the model's letterbox.
     fn new_decoder(&self, codec: Codec, camera: (u32, u32)) -> Result<DecodeStage, Error> {
-        let settings = &self.engine.settings;
+        let settings = &self.pipeline.settings;
         let config = CodecConfig {
             codec,
             width: camera.0,
@@ -329,7 +329,7 @@ impl Worker {
         }
         let size = Letterbox::new(
             (camera.0 as usize, camera.1 as usize),
-            self.engine.input_size,
+            self.pipeline.input_size,
         )
         .map_err(wrap)?
         .resized;
@@ -384,13 +384,13 @@ impl Worker {
             core.set_state(&mut inner, StreamState::Draining);
         }
         // The frame still waiting goes now rather than at the force timeout.
-        self.engine.flush();
+        self.pipeline.flush();
         if !core.wait_idle(DRAIN_PATIENCE) {
             warn!(stream = %core.id, "frames still in flight after {DRAIN_PATIENCE:?}; dropping the one waiting");
-            self.engine.remove_key(core.key);
+            self.pipeline.remove_key(core.key);
             core.wait_idle(Duration::MAX);
         }
-        self.engine.remove_key(core.key);
+        self.pipeline.remove_key(core.key);
         info!(stream = %core.id, reason = end.as_str(), "ended");
         core.emit(StreamEvent::Ended { reason: end });
         {
