@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use rtsp_worker::zones::{Line, Scene, Zone};
 
-use crate::config::{self, Camera};
+use crate::exit::{Exit, Failure};
 use crate::metrics::Metrics;
 use crate::service::{self, Mode, Origin, Service};
-use crate::{DemoArgs, Exit, Failure, http, manager, status_lines};
+use crate::{DemoArgs, http, manager, status_lines};
+use ::service::config::{self, Camera};
 
 /// The loopback RTSP server script (also run by the tests).
 const SERVER: &str = include_str!("../../testkit/rtsp_server.py");

@@ -9,6 +9,7 @@
 
 mod demo;
 mod events;
+mod exit;
 mod fleet;
 mod http;
 mod metrics;
@@ -27,6 +28,7 @@ use clap::{Args, Parser, Subcommand};
 use rtsp_worker::{Device, Error, StreamConnectionManager, TrackerKind};
 use tokio::task::JoinHandle;
 
+use crate::exit::{Exit, Failure};
 use crate::metrics::Metrics;
 use crate::service::{Mode, Origin, Service};
 use ::service::config::{self, Camera};
@@ -385,43 +387,6 @@ struct DemoArgs {
     /// Seconds between status lines on stderr (0: none)
     #[arg(long, default_value_t = 2.0)]
     status_every: f64,
-}
-
-/// The binary's exit codes, as [`EXIT_CODES`] (the `--help` text) lists them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Exit {
-    /// An unexpected failure.
-    Unexpected = 1,
-    /// Bad arguments, a bad config file or a bad camera URL.
-    Usage = 2,
-    /// Something to provision: the model or ONNX Runtime is missing, or the device cannot be
-    /// used.
-    Provision = 3,
-    /// Every camera ended with an error.
-    AllCamerasFailed = 4,
-    /// A second Ctrl-C: quit at once, without draining.
-    Interrupted = 130,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
-}
-
-/// An error with the exit code it maps to.
-struct Failure {
-    code: Exit,
-    message: String,
-}
-
-impl Failure {
-    fn new(code: Exit, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
 }
 
 impl RunArgs {

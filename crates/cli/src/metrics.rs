@@ -4,7 +4,7 @@
 //! stream consumers, one observation per result.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -14,7 +14,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use rtsp_worker::{ManagerStats, StreamState};
 
-use crate::http::ConnStats;
 use crate::mqtt::MqttStats;
 
 type Labels = Vec<(String, String)>;
@@ -23,6 +22,19 @@ type Latency = Family<Labels, Histogram, fn() -> Histogram>;
 fn latency_histogram() -> Histogram {
     // 5 ms to ~20 s.
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// The HTTP server's connection counters (`http::server` keeps them).
+#[derive(Debug, Default)]
+pub(crate) struct ConnStats {
+    /// Open now.
+    pub(crate) open: AtomicUsize,
+    /// Accepted since the start.
+    pub(crate) accepted: AtomicU64,
+    /// Idle connections closed to make room for a new one.
+    pub(crate) evicted: AtomicU64,
+    /// New connections closed at once because every open one was busy.
+    pub(crate) refused: AtomicU64,
 }
 
 /// The metrics the process keeps between scrapes.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use rtsp_worker::{
     EndReason, Error, StreamConnection, StreamConnectionManager, StreamEvent, StreamOptions,
     StreamStats, TrackState, Transport,
@@ -18,12 +19,51 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{self, Camera};
 use crate::events::CameraEvents;
-use crate::fleet::Fleet;
+use crate::exit::{Exit, Failure};
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
-use crate::{Exit, Failure, output};
+use crate::output;
+use ::service::config::{self, Camera};
+
+/// Why the registry refused an edit.
+#[derive(Debug)]
+pub(crate) enum RegistryError {
+    Exists,
+    Missing,
+    /// The entry itself (a bad field, a password without a fleet key…).
+    Invalid(String),
+    Nats(String),
+}
+
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exists => {
+                f.write_str("the camera is already in the fleet's registry (remove it first)")
+            }
+            Self::Missing => f.write_str("the camera is not in the fleet's registry"),
+            Self::Invalid(m) => f.write_str(m),
+            Self::Nats(m) => write!(f, "NATS: {m}"),
+        }
+    }
+}
+
+/// What the service knows of the fleet it runs in (`fleet::Fleet` implements it): where
+/// results published under a lease go, and the registry the HTTP API edits. The service never
+/// names the fleet's type, so the fleet depends on the service and not back.
+pub(crate) trait FleetLink: Send + Sync {
+    /// Offers a result for publishing under the lease `token`; never waits.
+    fn offer(&self, camera: &str, token: u64, r: &rtsp_worker::TrackingResult);
+    /// Adds a camera to the fleet's registry.
+    fn register<'a>(
+        &'a self,
+        id: &'a str,
+        camera: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), RegistryError>>;
+    /// Removes a camera from the fleet's registry.
+    fn unregister<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>>;
+}
 
 /// How results are shown on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +155,7 @@ pub(crate) struct Service {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     mqtt: Mutex<Option<Arc<Publisher>>>,
     /// With `--cluster`: results also go to JetStream, under the camera's lease.
-    fleet: Mutex<Option<Arc<Fleet>>>,
+    fleet: Mutex<Option<Arc<dyn FleetLink>>>,
     cameras: Mutex<BTreeMap<String, (Camera, Origin)>>,
     /// One per stream the manager holds (a removed stream's goes with it).
     consumers: Mutex<BTreeMap<String, JoinHandle<Seen>>>,
@@ -187,11 +227,11 @@ impl Service {
     }
 
     /// Sends every result to the fleet's results stream from now on.
-    pub(crate) fn set_fleet(&self, fleet: Arc<Fleet>) {
+    pub(crate) fn set_fleet(&self, fleet: Arc<dyn FleetLink>) {
         *lock(&self.fleet) = Some(fleet);
     }
 
-    pub(crate) fn fleet(&self) -> Option<Arc<Fleet>> {
+    pub(crate) fn fleet(&self) -> Option<Arc<dyn FleetLink>> {
         lock(&self.fleet).clone()
     }
 

@@ -14,7 +14,7 @@ use super::{
     CAMERAS, FleetKey, LEASES, MEMBERS, Nats, RegistryError, bucket, check_id, connect,
     delete_camera, nats_failure, open_entry, put_camera, results_stream, seal_entry,
 };
-use crate::{Exit, Failure};
+use crate::exit::{Exit, Failure};
 
 /// `cameras add ID URL`: puts a camera into the registry (fails if the id exists), its
 /// password sealed with the fleet key.

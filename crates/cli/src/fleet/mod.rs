@@ -17,6 +17,7 @@ use async_nats::jetstream::{self, kv, stream};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use lease::{Action, Config, Input, LeaseError, StopReason, Worker};
 use rtsp_worker::TrackingResult;
 use serde_json::{Value, json};
@@ -24,12 +25,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::config::{Entry, Trust};
-use crate::{Exit, Failure};
+use crate::exit::{Exit, Failure};
+use ::service::config::{Entry, Trust};
 
 mod commands;
 mod seal;
-use crate::service::{Origin, Service, lock, now_secs};
+use crate::service::{FleetLink, Origin, Service, lock, now_secs};
 pub(crate) use commands::{
     Read, ReadFrom, cameras_add, cameras_list, cameras_rekey, cameras_remove, parse_since, read,
     status,
@@ -304,28 +305,7 @@ pub(crate) struct Fleet {
     key: Option<FleetKey>,
 }
 
-/// Why the registry refused an edit.
-#[derive(Debug)]
-pub(crate) enum RegistryError {
-    Exists,
-    Missing,
-    /// The entry itself (a bad field, a password without a fleet key…).
-    Invalid(String),
-    Nats(String),
-}
-
-impl std::fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Exists => {
-                f.write_str("the camera is already in the fleet's registry (remove it first)")
-            }
-            Self::Missing => f.write_str("the camera is not in the fleet's registry"),
-            Self::Invalid(m) => f.write_str(m),
-            Self::Nats(m) => write!(f, "NATS: {m}"),
-        }
-    }
-}
+pub(crate) use crate::service::RegistryError;
 
 /// Checks a camera for the registry (as the HTTP API takes it) and seals its password: a
 /// password in the URL's user info or in `password` is moved to `password_sealed`, sealed
@@ -1017,6 +997,24 @@ async fn lane(
                 }
             }
         }
+    }
+}
+
+impl FleetLink for Fleet {
+    fn offer(&self, camera: &str, token: u64, r: &TrackingResult) {
+        Fleet::offer(self, camera, token, r);
+    }
+
+    fn register<'a>(
+        &'a self,
+        id: &'a str,
+        camera: &'a Value,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(Fleet::register(self, id, camera))
+    }
+
+    fn unregister<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(Fleet::unregister(self, id))
     }
 }
 

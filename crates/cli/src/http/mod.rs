@@ -22,15 +22,15 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
 
-use crate::config::{Entry, Trust};
-use crate::fleet::RegistryError;
-use crate::service::{Origin, Service};
+use crate::service::{Origin, RegistryError, Service};
+use ::service::config::{Entry, Trust};
 
 pub(crate) mod guard;
 pub(crate) mod server;
 
+pub(crate) use crate::metrics::ConnStats;
 pub(crate) use guard::{Access, Token};
-pub(crate) use server::{ConnStats, Limits, Serving};
+pub(crate) use server::{Limits, Serving};
 
 /// The largest request body taken (a camera with a few zones is well under 10 KiB).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 use tracing::warn;
 
+use crate::metrics::ConnStats;
 use crate::service::lock;
 
 /// The server's limits.
@@ -58,19 +59,6 @@ impl Default for Limits {
             max_head: 16 * 1024,
         }
     }
-}
-
-/// Connection counters for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct ConnStats {
-    /// Open now.
-    pub(crate) open: AtomicUsize,
-    /// Accepted since the start.
-    pub(crate) accepted: AtomicU64,
-    /// Idle connections closed to make room for a new one.
-    pub(crate) evicted: AtomicU64,
-    /// New connections closed at once because every open one was busy.
-    pub(crate) refused: AtomicU64,
 }
 
 struct Entry {
