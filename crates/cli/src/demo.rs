@@ -1,6 +1,7 @@
 //! `rtsp-worker demo`: the setup's sample clips served over RTSP on loopback by GStreamer's
 //! server (the same script the tests use, built into the binary), watched like cameras.
 
+use clap::Args;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -10,10 +11,33 @@ use std::time::Duration;
 use rtsp_worker::zones::{Line, Scene, Zone};
 
 use crate::exit::{Exit, Failure};
+use crate::http;
+use crate::manager::{EngineArgs, manager, status_lines};
 use crate::metrics::Metrics;
 use crate::service::{self, Mode, Origin, Service};
-use crate::{DemoArgs, http, manager, status_lines};
 use ::service::config::{self, Camera};
+
+/// `rtsp-worker demo`'s arguments.
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
+    /// Seconds to run (Ctrl-C stops it earlier)
+    #[arg(long, default_value_t = 30.0)]
+    pub(crate) duration: f64,
+    /// JSON lines on stdout instead of the human summary
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Where the status page is served (another free port if this one is taken)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) http: String,
+    /// No HTTP server
+    #[arg(long)]
+    pub(crate) no_http: bool,
+    /// Seconds between status lines on stderr (0: none)
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) status_every: f64,
+}
 
 /// The loopback RTSP server script (also run by the tests).
 const SERVER: &str = include_str!("../../testkit/rtsp_server.py");
