@@ -3,7 +3,7 @@
 
 use tracker::{Reporter, Reporting};
 
-use crate::result::{TrackState, TrackedObject};
+use crate::result::TrackedObject;
 
 /// One stream's reporting state, beside its tracker.
 #[derive(Debug)]
@@ -77,14 +77,8 @@ impl Reported {
                 .iter()
                 .map(|b| [b.x1, b.y1, b.x2, b.y2])
                 .collect(),
-            ended: shown
-                .ended
-                .iter()
-                .map(|t| TrackedObject {
-                    state: TrackState::Ended,
-                    ..object(t, class_names)
-                })
-                .collect(),
+            // The reporter marks them removed, which `object` turns into `Ended`.
+            ended: shown.ended.iter().map(|t| object(t, class_names)).collect(),
         }
     }
 }
@@ -176,7 +170,11 @@ mod tests {
             ended.iter().map(|t| t.track_id).collect::<Vec<_>>(),
             [101, 102]
         );
-        assert!(ended.iter().all(|t| t.state == TrackState::Ended));
+        assert!(
+            ended
+                .iter()
+                .all(|t| t.state == crate::result::TrackState::Ended)
+        );
         let mut tracker = TrackerConfig {
             min_hits: 1,
             ..TrackerConfig::default()
