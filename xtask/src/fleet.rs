@@ -1,7 +1,7 @@
 //! `cargo xtask bench cluster` and `cargo xtask soak --cluster`: the fleet at 30 and 300
-//! cameras, and for minutes under random worker kills. Both run the tests of
-//! `crates/cli/tests/fleet_scale.rs` (a real NATS server, worker processes, replayed clips and
-//! the stand-in detector) and render their JSON into docs/BENCHMARKS.md and
+//! cameras, and for minutes under random worker kills. Both run the example
+//! `crates/cli/examples/fleet_scale.rs` (a real NATS server, worker processes of the debug
+//! binary, replayed clips and the stand-in detector) and render their JSON into docs/BENCHMARKS.md and
 //! docs/RELIABILITY.md between markers.
 
 use std::fs;
@@ -15,26 +15,26 @@ use crate::{cargo, project_root, run};
 
 fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
     let assets = crate::setup::setup()?;
+    // The workers are processes of the debug binary, as `cargo test` builds it.
+    run(cargo().args(["build", "--locked", "-p", "cli", "--bin", "rtsp-worker"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), std::path::PathBuf::from);
+    let bin = target.join("debug/rtsp-worker");
+    let which = name.trim_start_matches("fleet_");
     let mut cmd = cargo();
     cmd.envs(assets.env())
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RTSP_WORKER_BIN", &bin)
         .args([
-            "test",
+            "run",
             "--locked",
             "-p",
             "cli",
-            "--test",
+            "--example",
             "fleet_scale",
             "--",
         ])
-        .args([
-            "--ignored",
-            "--exact",
-            name,
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ]);
+        .arg(which);
     run(&mut cmd)
 }
 

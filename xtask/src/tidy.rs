@@ -136,8 +136,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "zones",
         ],
     ),
+    // Above the facade: the service knows no fleet; the fleet is the service's camera source
+    // and sink over the pure lease rules; the binary only wires them.
     ("service", &["rtsp-worker"]),
-    ("cli", &["rtsp-worker", "lease", "service"]),
+    ("fleet", &["rtsp-worker", "service", "lease"]),
+    ("cli", &["rtsp-worker", "service", "fleet"]),
     ("python", &["rtsp-worker"]),
     // Test support: only ever a dev-dependency (below), and depending on no crate of ours.
     ("testkit", &[]),

@@ -38,3 +38,22 @@ impl Failure {
         }
     }
 }
+
+impl From<service::Error> for Failure {
+    fn from(e: service::Error) -> Self {
+        match e {
+            service::Error::Usage(m) => Self::new(Exit::Usage, m),
+            service::Error::Provision(m) => Self::new(Exit::Provision, m),
+            service::Error::Unexpected(m) => Self::new(Exit::Unexpected, m),
+        }
+    }
+}
+
+impl From<fleet::Error> for Failure {
+    fn from(e: fleet::Error) -> Self {
+        match e {
+            fleet::Error::Usage(m) => Self::new(Exit::Usage, m),
+            fleet::Error::Unexpected(m) => Self::new(Exit::Unexpected, m),
+        }
+    }
+}

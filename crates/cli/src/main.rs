@@ -8,16 +8,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod demo;
-mod events;
 mod exit;
-mod fleet;
-mod http;
 mod manager;
-mod metrics;
-mod mqtt;
-mod output;
-mod service;
-mod snapshots;
+mod stop;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rtsp_worker::Error;
+
+use service::config;
+use service::metrics::Metrics;
+use service::{Mode, Origin, Service, http, mqtt, outputs};
 
 use crate::exit::{Exit, Failure};
 use crate::manager::{EngineArgs, manager, status_lines};
-use crate::metrics::Metrics;
-use crate::service::{Mode, Origin, Service};
-use ::service::config::{self, Camera};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -386,7 +379,8 @@ fn main() -> ExitCode {
                     .await
                     .map(|v| {
                         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                    }),
+                    })
+                    .map_err(Failure::from),
             },
         }
     });
@@ -399,291 +393,73 @@ fn main() -> ExitCode {
     }
 }
 
-/// The HTTP server as asked for.
-struct HttpServe {
-    addr: std::net::SocketAddr,
-    access: http::Access,
-    limits: http::Limits,
-    /// Beyond loopback without a token (`--http-insecure`).
-    insecure: bool,
-}
-
-impl HttpServe {
-    /// Binds and serves; says where on stderr.
-    async fn start(
-        self,
-        state: Arc<http::AppState>,
-        connections: Arc<http::ConnStats>,
-    ) -> Result<http::Serving, Failure> {
-        let listener = http::bind(self.addr).map_err(|m| Failure::new(Exit::Usage, m))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Failure::new(Exit::Unexpected, e.to_string()))?;
-        let how = match (&self.access.token, self.insecure) {
-            (Some(_), _) => "token required",
-            (None, true) => "INSECURE: no token, reachable from the network (--http-insecure)",
-            (None, false) => "no token: loopback only",
-        };
-        let serving = http::serve(listener, state, self.access, self.limits, connections)
-            .map_err(|m| Failure::new(Exit::Unexpected, m))?;
-        eprintln!("rtsp-worker: status page and API on http://{local}/ ({how})");
-        Ok(serving)
-    }
-}
-
-/// The HTTP server's settings: the address, the token (a file, else the environment),
-/// and the refusal to serve beyond loopback without one.
-fn http_serve(args: &ServeArgs, file: &config::Outputs) -> Result<Option<HttpServe>, Failure> {
-    let Some(addr) = args.http.clone().or_else(|| file.http.clone()) else {
-        return Ok(None);
-    };
-    let addr = http::parse_addr(&addr).map_err(|m| Failure::new(Exit::Usage, m))?;
-    let token = match args
-        .http_token_file
-        .as_ref()
-        .or(file.http_token_file.as_ref())
-    {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::new(
-                    Exit::Usage,
-                    format!("--http-token-file {}: {e}", path.display()),
-                )
-            })?;
-            Some(
-                http::Token::parse(&text, &format!("--http-token-file {}", path.display()))
-                    .map_err(|m| Failure::new(Exit::Usage, m))?,
-            )
+impl ServeArgs {
+    /// The flags as the service takes them.
+    fn flags(&self) -> outputs::Flags {
+        let a = self.clone();
+        outputs::Flags {
+            http: a.http,
+            http_token_file: a.http_token_file,
+            http_host: a.http_host,
+            metrics_public: a.metrics_public,
+            http_insecure: a.http_insecure,
+            http_max_connections: a.http_max_connections,
+            mqtt: a.mqtt,
+            mqtt_password_file: a.mqtt_password_file,
+            mqtt_ca_file: a.mqtt_ca_file,
+            mqtt_prefix: a.mqtt_prefix,
+            mqtt_queue: a.mqtt_queue,
+            snapshots: a.snapshots,
+            snapshot_every: a.snapshot_every,
+            snapshot_keep: a.snapshot_keep,
         }
-        None => match std::env::var("RTSP_WORKER_HTTP_TOKEN") {
-            Ok(text) => Some(
-                http::Token::parse(&text, "RTSP_WORKER_HTTP_TOKEN")
-                    .map_err(|m| Failure::new(Exit::Usage, m))?,
-            ),
-            Err(_) => None,
-        },
-    };
-    let loopback = addr.ip().is_loopback();
-    if !loopback && token.is_none() && !args.http_insecure {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!(
-                "--http {addr} is reachable from the network, and without a token anyone who \
-                 reaches it can add and remove cameras: give --http-token-file FILE (or \
-                 RTSP_WORKER_HTTP_TOKEN), or --http-insecure behind a reverse proxy that \
-                 authenticates (docs/SECURITY.md)"
-            ),
-        ));
     }
-    if args.http_max_connections == 0 {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--http-max-connections must be at least 1",
-        ));
-    }
-    let mut hosts = Vec::new();
-    for h in args.http_host.iter().chain(&file.http_hosts) {
-        let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        {
-            return Err(Failure::new(
-                Exit::Usage,
-                format!("--http-host {h:?} is not a host name"),
-            ));
-        }
-        hosts.push(name);
-    }
-    Ok(Some(HttpServe {
-        addr,
-        access: http::Access {
-            token,
-            metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
-            hosts,
-        },
-        limits: http::Limits {
-            max_connections: args.http_max_connections,
-            ..http::Limits::default()
-        },
-        insecure: !loopback && args.http_insecure,
-    }))
-}
-
-/// What `run` serves besides stdout, the file's `[outputs]` filling what the flags leave.
-struct Outputs {
-    http: Option<HttpServe>,
-    mqtt: Option<(mqtt::Broker, String)>,
-    snapshots: Option<(PathBuf, Duration, usize)>,
-}
-
-fn outputs(args: &ServeArgs, file: &config::Outputs) -> Result<Outputs, Failure> {
-    let mqtt = match (&args.mqtt, &file.mqtt) {
-        (None, None) => None,
-        (from_flag, from_file) => {
-            // A password may sit in the config file's URL, not in the command line's.
-            let (url, in_file) = match from_flag {
-                Some(url) => (url, false),
-                None => (from_file.as_ref().expect("one is set"), true),
-            };
-            let mut broker =
-                mqtt::parse_broker(url, in_file).map_err(|m| Failure::new(Exit::Usage, m))?;
-            let password = match args
-                .mqtt_password_file
-                .as_ref()
-                .or(file.mqtt_password_file.as_ref())
-            {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
-                        .map_err(|e| {
-                            Failure::new(
-                                Exit::Usage,
-                                format!("--mqtt-password-file {}: {e}", path.display()),
-                            )
-                        })?,
-                ),
-                None => std::env::var("RTSP_WORKER_MQTT_PASSWORD").ok(),
-            };
-            if let Some(p) = password {
-                broker = broker
-                    .with_password(p)
-                    .map_err(|m| Failure::new(Exit::Usage, m))?;
-            }
-            broker.ca_file = args
-                .mqtt_ca_file
-                .clone()
-                .or_else(|| file.mqtt_ca_file.clone());
-            let prefix = args
-                .mqtt_prefix
-                .clone()
-                .or_else(|| file.mqtt_prefix.clone())
-                .unwrap_or_else(|| "rtsp-worker".into());
-            mqtt::check_prefix(&prefix).map_err(|m| Failure::new(Exit::Usage, m))?;
-            Some((broker, prefix))
-        }
-    };
-    let every = args.snapshot_every.or(file.snapshot_every).unwrap_or(5.0);
-    if !(every > 0.0 && every.is_finite()) {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--snapshot-every must be a positive number of seconds",
-        ));
-    }
-    if args.snapshot_keep == 0 {
-        return Err(Failure::new(
-            Exit::Usage,
-            "--snapshot-keep must be at least 1",
-        ));
-    }
-    Ok(Outputs {
-        http: http_serve(args, file)?,
-        mqtt,
-        snapshots: args
-            .snapshots
-            .clone()
-            .or_else(|| file.snapshots.clone())
-            .map(|d| (d, Duration::from_secs_f64(every), args.snapshot_keep)),
-    })
 }
 
 async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
     let nats = args.nats.auth.nats(&args.nats.cluster);
     let key = fleet_key(args.fleet_key_file.as_ref())?;
+    let key = key.as_ref();
     match args.action {
         CamerasAction::Add {
             id,
-            url: camera,
+            url,
             username,
             password_env,
             transport,
         } => {
-            // The password is read here (the operator's environment) and sealed.
-            let password = match password_env {
-                Some(var) => Some(std::env::var(&var).map_err(|_| {
-                    Failure::new(
-                        Exit::Usage,
-                        format!("--password-env names {var:?}, which is not set"),
-                    )
-                })?),
-                None => None,
+            let new = fleet::NewCamera {
+                url,
+                username,
+                password_env,
+                transport,
             };
-            let value = serde_json::json!({
-                "url": camera,
-                "username": username,
-                "password": password,
-                "transport": transport,
-            });
-            fleet::cameras_add(&nats, &id, value, key.as_ref()).await
+            fleet::cameras_add(&nats, &id, new, key).await
         }
         CamerasAction::Remove { id } => fleet::cameras_remove(&nats, &id).await,
         CamerasAction::List => fleet::cameras_list(&nats).await,
-        CamerasAction::Rekey => match &key {
-            Some(k) => fleet::cameras_rekey(&nats, k).await,
-            None => Err(Failure::new(
-                Exit::Usage,
-                "cameras rekey needs --fleet-key-file",
-            )),
-        },
+        CamerasAction::Rekey => fleet::cameras_rekey(&nats, key).await,
     }
+    .map_err(Failure::from)
 }
 
 async fn results(args: ResultsArgs) -> Result<(), Failure> {
-    let from = match (&args.since, args.from_start) {
-        (Some(t), _) => {
-            fleet::ReadFrom::Since(fleet::parse_since(t).map_err(|m| Failure::new(Exit::Usage, m))?)
-        }
-        (None, true) => fleet::ReadFrom::Start,
-        (None, false) => fleet::ReadFrom::Resume,
-    };
-    let idle = match args.idle {
-        Some(s) if !(s.is_finite() && s > 0.0) => {
-            return Err(Failure::new(
-                Exit::Usage,
-                "--idle must be a positive number of seconds",
-            ));
-        }
-        s => s.map(Duration::from_secs_f64),
-    };
-    fleet::read(fleet::Read {
+    Ok(fleet::read(fleet::Read {
         nats: args.nats.auth.nats(&args.nats.cluster),
         camera: args.camera,
-        from,
+        from: fleet::ReadFrom::new(args.since.as_deref(), args.from_start)?,
         durable: args.durable,
         count: args.count,
-        idle,
+        idle: fleet::idle(args.idle)?,
     })
-    .await
+    .await?)
 }
 
 async fn run(args: RunArgs) -> Result<(), Failure> {
     let default_transport =
         config::transport(&args.transport).map_err(|m| Failure::new(Exit::Usage, m))?;
-    let mut cameras: Vec<Camera> = Vec::new();
-    for (n, url) in args.urls.iter().enumerate() {
-        let entry = config::Entry {
-            id: None,
-            url: url.clone(),
-            username: None,
-            password: None,
-            password_env: None,
-            transport: None,
-            zone: Vec::new(),
-            line: Vec::new(),
-        };
-        let id = rtsp_worker::numbered_stream_id(n);
-        // The URL itself is not quoted: it may hold a password.
-        cameras.push(
-            entry
-                .into_camera(
-                    id,
-                    &format!("camera URL #{}", n + 1),
-                    config::Trust::operator(args.allow_file_urls),
-                )
-                .map_err(|m| Failure::new(Exit::Usage, m))?,
-        );
-    }
+    let mut cameras = config::command_line(&args.urls, args.allow_file_urls)
+        .map_err(|m| Failure::new(Exit::Usage, m))?;
     let first_file_camera = cameras.len();
     let file = match &args.config {
         Some(path) => config::load(path, first_file_camera, args.allow_file_urls)
@@ -691,7 +467,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         None => config::Config::default(),
     };
     cameras.extend(file.cameras.iter().cloned());
-    let out = outputs(&args.serve, &file.outputs)?;
+    let mut out = outputs::resolve(&args.serve.flags(), &file.outputs)?;
     let join = match &args.cluster {
         Some(url) => {
             if !cameras.is_empty() {
@@ -702,22 +478,13 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
                      the config file",
                 ));
             }
-            if !(args.lease_ttl.is_finite() && (0.5..=3600.0).contains(&args.lease_ttl)) {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    "--lease-ttl must be between 0.5 and 3600 seconds",
-                ));
-            }
-            Some(fleet::Join {
-                nats: args.nats_auth.nats(url),
-                key: fleet_key(args.fleet_key_file.as_ref())?,
-                registry_file_urls: args.bench_registry_file_urls,
-                worker_id: args
-                    .worker_id
-                    .clone()
-                    .unwrap_or_else(fleet::default_worker_id),
-                ttl: Duration::from_millis((args.lease_ttl * 1000.0).round() as u64),
-            })
+            Some(fleet::Join::new(
+                args.nats_auth.nats(url),
+                fleet_key(args.fleet_key_file.as_ref())?,
+                args.worker_id.clone(),
+                args.lease_ttl,
+                args.bench_registry_file_urls,
+            )?)
         }
         None => None,
     };
@@ -730,8 +497,12 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     let state = Arc::new(http::AppState::default());
     let metrics = Metrics::default();
     let http_on = out.http.is_some();
-    let server = match out.http {
-        Some(h) => Some(h.start(state.clone(), metrics.connections.clone()).await?),
+    let server = match out.http.take() {
+        Some(h) => {
+            let (serving, how) = h.start(state.clone(), metrics.connections.clone())?;
+            eprintln!("rtsp-worker: {how}");
+            Some(serving)
+        }
         None => None,
     };
     let snapshots_on = http_on || out.snapshots.is_some();
@@ -758,14 +529,11 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         first_free: first_file_camera,
         allow_file_urls: args.allow_file_urls,
     };
-    let publisher = match &out.mqtt {
-        Some((broker, prefix)) => Some(
-            mqtt::Publisher::start(broker, prefix, args.serve.mqtt_queue)
-                .map_err(|m| Failure::new(Exit::Usage, m))?,
-        ),
-        None => None,
-    };
+    let (publisher, snapshots) = out.start_sinks(&metrics)?;
     let service = Service::new(manager.clone(), settings, metrics, publisher);
+    if let Some(s) = snapshots {
+        service.add_sink(s);
+    }
     let _ = state.service.set(service.clone());
     for (n, cam) in cameras.into_iter().enumerate() {
         let origin = if n < first_file_camera {
@@ -774,40 +542,30 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             Origin::ConfigFile
         };
         if let Err(e) = service.add(cam, origin).await {
-            let _ = service.finish(false).await;
-            let code = if matches!(e, Error::DuplicateStream(_) | Error::Camera { .. }) {
-                Exit::Usage
-            } else {
-                Exit::Unexpected
-            };
-            return Err(Failure::new(code, e.to_string()));
+            let _ = stop::finish(&service, false).await;
+            return Err(service::Error::from(e).into());
         }
     }
     let member = match join {
         Some(j) => match fleet::join(service.clone(), j).await {
             Ok(m) => Some(m),
-            Err(f) => {
-                let _ = service.finish(false).await;
-                return Err(f);
+            Err(e) => {
+                let _ = stop::finish(&service, false).await;
+                return Err(e.into());
             }
         },
         None => None,
     };
-    let writer = out
-        .snapshots
-        .map(|(dir, every, keep)| snapshots::spawn(service.clone(), dir, every, keep));
     let status = status_lines(&manager, args.status_every);
-    let stopped_by_streams = service
-        .wait_for_stop(args.duration.map(Duration::from_secs_f64))
-        .await;
-    for task in [status, writer].into_iter().flatten() {
+    let stopped_by_streams = stop::wait(&service, args.duration.map(Duration::from_secs_f64)).await;
+    if let Some(task) = status {
         task.abort();
     }
     // Leases first: other workers take the cameras while this one drains them.
     if let Some(m) = member {
         m.leave().await;
     }
-    let result = service.finish(stopped_by_streams).await.map(|_| ());
+    let result = stop::finish(&service, stopped_by_streams).await.map(|_| ());
     if let Some(s) = server {
         s.stop();
     }

@@ -1,18 +1,16 @@
 //! The shared pipeline as the command line asks for it: the engine arguments, the manager
-//! built from them (the config file's `[engine]` filling what they leave unset, with a clear
-//! message for what users hit first), and the status line on stderr.
+//! built from them (`service::engine`), and the status line on stderr.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ::service::config;
 use clap::Args;
-use rtsp_worker::{Device, Error, StreamConnectionManager, TrackerKind};
+use rtsp_worker::{StreamConnectionManager, TrackerKind};
+use service::{config, engine, output};
 use tokio::task::JoinHandle;
 
-use crate::exit::{Exit, Failure};
-use crate::output;
+use crate::exit::Failure;
 
 /// Settings of the shared pipeline; unset ones come from the config file's `[engine]`, then
 /// are chosen for the device.
@@ -58,91 +56,35 @@ pub(crate) struct EngineArgs {
     pub(crate) stand_in_detector: Option<f64>,
 }
 
+impl EngineArgs {
+    /// The flags as the service takes them.
+    pub(crate) fn flags(&self) -> engine::Flags {
+        let a = self.clone();
+        engine::Flags {
+            model: a.model,
+            device: a.device,
+            batch_size: a.batch_size,
+            force_timeout: a.force_timeout,
+            in_flight: a.in_flight,
+            threads: a.threads,
+            tracker: a.tracker,
+            track_trust: a.track_trust,
+            track_lost_frames: a.track_lost_frames,
+            confidence: a.confidence,
+            stand_in_detector: a.stand_in_detector,
+        }
+    }
+}
+
 /// The manager for the engine arguments (the config file's `[engine]` filling what they
-/// leave unset), with a clear message for what users hit first.
+/// leave unset).
 pub(crate) async fn manager(
     args: &EngineArgs,
     file: &config::Engine,
     snapshots: bool,
     allow_file_urls: bool,
 ) -> Result<StreamConnectionManager, Failure> {
-    let device: Device = args
-        .device
-        .as_deref()
-        .or(file.device.as_deref())
-        .unwrap_or("cpu")
-        .parse()
-        .map_err(|e: Error| Failure::new(Exit::Usage, e.to_string()))?;
-    let mut tracker = rtsp_worker::default_tracker();
-    let kind = match (args.tracker, file.tracker.as_deref()) {
-        (Some(kind), _) => kind,
-        (None, None) => TrackerKind::ByteTrack,
-        (None, Some(name)) => name.parse().map_err(|e: rtsp_worker::TrackerError| {
-            Failure::new(Exit::Usage, format!("[engine] {e}"))
-        })?,
-    };
-    tracker.kind = kind;
-    if let Some(trust) = args.track_trust.or(file.track_trust) {
-        if !(0.0..=1.0).contains(&trust) {
-            return Err(Failure::new(
-                Exit::Usage,
-                format!("track trust {trust} is not between 0 and 1"),
-            ));
-        }
-        tracker.trust_score = trust;
-    }
-    if let Some(frames) = args.track_lost_frames.or(file.track_lost_frames) {
-        tracker.reporting.lost_frames = frames;
-    }
-    let mut b = StreamConnectionManager::builder()
-        .device(device)
-        .tracker(tracker)
-        .confidence(args.confidence.or(file.confidence).unwrap_or(0.25))
-        .allow_file_urls(allow_file_urls);
-    if snapshots {
-        // Five live-view frames a second at most per stream.
-        b = b.snapshot_interval(Some(Duration::from_millis(200)));
-    }
-    if let Some(m) = args.model.as_ref().or(file.model.as_ref()) {
-        b = b.model(m);
-    }
-    if let Some(n) = args.batch_size.or(file.batch_size) {
-        b = b.batch_size(n);
-    }
-    if let Some(ms) = args.force_timeout {
-        b = b.force_timeout(Duration::from_millis(ms));
-    }
-    if let Some(n) = args.in_flight {
-        b = b.batches_in_flight(n);
-    }
-    if let Some(n) = args.threads {
-        b = b.intra_op_threads(n);
-    }
-    if let Some(ms) = args.stand_in_detector {
-        if !(ms.is_finite() && ms >= 0.0) {
-            return Err(Failure::new(
-                Exit::Usage,
-                "--stand-in-detector takes milliseconds",
-            ));
-        }
-        b = b.stand_in_detector(Duration::from_secs_f64(ms / 1e3));
-    }
-    b.build().await.map_err(|e| match &e {
-        Error::InvalidConfig { .. } => Failure::new(Exit::Usage, e.to_string()),
-        Error::ModelNotFound { .. } | Error::DeviceUnavailable { .. } => {
-            Failure::new(Exit::Provision, e.to_string())
-        }
-        Error::Model(infer_err) => {
-            let hint = match infer_err {
-                rtsp_worker::InferError::Runtime { .. } => {
-                    " (the ONNX Runtime library: run `cargo xtask setup`, or set ORT_DYLIB_PATH)"
-                }
-                _ => "",
-            };
-            Failure::new(Exit::Provision, format!("{e}{hint}"))
-        }
-        _ => Failure::new(Exit::Unexpected, e.to_string()),
-    })
+    Ok(engine::manager(&args.flags(), file, snapshots, allow_file_urls).await?)
 }
 
 /// The status line on stderr every `every` seconds (0: none).

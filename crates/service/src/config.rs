@@ -286,6 +286,32 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The cameras given as URLs on the command line, `stream_0`, `stream_1`, … in order (the
+/// cameras file's id-less ones are numbered after them). Errors name a URL by its place, never
+/// quote it: it may hold a password.
+pub fn command_line(urls: &[String], allow_file_urls: bool) -> Result<Vec<Camera>, String> {
+    urls.iter()
+        .enumerate()
+        .map(|(n, url)| {
+            let entry = Entry {
+                id: None,
+                url: url.clone(),
+                username: None,
+                password: None,
+                password_env: None,
+                transport: None,
+                zone: Vec::new(),
+                line: Vec::new(),
+            };
+            entry.into_camera(
+                rtsp_worker::numbered_stream_id(n),
+                &format!("camera URL #{}", n + 1),
+                Trust::operator(allow_file_urls),
+            )
+        })
+        .collect()
+}
+
 /// Reads a config file; `allow_file_urls` is the command line's `--allow-file-urls`.
 pub fn load(path: &Path, first_free: usize, allow_file_urls: bool) -> Result<Config, String> {
     let text = std::fs::read_to_string(path)

@@ -16,12 +16,27 @@ use futures::StreamExt;
 use serde_json::Value;
 
 pub(crate) fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rtsp-worker"))
+    // Tests know the binary cargo built for them; the fleet_scale example is told by xtask.
+    match option_env!("CARGO_BIN_EXE_rtsp-worker") {
+        Some(bin) => Command::new(bin),
+        None => Command::new(
+            std::env::var_os("RTSP_WORKER_BIN")
+                .expect("RTSP_WORKER_BIN names the rtsp-worker binary (cargo xtask sets it)"),
+        ),
+    }
+}
+
+/// Where scratch folders go: cargo's for tests, `target/tmp` for the example.
+fn tmp_root() -> PathBuf {
+    match option_env!("CARGO_TARGET_TMPDIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tmp"),
+    }
 }
 
 /// A scratch folder under the target directory, emptied.
 pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let dir = tmp_root().join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -30,7 +45,7 @@ pub(crate) fn scratch(name: &str) -> PathBuf {
 /// The cached 576p clip re-encoded once with FFmpeg's libx264 (`filter`, then `args`) into
 /// `name` under the target directory.
 fn encoded(clips: &Path, name: &str, filter: &str, args: &[&str]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fleet-clip");
+    let dir = tmp_root().join("fleet-clip");
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(name);
     if !out.is_file() {

@@ -5,7 +5,7 @@ use rtsp_worker::{ManagerStats, StreamEvent, StreamState, TrackState, TrackingRe
 
 /// One stdout line for an event of stream `id`: a result as itself, a lifecycle event as
 /// `{"event": …, "stream_id": …}`.
-pub(crate) fn json_line(id: &str, event: &StreamEvent) -> String {
+pub fn json_line(id: &str, event: &StreamEvent) -> String {
     match event {
         StreamEvent::Result(r) => serde_json::to_string(r).unwrap_or_default(),
         other => {
@@ -20,7 +20,7 @@ pub(crate) fn json_line(id: &str, event: &StreamEvent) -> String {
 
 /// With `--events`: one line per zone entry, exit, loitering or line crossing of a result,
 /// `{"event": "entered" | "left" | "loitering" | "crossed", "stream_id": …, "timestamp": …, …}`.
-pub(crate) fn zone_event_lines(r: &TrackingResult) -> Vec<String> {
+pub fn zone_event_lines(r: &TrackingResult) -> Vec<String> {
     r.zone_events
         .iter()
         .map(|e| {
@@ -39,7 +39,7 @@ pub(crate) fn zone_event_lines(r: &TrackingResult) -> Vec<String> {
 }
 
 /// The one-line status: streams up, rates, batch fill, worst p99 latency, drops by reason.
-pub(crate) fn status_line(s: &ManagerStats) -> String {
+pub fn status_line(s: &ManagerStats) -> String {
     let up = s
         .streams
         .values()
@@ -95,7 +95,7 @@ pub(crate) fn status_line(s: &ManagerStats) -> String {
 }
 
 /// The final accounting, one row per stream.
-pub(crate) fn accounting_table(s: &ManagerStats) -> String {
+pub fn accounting_table(s: &ManagerStats) -> String {
     let mut out = String::from(
         "final accounting (received = results + dropped + in pipeline):\n\
          stream               received  results  superseded  ingest_gap  decode_err  \
@@ -126,7 +126,7 @@ pub(crate) fn accounting_table(s: &ManagerStats) -> String {
 }
 
 /// A human line for the demo: the frame, its latency, and its confirmed tracks.
-pub(crate) fn demo_line(r: &TrackingResult) -> String {
+pub fn demo_line(r: &TrackingResult) -> String {
     let tracks: Vec<String> = r
         .tracked_objects
         .iter()

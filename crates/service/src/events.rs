@@ -20,37 +20,37 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 /// A top score this much higher than the last one sent is worth an `update`.
-pub(crate) const SCORE_STEP: f32 = 0.1;
+pub const SCORE_STEP: f32 = 0.1;
 
 /// A message to publish: topic (under the prefix), JSON payload, retained or not.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Message {
-    pub(crate) topic: String,
-    pub(crate) payload: String,
-    pub(crate) retain: bool,
+pub struct Message {
+    pub topic: String,
+    pub payload: String,
+    pub retain: bool,
 }
 
 /// What Frigate calls an event's object: one track as last seen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct EventObject {
-    pub(crate) id: String,
-    pub(crate) camera: String,
-    pub(crate) track_id: u64,
-    pub(crate) label: String,
-    pub(crate) score: f32,
-    pub(crate) top_score: f32,
+pub struct EventObject {
+    pub id: String,
+    pub camera: String,
+    pub track_id: u64,
+    pub label: String,
+    pub score: f32,
+    pub top_score: f32,
     #[serde(rename = "box")]
-    pub(crate) bbox: [f32; 4],
-    pub(crate) frame_time: f64,
-    pub(crate) start_time: f64,
-    pub(crate) end_time: Option<f64>,
-    pub(crate) current_zones: Vec<String>,
-    pub(crate) entered_zones: Vec<String>,
-    pub(crate) active: bool,
+    pub bbox: [f32; 4],
+    pub frame_time: f64,
+    pub start_time: f64,
+    pub end_time: Option<f64>,
+    pub current_zones: Vec<String>,
+    pub entered_zones: Vec<String>,
+    pub active: bool,
 }
 
 /// A topic segment: no separators or wildcards.
-pub(crate) fn topic_safe(s: &str) -> String {
+pub fn topic_safe(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '/' | '+' | '#' | '\0' => '_',
@@ -62,7 +62,7 @@ pub(crate) fn topic_safe(s: &str) -> String {
 
 /// One camera's events.
 #[derive(Debug)]
-pub(crate) struct CameraEvents {
+pub struct CameraEvents {
     camera: String,
     /// Live tracks: the object as last sent, and as now.
     tracks: BTreeMap<u64, (EventObject, EventObject)>,
@@ -73,7 +73,7 @@ pub(crate) struct CameraEvents {
 }
 
 impl CameraEvents {
-    pub(crate) fn new(camera: &str) -> Self {
+    pub fn new(camera: &str) -> Self {
         Self {
             camera: camera.to_owned(),
             tracks: BTreeMap::new(),
@@ -88,7 +88,7 @@ impl CameraEvents {
     }
 
     /// `online` or `offline`.
-    pub(crate) fn status(&self, online: bool) -> Message {
+    pub fn status(&self, online: bool) -> Message {
         Message {
             topic: self.topic("status"),
             payload: if online { "online" } else { "offline" }.into(),
@@ -123,7 +123,7 @@ impl CameraEvents {
     }
 
     /// The messages one result gives.
-    pub(crate) fn on_result(&mut self, r: &TrackingResult) -> Vec<Message> {
+    pub fn on_result(&mut self, r: &TrackingResult) -> Vec<Message> {
         let mut out = Vec::new();
         let time = r.timestamp;
         for t in &r.tracked_objects {
@@ -227,7 +227,7 @@ impl CameraEvents {
 
     /// The camera went away (disconnected, gave up, or the worker stops): every live track
     /// ends, counts go to zero, status offline.
-    pub(crate) fn on_end(&mut self, time: f64) -> Vec<Message> {
+    pub fn on_end(&mut self, time: f64) -> Vec<Message> {
         let mut out = Vec::new();
         for (_, (sent, mut now)) in std::mem::take(&mut self.tracks) {
             now.end_time = Some(time);

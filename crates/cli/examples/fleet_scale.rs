@@ -1,7 +1,7 @@
-//! The fleet at scale: `fleet_bench` is what `cargo xtask
-//! bench cluster` runs (30 and 300 cameras), `fleet_soak` what `cargo xtask soak --cluster`
-//! runs (100 cameras, random worker kills for minutes); `cargo test` lists them as ignored,
-//! and xtask runs them with `--ignored`. Cameras are replayed clips (`file://`,
+//! The fleet at scale, a benchmark and a soak rather than tests: `fleet_scale bench` is what
+//! `cargo xtask bench cluster` runs (30 and 300 cameras), `fleet_scale soak` what `cargo
+//! xtask soak --cluster` runs (100 cameras, random worker kills for minutes). xtask builds the
+//! binary first and names it in `RTSP_WORKER_BIN`. Cameras are replayed clips (`file://`,
 //! the facade's replay source) and the detector is the facade's fixed-cost stand-in
 //! (`--stand-in-detector`): these measure the fleet (leases, takeover, publishing, reading),
 //! not detection, at camera counts a real detector could not serve on two cores. Both write
@@ -11,6 +11,8 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 use testkit as common;
+// The fleet harness the `cluster` test uses too.
+#[path = "../tests/fleet/mod.rs"]
 mod fleet;
 
 use std::collections::BTreeMap;
@@ -66,8 +68,20 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark of minutes: `cargo xtask bench cluster` runs it"]
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("bench") => fleet_bench().await,
+        Some("soak") => fleet_soak().await,
+        _ => {
+            eprintln!(
+                "usage: fleet_scale bench|soak (run by `cargo xtask bench cluster`, `cargo xtask soak --cluster`)"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
 async fn fleet_bench() {
     let n = env_num("RTSP_WORKER_FLEET_CAMERAS", 30.0) as usize;
     // The same 300 results/s offered at every camera count: 10 fps at 30, 1 fps at 300.
@@ -232,8 +246,6 @@ impl Rng {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a soak of minutes: `cargo xtask soak --cluster` runs it"]
 async fn fleet_soak() {
     let n = env_num("RTSP_WORKER_FLEET_CAMERAS", 100.0) as usize;
     let run_for = Duration::from_secs_f64(env_num("RTSP_WORKER_FLEET_SOAK_SECS", 300.0));

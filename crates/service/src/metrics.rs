@@ -15,6 +15,7 @@ use prometheus_client::registry::{Registry, Unit};
 use rtsp_worker::{ManagerStats, StreamState};
 
 use crate::mqtt::MqttStats;
+use crate::sink::{Sink, StreamSink};
 
 type Labels = Vec<(String, String)>;
 type Latency = Family<Labels, Histogram, fn() -> Histogram>;
@@ -26,27 +27,29 @@ fn latency_histogram() -> Histogram {
 
 /// The HTTP server's connection counters (`http::server` keeps them).
 #[derive(Debug, Default)]
-pub(crate) struct ConnStats {
+pub struct ConnStats {
     /// Open now.
-    pub(crate) open: AtomicUsize,
+    pub open: AtomicUsize,
     /// Accepted since the start.
-    pub(crate) accepted: AtomicU64,
+    pub accepted: AtomicU64,
     /// Idle connections closed to make room for a new one.
-    pub(crate) evicted: AtomicU64,
+    pub evicted: AtomicU64,
     /// New connections closed at once because every open one was busy.
-    pub(crate) refused: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 /// The metrics the process keeps between scrapes.
 #[derive(Debug, Clone)]
-pub(crate) struct Metrics {
+pub struct Metrics {
     latency: Latency,
-    pub(crate) mqtt: Option<Arc<MqttStats>>,
-    pub(crate) snapshots_written: Arc<AtomicU64>,
+    pub mqtt: Option<Arc<MqttStats>>,
+    pub snapshots_written: Arc<AtomicU64>,
+    /// Snapshots the writer's queue had no room for (the disk was slower than the period).
+    pub snapshots_dropped: Arc<AtomicU64>,
     /// JSON lines stdout had no room for (it was slower than the cameras).
-    pub(crate) stdout_lines_dropped: Arc<AtomicU64>,
+    pub stdout_lines_dropped: Arc<AtomicU64>,
     /// The HTTP server's connections.
-    pub(crate) connections: Arc<ConnStats>,
+    pub connections: Arc<ConnStats>,
 }
 
 impl Default for Metrics {
@@ -55,6 +58,7 @@ impl Default for Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             mqtt: None,
             snapshots_written: Arc::default(),
+            snapshots_dropped: Arc::default(),
             stdout_lines_dropped: Arc::default(),
             connections: Arc::default(),
         }
@@ -88,19 +92,19 @@ fn gauges() -> Family<Labels, Gauge<f64, AtomicU64>> {
 
 impl Metrics {
     /// One result's latency (seconds).
-    pub(crate) fn observe_latency(&self, stream: &str, seconds: f64) {
+    pub fn observe_latency(&self, stream: &str, seconds: f64) {
         self.latency
             .get_or_create(&stream_label(stream))
             .observe(seconds);
     }
 
     /// Forgets a stream that is gone.
-    pub(crate) fn forget(&self, stream: &str) {
+    pub fn forget(&self, stream: &str) {
         self.latency.remove(&stream_label(stream));
     }
 
     /// The exposition text for these statistics.
-    pub(crate) fn render(&self, s: &ManagerStats) -> String {
+    pub fn render(&self, s: &ManagerStats) -> String {
         let mut r = Registry::with_prefix("rtsp_worker");
         let received = counters();
         let results = counters();
@@ -289,6 +293,12 @@ impl Metrics {
             counter(self.snapshots_written.load(Ordering::Relaxed)),
         );
         r.register(
+            "snapshots_dropped",
+            "Snapshots not written because the writer's queue was full (the disk was slower \
+             than the period); the next result retries",
+            counter(self.snapshots_dropped.load(Ordering::Relaxed)),
+        );
+        r.register(
             "stdout_lines_dropped",
             "JSON lines dropped because stdout was slower than the cameras (the pipeline and \
              the other outputs never wait for it)",
@@ -341,13 +351,13 @@ impl Metrics {
 
 /// What Linux says about this process.
 #[derive(Debug, Default)]
-pub(crate) struct ProcessStats {
-    pub(crate) rss_bytes: Option<u64>,
-    pub(crate) threads: Option<u64>,
-    pub(crate) open_fds: Option<u64>,
+pub struct ProcessStats {
+    pub rss_bytes: Option<u64>,
+    pub threads: Option<u64>,
+    pub open_fds: Option<u64>,
 }
 
-pub(crate) fn process_stats() -> ProcessStats {
+pub fn process_stats() -> ProcessStats {
     let mut p = ProcessStats::default();
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         for line in status.lines() {
@@ -367,4 +377,36 @@ pub(crate) fn process_stats() -> ProcessStats {
         .ok()
         .map(|d| d.count() as u64);
     p
+}
+
+/// The metrics as a sink: one latency observation per result. It only updates memory, so it
+/// needs no queue.
+impl Sink for Metrics {
+    fn open(
+        &self,
+        conn: &rtsp_worker::StreamConnection,
+        _lease: Option<u64>,
+    ) -> Option<Box<dyn StreamSink>> {
+        Some(Box::new(Latencies {
+            metrics: self.clone(),
+            id: conn.id().to_owned(),
+        }))
+    }
+
+    fn forget(&self, id: &str) {
+        Metrics::forget(self, id);
+    }
+}
+
+struct Latencies {
+    metrics: Metrics,
+    id: String,
+}
+
+impl StreamSink for Latencies {
+    fn offer(&mut self, event: &rtsp_worker::StreamEvent) {
+        if let rtsp_worker::StreamEvent::Result(r) = event {
+            self.metrics.observe_latency(&self.id, r.latency_ms / 1e3);
+        }
+    }
 }

@@ -7,37 +7,41 @@
 //! environment, never the command line.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use rtsp_worker::{StreamConnection, StreamEvent};
 use rumqttc::{
     AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
 };
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::events::Message;
+use crate::events::{CameraEvents, Message};
+use crate::sink::{Sink, StreamSink};
+use crate::{lock, now_secs};
 
 /// Messages the publisher holds for a broker that is away before it drops new ones (the
 /// default of `--mqtt-queue`).
-pub(crate) const QUEUE: usize = 4096;
+pub const QUEUE: usize = 4096;
 
 /// The largest message (topic and payload) we publish. Zone, line and label names are
 /// capped (64 zones of 64-character names at most), so the largest event — a track's
 /// `before` and `after` with every zone current and entered — stays under 40 KiB; this
 /// leaves room, and anything larger is a bug to count, not a reason to drop the connection.
-pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
+pub const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Where the broker is and how to reach it; the password never shows.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Broker {
-    pub(crate) host: String,
-    pub(crate) port: u16,
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
     /// `mqtts://`: TLS, checked against `ca_file` or the system's roots.
-    pub(crate) tls: bool,
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) username: Option<String>,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
     password: Option<String>,
 }
 
@@ -68,7 +72,7 @@ impl std::fmt::Debug for Broker {
 /// Parses `mqtt[s]://[user[:password]@]host[:port]` (port 1883, or 8883 over TLS); errors
 /// never quote the password. `password_allowed` is false for a URL from the command line,
 /// where every user of the machine can read it.
-pub(crate) fn parse_broker(url: &str, password_allowed: bool) -> Result<Broker, String> {
+pub fn parse_broker(url: &str, password_allowed: bool) -> Result<Broker, String> {
     const FORM: &str = "the MQTT broker must be mqtt://host[:port] or mqtts://host[:port]";
     let url = url.trim();
     let (tls, rest) = if let Some(r) = url
@@ -124,7 +128,7 @@ pub(crate) fn parse_broker(url: &str, password_allowed: bool) -> Result<Broker, 
 
 impl Broker {
     /// Sets the password (from a file or the environment).
-    pub(crate) fn with_password(mut self, password: String) -> Result<Self, String> {
+    pub fn with_password(mut self, password: String) -> Result<Self, String> {
         if self.username.is_none() {
             return Err("an MQTT password needs a user name: mqtt://USER@host".into());
         }
@@ -173,7 +177,7 @@ impl Broker {
 }
 
 /// Checks a topic prefix.
-pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
     if prefix.is_empty()
         || prefix.contains(['+', '#', '\0'])
         || prefix.starts_with('/')
@@ -188,22 +192,29 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
 
 /// Counters for the metrics.
 #[derive(Debug, Default)]
-pub(crate) struct MqttStats {
-    pub(crate) queued: AtomicU64,
-    pub(crate) sent: AtomicU64,
-    pub(crate) dropped: AtomicU64,
+pub struct MqttStats {
+    pub queued: AtomicU64,
+    pub sent: AtomicU64,
+    pub dropped: AtomicU64,
     /// Messages larger than [`MAX_MESSAGE`], dropped.
-    pub(crate) too_large: AtomicU64,
-    pub(crate) connected: AtomicBool,
+    pub too_large: AtomicU64,
+    pub connected: AtomicBool,
 }
 
-/// The process's MQTT client.
+/// The process's MQTT client, a sink: the client's request queue is its bounded queue.
 #[derive(Debug)]
-pub(crate) struct Publisher {
+pub struct Publisher {
+    sender: Sender,
+    pub stats: Arc<MqttStats>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What queues messages, shared by the streams.
+#[derive(Debug, Clone)]
+struct Sender {
     client: AsyncClient,
-    prefix: String,
-    pub(crate) stats: Arc<MqttStats>,
-    task: JoinHandle<()>,
+    prefix: Arc<str>,
+    stats: Arc<MqttStats>,
 }
 
 impl Publisher {
@@ -213,7 +224,7 @@ impl Publisher {
     /// # Errors
     ///
     /// The TLS settings cannot be made (an unreadable CA file, no root certificates).
-    pub(crate) fn start(broker: &Broker, prefix: &str, queue: usize) -> Result<Self, String> {
+    pub fn start(broker: &Broker, prefix: &str, queue: usize) -> Result<Self, String> {
         let id = format!("rtsp-worker-{}", std::process::id());
         let mut options = MqttOptions::new(id, broker.host.clone(), broker.port);
         options.set_keep_alive(Duration::from_secs(10));
@@ -270,16 +281,81 @@ impl Publisher {
             }
         });
         Ok(Self {
-            client,
-            prefix: prefix.to_owned(),
+            sender: Sender {
+                client,
+                prefix: prefix.into(),
+                stats: stats.clone(),
+            },
             stats,
-            task,
+            task: Mutex::new(Some(task)),
         })
     }
 
+    /// Queues messages; never waits (as [`Sender::send`]).
+    pub fn send(&self, messages: impl IntoIterator<Item = Message>) {
+        self.sender.send(messages);
+    }
+
+    /// Says `offline`, and gives the queue up to `patience` to go out.
+    pub async fn close(&self, patience: Duration) {
+        let deadline = tokio::time::Instant::now() + patience;
+        let client = &self.sender.client;
+        let goodbye = async {
+            let _ = client
+                .publish(
+                    format!("{}/available", self.sender.prefix),
+                    QoS::AtLeastOnce,
+                    true,
+                    "offline",
+                )
+                .await;
+            let _ = client.disconnect().await;
+        };
+        let _ = tokio::time::timeout_at(deadline, goodbye).await;
+        let task = lock(&self.task).take();
+        if let Some(mut task) = task
+            && tokio::time::timeout_at(deadline, &mut task).await.is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Sink for Publisher {
+    fn open(&self, conn: &StreamConnection, _lease: Option<u64>) -> Option<Box<dyn StreamSink>> {
+        Some(Box::new(CameraMessages {
+            sender: self.sender.clone(),
+            events: CameraEvents::new(conn.id()),
+        }))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Publisher::close(self, Duration::from_secs(3)))
+    }
+}
+
+/// One camera's events (Frigate-style), turned into messages.
+struct CameraMessages {
+    sender: Sender,
+    events: CameraEvents,
+}
+
+impl StreamSink for CameraMessages {
+    fn offer(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::Result(r) => self.sender.send(self.events.on_result(r)),
+            StreamEvent::Connected { .. } => self.sender.send([self.events.status(true)]),
+            StreamEvent::Reconnecting { .. } => self.sender.send([self.events.status(false)]),
+            StreamEvent::Ended { .. } => self.sender.send(self.events.on_end(now_secs())),
+            _ => {}
+        }
+    }
+}
+
+impl Sender {
     /// Queues messages; never waits. A full queue drops them, counted, and so is a message
     /// larger than [`MAX_MESSAGE`] (which the client would take for a reason to disconnect).
-    pub(crate) fn send(&self, messages: impl IntoIterator<Item = Message>) {
+    fn send(&self, messages: impl IntoIterator<Item = Message>) {
         for m in messages {
             let topic = format!("{}/{}", self.prefix, m.topic);
             if topic.len() + m.payload.len() > MAX_MESSAGE {
@@ -293,28 +369,6 @@ impl Publisher {
                 Ok(()) => self.stats.queued.fetch_add(1, Ordering::Relaxed),
                 Err(_) => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
             };
-        }
-    }
-
-    /// Says `offline`, and gives the queue up to `patience` to go out.
-    pub(crate) async fn close(self, patience: Duration) {
-        let deadline = tokio::time::Instant::now() + patience;
-        let goodbye = async {
-            let _ = self
-                .client
-                .publish(
-                    format!("{}/available", self.prefix),
-                    QoS::AtLeastOnce,
-                    true,
-                    "offline",
-                )
-                .await;
-            let _ = self.client.disconnect().await;
-        };
-        let _ = tokio::time::timeout_at(deadline, goodbye).await;
-        let mut task = self.task;
-        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-            task.abort();
         }
     }
 }

@@ -9,36 +9,145 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
+use rtsp_worker::{StreamConnection, StreamEvent};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::warn;
 
-use crate::service::Service;
+use crate::lock;
+use crate::sink::{Sink, StreamSink};
 
-/// Starts the writer.
-pub(crate) fn spawn(
-    service: Arc<Service>,
-    dir: PathBuf,
+/// Snapshots waiting for the writer at most; a stream whose snapshot finds it full tries
+/// again with its next result.
+const QUEUE: usize = 256;
+
+/// What the writer is asked to do.
+enum Job {
+    /// Write the stream's latest snapshot, unless that frame was written already.
+    Write { id: String, conn: StreamConnection },
+    /// The stream was removed: its folder goes, if this run made it.
+    Gone { id: String },
+}
+
+/// The snapshot writer, a sink: each stream asks for a snapshot when a result comes at
+/// least `every` after its last one; one task writes them, in order.
+#[derive(Debug)]
+pub struct Snapshots {
     every: Duration,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Snapshots {
+    /// Starts the writer into `dir`, keeping `keep` files per stream; `written` and
+    /// `dropped` count the snapshots written and those the queue had no room for.
+    pub fn start(
+        dir: PathBuf,
+        every: Duration,
+        keep: usize,
+        written: Arc<AtomicU64>,
+        dropped: Arc<AtomicU64>,
+    ) -> Self {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        Self {
+            every,
+            jobs: Mutex::new(Some(jobs)),
+            writer: Mutex::new(Some(tokio::spawn(writer(dir, keep, written, rx)))),
+            dropped,
+        }
+    }
+}
+
+impl Sink for Snapshots {
+    fn open(&self, conn: &StreamConnection, _lease: Option<u64>) -> Option<Box<dyn StreamSink>> {
+        Some(Box::new(StreamSnapshots {
+            id: conn.id().to_owned(),
+            conn: conn.clone(),
+            jobs: lock(&self.jobs).clone()?,
+            every: self.every,
+            last: None,
+            dropped: self.dropped.clone(),
+        }))
+    }
+
+    fn forget(&self, id: &str) {
+        let jobs = lock(&self.jobs).clone();
+        if let Some(jobs) = jobs
+            && jobs.try_send(Job::Gone { id: id.to_owned() }).is_err()
+        {
+            // Its folder stays (the files in it are still pruned to `keep`).
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            // What is queued is written (for a second at most); the folders stay.
+            drop(lock(&self.jobs).take());
+            let writer = lock(&self.writer).take();
+            if let Some(mut w) = writer
+                && tokio::time::timeout(Duration::from_secs(1), &mut w)
+                    .await
+                    .is_err()
+            {
+                w.abort();
+            }
+        })
+    }
+}
+
+/// One stream's requests.
+struct StreamSnapshots {
+    id: String,
+    conn: StreamConnection,
+    jobs: mpsc::Sender<Job>,
+    every: Duration,
+    last: Option<Instant>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl StreamSink for StreamSnapshots {
+    fn offer(&mut self, event: &StreamEvent) {
+        if !matches!(event, StreamEvent::Result(_))
+            || self.last.is_some_and(|t| t.elapsed() < self.every)
+        {
+            return;
+        }
+        let job = Job::Write {
+            id: self.id.clone(),
+            conn: self.conn.clone(),
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => self.last = Some(Instant::now()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// Writes what it is asked to, one job at a time (file I/O on the blocking pool).
+async fn writer(
+    dir: PathBuf,
     keep: usize,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        // Per stream: the last frame written, and whether this run created its folder.
-        let mut written: HashMap<String, (u64, bool)> = HashMap::new();
-        let mut warned = false;
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            for id in service.manager.stream_ids() {
-                let Some(conn) = service.manager.stream(&id) else {
-                    continue;
-                };
-                let (folder, last) = (dir.clone(), written.get(&id).map(|w| w.0));
-                let id2 = id.clone();
+    written_count: Arc<AtomicU64>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    // Per stream: the last frame written, and whether this run created its folder.
+    let mut written: HashMap<String, (u64, bool)> = HashMap::new();
+    let mut warned = false;
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Write { id, conn } => {
+                let (folder, last) = (dir.join(&id), written.get(&id).map(|w| w.0));
                 let done =
                     tokio::task::spawn_blocking(move || -> std::io::Result<Option<(u64, bool)>> {
                         let Some(s) = conn.snapshot() else {
@@ -51,8 +160,7 @@ pub(crate) fn spawn(
                             .wall_clock
                             .duration_since(UNIX_EPOCH)
                             .map_or(0, |d| d.as_millis());
-                        let created =
-                            write(&folder.join(&id2), &format!("{ms:013}.jpg"), &s.jpeg, keep)?;
+                        let created = write(&folder, &format!("{ms:013}.jpg"), &s.jpeg, keep)?;
                         Ok(Some((s.frame_number, created)))
                     })
                     .await;
@@ -60,10 +168,7 @@ pub(crate) fn spawn(
                     Ok(Ok(Some((frame, created)))) => {
                         let created = created || written.get(&id).is_some_and(|w| w.1);
                         written.insert(id, (frame, created));
-                        service
-                            .metrics
-                            .snapshots_written
-                            .fetch_add(1, Ordering::Relaxed);
+                        written_count.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(Err(e)) if !warned => {
                         warn!(dir = %dir.display(), error = %e, "cannot write snapshots");
@@ -72,21 +177,14 @@ pub(crate) fn spawn(
                     _ => {}
                 }
             }
-            // Streams removed since: their folders go with them.
-            let gone: Vec<String> = written
-                .keys()
-                .filter(|id| service.manager.stream(id).is_none())
-                .cloned()
-                .collect();
-            for id in gone {
-                let created = written.remove(&id).is_some_and(|w| w.1);
-                if created {
+            Job::Gone { id } => {
+                if written.remove(&id).is_some_and(|w| w.1) {
                     let folder = dir.join(&id);
                     let _ = tokio::task::spawn_blocking(move || remove(&folder)).await;
                 }
             }
         }
-    })
+    }
 }
 
 /// Whether a file name is one this writer makes (`<13 digits>.jpg`).

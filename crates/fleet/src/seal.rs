@@ -22,7 +22,7 @@ const NONCE: usize = 24;
 
 /// The fleet's keys; `Debug` shows how many, never them.
 #[derive(Clone)]
-pub(crate) struct FleetKey {
+pub struct FleetKey {
     keys: Vec<Key>,
 }
 
@@ -45,14 +45,14 @@ fn associated(id: &str, url: &str, username: &str) -> Vec<u8> {
 
 impl FleetKey {
     /// Reads a key file. Errors name the file and line, never a key.
-    pub(crate) fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, String> {
         let shown = path.display();
         let text =
             std::fs::read_to_string(path).map_err(|e| format!("--fleet-key-file {shown}: {e}"))?;
         Self::parse(&text).map_err(|m| format!("--fleet-key-file {shown}: {m}"))
     }
 
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         let mut keys = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -74,7 +74,7 @@ impl FleetKey {
     }
 
     /// Seals a password for the camera `id` at `url` as `username`.
-    pub(crate) fn seal(&self, id: &str, url: &str, username: &str, password: &str) -> String {
+    pub fn seal(&self, id: &str, url: &str, username: &str, password: &str) -> String {
         let cipher = XChaCha20Poly1305::new(&self.keys[0]);
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = associated(id, url, username);
@@ -94,7 +94,7 @@ impl FleetKey {
     }
 
     /// Opens a sealed password with any of the keys, for exactly the camera it was sealed for.
-    pub(crate) fn open(
+    pub fn open(
         &self,
         id: &str,
         url: &str,

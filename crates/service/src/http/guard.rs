@@ -30,7 +30,7 @@ use super::ApiError;
 
 /// A bearer token; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Token(String);
+pub struct Token(String);
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,12 +39,12 @@ impl std::fmt::Debug for Token {
 }
 
 /// The shortest token taken: 16 characters (a random one of 32 hex digits is advised).
-pub(crate) const MIN_TOKEN: usize = 16;
+pub const MIN_TOKEN: usize = 16;
 
 impl Token {
     /// A token from a file's or variable's text (surrounding blanks and the final newline
     /// dropped). `from` names where it came from in errors, which never quote it.
-    pub(crate) fn parse(text: &str, from: &str) -> Result<Self, String> {
+    pub fn parse(text: &str, from: &str) -> Result<Self, String> {
         let t = text.trim();
         if t.len() < MIN_TOKEN {
             return Err(format!(
@@ -68,13 +68,13 @@ impl Token {
 
 /// Who may use the server.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Access {
+pub struct Access {
     /// Required on every route but the probes and the page when set.
-    pub(crate) token: Option<Token>,
+    pub token: Option<Token>,
     /// `/metrics` without the token.
-    pub(crate) metrics_public: bool,
+    pub metrics_public: bool,
     /// Host names besides IP literals and `localhost` (`--http-host`), lower case.
-    pub(crate) hosts: Vec<String>,
+    pub hosts: Vec<String>,
 }
 
 /// The host part of a `Host` header value (no port, no brackets, lower case, no final dot),
@@ -110,7 +110,7 @@ fn is_port(s: &str) -> bool {
 /// Whether a `Host` header value names this server: an IP literal (a browser that sends one
 /// loaded the page from that address itself, so no other site's name can point at us), a
 /// loopback name, or one of `extra`.
-pub(crate) fn host_allowed(value: &str, extra: &[String]) -> bool {
+pub fn host_allowed(value: &str, extra: &[String]) -> bool {
     let Some(host) = host_part(value) else {
         return false;
     };
@@ -125,12 +125,7 @@ pub(crate) fn host_allowed(value: &str, extra: &[String]) -> bool {
 /// other than `http(s)://<Host>` (or a `--http-host` name), or `Sec-Fetch-Site` saying
 /// another site, unless it is a top-level navigation to the status page (which reads
 /// nothing for the page that linked it).
-pub(crate) fn cross_site(
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    extra: &[String],
-) -> bool {
+pub fn cross_site(method: &Method, path: &str, headers: &HeaderMap, extra: &[String]) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let navigation = method == Method::GET
         && path == "/"
@@ -180,7 +175,7 @@ fn open_route(method: &Method, path: &str, access: &Access) -> bool {
 }
 
 /// Whether the request carries the token.
-pub(crate) fn authorized(headers: &HeaderMap, token: &Token) -> bool {
+pub fn authorized(headers: &HeaderMap, token: &Token) -> bool {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return false;
     };
@@ -193,7 +188,7 @@ pub(crate) fn authorized(headers: &HeaderMap, token: &Token) -> bool {
 
 /// Whether a request's content type is acceptable for its method: requests with a body
 /// (POST, PUT, PATCH) must say `application/json`; a DELETE may say nothing.
-pub(crate) fn content_type_ok(method: &Method, headers: &HeaderMap) -> bool {
+pub fn content_type_ok(method: &Method, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("?"));
@@ -210,11 +205,7 @@ pub(crate) fn content_type_ok(method: &Method, headers: &HeaderMap) -> bool {
 }
 
 /// The checks, in order, as one middleware over the whole router.
-pub(crate) async fn check(
-    State(access): State<Arc<Access>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn check(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
     let (method, path, headers) = (request.method(), request.uri().path(), request.headers());
     let refused = match headers.get(header::HOST).map(HeaderValue::to_str) {
         None => Some(ApiError::new(
@@ -268,7 +259,7 @@ pub(crate) async fn check(
 
 /// The content-type check, for the routes that exist (an unknown route or method still
 /// answers 404 or 405).
-pub(crate) async fn json_only(request: Request, next: Next) -> Response {
+pub async fn json_only(request: Request, next: Next) -> Response {
     if content_type_ok(request.method(), request.headers()) {
         next.run(request).await
     } else {

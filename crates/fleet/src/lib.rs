@@ -6,6 +6,15 @@
 //! and a de-duplication id. Nothing here waits on NATS in the pipeline's path: results go
 //! through a bounded buffer (drops counted), lease writes run as tasks with timeouts. The
 //! registry, reader and status commands are in `commands.rs`.
+//!
+//! To the service (the `service` crate) the fleet is a camera source (the leases it holds
+//! become cameras of `Origin::Cluster`, each with its lease token a typed field) and a sink
+//! (results published under that token), plus the registry the HTTP API edits
+//! ([`service::FleetLink`]). It may depend on the service, the facade and the pure `lease`
+//! rules; neither the service nor the facade knows it.
+
+// The registry, reader and status commands print what they are asked for.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,30 +30,57 @@ use futures::future::BoxFuture;
 use lease::{Action, Config, Input, LeaseError, StopReason, Worker};
 use rtsp_worker::TrackingResult;
 use serde_json::{Value, json};
+use service::config::{Entry, Trust};
+use service::{FleetLink, Origin, Service, Sink, StreamSink, lock, now_secs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use crate::exit::{Exit, Failure};
-use ::service::config::{Entry, Trust};
-
 mod commands;
 mod seal;
-use crate::service::{FleetLink, Origin, Service, lock, now_secs};
-pub(crate) use commands::{
-    Read, ReadFrom, cameras_add, cameras_list, cameras_rekey, cameras_remove, parse_since, read,
-    status,
+pub use commands::{
+    NewCamera, Read, ReadFrom, cameras_add, cameras_list, cameras_rekey, cameras_remove, idle,
+    parse_since, read, status,
 };
-pub(crate) use seal::FleetKey;
+pub use seal::FleetKey;
+
+/// What went wrong, as the binary maps it to an exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Bad settings: a flag, a key file, an id, a lease TTL other workers do not share.
+    Usage(String),
+    /// NATS refused or never answered, or anything else unexpected.
+    Unexpected(String),
+}
+
+impl Error {
+    fn usage(m: impl Into<String>) -> Self {
+        Self::Usage(m.into())
+    }
+
+    fn unexpected(m: impl Into<String>) -> Self {
+        Self::Unexpected(m.into())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Usage(m) | Self::Unexpected(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// Bucket of worker heartbeats (one key per worker, lapsing a TTL after the last write).
-pub(crate) const MEMBERS: &str = "members";
+pub const MEMBERS: &str = "members";
 /// Bucket of leases (one key per camera, lapsing a TTL after the last renewal).
-pub(crate) const LEASES: &str = "leases";
+pub const LEASES: &str = "leases";
 /// Bucket of the cameras the fleet should run (id → the camera, as the HTTP API takes it).
-pub(crate) const CAMERAS: &str = "cameras";
+pub const CAMERAS: &str = "cameras";
 /// The results stream, on `results.<camera>`.
-pub(crate) const RESULTS: &str = "RESULTS";
+pub const RESULTS: &str = "RESULTS";
 
 /// The largest registry entry a worker takes (a camera with 64 zones is well under this).
 const MAX_ENTRY: usize = 64 * 1024;
@@ -67,14 +103,14 @@ const INPUTS: usize = 4096;
 const OPS: usize = 1024;
 
 /// A NATS URL with any password or token replaced by `***`.
-pub(crate) fn redact(url: &str) -> rtsp_worker::RedactedUrl {
+pub fn redact(url: &str) -> rtsp_worker::RedactedUrl {
     rtsp_worker::RedactedUrl::from_pathless_text(url)
 }
 
 /// Camera ids (and worker and reader names) the fleet accepts: a stream id
 /// ([`rtsp_worker::check_stream_id`]) without `.`, which would split a NATS subject token
 /// and is refused in consumer names.
-pub(crate) fn check_id(id: &str) -> Result<(), String> {
+pub fn check_id(id: &str) -> Result<(), String> {
     if rtsp_worker::check_stream_id(id).is_ok() && !id.contains('.') {
         Ok(())
     } else {
@@ -89,14 +125,14 @@ pub(crate) fn check_id(id: &str) -> Result<(), String> {
 /// optional `user:password@` or token), and the credentials and roots to use. `Debug`
 /// redacts the URL.
 #[derive(Clone, Default)]
-pub(crate) struct Nats {
-    pub(crate) url: String,
+pub struct Nats {
+    pub url: String,
     /// A `.creds` file (a user JWT and its NKey seed), as `nsc` writes them.
-    pub(crate) creds: Option<PathBuf>,
+    pub creds: Option<PathBuf>,
     /// A file holding an NKey seed (`SU…`).
-    pub(crate) nkey: Option<PathBuf>,
+    pub nkey: Option<PathBuf>,
     /// PEM roots the server's TLS certificate must chain to (TLS is then required).
-    pub(crate) ca_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Nats {
@@ -111,45 +147,37 @@ impl std::fmt::Debug for Nats {
 }
 
 /// Connects to NATS; fails fast if nobody answers, reconnects forever afterwards.
-pub(crate) async fn connect(
-    nats: &Nats,
-    name: &str,
-) -> Result<(Client, jetstream::Context), Failure> {
+pub async fn connect(nats: &Nats, name: &str) -> Result<(Client, jetstream::Context), Error> {
     let url = &nats.url;
     let mut options = async_nats::ConnectOptions::new();
     if let Some(path) = &nats.creds {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::new(Exit::Usage, format!("--nats-creds {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("--nats-creds {}: {e}", path.display())))?;
         options = options.credentials(&text).map_err(|_| {
-            Failure::new(
-                Exit::Usage,
-                format!(
-                    "--nats-creds {}: not a NATS credentials file (a JWT and an NKey seed)",
-                    path.display()
-                ),
-            )
+            Error::usage(format!(
+                "--nats-creds {}: not a NATS credentials file (a JWT and an NKey seed)",
+                path.display()
+            ))
         })?;
     }
     if let Some(path) = &nats.nkey {
-        let seed = std::fs::read_to_string(path).map_err(|e| {
-            Failure::new(Exit::Usage, format!("--nats-nkey {}: {e}", path.display()))
-        })?;
+        let seed = std::fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("--nats-nkey {}: {e}", path.display())))?;
         let seed = seed.trim();
         if !seed.starts_with('S') || seed.len() < 50 {
-            return Err(Failure::new(
-                Exit::Usage,
-                format!("--nats-nkey {}: not an NKey seed (SU…)", path.display()),
-            ));
+            return Err(Error::usage(format!(
+                "--nats-nkey {}: not an NKey seed (SU…)",
+                path.display()
+            )));
         }
         options = options.nkey(seed.to_owned());
     }
     if let Some(path) = &nats.ca_file {
         if !path.is_file() {
-            return Err(Failure::new(
-                Exit::Usage,
-                format!("--nats-ca-file {}: no such file", path.display()),
-            ));
+            return Err(Error::usage(format!(
+                "--nats-ca-file {}: no such file",
+                path.display()
+            )));
         }
         options = options
             .add_root_certificates(path.clone())
@@ -162,12 +190,7 @@ pub(crate) async fn connect(
         .reconnect_delay_callback(|n| Duration::from_millis((100 * n as u64).min(1000)))
         .connect(url)
         .await
-        .map_err(|e| {
-            Failure::new(
-                Exit::Unexpected,
-                format!("cannot reach NATS at {}: {e}", redact(url)),
-            )
-        })?;
+        .map_err(|e| Error::unexpected(format!("cannot reach NATS at {}: {e}", redact(url))))?;
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(2))
         .ack_timeout(Duration::from_secs(3))
@@ -176,8 +199,8 @@ pub(crate) async fn connect(
     Ok((client, js))
 }
 
-fn nats_failure(what: &str, e: impl std::fmt::Display) -> Failure {
-    Failure::new(Exit::Unexpected, format!("NATS: {what}: {e}"))
+fn nats_failure(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::unexpected(format!("NATS: {what}: {e}"))
 }
 
 /// Opens a KV bucket, creating it (history 1, `max_age`) if it does not exist.
@@ -185,18 +208,15 @@ async fn bucket(
     js: &jetstream::Context,
     name: &str,
     max_age: Duration,
-) -> Result<kv::Store, Failure> {
+) -> Result<kv::Store, Error> {
     if let Ok(store) = js.get_key_value(name).await {
         if !max_age.is_zero() {
             let status = store.status().await.map_err(|e| nats_failure(name, e))?;
             if status.max_age() != max_age {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    format!(
-                        "the fleet's {name} bucket lapses after {:?}, this worker's --lease-ttl is {max_age:?}: every worker must use the same TTL",
-                        status.max_age()
-                    ),
-                ));
+                return Err(Error::usage(format!(
+                    "the fleet's {name} bucket lapses after {:?}, this worker's --lease-ttl is {max_age:?}: every worker must use the same TTL",
+                    status.max_age()
+                )));
             }
         }
         return Ok(store);
@@ -228,13 +248,13 @@ async fn bucket(
 
 /// The fleet's buckets and stream, created where missing.
 #[derive(Debug, Clone)]
-pub(crate) struct Buckets {
-    pub(crate) members: kv::Store,
-    pub(crate) leases: kv::Store,
-    pub(crate) cameras: kv::Store,
+pub struct Buckets {
+    pub members: kv::Store,
+    pub leases: kv::Store,
+    pub cameras: kv::Store,
 }
 
-pub(crate) async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, Failure> {
+pub async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, Error> {
     Ok(Buckets {
         members: bucket(js, MEMBERS, ttl).await?,
         leases: bucket(js, LEASES, ttl).await?,
@@ -242,7 +262,7 @@ pub(crate) async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Bu
     })
 }
 
-pub(crate) async fn results_stream(js: &jetstream::Context) -> Result<stream::Stream, Failure> {
+pub async fn results_stream(js: &jetstream::Context) -> Result<stream::Stream, Error> {
     js.get_or_create_stream(stream::Config {
         name: RESULTS.to_owned(),
         subjects: vec!["results.>".to_owned()],
@@ -260,14 +280,14 @@ pub(crate) async fn results_stream(js: &jetstream::Context) -> Result<stream::St
 
 /// What a result publisher counts; also in the worker's heartbeat.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) published: AtomicU64,
+pub struct Counters {
+    pub published: AtomicU64,
     /// Not published: this worker no longer held (or trusted) the camera's lease.
-    pub(crate) lease_lost: AtomicU64,
+    pub lease_lost: AtomicU64,
     /// Not published: the buffer towards JetStream was full (NATS slow or down).
-    pub(crate) buffer_full: AtomicU64,
+    pub buffer_full: AtomicU64,
     /// Not published: JetStream refused it or never acknowledged it, retries spent.
-    pub(crate) failed: AtomicU64,
+    pub failed: AtomicU64,
 }
 
 impl Counters {
@@ -293,11 +313,11 @@ struct Outgoing {
 
 /// One worker's membership in the fleet, shared by the controller and the stream consumers.
 #[derive(Debug)]
-pub(crate) struct Fleet {
+pub struct Fleet {
     me: String,
     epoch: Instant,
     worker: Mutex<Worker>,
-    pub(crate) counters: Counters,
+    pub counters: Counters,
     results: mpsc::Sender<Outgoing>,
     /// The registry, which the HTTP API edits in a fleet.
     cameras: kv::Store,
@@ -305,13 +325,13 @@ pub(crate) struct Fleet {
     key: Option<FleetKey>,
 }
 
-pub(crate) use crate::service::RegistryError;
+pub use service::RegistryError;
 
 /// Checks a camera for the registry (as the HTTP API takes it) and seals its password: a
 /// password in the URL's user info or in `password` is moved to `password_sealed`, sealed
 /// with the fleet key for this id, URL and user name. Without a key, a camera with a
 /// password is refused: no password sits in the registry in clear.
-pub(crate) fn seal_entry(id: &str, camera: Value, key: Option<&FleetKey>) -> Result<Value, String> {
+pub fn seal_entry(id: &str, camera: Value, key: Option<&FleetKey>) -> Result<Value, String> {
     let which = format!("camera {id:?}");
     let Value::Object(mut map) = camera else {
         return Err(format!("{which}: must be a JSON object"));
@@ -354,7 +374,7 @@ pub(crate) fn seal_entry(id: &str, camera: Value, key: Option<&FleetKey>) -> Res
 
 /// A registry entry as a camera entry: its sealed password opened with the fleet key. A
 /// password in clear (which no worker writes) is refused.
-pub(crate) fn open_entry(id: &str, value: Value, key: Option<&FleetKey>) -> Result<Entry, String> {
+pub fn open_entry(id: &str, value: Value, key: Option<&FleetKey>) -> Result<Entry, String> {
     let which = format!("camera {id:?}");
     let Value::Object(mut map) = value else {
         return Err(format!("{which}: the registry entry is not a JSON object"));
@@ -409,7 +429,7 @@ async fn delete_camera(store: &kv::Store, id: &str) -> Result<(), RegistryError>
 
 impl Fleet {
     /// Adds a camera to the fleet's registry (the HTTP API in a fleet).
-    pub(crate) async fn register(&self, id: &str, camera: &Value) -> Result<(), RegistryError> {
+    pub async fn register(&self, id: &str, camera: &Value) -> Result<(), RegistryError> {
         check_id(id).map_err(RegistryError::Invalid)?;
         let sealed =
             seal_entry(id, camera.clone(), self.key.as_ref()).map_err(RegistryError::Invalid)?;
@@ -417,7 +437,7 @@ impl Fleet {
     }
 
     /// Removes a camera from the fleet's registry.
-    pub(crate) async fn unregister(&self, id: &str) -> Result<(), RegistryError> {
+    pub async fn unregister(&self, id: &str) -> Result<(), RegistryError> {
         delete_camera(&self.cameras, id).await
     }
 
@@ -433,7 +453,7 @@ impl Fleet {
     /// Queues a result of the stream started under `token` for JetStream; never waits. (A
     /// camera's previous stream may still be draining when it runs again under a new lease:
     /// its results carry the old token and are not published.)
-    pub(crate) fn offer(&self, camera: &str, token: u64, r: &TrackingResult) {
+    pub fn offer(&self, camera: &str, token: u64, r: &TrackingResult) {
         if !self.gate(camera, token) {
             self.counters.lease_lost.fetch_add(1, Ordering::Relaxed);
             return;
@@ -453,8 +473,8 @@ impl Fleet {
 
 /// A running membership: [`Member::leave`] hands every camera over.
 #[derive(Debug)]
-pub(crate) struct Member {
-    pub(crate) fleet: Arc<Fleet>,
+pub struct Member {
+    pub fleet: Arc<Fleet>,
     stop: Option<oneshot::Sender<()>>,
     controller: tokio::task::JoinHandle<()>,
     publisher: tokio::task::JoinHandle<()>,
@@ -462,17 +482,42 @@ pub(crate) struct Member {
 
 /// Settings of `run --cluster`.
 #[derive(Debug, Clone)]
-pub(crate) struct Join {
-    pub(crate) nats: Nats,
-    pub(crate) key: Option<FleetKey>,
+pub struct Join {
+    pub nats: Nats,
+    pub key: Option<FleetKey>,
     /// Benchmarks only (`--bench-registry-file-urls`): registry entries may name local clips.
-    pub(crate) registry_file_urls: bool,
-    pub(crate) worker_id: String,
-    pub(crate) ttl: Duration,
+    pub registry_file_urls: bool,
+    pub worker_id: String,
+    pub ttl: Duration,
+}
+
+impl Join {
+    /// The settings of `run --cluster`, checked: `worker_id` defaults to the host name and
+    /// process id, `lease_ttl` is in seconds (0.5 to 3600, the same for every worker).
+    pub fn new(
+        nats: Nats,
+        key: Option<FleetKey>,
+        worker_id: Option<String>,
+        lease_ttl: f64,
+        registry_file_urls: bool,
+    ) -> Result<Self, Error> {
+        if !(lease_ttl.is_finite() && (0.5..=3600.0).contains(&lease_ttl)) {
+            return Err(Error::usage(
+                "--lease-ttl must be between 0.5 and 3600 seconds",
+            ));
+        }
+        Ok(Self {
+            nats,
+            key,
+            registry_file_urls,
+            worker_id: worker_id.unwrap_or_else(default_worker_id),
+            ttl: Duration::from_millis((lease_ttl * 1000.0).round() as u64),
+        })
+    }
 }
 
 /// A default worker id: host name and process id.
-pub(crate) fn default_worker_id() -> String {
+pub fn default_worker_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -493,9 +538,8 @@ pub(crate) fn default_worker_id() -> String {
 }
 
 /// Joins the fleet: the worker starts heartbeating, claims its share and publishes results.
-pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failure> {
-    check_id(&j.worker_id)
-        .map_err(|m| Failure::new(Exit::Usage, m.replace("camera id", "worker id")))?;
+pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
+    check_id(&j.worker_id).map_err(|m| Error::usage(m.replace("camera id", "worker id")))?;
     let (_client, js) = connect(&j.nats, &j.worker_id).await?;
     let b = buckets(&js, j.ttl).await?;
     let results = results_stream(&js).await?;
@@ -514,6 +558,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
         key: j.key.clone(),
     });
     service.set_fleet(fleet.clone());
+    service.add_sink(Arc::new(Publish(fleet.clone())));
     let publisher = tokio::spawn(publish(fleet.clone(), js.clone(), results, results_rx));
     let (inputs, inputs_rx) = mpsc::channel(INPUTS);
     let registry: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
@@ -601,7 +646,7 @@ pub(crate) async fn join(service: Arc<Service>, j: Join) -> Result<Member, Failu
 impl Member {
     /// Releases every lease (so that other workers take the cameras at once), leaves the
     /// member list, and flushes what results it can for up to a second.
-    pub(crate) async fn leave(mut self) {
+    pub async fn leave(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -1000,11 +1045,41 @@ async fn lane(
     }
 }
 
-impl FleetLink for Fleet {
-    fn offer(&self, camera: &str, token: u64, r: &TrackingResult) {
-        Fleet::offer(self, camera, token, r);
-    }
+/// The fleet's results publisher as a sink: a stream run under a lease offers each result
+/// for JetStream (the bounded buffer towards it drops, counted in `buffer_full`).
+#[derive(Debug)]
+struct Publish(Arc<Fleet>);
 
+impl Sink for Publish {
+    fn open(
+        &self,
+        conn: &rtsp_worker::StreamConnection,
+        lease: Option<u64>,
+    ) -> Option<Box<dyn StreamSink>> {
+        Some(Box::new(LeasedStream {
+            fleet: self.0.clone(),
+            camera: conn.id().to_owned(),
+            token: lease?,
+        }))
+    }
+}
+
+/// One stream run under the lease `token`.
+struct LeasedStream {
+    fleet: Arc<Fleet>,
+    camera: String,
+    token: u64,
+}
+
+impl StreamSink for LeasedStream {
+    fn offer(&mut self, event: &rtsp_worker::StreamEvent) {
+        if let rtsp_worker::StreamEvent::Result(r) = event {
+            self.fleet.offer(&self.camera, self.token, r);
+        }
+    }
+}
+
+impl FleetLink for Fleet {
     fn register<'a>(
         &'a self,
         id: &'a str,

@@ -22,18 +22,18 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tower::ServiceBuilder;
 
-use crate::service::{Origin, RegistryError, Service};
-use ::service::config::{Entry, Trust};
+use crate::config::{Entry, Trust};
+use crate::registry::{Origin, RegistryError, Service};
 
-pub(crate) mod guard;
-pub(crate) mod server;
+pub mod guard;
+pub mod server;
 
-pub(crate) use crate::metrics::ConnStats;
-pub(crate) use guard::{Access, Token};
-pub(crate) use server::{Limits, Serving};
+pub use crate::metrics::ConnStats;
+pub use guard::{Access, Token};
+pub use server::{Limits, Serving};
 
 /// The largest request body taken (a camera with a few zones is well under 10 KiB).
-pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// API requests handled at once; more are answered 503 at once.
 const CONCURRENT_REQUESTS: usize = 32;
@@ -47,26 +47,26 @@ const PAGE: &str = include_str!("status.html");
 
 /// What the handlers share: the service, once the model has loaded.
 #[derive(Debug, Default)]
-pub(crate) struct AppState {
-    pub(crate) service: OnceLock<Arc<Service>>,
+pub struct AppState {
+    pub service: OnceLock<Arc<Service>>,
 }
 
 type Shared = Arc<AppState>;
 
 /// Parses `--http`'s address (`HOST:PORT`).
-pub(crate) fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
+pub fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
     addr.parse()
         .map_err(|_| format!("--http {addr:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"))
 }
 
 /// Binds the address.
-pub(crate) fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, String> {
     server::bind(addr).map_err(|e| format!("--http {addr}: cannot listen: {e}"))
 }
 
 /// Serves the API on `listener` until stopped, behind the checks of `access` and the
 /// server's `limits`.
-pub(crate) fn serve(
+pub fn serve(
     listener: std::net::TcpListener,
     state: Shared,
     access: Access,
@@ -122,14 +122,14 @@ fn router(state: Shared, access: Arc<Access>) -> Router {
 
 /// An error answer: a status and `{"error": message, "kind": kind}`.
 #[derive(Debug)]
-pub(crate) struct ApiError {
-    pub(crate) status: StatusCode,
+pub struct ApiError {
+    pub status: StatusCode,
     kind: &'static str,
     message: String,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             kind,

@@ -37,18 +37,18 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 use tracing::warn;
 
+use crate::lock;
 use crate::metrics::ConnStats;
-use crate::service::lock;
 
 /// The server's limits.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// A request head (or the first one on a new or idle connection) must arrive within this.
-    pub(crate) header_timeout: Duration,
+    pub header_timeout: Duration,
     /// Open connections at most.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// The largest request head, in bytes.
-    pub(crate) max_head: usize,
+    pub max_head: usize,
 }
 
 impl Default for Limits {
@@ -181,7 +181,7 @@ impl Drop for Busy {
 const BACKLOG: u32 = 4096;
 
 /// Binds `addr` for [`serve`], with a deep listen queue.
-pub(crate) fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let _runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
@@ -198,13 +198,13 @@ pub(crate) fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpL
 /// The running server: [`stop`](Self::stop) ends its accept loop (open connections finish
 /// with the process).
 #[derive(Debug)]
-pub(crate) struct Serving {
+pub struct Serving {
     stop: Arc<std::sync::atomic::AtomicBool>,
     addr: std::net::SocketAddr,
 }
 
 impl Serving {
-    pub(crate) fn stop(self) {
+    pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept.
         let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
@@ -217,7 +217,7 @@ impl Serving {
 /// # Errors
 ///
 /// The accept thread cannot be started, or there is no runtime.
-pub(crate) fn serve(
+pub fn serve(
     listener: std::net::TcpListener,
     app: Router,
     limits: Limits,

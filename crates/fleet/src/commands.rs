@@ -11,32 +11,54 @@ use serde_json::{Value, json};
 use tracing::debug;
 
 use super::{
-    CAMERAS, FleetKey, LEASES, MEMBERS, Nats, RegistryError, bucket, check_id, connect,
+    CAMERAS, Error, FleetKey, LEASES, MEMBERS, Nats, RegistryError, bucket, check_id, connect,
     delete_camera, nats_failure, open_entry, put_camera, results_stream, seal_entry,
 };
-use crate::exit::{Exit, Failure};
+
+/// A camera as `cameras add` takes it.
+#[derive(Debug, Clone)]
+pub struct NewCamera {
+    pub url: String,
+    pub username: Option<String>,
+    /// The environment variable holding the password (the operator's environment, read now).
+    pub password_env: Option<String>,
+    pub transport: Option<String>,
+}
 
 /// `cameras add ID URL`: puts a camera into the registry (fails if the id exists), its
 /// password sealed with the fleet key.
-pub(crate) async fn cameras_add(
+pub async fn cameras_add(
     nats: &Nats,
     id: &str,
-    camera: Value,
+    new: NewCamera,
     key: Option<&FleetKey>,
-) -> Result<(), Failure> {
-    check_id(id).map_err(|m| Failure::new(Exit::Usage, m))?;
-    let camera = seal_entry(id, camera, key).map_err(|m| Failure::new(Exit::Usage, m))?;
+) -> Result<(), Error> {
+    check_id(id).map_err(Error::usage)?;
+    let password = match &new.password_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            Error::usage(format!("--password-env names {var:?}, which is not set"))
+        })?),
+        None => None,
+    };
+    let camera = json!({
+        "url": new.url,
+        "username": new.username,
+        "password": password,
+        "transport": new.transport,
+    });
+    let camera = seal_entry(id, camera, key).map_err(Error::usage)?;
     let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     put_camera(&store, id, &camera).await.map_err(|e| match e {
-        RegistryError::Nats(_) => Failure::new(Exit::Unexpected, format!("camera {id:?}: {e}")),
-        _ => Failure::new(Exit::Usage, format!("camera {id:?}: {e}")),
+        RegistryError::Nats(_) => Error::unexpected(format!("camera {id:?}: {e}")),
+        _ => Error::usage(format!("camera {id:?}: {e}")),
     })
 }
 
 /// `cameras rekey`: every sealed password opened with any of the key file's keys and sealed
 /// again with its first (key rotation). Entries it cannot open are named and left alone.
-pub(crate) async fn cameras_rekey(nats: &Nats, key: &FleetKey) -> Result<(), Failure> {
+pub async fn cameras_rekey(nats: &Nats, key: Option<&FleetKey>) -> Result<(), Error> {
+    let key = key.ok_or_else(|| Error::usage("cameras rekey needs --fleet-key-file"))?;
     let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     let mut failed = Vec::new();
@@ -81,21 +103,21 @@ pub(crate) async fn cameras_rekey(nats: &Nats, key: &FleetKey) -> Result<(), Fai
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(Failure::new(Exit::Unexpected, failed.join("\n")))
+        Err(Error::unexpected(failed.join("\n")))
     }
 }
 
 /// `cameras remove ID`.
-pub(crate) async fn cameras_remove(nats: &Nats, id: &str) -> Result<(), Failure> {
+pub async fn cameras_remove(nats: &Nats, id: &str) -> Result<(), Error> {
     let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     delete_camera(&store, id).await.map_err(|e| match e {
-        RegistryError::Nats(_) => Failure::new(Exit::Unexpected, format!("camera {id:?}: {e}")),
-        _ => Failure::new(Exit::Usage, format!("camera {id:?}: {e}")),
+        RegistryError::Nats(_) => Error::unexpected(format!("camera {id:?}: {e}")),
+        _ => Error::usage(format!("camera {id:?}: {e}")),
     })
 }
 
-async fn entries(store: &kv::Store) -> Result<BTreeMap<String, kv::Entry>, Failure> {
+async fn entries(store: &kv::Store) -> Result<BTreeMap<String, kv::Entry>, Error> {
     let mut out = BTreeMap::new();
     let mut keys = match store.keys().await {
         Ok(k) => k.boxed(),
@@ -113,7 +135,7 @@ async fn entries(store: &kv::Store) -> Result<BTreeMap<String, kv::Entry>, Failu
 }
 
 /// The registry's cameras as JSON objects, passwords left out and URLs redacted.
-async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
+async fn registry(store: &kv::Store) -> Result<Vec<Value>, Error> {
     Ok(entries(store)
         .await?
         .into_iter()
@@ -131,7 +153,7 @@ async fn registry(store: &kv::Store) -> Result<Vec<Value>, Failure> {
 }
 
 /// `cameras list`: one JSON line per camera.
-pub(crate) async fn cameras_list(nats: &Nats) -> Result<(), Failure> {
+pub async fn cameras_list(nats: &Nats) -> Result<(), Error> {
     let (_c, js) = connect(nats, "rtsp-worker-cameras").await?;
     let store = bucket(&js, CAMERAS, Duration::ZERO).await?;
     let mut out = std::io::stdout().lock();
@@ -142,7 +164,7 @@ pub(crate) async fn cameras_list(nats: &Nats) -> Result<(), Failure> {
 }
 
 /// `cluster status`: one JSON document.
-pub(crate) async fn status(nats: &Nats) -> Result<Value, Failure> {
+pub async fn status(nats: &Nats) -> Result<Value, Error> {
     let (_c, js) = connect(nats, "rtsp-worker-status").await?;
     let open = |name: &'static str| {
         let js = js.clone();
@@ -202,7 +224,7 @@ fn time_now() -> time::OffsetDateTime {
 
 /// Where a reader starts.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum ReadFrom {
+pub enum ReadFrom {
     /// Where the durable consumer stopped (new results only if it is new).
     Resume,
     /// The oldest result kept.
@@ -211,8 +233,29 @@ pub(crate) enum ReadFrom {
     Since(time::OffsetDateTime),
 }
 
+impl ReadFrom {
+    /// `--since TIME` (RFC 3339 or Unix seconds), else `--from-start`, else resume.
+    pub fn new(since: Option<&str>, from_start: bool) -> Result<Self, Error> {
+        Ok(match since {
+            Some(t) => Self::Since(parse_since(t).map_err(Error::usage)?),
+            None if from_start => Self::Start,
+            None => Self::Resume,
+        })
+    }
+}
+
+/// `--idle SECS`: a positive number of seconds.
+pub fn idle(secs: Option<f64>) -> Result<Option<Duration>, Error> {
+    match secs {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            Err(Error::usage("--idle must be a positive number of seconds"))
+        }
+        s => Ok(s.map(Duration::from_secs_f64)),
+    }
+}
+
 /// Parses `--since`: RFC 3339 or Unix seconds.
-pub(crate) fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
+pub fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return time::OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128)
             .map_err(|e| format!("--since {s}: {e}"));
@@ -223,22 +266,21 @@ pub(crate) fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
 
 /// Settings of `results`.
 #[derive(Debug, Clone)]
-pub(crate) struct Read {
-    pub(crate) nats: Nats,
-    pub(crate) camera: Option<String>,
-    pub(crate) from: ReadFrom,
-    pub(crate) durable: String,
-    pub(crate) count: Option<u64>,
-    pub(crate) idle: Option<Duration>,
+pub struct Read {
+    pub nats: Nats,
+    pub camera: Option<String>,
+    pub from: ReadFrom,
+    pub durable: String,
+    pub count: Option<u64>,
+    pub idle: Option<Duration>,
 }
 
 /// `results`: JSON lines from a durable consumer, fenced, acknowledged after printing.
-pub(crate) async fn read(r: Read) -> Result<(), Failure> {
+pub async fn read(r: Read) -> Result<(), Error> {
     if let Some(c) = &r.camera {
-        check_id(c).map_err(|m| Failure::new(Exit::Usage, m))?;
+        check_id(c).map_err(Error::usage)?;
     }
-    check_id(&r.durable)
-        .map_err(|m| Failure::new(Exit::Usage, m.replace("camera id", "--durable")))?;
+    check_id(&r.durable).map_err(|m| Error::usage(m.replace("camera id", "--durable")))?;
     let (_c, js) = connect(&r.nats, "rtsp-worker-results").await?;
     let stream = results_stream(&js).await?;
     let name = match &r.camera {

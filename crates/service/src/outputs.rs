@@ -1,0 +1,229 @@
+//! The outputs as the operator asks for them: the command line's flags, with the cameras
+//! file's `[outputs]` filling what they leave unset, checked before anything starts — the
+//! HTTP server's address, token and host names (and the refusal to serve beyond loopback
+//! without a token), the MQTT broker and its password (a file or the environment, never the
+//! command line), the snapshot folder and period.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::metrics::Metrics;
+use crate::snapshots::Snapshots;
+use crate::{Error, config, http, mqtt};
+
+/// What the command line says about the outputs (the binary's `ServeArgs`, without clap).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub http: Option<String>,
+    pub http_token_file: Option<PathBuf>,
+    pub http_host: Vec<String>,
+    pub metrics_public: bool,
+    pub http_insecure: bool,
+    pub http_max_connections: usize,
+    pub mqtt: Option<String>,
+    pub mqtt_password_file: Option<PathBuf>,
+    pub mqtt_ca_file: Option<PathBuf>,
+    pub mqtt_prefix: Option<String>,
+    pub mqtt_queue: usize,
+    pub snapshots: Option<PathBuf>,
+    pub snapshot_every: Option<f64>,
+    pub snapshot_keep: usize,
+}
+
+/// The HTTP server as asked for.
+#[derive(Debug)]
+pub struct HttpServe {
+    addr: std::net::SocketAddr,
+    access: http::Access,
+    limits: http::Limits,
+    /// Beyond loopback without a token (`--http-insecure`).
+    insecure: bool,
+}
+
+impl HttpServe {
+    /// Binds and serves; returns the server and a line for the operator saying where and how.
+    pub fn start(
+        self,
+        state: Arc<http::AppState>,
+        connections: Arc<http::ConnStats>,
+    ) -> Result<(http::Serving, String), Error> {
+        let listener = http::bind(self.addr).map_err(Error::Usage)?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::unexpected(e.to_string()))?;
+        let how = match (&self.access.token, self.insecure) {
+            (Some(_), _) => "token required",
+            (None, true) => "INSECURE: no token, reachable from the network (--http-insecure)",
+            (None, false) => "no token: loopback only",
+        };
+        let serving = http::serve(listener, state, self.access, self.limits, connections)
+            .map_err(Error::Unexpected)?;
+        Ok((
+            serving,
+            format!("status page and API on http://{local}/ ({how})"),
+        ))
+    }
+}
+
+/// The HTTP server's settings: the address, the token (a file, else the environment),
+/// and the refusal to serve beyond loopback without one.
+fn http_serve(args: &Flags, file: &config::Outputs) -> Result<Option<HttpServe>, Error> {
+    let Some(addr) = args.http.clone().or_else(|| file.http.clone()) else {
+        return Ok(None);
+    };
+    let addr = http::parse_addr(&addr).map_err(Error::Usage)?;
+    let token = match args
+        .http_token_file
+        .as_ref()
+        .or(file.http_token_file.as_ref())
+    {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::usage(format!("--http-token-file {}: {e}", path.display())))?;
+            Some(
+                http::Token::parse(&text, &format!("--http-token-file {}", path.display()))
+                    .map_err(Error::Usage)?,
+            )
+        }
+        None => match std::env::var("RTSP_WORKER_HTTP_TOKEN") {
+            Ok(text) => {
+                Some(http::Token::parse(&text, "RTSP_WORKER_HTTP_TOKEN").map_err(Error::Usage)?)
+            }
+            Err(_) => None,
+        },
+    };
+    let loopback = addr.ip().is_loopback();
+    if !loopback && token.is_none() && !args.http_insecure {
+        return Err(Error::usage(format!(
+            "--http {addr} is reachable from the network, and without a token anyone who \
+                 reaches it can add and remove cameras: give --http-token-file FILE (or \
+                 RTSP_WORKER_HTTP_TOKEN), or --http-insecure behind a reverse proxy that \
+                 authenticates (docs/SECURITY.md)"
+        )));
+    }
+    if args.http_max_connections == 0 {
+        return Err(Error::usage("--http-max-connections must be at least 1"));
+    }
+    let mut hosts = Vec::new();
+    for h in args.http_host.iter().chain(&file.http_hosts) {
+        let name = h.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        {
+            return Err(Error::usage(format!(
+                "--http-host {h:?} is not a host name"
+            )));
+        }
+        hosts.push(name);
+    }
+    Ok(Some(HttpServe {
+        addr,
+        access: http::Access {
+            token,
+            metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
+            hosts,
+        },
+        limits: http::Limits {
+            max_connections: args.http_max_connections,
+            ..http::Limits::default()
+        },
+        insecure: !loopback && args.http_insecure,
+    }))
+}
+
+/// What `run` serves besides stdout, the file's `[outputs]` filling what the flags leave.
+#[derive(Debug)]
+pub struct Outputs {
+    pub http: Option<HttpServe>,
+    pub mqtt: Option<(mqtt::Broker, String, usize)>,
+    pub snapshots: Option<(PathBuf, Duration, usize)>,
+}
+
+pub fn resolve(args: &Flags, file: &config::Outputs) -> Result<Outputs, Error> {
+    let mqtt = match (&args.mqtt, &file.mqtt) {
+        (None, None) => None,
+        (from_flag, from_file) => {
+            // A password may sit in the config file's URL, not in the command line's.
+            let (url, in_file) = match from_flag {
+                Some(url) => (url, false),
+                None => (from_file.as_ref().expect("one is set"), true),
+            };
+            let mut broker = mqtt::parse_broker(url, in_file).map_err(Error::Usage)?;
+            let password = match args
+                .mqtt_password_file
+                .as_ref()
+                .or(file.mqtt_password_file.as_ref())
+            {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map(|t| t.trim_end_matches(['\n', '\r']).to_owned())
+                        .map_err(|e| {
+                            Error::usage(format!("--mqtt-password-file {}: {e}", path.display()))
+                        })?,
+                ),
+                None => std::env::var("RTSP_WORKER_MQTT_PASSWORD").ok(),
+            };
+            if let Some(p) = password {
+                broker = broker.with_password(p).map_err(Error::Usage)?;
+            }
+            broker.ca_file = args
+                .mqtt_ca_file
+                .clone()
+                .or_else(|| file.mqtt_ca_file.clone());
+            let prefix = args
+                .mqtt_prefix
+                .clone()
+                .or_else(|| file.mqtt_prefix.clone())
+                .unwrap_or_else(|| "rtsp-worker".into());
+            mqtt::check_prefix(&prefix).map_err(Error::Usage)?;
+            Some((broker, prefix, args.mqtt_queue))
+        }
+    };
+    let every = args.snapshot_every.or(file.snapshot_every).unwrap_or(5.0);
+    if !(every > 0.0 && every.is_finite()) {
+        return Err(Error::usage(
+            "--snapshot-every must be a positive number of seconds",
+        ));
+    }
+    if args.snapshot_keep == 0 {
+        return Err(Error::usage("--snapshot-keep must be at least 1"));
+    }
+    Ok(Outputs {
+        http: http_serve(args, file)?,
+        mqtt,
+        snapshots: args
+            .snapshots
+            .clone()
+            .or_else(|| file.snapshots.clone())
+            .map(|d| (d, Duration::from_secs_f64(every), args.snapshot_keep)),
+    })
+}
+
+impl Outputs {
+    /// Starts the sinks asked for besides stdout and the metrics: the MQTT publisher (it
+    /// connects in the background) and the snapshot writer, counting into `metrics`.
+    pub fn start_sinks(
+        &mut self,
+        metrics: &Metrics,
+    ) -> Result<(Option<mqtt::Publisher>, Option<Arc<Snapshots>>), Error> {
+        let publisher = match &self.mqtt {
+            Some((broker, prefix, queue)) => {
+                Some(mqtt::Publisher::start(broker, prefix, *queue).map_err(Error::Usage)?)
+            }
+            None => None,
+        };
+        let snapshots = self.snapshots.take().map(|(dir, every, keep)| {
+            Arc::new(Snapshots::start(
+                dir,
+                every,
+                keep,
+                metrics.snapshots_written.clone(),
+                metrics.snapshots_dropped.clone(),
+            ))
+        });
+        Ok((publisher, snapshots))
+    }
+}
