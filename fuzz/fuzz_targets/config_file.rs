@@ -1,4 +1,4 @@
-//! Cameras files into the `--config` parser (crates/cli/tests/bad_input.rs).
+//! Cameras files into the `--config` parser (crates/rtsp-worker-cli/tests/bad_input.rs).
 
 #![no_main]
 

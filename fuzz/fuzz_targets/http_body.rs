@@ -1,4 +1,4 @@
-//! `POST /api/v1/streams` bodies, taken as the handler does (crates/cli/tests/bad_input.rs).
+//! `POST /api/v1/streams` bodies, taken as the handler does (crates/rtsp-worker-cli/tests/bad_input.rs).
 
 #![no_main]
 

@@ -198,7 +198,7 @@ pub fn rtsp_url(data: &[u8]) {
 }
 
 /// A `POST /api/v1/streams` body, taken as the handler takes it (`add` in
-/// `crates/cli/src/http.rs`, mirrored here as that is a handler over a running service): JSON,
+/// `crates/service/src/http/mod.rs`, mirrored here as that is a handler over a running service): JSON,
 /// an object, `options` merged into the top level, no `password_env`, an `Entry`, then the
 /// entry's checks. `http_body`.
 pub fn http_body(data: &[u8]) {

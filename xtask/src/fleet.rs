@@ -1,6 +1,6 @@
 //! `cargo xtask bench cluster` and `cargo xtask soak --cluster`: the fleet at 30 and 300
 //! cameras, and for minutes under random worker kills. Both run the example
-//! `crates/cli/examples/fleet_scale.rs` (a real NATS server, worker processes of the debug
+//! `crates/rtsp-worker-cli/examples/fleet_scale.rs` (a real NATS server, worker processes of the debug
 //! binary, replayed clips and the stand-in detector) and render their JSON into docs/BENCHMARKS.md and
 //! docs/RELIABILITY.md between markers.
 
@@ -16,7 +16,14 @@ use crate::{cargo, project_root, run};
 fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
     let assets = crate::setup::setup()?;
     // The workers are processes of the debug binary, as `cargo test` builds it.
-    run(cargo().args(["build", "--locked", "-p", "cli", "--bin", "rtsp-worker"]))?;
+    run(cargo().args([
+        "build",
+        "--locked",
+        "-p",
+        "rtsp-worker-cli",
+        "--bin",
+        "rtsp-worker",
+    ]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| project_root().join("target"), std::path::PathBuf::from);
     let bin = target.join("debug/rtsp-worker");
@@ -29,7 +36,7 @@ fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
             "run",
             "--locked",
             "-p",
-            "cli",
+            "rtsp-worker-cli",
             "--example",
             "fleet_scale",
             "--",

@@ -39,7 +39,7 @@ cargo xtask <command>
           summary.md, and (full run) docs/BENCHMARKS.md. `--quick`: CI-sized (~3 min);
           `e2e`: only the end-to-end part
   pytest  setup, then the Python package's wheel installed in its venv under pytest
-          (crates/python/tests; part of `test`)
+          (crates/rtsp-worker-py/tests; part of `test`)
   bench python [--quick]
           results/s delivered to Python consumers (async iterator, callback, queue) at 4
           streams beside the Rust consumer in the same run, CPU per result;
@@ -203,7 +203,15 @@ fn demo() -> Result<()> {
     let assets = setup::setup()?;
     run(cargo()
         .envs(assets.env())
-        .args(["run", "--quiet", "--release", "-p", "cli", "--", "demo"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "rtsp-worker-cli",
+            "--",
+            "demo",
+        ])
         .args(std::env::args().skip(2)))
 }
 

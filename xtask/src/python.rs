@@ -1,4 +1,4 @@
-//! The Python package (`crates/python`): its wheel for the machine's Python (maturin, from a
+//! The Python package (`crates/rtsp-worker-py`): its wheel for the machine's Python (maturin, from a
 //! venv under the cache), its pytest suite, and `cargo xtask bench python` (results delivered
 //! to a Python consumer beside the Rust consumer, in the same run).
 
@@ -37,7 +37,7 @@ pub(crate) fn wheel(assets: &Assets) -> Result<PathBuf> {
             "skip",
             "-m",
         ])
-        .arg(root.join("crates/python/Cargo.toml"))
+        .arg(root.join("crates/rtsp-worker-py/Cargo.toml"))
         .arg("-i")
         .arg(&py)
         .arg("--out")
@@ -68,13 +68,13 @@ fn installed(assets: &Assets) -> Result<PathBuf> {
 }
 
 /// `cargo xtask test`'s Python part: the wheel, installed, under pytest
-/// (`crates/python/tests`: the seed's four examples, slow and failing callbacks, errors,
+/// (`crates/rtsp-worker-py/tests`: the seed's four examples, slow and failing callbacks, errors,
 /// frames, signals).
 pub(crate) fn pytest(assets: &Assets) -> Result<()> {
     let py = installed(assets)?;
     run(Command::new(py)
         .envs(assets.env())
-        .current_dir(project_root().join("crates/python/tests"))
+        .current_dir(project_root().join("crates/rtsp-worker-py/tests"))
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-ra", "."]))
 }
 
@@ -110,7 +110,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
                     c
                 } else {
                     let mut c = Command::new(&py);
-                    c.arg(project_root().join("crates/python/bench/consumer.py"))
+                    c.arg(project_root().join("crates/rtsp-worker-py/bench/consumer.py"))
                         .args(["--mode", mode]);
                     c
                 };

@@ -76,7 +76,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         cmd.args(["--", "--test-threads", "1", "--nocapture"]);
         tee(&mut cmd)
     };
-    for package in ["gpu-decode", "rtsp-ingest", "infer-trt", "cli"] {
+    for package in ["gpu-decode", "rtsp-ingest", "infer-trt", "rtsp-worker-cli"] {
         test(package, &["bad_input"], sizes.cases)?;
     }
     test("rtsp-worker", &["reliability", "faults"], 0)?;

@@ -140,8 +140,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     // and sink over the pure lease rules; the binary only wires them.
     ("service", &["rtsp-worker"]),
     ("fleet", &["rtsp-worker", "service", "lease"]),
-    ("cli", &["rtsp-worker", "service", "fleet"]),
-    ("python", &["rtsp-worker"]),
+    ("rtsp-worker-cli", &["rtsp-worker", "service", "fleet"]),
+    ("rtsp-worker-py", &["rtsp-worker"]),
     // Test support: only ever a dev-dependency (below), and depending on no crate of ours.
     ("testkit", &[]),
 ];

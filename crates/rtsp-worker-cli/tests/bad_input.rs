@@ -8,7 +8,7 @@
 //!
 //! The config parser is the `service` crate's; the HTTP API is driven in a running process.
 //!
-//! `cargo test -p cli --test bad_input -- --show-output` prints the cases tried
+//! `cargo test -p rtsp-worker-cli --test bad_input -- --show-output` prints the cases tried
 //! (`PROPTEST_CASES=N` runs N per property instead).
 
 // The figures (cases tried, time) are the output: docs/RELIABILITY.md quotes them.

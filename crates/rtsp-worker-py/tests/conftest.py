@@ -16,7 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 SERVER = ROOT / "crates" / "testkit" / "rtsp_server.py"
-EXAMPLES = ROOT / "crates" / "python" / "examples"
+EXAMPLES = ROOT / "crates" / "rtsp-worker-py" / "examples"
 CLIPS = pathlib.Path(os.environ.get("RTSP_WORKER_CLIPS", pathlib.Path.home() / ".cache/rtsp-worker/clips"))
 PASSWORD = "s3cr3t-Pw0rd"
 # Every character a password may hold that a URL parser would take for something else.
