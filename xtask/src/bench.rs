@@ -57,12 +57,6 @@ fn env_num(name: &str, default: f64) -> f64 {
 }
 
 pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
-    if extra.iter().any(|a| a == "cluster") {
-        return crate::fleet::bench();
-    }
-    if extra.iter().any(|a| a == "python") {
-        return crate::python::bench(extra);
-    }
     let plan = Plan {
         quick: extra.iter().any(|a| a == "--quick"),
     };

@@ -7,6 +7,7 @@
 
 mod bench;
 mod clips;
+mod cmd;
 mod fleet;
 mod gpu;
 mod onnx;
@@ -18,10 +19,12 @@ mod soak;
 mod tidy;
 mod tracking;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+pub(crate) use crate::cmd::{cargo, example, output, project_root, run};
 
 const HELP: &str = "\
 cargo xtask <command>
@@ -83,6 +86,8 @@ fn main() -> Result<()> {
         "setup" => setup::setup().and_then(|a| python::wheel(&a)).map(|_| ()),
         "test" => test(),
         "pytest" => python::pytest(&setup::setup()?),
+        "bench" if rest.iter().any(|a| a == "cluster") => fleet::bench(),
+        "bench" if rest.iter().any(|a| a == "python") => python::bench(rest),
         "bench" => bench::run_benches(rest),
         "demo" => demo(),
         "paths" => {
@@ -113,7 +118,7 @@ fn main() -> Result<()> {
 
 /// Features that need NVIDIA software at run time (loaded then, never linked).
 const GPU_FEATURES: &str = "gpu-decode/nvdec,gpu-decode/cuda,infer-trt/tensorrt,\
-     rtsp-worker/nvdec,rtsp-worker/tensorrt,cli/nvdec,cli/tensorrt";
+     rtsp-worker/nvdec,rtsp-worker/tensorrt,rtsp-worker-cli/nvdec,rtsp-worker-cli/tensorrt";
 
 /// The README's second command, and all that `.ci/run` does.
 fn test() -> Result<()> {
@@ -194,7 +199,7 @@ fn test() -> Result<()> {
         ])
         .args(["--test", "gpu", "--", "--show-output"]))?;
     // The benchmarks, CI-sized, so that they never rot (figures in target/bench/).
-    crate::bench::run_benches(&["--quick".to_owned()])?;
+    bench::run_benches(&["--quick".to_owned()])?;
     python::bench(&["--quick".to_owned()])?;
     Ok(())
 }
@@ -253,72 +258,4 @@ fn track(kind: &str, input: &Path, output: &Path) -> Result<()> {
         output.display()
     );
     Ok(())
-}
-
-/// `cargo` (the one running xtask), in the workspace root.
-pub(crate) fn cargo() -> Command {
-    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    c.current_dir(project_root());
-    c
-}
-
-/// `cargo run --release` of a package's example, arguments to follow.
-pub(crate) fn example(package: &str, name: &str) -> Command {
-    let mut c = cargo();
-    c.args([
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        package,
-        "--example",
-        name,
-        "--",
-    ]);
-    c
-}
-
-/// The workspace root (xtask lives one level below it).
-pub(crate) fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace root")
-        .to_path_buf()
-}
-
-/// Runs a command, echoing it, and fails on a non-zero exit.
-pub(crate) fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {}", show(cmd));
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {}", show(cmd)))?;
-    if !status.success() {
-        bail!("{} failed: {status}", show(cmd));
-    }
-    Ok(())
-}
-
-/// Runs a command quietly and returns its stdout.
-pub(crate) fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot start {}", show(cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}\n{}",
-            show(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
 }

@@ -420,3 +420,270 @@ fn patched_retina_is_upstream_plus_the_patch() {
          the patch (patches/README.md) rather than edit the copy alone"
     );
 }
+
+/// A module's path in its crate (`[]` is the root).
+type ModPath = Vec<String>;
+/// A crate's modules, with the file each lives in.
+type Mods = std::collections::BTreeMap<ModPath, PathBuf>;
+/// Names a module re-exports (`pub use`), with the module that defines each.
+type Reexports = std::collections::BTreeMap<(ModPath, String), ModPath>;
+/// Each module with the paths it names (and whether by `pub use`).
+type Named = Vec<(ModPath, Vec<(String, bool)>)>;
+
+/// A crate's modules, by path, with the file each lives in.
+fn modules(src: &Path) -> Mods {
+    let mut files_of = Vec::new();
+    files(src, "rs", &mut files_of);
+    files_of
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(src).unwrap().with_extension("");
+            let mut path: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if matches!(
+                path.last().map(String::as_str),
+                Some("lib" | "main" | "mod")
+            ) {
+                path.pop();
+            }
+            (path, f)
+        })
+        .collect()
+}
+
+/// A file's code without comments and without its `#[cfg(test)] mod tests` (a test module
+/// is a child that uses its parent, by design).
+fn code_of(file: &Path) -> String {
+    let text = fs::read_to_string(file).unwrap_or_default();
+    let text = text.split("\n#[cfg(test)]\nmod tests").next().unwrap_or("");
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `a::{b, c::{d, e}}` → `a::b`, `a::c::d`, `a::c::e` (spaces already removed).
+fn expand_use(u: &str) -> Vec<String> {
+    let Some(open) = u.find("::{") else {
+        return vec![u.to_owned()];
+    };
+    let (prefix, inner) = (&u[..open], &u[open + 3..u.len() - 1]);
+    let (mut parts, mut depth, mut cur) = (Vec::new(), 0, String::new());
+    for ch in inner.chars() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if ch == ',' && depth == 0 {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(ch);
+        }
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| {
+            if p == "self" {
+                vec![prefix.to_owned()]
+            } else {
+                expand_use(&format!("{prefix}::{p}"))
+            }
+        })
+        .collect()
+}
+
+/// Every path a file names: its `use` items (expanded) and inline `crate::…`/`super::…`
+/// paths, each with whether it is a `pub use`.
+fn paths_in(code: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("use ") {
+        let before = &rest[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let lead = before[line_start..].trim();
+        // `use` as an item: alone at the line's start, or after `pub`/`pub(crate)`.
+        let is_item = lead.is_empty() || (lead.starts_with("pub") && before.ends_with(' '));
+        if !is_item {
+            rest = &rest[at + 4..];
+            continue;
+        }
+        let end = rest[at..].find(';').map_or(rest.len(), |e| at + e);
+        let body: String = rest[at + 4..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for p in expand_use(&body) {
+            out.push((p, lead.starts_with("pub")));
+        }
+        rest = rest.get(end + 1..).unwrap_or("");
+    }
+    for start in ["crate::", "super::"] {
+        for (i, _) in code.match_indices(start) {
+            let prev = code[..i].chars().last();
+            if prev.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let path: String = code[i..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            let path = path.trim_end_matches(':');
+            if path.len() > start.len() {
+                out.push((path.to_owned(), false));
+            }
+        }
+    }
+    out
+}
+
+/// Which module a path names from module `from`: the longest module prefix, then through a
+/// `pub use` to the module that defines the item.
+fn resolve(from: &[String], path: &str, mods: &Mods, reexports: &Reexports) -> Option<ModPath> {
+    let mut segs: Vec<&str> = path.split("::").collect();
+    let mut base: Vec<String> = match segs.first() {
+        Some(&"crate") => {
+            segs.remove(0);
+            Vec::new()
+        }
+        Some(&"super") => {
+            let mut b = from.to_vec();
+            while segs.first() == Some(&"super") {
+                b.pop();
+                segs.remove(0);
+            }
+            b
+        }
+        Some(&"self") => {
+            segs.remove(0);
+            from.to_vec()
+        }
+        Some(first) => {
+            let mut child = from.to_vec();
+            child.push((*first).to_owned());
+            if !mods.contains_key(&child) {
+                return None;
+            }
+            from.to_vec()
+        }
+        None => return None,
+    };
+    let mut rest = segs.into_iter();
+    let mut next = rest.next();
+    while let Some(s) = next {
+        let mut child = base.clone();
+        child.push(s.to_owned());
+        if !mods.contains_key(&child) {
+            break;
+        }
+        base = child;
+        next = rest.next();
+    }
+    if let Some(item) = next {
+        let name = item.split(" as ").next().unwrap_or(item).to_owned();
+        if let Some(definer) = reexports.get(&(base.clone(), name)) {
+            return Some(definer.clone());
+        }
+    }
+    Some(base)
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    // docs/ARCHITECTURE.md: dependencies between modules go one way, as between crates. A
+    // `pub use` counts as an import; a path through a re-export counts for the module that
+    // defines the item.
+    let root = project_root();
+    let mut crates: Vec<PathBuf> = vec![root.join("xtask/src")];
+    for e in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        crates.push(e.path().join("src"));
+    }
+    let mut cycles = Vec::new();
+    for src in crates.into_iter().filter(|s| s.is_dir()) {
+        let mods = modules(&src);
+        let code: Named = mods
+            .iter()
+            .map(|(m, f)| (m.clone(), paths_in(&code_of(f))))
+            .collect();
+        let mut reexports = Reexports::new();
+        for (m, paths) in &code {
+            for (p, public) in paths {
+                let Some(last) = p.rsplit("::").next().filter(|_| *public) else {
+                    continue;
+                };
+                let name = last.rsplit(" as ").next().unwrap_or(last).to_owned();
+                let no_reexports = Reexports::new();
+                if let Some(definer) = resolve(m, p, &mods, &no_reexports)
+                    && definer != *m
+                {
+                    reexports.insert((m.clone(), name), definer);
+                }
+            }
+        }
+        // Each edge with the first path that makes it.
+        let mut edges = std::collections::BTreeMap::new();
+        for (m, paths) in &code {
+            for (p, _) in paths {
+                if let Some(to) = resolve(m, p, &mods, &reexports)
+                    && to != *m
+                {
+                    edges.entry((m.clone(), to)).or_insert_with(|| p.clone());
+                }
+            }
+        }
+        let name = |m: &ModPath| {
+            if m.is_empty() {
+                "root".to_owned()
+            } else {
+                m.join("::")
+            }
+        };
+        for ((a, b), why) in &edges {
+            if let Some(back) = edges.get(&(b.clone(), a.clone()))
+                && a < b
+            {
+                cycles.push(format!(
+                    "{}: {} ({why}) <-> {} ({back})",
+                    rel(&src),
+                    name(a),
+                    name(b),
+                ));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules that import each other: {cycles:#?}"
+    );
+}
+
+#[test]
+fn the_cycle_check_sees_a_cycle() {
+    let mods: Mods = [
+        (vec![], PathBuf::new()),
+        (vec!["a".to_owned()], PathBuf::new()),
+    ]
+    .into_iter()
+    .collect();
+    let no = Reexports::new();
+    assert_eq!(
+        resolve(&[], "a::Thing", &mods, &no),
+        Some(vec!["a".to_owned()])
+    );
+    assert_eq!(
+        resolve(&["a".to_owned()], "crate::helper", &mods, &no),
+        Some(vec![])
+    );
+    let uses = paths_in("use crate::{a::{X, Y}, b};\npub use self::a::Z;\nfn f() { super::g() }");
+    assert!(
+        uses.contains(&("crate::a::X".to_owned(), false)),
+        "{uses:?}"
+    );
+    assert!(uses.contains(&("crate::b".to_owned(), false)), "{uses:?}");
+    assert!(uses.contains(&("self::a::Z".to_owned(), true)), "{uses:?}");
+    assert!(uses.contains(&("super::g".to_owned(), false)), "{uses:?}");
+}

@@ -36,12 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-mod commands;
+pub mod commands;
 mod seal;
-pub use commands::{
-    NewCamera, Read, ReadFrom, cameras_add, cameras_list, cameras_rekey, cameras_remove, idle,
-    parse_since, read, status,
-};
 pub use seal::FleetKey;
 
 /// What went wrong, as the binary maps it to an exit code.

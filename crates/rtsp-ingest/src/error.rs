@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::RedactedUrl;
+use crate::url::{InvalidUrl, RedactedUrl};
 
 /// Where in a session's life an error happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,5 +198,14 @@ impl Error {
                 | Self::NoVideoStream { .. }
                 | Self::UnsupportedTransport { .. }
         )
+    }
+}
+
+impl From<InvalidUrl> for Error {
+    fn from(e: InvalidUrl) -> Self {
+        Self::InvalidUrl {
+            url: e.url,
+            reason: e.reason,
+        }
     }
 }

@@ -5,8 +5,6 @@ use std::fmt;
 
 use url::Url;
 
-use crate::Error;
-
 /// Username and password for a camera.
 ///
 /// `Debug` never shows the password.
@@ -196,11 +194,18 @@ impl fmt::Debug for CameraUrl {
     }
 }
 
+/// A URL that is not a camera's: `Error::InvalidUrl` once it leaves this module.
+#[derive(Debug)]
+pub(crate) struct InvalidUrl {
+    pub(crate) url: RedactedUrl,
+    pub(crate) reason: String,
+}
+
 impl CameraUrl {
     /// Parses `text`; credentials in it win over `creds` given separately.
-    pub(crate) fn parse(text: &str, creds: Option<Credentials>) -> Result<Self, Error> {
+    pub(crate) fn parse(text: &str, creds: Option<Credentials>) -> Result<Self, InvalidUrl> {
         let redacted = RedactedUrl::from_text(text);
-        let invalid = |reason: &str| Error::InvalidUrl {
+        let invalid = |reason: &str| InvalidUrl {
             url: redacted.clone(),
             reason: reason.to_owned(),
         };
@@ -325,7 +330,7 @@ mod tests {
             "not a url",
         ] {
             match CameraUrl::parse(text, None) {
-                Err(Error::InvalidUrl { url, .. }) => {
+                Err(InvalidUrl { url, .. }) => {
                     assert!(!url.as_str().contains("topsecret"), "{url}")
                 }
                 other => panic!("{text}: {other:?}"),
@@ -353,7 +358,7 @@ mod tests {
         ] {
             for host_part in ["cam.local:554/live?x=1", "192.0.2.1/", "[::1]:8554/s"] {
                 let text = format!("rtsp://admin:{password}@{host_part}");
-                let u = CameraUrl::parse(&text, None).unwrap_or_else(|e| panic!("{text}: {e}"));
+                let u = CameraUrl::parse(&text, None).unwrap_or_else(|e| panic!("{text}: {e:?}"));
                 let c = u.creds.clone().unwrap();
                 assert_eq!(c.username, "admin", "{text}");
                 // Written as typed (a `%XX` is an escape, as in any URL).
@@ -398,7 +403,7 @@ mod tests {
             "rtsp:/u:p/w@h",
         ] {
             let e = CameraUrl::parse(text, None).err();
-            if let Some(Error::InvalidUrl { url, .. }) = &e {
+            if let Some(InvalidUrl { url, .. }) = &e {
                 assert!(
                     !url.as_str().contains("pa") && !url.as_str().contains("p/w"),
                     "{url}"

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use fleet::commands;
 use service::config;
 use service::metrics::Metrics;
 use service::{Mode, Origin, Service, http, mqtt, outputs};
@@ -375,7 +376,7 @@ fn main() -> ExitCode {
             Command::Cameras(args) => cameras(args).await,
             Command::Results(args) => results(args).await,
             Command::Cluster(args) => match args.action {
-                ClusterAction::Status => fleet::status(&args.nats.auth.nats(&args.nats.cluster))
+                ClusterAction::Status => commands::status(&args.nats.auth.nats(&args.nats.cluster))
                     .await
                     .map(|v| {
                         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -428,29 +429,29 @@ async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
             password_env,
             transport,
         } => {
-            let new = fleet::NewCamera {
+            let new = commands::NewCamera {
                 url,
                 username,
                 password_env,
                 transport,
             };
-            fleet::cameras_add(&nats, &id, new, key).await
+            commands::cameras_add(&nats, &id, new, key).await
         }
-        CamerasAction::Remove { id } => fleet::cameras_remove(&nats, &id).await,
-        CamerasAction::List => fleet::cameras_list(&nats).await,
-        CamerasAction::Rekey => fleet::cameras_rekey(&nats, key).await,
+        CamerasAction::Remove { id } => commands::cameras_remove(&nats, &id).await,
+        CamerasAction::List => commands::cameras_list(&nats).await,
+        CamerasAction::Rekey => commands::cameras_rekey(&nats, key).await,
     }
     .map_err(Failure::from)
 }
 
 async fn results(args: ResultsArgs) -> Result<(), Failure> {
-    Ok(fleet::read(fleet::Read {
+    Ok(commands::read(commands::Read {
         nats: args.nats.auth.nats(&args.nats.cluster),
         camera: args.camera,
-        from: fleet::ReadFrom::new(args.since.as_deref(), args.from_start)?,
+        from: commands::ReadFrom::new(args.since.as_deref(), args.from_start)?,
         durable: args.durable,
         count: args.count,
-        idle: fleet::idle(args.idle)?,
+        idle: commands::idle(args.idle)?,
     })
     .await?)
 }

@@ -62,6 +62,7 @@ mod gpu;
 mod ids;
 mod manager;
 mod outbox;
+mod picture;
 mod pipeline;
 mod reported;
 mod result;
@@ -81,10 +82,11 @@ pub use crate::ids::{
     MAX_STREAM_ID, check_stream_id, free_stream_id, is_file_url, numbered_stream_id,
 };
 pub use crate::manager::StreamConnectionManager;
+pub use crate::picture::FrameImage;
 pub use crate::result::{
     DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
 };
-pub use crate::snapshot::{FrameImage, Snapshot};
+pub use crate::snapshot::Snapshot;
 pub use crate::stats::{
     Accounting, BatchTriggers, BatcherStats, DetectorStats, Drops, LatencySummary, ManagerStats,
     StreamState, StreamStats,

@@ -13,9 +13,10 @@ use tracing::warn;
 
 use crate::config::Settings;
 use crate::outbox::Outbox;
+use crate::picture::{FrameImage, Picture};
 use crate::reported::{Reported, Shown};
 use crate::sequencer::Sequencer;
-use crate::snapshot::{FrameImage, Latest, Picture, Snapshot};
+use crate::snapshot::{Latest, Snapshot};
 use crate::stats::{Accounting, Drops, Rate, StreamState, StreamStats, Window};
 use crate::{DetectedObject, Error, StreamEvent, TrackingResult};
 

@@ -22,13 +22,12 @@ pub mod registry;
 pub mod sink;
 pub mod snapshots;
 pub mod stdout;
-
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+pub mod support;
 
 pub use registry::{Finished, FleetLink, Origin, RegistryError, Reload, Seen, Service, Settings};
 pub use sink::{Sink, StreamSink};
 pub use stdout::Mode;
+pub use support::{lock, now_secs};
 
 /// What went wrong, as the binary maps it to an exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,16 +75,4 @@ impl From<rtsp_worker::Error> for Error {
             _ => Self::Unexpected(e.to_string()),
         }
     }
-}
-
-/// Locks a mutex; a panic elsewhere while it was held does not poison the service.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Seconds since the Unix epoch, now.
-pub fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

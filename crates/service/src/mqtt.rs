@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::events::{CameraEvents, Message};
 use crate::sink::{Sink, StreamSink};
-use crate::{lock, now_secs};
+use crate::support::{lock, now_secs};
 
 /// Messages the publisher holds for a broker that is away before it drops new ones (the
 /// default of `--mqtt-queue`).

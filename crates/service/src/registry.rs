@@ -20,9 +20,10 @@ use tracing::info;
 use crate::config::{self, Camera};
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
+use crate::output;
 use crate::sink::{Sink, StreamSink};
 use crate::stdout::{Mode, Stdout};
-use crate::{lock, output};
+use crate::support::lock;
 
 /// Why the registry refused an edit.
 #[derive(Debug)]

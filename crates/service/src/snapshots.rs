@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::lock;
 use crate::sink::{Sink, StreamSink};
+use crate::support::lock;
 
 /// Snapshots waiting for the writer at most; a stream whose snapshot finds it full tries
 /// again with its next result.

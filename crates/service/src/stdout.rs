@@ -13,9 +13,9 @@ use rtsp_worker::{StreamConnection, StreamEvent};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::lock;
 use crate::output;
 use crate::sink::{Sink, StreamSink};
+use crate::support::lock;
 
 /// Lines waiting for stdout at most.
 const QUEUE: usize = 1024;

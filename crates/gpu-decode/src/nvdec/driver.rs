@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaStream, result as cu, sys as cusys};
 
+use super::libs::{NvdecLibraries, load};
 use super::sys::{
     CUVIDDECODECAPS, CUVIDDECODECREATEINFO, CUVIDPARSERPARAMS, CUVIDPICPARAMS, CUVIDPROCPARAMS,
     CUVIDSOURCEDATAPACKET, CUresult, CUstream, CUvideodecoder, CUvideoparser, cuvidDecodeStatus,
 };
-use super::{NvdecLibraries, load};
 use crate::Error;
 
 /// Device memory a [`Driver`] allocated; freed when dropped.

@@ -26,7 +26,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// A bearer token; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]

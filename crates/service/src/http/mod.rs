@@ -23,12 +23,14 @@ use serde_json::{Value, json};
 use tower::ServiceBuilder;
 
 use crate::config::{Entry, Trust};
-use crate::registry::{Origin, RegistryError, Service};
+use crate::registry::{Origin, Service};
 
+pub mod error;
 pub mod guard;
 pub mod server;
 
 pub use crate::metrics::ConnStats;
+pub use error::ApiError;
 pub use guard::{Access, Token};
 pub use server::{Limits, Serving};
 
@@ -118,61 +120,6 @@ fn router(state: Shared, access: Arc<Access>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(access, guard::check))
         .with_state(state)
-}
-
-/// An error answer: a status and `{"error": message, "kind": kind}`.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": self.message, "kind": self.kind});
-        (self.status, axum::Json(body)).into_response()
-    }
-}
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        let status = match e {
-            Error::DuplicateStream(_) | Error::TooManyStreams(_) => StatusCode::CONFLICT,
-            Error::UnknownStream(_) => StatusCode::NOT_FOUND,
-            Error::Camera { .. }
-            | Error::InvalidConfig { .. }
-            | Error::InvalidStreamId(_)
-            | Error::FileUrlRefused => StatusCode::BAD_REQUEST,
-            Error::Shutdown => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.kind(), e.to_string())
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> Self {
-        match e {
-            RegistryError::Exists => {
-                ApiError::new(StatusCode::CONFLICT, "duplicate_stream", e.to_string())
-            }
-            RegistryError::Missing => {
-                ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
-            }
-            _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
-        }
-    }
 }
 
 /// What a handler answers: a response, or an error that becomes one.

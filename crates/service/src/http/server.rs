@@ -37,8 +37,8 @@ use tokio::sync::Notify;
 use tower::ServiceExt;
 use tracing::warn;
 
-use crate::lock;
 use crate::metrics::ConnStats;
+use crate::support::lock;
 
 /// The server's limits.
 #[derive(Debug, Clone, Copy)]
