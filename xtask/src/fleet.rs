@@ -15,18 +15,25 @@ use crate::{cargo, project_root, run};
 
 fn fleet_test(name: &str, envs: &[(&str, String)]) -> Result<()> {
     let assets = crate::setup::setup()?;
-    // The workers are processes of the debug binary, as `cargo test` builds it.
-    run(cargo().args([
-        "build",
-        "--locked",
-        "-p",
-        "rtsp-worker-cli",
-        "--bin",
-        "rtsp-worker",
-    ]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), std::path::PathBuf::from);
-    let bin = target.join("debug/rtsp-worker");
+    // The workers are processes of the debug binary, as `cargo test` builds it, unless
+    // RTSP_WORKER_BIN names another (an older build, for a before/after comparison).
+    let bin = match std::env::var_os("RTSP_WORKER_BIN") {
+        Some(bin) => std::path::PathBuf::from(bin),
+        None => {
+            let build = [
+                "build",
+                "--locked",
+                "-p",
+                "rtsp-worker-cli",
+                "--bin",
+                "rtsp-worker",
+            ];
+            run(cargo().args(build))?;
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| project_root().join("target"), std::path::PathBuf::from)
+                .join("debug/rtsp-worker")
+        }
+    };
     let which = name.trim_start_matches("fleet_");
     let mut cmd = cargo();
     cmd.envs(assets.env())

@@ -1,6 +1,9 @@
 //! A generic ping-pong batcher: items from many keys (camera streams, clients, shards) go in,
 //! bounded batches come out, with a hard bound on how long any item waits.
 //!
+//! It depends on no crate of the workspace, and on no async runtime unless a driver's feature
+//! asks for one (tidy's `LAYERS`).
+//!
 //! The core, [`Batcher`], is a pure state machine in the style of quinn-proto: it does no I/O,
 //! reads no clock and starts no thread. Every call takes `now`; [`Batcher::poll_timeout`] says
 //! when to come back and [`Batcher::poll`] hands out [`Event`]s: batches to run and items it

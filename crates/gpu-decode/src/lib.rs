@@ -1,5 +1,8 @@
 //! Video decoding for rtsp-worker: access units in, frames ready for the detector out.
 //!
+//! It depends on no crate of the workspace: it takes its own [`Packet`], and only the facade
+//! adapts the ingest's units to it (tidy's `LAYERS`).
+//!
 //! - [`Decoder`]: the per-stream trait (`decode`, `flush`, `reset`, `next_frame`), fed with
 //!   this crate's own [`Packet`] and [`CodecConfig`] (callers adapt their stream types).
 //! - [`Frame`]: where its pixels live — host memory from a bounded, recycling [`FramePool`],

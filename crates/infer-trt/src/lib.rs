@@ -1,6 +1,9 @@
 //! Batched object detection for rtsp-worker: one detector call for a whole batch of frames
 //! from many streams, detections per frame back.
 //!
+//! Of the workspace it knows gpu-decode's frames and letterbox only, never the ingest, the
+//! batcher or the tracker, not even in its tests (tidy's `LAYERS`).
+//!
 //! - [`ModelRepository`]: models by id on ONNX Runtime (loaded at run time from the library
 //!   `cargo xtask setup` provides, or `ORT_DYLIB_PATH`), several execution contexts per model.
 //! - [`yolo`]: post-processing for Ultralytics-style detectors (v8/v11/v12): confidence

@@ -4,6 +4,8 @@
 //! an owner that lost its lease. No I/O and no clock: the caller (the binary's NATS driver)
 //! feeds in what the key-value store said and the time, and carries out the [`Action`]s.
 //!
+//! It depends on no crate of the workspace (tidy's `LAYERS`).
+//!
 //! The store is a compare-and-set key-value store with per-bucket TTLs (NATS JetStream KV):
 //! a lease is a key per camera, created by its owner and updated every `ttl / 3`; the key's
 //! revision at creation is the **fencing token**, which grows with every new owner. The

@@ -1,6 +1,9 @@
 //! RTSP camera sessions that never give up: an RTSP URL in, H.264/H.265 access units out, with
 //! trustworthy timestamps, across network faults.
 //!
+//! It depends on no crate of the workspace: units leave as its own [`AccessUnit`], and only the
+//! facade hands them to a decoder (tidy's `LAYERS`).
+//!
 //! [`connect`] starts a session on the tokio runtime and returns a [`Camera`] at once. Its
 //! [`Camera::next`] yields [`Event`]s in order: lifecycle (`Connecting`, `Connected`,
 //! `Stalled`, `Reconnecting`, `Ended`) interleaved with [`AccessUnit`]s (Annex B, parameter

@@ -3,6 +3,9 @@
 //! MQTT events and writes snapshots; `demo` does it on sample clips served over RTSP on
 //! loopback. Logs and a status line go to stderr; Ctrl-C drains and prints the final
 //! accounting.
+//!
+//! It wires the `service` and `fleet` crates over the facade, and owns clap's flags, signals and
+//! the exit codes; no crate depends on it (tidy's `LAYERS`).
 
 // A command-line tool: it talks to the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]

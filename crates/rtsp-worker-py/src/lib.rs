@@ -1,6 +1,8 @@
 //! `rtsp_worker._native`: the seed's asyncio API (`StreamConnectionManager`, callbacks, async
 //! iterators, the result queue, `get_stats()`) on the Rust facade.
 //!
+//! Of the workspace it depends on the facade only (tidy's `LAYERS`).
+//!
 //! A thin layer by design: each Python object wraps one facade object and converts at the
 //! boundary; the pipeline, its accounting and its bounded queues are the facade's. Three rules
 //! hold at the boundary:

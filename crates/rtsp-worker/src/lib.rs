@@ -1,5 +1,8 @@
 //! rtsp-worker: many RTSP cameras in, detections and tracks out, every frame accounted for.
 //!
+//! The one crate that knows every pipeline crate; nothing above it (the service, the fleet, the
+//! binary, the Python package) is known to it (tidy's `LAYERS`).
+//!
 //! The facade over the pipeline's crates: [`StreamConnectionManager`] owns one shared batcher
 //! and detector; each camera added with
 //! [`connect_stream`](StreamConnectionManager::connect_stream) gets its own session

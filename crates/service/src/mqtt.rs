@@ -291,7 +291,7 @@ impl Publisher {
         })
     }
 
-    /// Queues messages; never waits (as [`Sender::send`]).
+    /// Queues messages; never waits: a full queue drops them, counted.
     pub fn send(&self, messages: impl IntoIterator<Item = Message>) {
         self.sender.send(messages);
     }

@@ -1,5 +1,7 @@
 //! Multi-object tracking: per-frame detections in, tracks with stable ids out.
 //!
+//! It depends on no crate of the workspace (tidy's `LAYERS`).
+//!
 //! Pure Rust with no I/O and no clock, like the batcher, so that any project can use it alone.
 //! Time is the camera's frame number: the detector need not see every frame (on a CPU it sees
 //! every 3rd or 5th), so motion is predicted across the gap between two updates, `max_age`

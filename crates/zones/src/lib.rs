@@ -3,6 +3,8 @@
 //! passed in), like the batcher and the tracker, so that it can be used alone and tested by
 //! property.
 //!
+//! It depends on no crate of the workspace (tidy's `LAYERS`).
+//!
 //! An object's position is the bottom centre of its box (where a person stands). A zone is a
 //! polygon with an optional label filter; an object enters it after its point has been inside
 //! for `inertia` updates in a row and leaves after as many outside (so that a box jittering on

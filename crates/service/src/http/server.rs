@@ -9,7 +9,7 @@
 //! runs out), else the oldest with no request in progress. A flood of idle or slow
 //! connections therefore never locks out a new client (a probe, an operator): it evicts the
 //! flood's own oldest members, and a client whose request already waits in its socket is
-//! passed over until it is served (the oldest [`PEEKED`] idle connections are looked at, so
+//! passed over until it is served (the oldest `PEEKED` idle connections are looked at, so
 //! that making room costs a bounded number of system calls). Only when every connection is
 //! busy with a request is a new one closed at once. Both are counted.
 //!
