@@ -198,10 +198,13 @@ fn annex_b(mp4: &Path, dir: &Path, name: &str, codec: &str) -> Result<()> {
         .arg(dir.join(format!("{name}.{ext}"))))
 }
 
-/// Draws the boxes frame by frame into ffmpeg's stdin and writes the ground truth.
-fn boxes(dir: &Path) -> Result<()> {
-    let name = "boxes_720p25";
-    let mp4 = dir.join(format!("{name}.mp4"));
+/// FFmpeg encoding raw RGB frames of `w`×`h` at 25 fps from its stdin into `mp4` (H.264, GOP
+/// 50): the process and its stdin.
+fn rgb_encoder(
+    mp4: &Path,
+    w: usize,
+    h: usize,
+) -> Result<(std::process::Child, std::process::ChildStdin)> {
     let mut cmd = ffmpeg();
     cmd.args([
         "-f",
@@ -209,16 +212,24 @@ fn boxes(dir: &Path) -> Result<()> {
         "-pix_fmt",
         "rgb24",
         "-s",
-        &format!("{BOX_W}x{BOX_H}"),
+        &format!("{w}x{h}"),
     ])
     .args(["-r", "25", "-i", "-"]);
     codec_args(&mut cmd, "h264", 50);
     let mut child = cmd
-        .arg(&mp4)
+        .arg(mp4)
         .stdin(Stdio::piped())
         .spawn()
         .context("cannot start ffmpeg")?;
-    let mut stdin = child.stdin.take().context("ffmpeg stdin")?;
+    let stdin = child.stdin.take().context("ffmpeg stdin")?;
+    Ok((child, stdin))
+}
+
+/// Draws the boxes frame by frame into ffmpeg's stdin and writes the ground truth.
+fn boxes(dir: &Path) -> Result<()> {
+    let name = "boxes_720p25";
+    let mp4 = dir.join(format!("{name}.mp4"));
+    let (mut child, mut stdin) = rgb_encoder(&mp4, BOX_W, BOX_H)?;
     let mut gt = String::new();
     let mut frame = vec![0u8; BOX_W * BOX_H * 3];
     for f in 0..BOX_FRAMES {
@@ -317,23 +328,7 @@ fn people(dir: &Path, images: &Path) -> Result<()> {
         })
         .collect();
     let mp4 = dir.join(format!("{name}.mp4"));
-    let mut cmd = ffmpeg();
-    cmd.args([
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        &format!("{PEOPLE_W}x{PEOPLE_H}"),
-    ])
-    .args(["-r", "25", "-i", "-"]);
-    codec_args(&mut cmd, "h264", 50);
-    let mut child = cmd
-        .arg(&mp4)
-        .stdin(Stdio::piped())
-        .spawn()
-        .context("cannot start ffmpeg")?;
-    let mut stdin = child.stdin.take().context("ffmpeg stdin")?;
+    let (mut child, mut stdin) = rgb_encoder(&mp4, PEOPLE_W, PEOPLE_H)?;
     let mut gt = String::new();
     let mut frame = vec![0u8; PEOPLE_W * PEOPLE_H * 3];
     for f in 0..PEOPLE_FRAMES {

@@ -14,6 +14,7 @@
 
 mod support;
 
+use testkit::bits::Bits;
 use testkit::harness;
 
 use std::sync::OnceLock;
@@ -400,59 +401,6 @@ fn parameter_sets() {
 // ---------------------------------------------------------------------------------------
 // Pictures too large to allocate
 
-/// Writes RBSP bits; `nal` adds the start code, header and emulation-prevention bytes.
-#[derive(Default)]
-struct Bits {
-    bytes: Vec<u8>,
-    cur: u8,
-    used: u32,
-}
-
-impl Bits {
-    fn bit(&mut self, b: bool) {
-        self.cur = (self.cur << 1) | u8::from(b);
-        self.used += 1;
-        if self.used == 8 {
-            self.bytes.push(self.cur);
-            (self.cur, self.used) = (0, 0);
-        }
-    }
-
-    fn bits(&mut self, v: u64, n: u32) {
-        for i in (0..n).rev() {
-            self.bit((v >> i) & 1 == 1);
-        }
-    }
-
-    fn ue(&mut self, v: u32) {
-        let v1 = u64::from(v) + 1;
-        let len = 64 - v1.leading_zeros();
-        self.bits(0, len - 1);
-        self.bits(v1, len);
-    }
-
-    fn nal(mut self, header: u8, noise: &[u8]) -> Vec<u8> {
-        for &b in noise {
-            self.bits(u64::from(b), 8);
-        }
-        self.bit(true);
-        while self.used != 0 {
-            self.bit(false);
-        }
-        let mut out = vec![0, 0, 0, 1, header];
-        let mut zeros = 0;
-        for b in self.bytes {
-            if zeros >= 2 && b <= 3 {
-                out.push(3);
-                zeros = 0;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            out.push(b);
-        }
-        out
-    }
-}
-
 /// A baseline H.264 keyframe whose SPS declares `mbs` (width, height) macroblocks, with a
 /// slice header that parses, so that a decoder sets up the whole picture before it meets the
 /// noise of the slice data.
@@ -497,11 +445,12 @@ fn h264_keyframe_of(mbs: (u32, u32), noise: &[u8]) -> Vec<u8> {
     slice.bit(false); // no_output_of_prior_pics_flag
     slice.bit(false); // long_term_reference_flag
     slice.ue(0); // slice_qp_delta (se 0)
-    [
-        sps.nal(0x67, &[]),
-        pps.nal(0x68, &[]),
-        slice.nal(0x65, noise),
-    ]
+    [sps.nal(&[0x67]), pps.nal(&[0x68]), {
+        for &b in noise {
+            slice.bits(u64::from(b), 8);
+        }
+        slice.nal(&[0x65])
+    }]
     .concat()
 }
 

@@ -22,6 +22,9 @@ use infer_trt::yolo::{self, Thresholds};
 use infer_trt::{ModelInfo, OutputLayout};
 use proptest::prelude::*;
 
+mod support;
+use support::onnx::{field_bytes, field_varint, value_info, varint};
+
 /// The longest one case may take (one image's decoding takes microseconds).
 const CASE_LIMIT: Duration = Duration::from_secs(2);
 
@@ -238,44 +241,6 @@ fn postprocess_of_odd_outputs() {
 
 // ---------------------------------------------------------------------------------------
 // Output shapes from the model file
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field_bytes(out: &mut Vec<u8>, num: u64, bytes: &[u8]) {
-    varint(out, num << 3 | 2);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn field_varint(out: &mut Vec<u8>, num: u64, v: u64) {
-    varint(out, num << 3);
-    varint(out, v);
-}
-
-/// ValueInfoProto: a float tensor `name` of `dims`.
-fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
-    let mut shape = Vec::new();
-    for &d in dims {
-        let mut dim = Vec::new();
-        field_varint(&mut dim, 1, d); // dim_value
-        field_bytes(&mut shape, 1, &dim);
-    }
-    let mut tensor_type = Vec::new();
-    field_varint(&mut tensor_type, 1, 1); // elem_type FLOAT
-    field_bytes(&mut tensor_type, 2, &shape);
-    let mut ty = Vec::new();
-    field_bytes(&mut ty, 1, &tensor_type);
-    let mut vi = Vec::new();
-    field_bytes(&mut vi, 1, name.as_bytes());
-    field_bytes(&mut vi, 2, &ty);
-    vi
-}
 
 /// A model `y = Reshape(x, out)`: an image input, and an output that declares `out` (the
 /// model would fail if run; loading it reads the declared shape).

@@ -5,43 +5,8 @@ use std::path::PathBuf;
 
 use infer_trt::{Error, ModelRepository};
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field_bytes(out: &mut Vec<u8>, num: u64, bytes: &[u8]) {
-    varint(out, num << 3 | 2);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-fn field_varint(out: &mut Vec<u8>, num: u64, v: u64) {
-    varint(out, num << 3);
-    varint(out, v);
-}
-
-/// ValueInfoProto: a float tensor `name` of `dims`.
-fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
-    let mut shape = Vec::new();
-    for &d in dims {
-        let mut dim = Vec::new();
-        field_varint(&mut dim, 1, d); // dim_value
-        field_bytes(&mut shape, 1, &dim);
-    }
-    let mut tensor_type = Vec::new();
-    field_varint(&mut tensor_type, 1, 1); // elem_type FLOAT
-    field_bytes(&mut tensor_type, 2, &shape);
-    let mut ty = Vec::new();
-    field_bytes(&mut ty, 1, &tensor_type);
-    let mut vi = Vec::new();
-    field_bytes(&mut vi, 1, name.as_bytes());
-    field_bytes(&mut vi, 2, &ty);
-    vi
-}
+mod support;
+use support::onnx::{field_bytes, field_varint, value_info};
 
 /// A model whose graph is one Identity node from `x` (`input`) to `y` (`output`).
 fn identity_model(input: &[u64], output: &[u64]) -> Vec<u8> {

@@ -23,76 +23,13 @@ use std::time::Duration;
 use harness::{Damage, apply, check, damage, within};
 use proptest::prelude::*;
 use rtsp_ingest::{Credentials, Error, Event, ReplayOptions, SessionOptions};
+use testkit::bits::Bits;
 
 /// The longest one case may take.
 const CASE_LIMIT: Duration = Duration::from_secs(2);
 
 // ---------------------------------------------------------------------------------------
 // Annex B files and parameter sets
-
-/// Writes RBSP bits; `nal` adds the header and emulation-prevention bytes.
-#[derive(Default)]
-struct Bits {
-    bytes: Vec<u8>,
-    cur: u8,
-    used: u32,
-}
-
-impl Bits {
-    fn bit(&mut self, b: bool) {
-        self.cur = (self.cur << 1) | u8::from(b);
-        self.used += 1;
-        if self.used == 8 {
-            self.bytes.push(self.cur);
-            (self.cur, self.used) = (0, 0);
-        }
-    }
-
-    fn bits(&mut self, v: u64, n: u32) {
-        for i in (0..n).rev() {
-            self.bit((v >> i) & 1 == 1);
-        }
-    }
-
-    /// Exp-Golomb of any `u32`: `u32::MAX` takes 32 leading zeros, one more than a reader
-    /// of 32-bit values accepts.
-    fn ue(&mut self, v: u32) {
-        let v1 = u64::from(v) + 1;
-        let len = 64 - v1.leading_zeros();
-        self.bits(0, len - 1);
-        self.bits(v1, len);
-    }
-
-    fn se(&mut self, v: i32) {
-        let k = if v > 0 {
-            2 * i64::from(v) - 1
-        } else {
-            -2 * i64::from(v)
-        };
-        // Values beyond u32 are written as the largest one: still out of range for readers.
-        self.ue(u32::try_from(k).unwrap_or(u32::MAX));
-    }
-
-    /// Stop bit and alignment; the NAL unit with its header and start code, escaped.
-    fn nal(mut self, header: &[u8]) -> Vec<u8> {
-        self.bit(true);
-        while self.used != 0 {
-            self.bit(false);
-        }
-        let mut out = vec![0, 0, 0, 1];
-        out.extend_from_slice(header);
-        let mut zeros = 0;
-        for b in self.bytes {
-            if zeros >= 2 && b <= 3 {
-                out.push(3);
-                zeros = 0;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            out.push(b);
-        }
-        out
-    }
-}
 
 /// A `ue(v)` value: small, or anywhere in `u32` with the edges that overflow arithmetic.
 fn ue() -> impl Strategy<Value = u32> {

@@ -5,6 +5,7 @@
 //! Only ever a dev-dependency (tidy checks it); it depends on no crate of the workspace, so
 //! that every crate's tests can use it, the lowest included.
 
+pub mod bits;
 pub mod harness;
 pub mod hostile;
 mod server;

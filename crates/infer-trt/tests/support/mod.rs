@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+pub(crate) mod onnx;
+
 /// The cache folder (`RTSP_WORKER_CACHE`, else `~/.cache/rtsp-worker`).
 pub(crate) fn cache() -> PathBuf {
     std::env::var_os("RTSP_WORKER_CACHE").map_or_else(
