@@ -1236,37 +1236,20 @@ fn the_fleet_registry_is_untrusted() {
         store.put("moved", moved.to_string().into()).await.unwrap();
     });
     // The sealed camera runs; the others never reach the trap.
-    let mut results = binary()
-        .args([
-            "results",
-            "--cluster",
-            &url,
-            "--camera",
-            "sealed",
-            "--count",
-            "3",
-        ])
-        .args(["--from-start", "--idle", "5"])
-        .output()
-        .unwrap();
+    let read = || {
+        binary()
+            .args(["results", "--cluster", &url, "--camera", "sealed"])
+            .args(["--count", "3", "--from-start", "--idle", "5"])
+            .output()
+            .unwrap()
+    };
+    let mut results = read();
     for _ in 0..30 {
         if results.status.success() && !results.stdout.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
-        results = binary()
-            .args([
-                "results",
-                "--cluster",
-                &url,
-                "--camera",
-                "sealed",
-                "--count",
-                "3",
-            ])
-            .args(["--from-start", "--idle", "5"])
-            .output()
-            .unwrap();
+        results = read();
     }
     assert!(
         !results.stdout.is_empty(),
