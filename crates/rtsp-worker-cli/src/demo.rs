@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 use service::metrics::Metrics;
-use service::{Mode, Origin, Service, config, demo, http};
+use service::{Mode, Origin, Service, config, demo, engine, http};
 
 use crate::exit::{Exit, Failure};
-use crate::manager::{EngineArgs, manager, status_lines};
+use crate::manager::{EngineArgs, status_lines};
 use crate::stop;
 
 /// `rtsp-worker demo`'s arguments.
@@ -55,8 +55,8 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         .map_err(|m| Failure::new(Exit::Unexpected, m))?;
         (Some(format!("http://{local}/")), Some(serving))
     };
-    let manager = manager(
-        &args.engine,
+    let manager = engine::manager(
+        &args.engine.flags(),
         &config::Engine::default(),
         page.is_some(),
         false,

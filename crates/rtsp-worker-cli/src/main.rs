@@ -25,10 +25,10 @@ use clap::{Args, Parser, Subcommand};
 use fleet::commands;
 use service::config;
 use service::metrics::Metrics;
-use service::{Mode, Origin, Service, http, mqtt, outputs};
+use service::{Mode, Origin, Service, engine, http, mqtt, outputs};
 
 use crate::exit::{Exit, Failure};
-use crate::manager::{EngineArgs, manager, status_lines};
+use crate::manager::{EngineArgs, status_lines};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -333,26 +333,9 @@ impl RunArgs {
     }
 }
 
-/// Cameras, their decoders and HTTP connections each take file descriptors: the soft limit
-/// (often 1024) is raised to the hard one, as servers do.
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: a valid out-pointer to an rlimit on the stack.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) } == 0
-        && limit.rlim_cur < limit.rlim_max
-    {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: a valid pointer to an rlimit on the stack; failure leaves the limit as it was.
-        let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) };
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    raise_fd_limit();
+    service::support::raise_fd_limit();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rtsp_worker=info"));
     tracing_subscriber::fmt()
@@ -510,8 +493,8 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         None => None,
     };
     let snapshots_on = http_on || out.snapshots.is_some();
-    let manager = manager(
-        &args.engine,
+    let manager = engine::manager(
+        &args.engine.flags(),
         &file.engine,
         snapshots_on,
         args.allow_file_urls || args.bench_registry_file_urls,

@@ -1,5 +1,5 @@
-//! The shared pipeline as the command line asks for it: the engine arguments, the manager
-//! built from them (`service::engine`), and the status line on stderr.
+//! The shared pipeline as the command line asks for it: the engine arguments (the manager is
+//! built from them by `service::engine`), and the status line on stderr.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use rtsp_worker::{StreamConnectionManager, TrackerKind};
-use service::{config, engine, output};
+use service::{engine, output};
 use tokio::task::JoinHandle;
-
-use crate::exit::Failure;
 
 /// Settings of the shared pipeline; unset ones come from the config file's `[engine]`, then
 /// are chosen for the device.
@@ -74,17 +72,6 @@ impl EngineArgs {
             stand_in_detector: a.stand_in_detector,
         }
     }
-}
-
-/// The manager for the engine arguments (the config file's `[engine]` filling what they
-/// leave unset).
-pub(crate) async fn manager(
-    args: &EngineArgs,
-    file: &config::Engine,
-    snapshots: bool,
-    allow_file_urls: bool,
-) -> Result<StreamConnectionManager, Failure> {
-    Ok(engine::manager(&args.flags(), file, snapshots, allow_file_urls).await?)
 }
 
 /// The status line on stderr every `every` seconds (0: none).
