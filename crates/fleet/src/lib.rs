@@ -5,7 +5,8 @@
 //! to the `RESULTS` stream on `results.<camera>` with headers `Lease-Rev`, `Worker`, `Frame`
 //! and a de-duplication id. Nothing here waits on NATS in the pipeline's path: results go
 //! through a bounded buffer (drops counted), lease writes run as tasks with timeouts. The
-//! registry, reader and status commands are in `commands.rs`.
+//! registry, reader and status commands are in [`commands`], their flags (and `run
+//! --cluster`'s) in [`flags`], as clap structs the binary flattens.
 //!
 //! To the service (the `service` crate) the fleet is a camera source (the leases it holds
 //! become cameras of `Origin::Cluster`, each with its lease token a typed field) and a sink
@@ -37,6 +38,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 pub mod commands;
+pub mod flags;
 mod seal;
 pub use seal::FleetKey;
 

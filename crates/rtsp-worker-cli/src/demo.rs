@@ -9,14 +9,14 @@ use service::metrics::Metrics;
 use service::{Mode, Origin, Service, config, demo, engine, http};
 
 use crate::exit::{Exit, Failure};
-use crate::manager::{EngineArgs, status_lines};
+use crate::status::status_lines;
 use crate::stop;
 
 /// `rtsp-worker demo`'s arguments.
 #[derive(Args)]
 pub(crate) struct DemoArgs {
     #[command(flatten)]
-    pub(crate) engine: EngineArgs,
+    pub(crate) engine: engine::Flags,
     /// Seconds to run (Ctrl-C stops it earlier)
     #[arg(long, default_value_t = 30.0)]
     pub(crate) duration: f64,
@@ -56,7 +56,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         (Some(format!("http://{local}/")), Some(serving))
     };
     let manager = engine::manager(
-        &args.engine.flags(),
+        &args.engine,
         &config::Engine::default(),
         page.is_some(),
         false,

@@ -12,7 +12,7 @@
 
 mod demo;
 mod exit;
-mod manager;
+mod status;
 mod stop;
 
 use std::path::PathBuf;
@@ -22,13 +22,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use fleet::commands;
 use service::config;
 use service::metrics::Metrics;
-use service::{Mode, Origin, Service, engine, http, mqtt, outputs};
+use service::{Mode, Origin, Service, engine, http, outputs};
 
 use crate::exit::{Exit, Failure};
-use crate::manager::{EngineArgs, status_lines};
+use crate::status::status_lines;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -62,200 +61,11 @@ enum Command {
     /// Sample clips served over RTSP on loopback, through the whole pipeline, tracks printed.
     Demo(demo::DemoArgs),
     /// A fleet's camera registry on NATS: add, remove, list.
-    Cameras(CamerasArgs),
+    Cameras(fleet::flags::Cameras),
     /// A fleet's results, read back from JetStream as JSON lines.
-    Results(ResultsArgs),
+    Results(fleet::flags::Results),
     /// A fleet's state: workers alive, cameras per worker, lease ages, unowned cameras.
-    Cluster(ClusterArgs),
-}
-
-/// Where the fleet's NATS server is.
-#[derive(Args, Clone)]
-struct NatsArg {
-    /// The fleet's NATS server (nats://, or tls:// for TLS)
-    #[arg(
-        long,
-        value_name = "URL",
-        global = true,
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    cluster: String,
-    #[command(flatten)]
-    auth: NatsAuth,
-}
-
-/// How to authenticate to NATS and check its certificate.
-#[derive(Args, Clone, Default)]
-struct NatsAuth {
-    /// A NATS credentials file (.creds: a user JWT and its NKey seed)
-    #[arg(long, value_name = "FILE", global = true)]
-    nats_creds: Option<PathBuf>,
-    /// A file holding an NKey seed (SU…)
-    #[arg(long, value_name = "FILE", global = true)]
-    nats_nkey: Option<PathBuf>,
-    /// PEM certificates the NATS server's must chain to (TLS is then required)
-    #[arg(long, value_name = "FILE", global = true)]
-    nats_ca_file: Option<PathBuf>,
-}
-
-impl NatsAuth {
-    fn nats(&self, url: &str) -> fleet::Nats {
-        fleet::Nats {
-            url: url.to_owned(),
-            creds: self.nats_creds.clone(),
-            nkey: self.nats_nkey.clone(),
-            ca_file: self.nats_ca_file.clone(),
-        }
-    }
-}
-
-/// Reads `--fleet-key-file`, if given.
-fn fleet_key(path: Option<&PathBuf>) -> Result<Option<fleet::FleetKey>, Failure> {
-    path.map(|p| fleet::FleetKey::load(p).map_err(|m| Failure::new(Exit::Usage, m)))
-        .transpose()
-}
-
-#[derive(Args)]
-struct CamerasArgs {
-    #[command(subcommand)]
-    action: CamerasAction,
-    #[command(flatten)]
-    nats: NatsArg,
-    /// The fleet's key file (64 hex digits a line; the first seals): camera passwords go
-    /// into the registry sealed with it
-    #[arg(long, value_name = "FILE", global = true)]
-    fleet_key_file: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum CamerasAction {
-    /// Adds a camera to the registry; a worker of the fleet picks it up.
-    Add {
-        /// The camera's id (A–Z a–z 0–9 _ -)
-        id: String,
-        #[arg(help = "rtsp://[user:password@]host[:port]/path")]
-        url: String,
-        /// User name, if not in the URL
-        #[arg(long)]
-        username: Option<String>,
-        /// The environment variable holding the password (read now, sealed into the
-        /// registry with --fleet-key-file)
-        #[arg(long, value_name = "VAR")]
-        password_env: Option<String>,
-        /// auto, tcp or udp
-        #[arg(long)]
-        transport: Option<String>,
-    },
-    /// Removes a camera from the registry; its worker stops it.
-    Remove { id: String },
-    /// The registry's cameras, one JSON object per line (passwords left out).
-    List,
-    /// Seals every camera password again with the key file's first key (key rotation: put
-    /// the new key first in every worker's key file, run this, then drop the old key).
-    Rekey,
-}
-
-#[derive(Args)]
-struct ResultsArgs {
-    #[command(flatten)]
-    nats: NatsArg,
-    /// Only this camera's results
-    #[arg(long)]
-    camera: Option<String>,
-    /// Replay from the oldest result kept (resets the reader's position)
-    #[arg(long, conflicts_with = "since")]
-    from_start: bool,
-    #[arg(
-        long,
-        value_name = "TIME",
-        help = "Replay from this time, RFC 3339 or Unix seconds (resets the reader's position)"
-    )]
-    since: Option<String>,
-    /// The durable reader's name: a reader of the same name resumes where it stopped
-    #[arg(long, default_value = "reader")]
-    durable: String,
-    /// Stop after this many results
-    #[arg(long, value_name = "N")]
-    count: Option<u64>,
-    /// Stop when no result came for this many seconds [default: follow forever]
-    #[arg(long, value_name = "SECS")]
-    idle: Option<f64>,
-}
-
-#[derive(Args)]
-struct ClusterArgs {
-    #[command(subcommand)]
-    action: ClusterAction,
-    #[command(flatten)]
-    nats: NatsArg,
-}
-
-#[derive(Subcommand)]
-enum ClusterAction {
-    /// One JSON document: workers, cameras with their owner and lease age, unowned cameras.
-    Status,
-}
-
-/// The operator's outputs besides stdout.
-#[derive(Args, Clone, Default)]
-struct ServeArgs {
-    #[arg(
-        long,
-        value_name = "ADDR",
-        num_args = 0..=1,
-        default_missing_value = "127.0.0.1:8080",
-        help = "Serve the HTTP API, /metrics and the status page on ADDR [default when given \
-                alone: 127.0.0.1:8080]"
-    )]
-    http: Option<String>,
-    /// A file holding the HTTP server's token (at least 16 characters): every route but
-    /// /healthz, /readyz and the page then needs `Authorization: Bearer <token>`. Also
-    /// RTSP_WORKER_HTTP_TOKEN [required to serve beyond loopback]
-    #[arg(long, value_name = "FILE")]
-    http_token_file: Option<PathBuf>,
-    /// A host name the HTTP server answers to besides IP addresses and localhost (the name
-    /// users or a reverse proxy reach it by); repeatable. Other Host headers get 421
-    #[arg(long, value_name = "NAME")]
-    http_host: Vec<String>,
-    /// Serve /metrics without the token
-    #[arg(long)]
-    metrics_public: bool,
-    /// Serve beyond loopback without a token (behind an authenticating reverse proxy only)
-    #[arg(long)]
-    http_insecure: bool,
-    /// Open HTTP connections at most; at the cap the oldest idle one is closed
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    http_max_connections: usize,
-    #[arg(
-        long,
-        value_name = "URL",
-        help = "Publish object events to an MQTT broker, mqtt://[user@]host[:port], or \
-                mqtts://… over TLS (Frigate-style topics)"
-    )]
-    mqtt: Option<String>,
-    /// A file holding the MQTT password (also RTSP_WORKER_MQTT_PASSWORD); the user name goes
-    /// in the URL
-    #[arg(long, value_name = "FILE")]
-    mqtt_password_file: Option<PathBuf>,
-    /// PEM certificates the mqtts:// broker's certificate must chain to [default: the
-    /// system's roots]
-    #[arg(long, value_name = "FILE")]
-    mqtt_ca_file: Option<PathBuf>,
-    /// The MQTT topic prefix [default: rtsp-worker]
-    #[arg(long)]
-    mqtt_prefix: Option<String>,
-    /// MQTT messages held while the broker is away; more are dropped, counted
-    #[arg(long, value_name = "N", default_value_t = mqtt::QUEUE)]
-    mqtt_queue: usize,
-    /// Write annotated JPEGs per stream into this folder
-    #[arg(long, value_name = "DIR")]
-    snapshots: Option<PathBuf>,
-    /// Seconds between snapshot files per stream [default: 5]
-    #[arg(long, value_name = "SECS")]
-    snapshot_every: Option<f64>,
-    /// Snapshot files kept per stream (the oldest go)
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    snapshot_keep: usize,
+    Cluster(fleet::flags::Cluster),
 }
 
 #[derive(Args)]
@@ -271,9 +81,9 @@ struct RunArgs {
     )]
     config: Option<PathBuf>,
     #[command(flatten)]
-    engine: EngineArgs,
+    engine: engine::Flags,
     #[command(flatten)]
-    serve: ServeArgs,
+    serve: outputs::Flags,
     /// Stop after this many seconds [default: run until Ctrl-C]
     #[arg(long)]
     duration: Option<f64>,
@@ -298,27 +108,8 @@ struct RunArgs {
     /// Seconds between status lines on stderr (0: none)
     #[arg(long, default_value_t = 5.0)]
     status_every: f64,
-    /// Join a fleet on this NATS server: take a share of its registry's cameras and publish
-    /// results to JetStream (cameras come from `rtsp-worker cameras add`, not the command line)
-    #[arg(long, value_name = "URL")]
-    cluster: Option<String>,
-    /// This worker's name in the fleet [default: host name and process id]
-    #[arg(long, value_name = "ID", requires = "cluster")]
-    worker_id: Option<String>,
-    /// Seconds a lease outlives its last renewal; the same for every worker [default: 3]
-    #[arg(long, value_name = "SECS", default_value_t = 3.0, requires = "cluster")]
-    lease_ttl: f64,
     #[command(flatten)]
-    nats_auth: NatsAuth,
-    /// The fleet's key file: opens the camera passwords sealed in the registry, seals those
-    /// added over HTTP
-    #[arg(long, value_name = "FILE", requires = "cluster")]
-    fleet_key_file: Option<PathBuf>,
-    /// Benchmarks only: take file:// cameras from the fleet's registry (whoever can write to
-    /// NATS then chooses which local files this worker reads). The fleet benchmark and soak
-    /// replay clips this way to measure the fleet at camera counts no RTSP server here serves
-    #[arg(long, hide = true, requires = "cluster")]
-    bench_registry_file_urls: bool,
+    fleet: fleet::flags::JoinFlags,
 }
 
 impl RunArgs {
@@ -359,16 +150,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args.untangled()).await,
             Command::Demo(args) => demo::demo(args).await,
-            Command::Cameras(args) => cameras(args).await,
-            Command::Results(args) => results(args).await,
-            Command::Cluster(args) => match args.action {
-                ClusterAction::Status => commands::status(&args.nats.auth.nats(&args.nats.cluster))
-                    .await
-                    .map(|v| {
-                        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                    })
-                    .map_err(Failure::from),
-            },
+            Command::Cameras(args) => args.run().await.map_err(Failure::from),
+            Command::Results(args) => args.run().await.map_err(Failure::from),
+            Command::Cluster(args) => args.run().await.map_err(Failure::from).map(|v| {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }),
         }
     });
     match result {
@@ -378,68 +164,6 @@ fn main() -> ExitCode {
             f.code.into()
         }
     }
-}
-
-impl ServeArgs {
-    /// The flags as the service takes them.
-    fn flags(&self) -> outputs::Flags {
-        let a = self.clone();
-        outputs::Flags {
-            http: a.http,
-            http_token_file: a.http_token_file,
-            http_host: a.http_host,
-            metrics_public: a.metrics_public,
-            http_insecure: a.http_insecure,
-            http_max_connections: a.http_max_connections,
-            mqtt: a.mqtt,
-            mqtt_password_file: a.mqtt_password_file,
-            mqtt_ca_file: a.mqtt_ca_file,
-            mqtt_prefix: a.mqtt_prefix,
-            mqtt_queue: a.mqtt_queue,
-            snapshots: a.snapshots,
-            snapshot_every: a.snapshot_every,
-            snapshot_keep: a.snapshot_keep,
-        }
-    }
-}
-
-async fn cameras(args: CamerasArgs) -> Result<(), Failure> {
-    let nats = args.nats.auth.nats(&args.nats.cluster);
-    let key = fleet_key(args.fleet_key_file.as_ref())?;
-    let key = key.as_ref();
-    match args.action {
-        CamerasAction::Add {
-            id,
-            url,
-            username,
-            password_env,
-            transport,
-        } => {
-            let new = commands::NewCamera {
-                url,
-                username,
-                password_env,
-                transport,
-            };
-            commands::cameras_add(&nats, &id, new, key).await
-        }
-        CamerasAction::Remove { id } => commands::cameras_remove(&nats, &id).await,
-        CamerasAction::List => commands::cameras_list(&nats).await,
-        CamerasAction::Rekey => commands::cameras_rekey(&nats, key).await,
-    }
-    .map_err(Failure::from)
-}
-
-async fn results(args: ResultsArgs) -> Result<(), Failure> {
-    Ok(commands::read(commands::Read {
-        nats: args.nats.auth.nats(&args.nats.cluster),
-        camera: args.camera,
-        from: commands::ReadFrom::new(args.since.as_deref(), args.from_start)?,
-        durable: args.durable,
-        count: args.count,
-        idle: commands::idle(args.idle)?,
-    })
-    .await?)
 }
 
 async fn run(args: RunArgs) -> Result<(), Failure> {
@@ -454,27 +178,16 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         None => config::Config::default(),
     };
     cameras.extend(file.cameras.iter().cloned());
-    let mut out = outputs::resolve(&args.serve.flags(), &file.outputs)?;
-    let join = match &args.cluster {
-        Some(url) => {
-            if !cameras.is_empty() {
-                return Err(Failure::new(
-                    Exit::Usage,
-                    "with --cluster the cameras come from the fleet's registry: add them with \
-                     `rtsp-worker cameras add ID URL --cluster …`, not on the command line or in \
-                     the config file",
-                ));
-            }
-            Some(fleet::Join::new(
-                args.nats_auth.nats(url),
-                fleet_key(args.fleet_key_file.as_ref())?,
-                args.worker_id.clone(),
-                args.lease_ttl,
-                args.bench_registry_file_urls,
-            )?)
-        }
-        None => None,
-    };
+    let mut out = outputs::resolve(&args.serve, &file.outputs)?;
+    let join = args.fleet.join()?;
+    if join.is_some() && !cameras.is_empty() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "with --cluster the cameras come from the fleet's registry: add them with \
+             `rtsp-worker cameras add ID URL --cluster …`, not on the command line or in the \
+             config file",
+        ));
+    }
     if cameras.is_empty() && out.http.is_none() && join.is_none() {
         return Err(Failure::new(
             Exit::Usage,
@@ -494,10 +207,10 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     };
     let snapshots_on = http_on || out.snapshots.is_some();
     let manager = engine::manager(
-        &args.engine.flags(),
+        &args.engine,
         &file.engine,
         snapshots_on,
-        args.allow_file_urls || args.bench_registry_file_urls,
+        args.allow_file_urls || args.fleet.bench_registry_file_urls,
     )
     .await?;
     let json = !args.no_json && file.outputs.json.unwrap_or(true);
@@ -570,6 +283,13 @@ mod tests {
             Command::Run(r) => r,
             _ => unreachable!("run was given"),
         }
+    }
+
+    #[test]
+    fn the_flags_are_consistent() {
+        // clap's own checks (unique ids and groups, `requires` naming real flags), which
+        // would otherwise panic only when a command is parsed.
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 
     #[test]

@@ -4,25 +4,56 @@
 //! Runtime, a device that cannot be used).
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use rtsp_worker::{Device, StreamConnectionManager, TrackerKind};
 
 use crate::{Error, config};
 
-/// What the command line says about the engine (the binary's `EngineArgs`, without clap).
-#[derive(Debug, Clone, Default)]
+/// Settings of the shared pipeline as the command line gives them (`run` and `demo` flatten
+/// them into their flags); unset ones come from the config file's `[engine]`, then are chosen
+/// for the device.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(id = "engine")]
 pub struct Flags {
+    /// The detector (an Ultralytics-style YOLO ONNX file) [default: the provisioned YOLOv12n]
+    #[arg(long)]
     pub model: Option<PathBuf>,
+    /// cpu, cuda or cuda:N [default: cpu]
+    #[arg(long)]
     pub device: Option<String>,
+    /// Frames per detector call [default: 1 on the CPU, 16 on a GPU]
+    #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Milliseconds the oldest frame waits for its batch to fill [default: 10]
+    #[arg(long)]
     pub force_timeout: Option<u64>,
+    /// Batches run at once [default: 1 on the CPU, 2 on a GPU]
+    #[arg(long)]
     pub in_flight: Option<usize>,
+    /// ONNX Runtime threads per batch [default: the cores, on the CPU]
+    #[arg(long)]
     pub threads: Option<usize>,
+    /// The tracker: bytetrack, sort or iou [default: bytetrack]
+    #[arg(long, value_parser = TrackerKind::from_str)]
     pub tracker: Option<TrackerKind>,
+    /// A confirmed track is reported as such once a detection at least this confident matched
+    /// it; until then it is followed but reported as tentative (0: no such condition)
+    /// [default: 0.7]
+    #[arg(long, value_name = "SCORE")]
     pub track_trust: Option<f32>,
+    /// A lost track (the detector missed it) is shown at its predicted box for this many
+    /// camera frames after its last match, then hidden until found again or ended (0: only
+    /// tracks matched on the frame) [default: 8]
+    #[arg(long, value_name = "FRAMES")]
     pub track_lost_frames: Option<u32>,
+    /// Report detections at or above this score [default: 0.25]
+    #[arg(long)]
     pub confidence: Option<f32>,
+    /// Benchmarks only: no model; each batch takes this many milliseconds and every frame
+    /// gets one fixed box (measures everything around the detector)
+    #[arg(long, value_name = "MS", hide = true)]
     pub stand_in_detector: Option<f64>,
 }
 

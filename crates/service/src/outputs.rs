@@ -12,22 +12,67 @@ use crate::metrics::Metrics;
 use crate::snapshots::Snapshots;
 use crate::{Error, config, http, mqtt};
 
-/// What the command line says about the outputs (the binary's `ServeArgs`, without clap).
-#[derive(Debug, Clone, Default)]
+/// The operator's outputs besides stdout, as the command line gives them (`run` flattens
+/// them into its flags); the cameras file's `[outputs]` fills what they leave unset.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[group(id = "outputs")]
 pub struct Flags {
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:8080",
+        help = "Serve the HTTP API, /metrics and the status page on ADDR [default when given \
+                alone: 127.0.0.1:8080]"
+    )]
     pub http: Option<String>,
+    /// A file holding the HTTP server's token (at least 16 characters): every route but
+    /// /healthz, /readyz and the page then needs `Authorization: Bearer <token>`. Also
+    /// RTSP_WORKER_HTTP_TOKEN [required to serve beyond loopback]
+    #[arg(long, value_name = "FILE")]
     pub http_token_file: Option<PathBuf>,
+    /// A host name the HTTP server answers to besides IP addresses and localhost (the name
+    /// users or a reverse proxy reach it by); repeatable. Other Host headers get 421
+    #[arg(long, value_name = "NAME")]
     pub http_host: Vec<String>,
+    /// Serve /metrics without the token
+    #[arg(long)]
     pub metrics_public: bool,
+    /// Serve beyond loopback without a token (behind an authenticating reverse proxy only)
+    #[arg(long)]
     pub http_insecure: bool,
+    /// Open HTTP connections at most; at the cap the oldest idle one is closed
+    #[arg(long, value_name = "N", default_value_t = 1024)]
     pub http_max_connections: usize,
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Publish object events to an MQTT broker, mqtt://[user@]host[:port], or \
+                mqtts://… over TLS (Frigate-style topics)"
+    )]
     pub mqtt: Option<String>,
+    /// A file holding the MQTT password (also RTSP_WORKER_MQTT_PASSWORD); the user name goes
+    /// in the URL
+    #[arg(long, value_name = "FILE")]
     pub mqtt_password_file: Option<PathBuf>,
+    /// PEM certificates the mqtts:// broker's certificate must chain to [default: the
+    /// system's roots]
+    #[arg(long, value_name = "FILE")]
     pub mqtt_ca_file: Option<PathBuf>,
+    /// The MQTT topic prefix [default: rtsp-worker]
+    #[arg(long)]
     pub mqtt_prefix: Option<String>,
+    /// MQTT messages held while the broker is away; more are dropped, counted
+    #[arg(long, value_name = "N", default_value_t = mqtt::QUEUE)]
     pub mqtt_queue: usize,
+    /// Write annotated JPEGs per stream into this folder
+    #[arg(long, value_name = "DIR")]
     pub snapshots: Option<PathBuf>,
+    /// Seconds between snapshot files per stream [default: 5]
+    #[arg(long, value_name = "SECS")]
     pub snapshot_every: Option<f64>,
+    /// Snapshot files kept per stream (the oldest go)
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub snapshot_keep: usize,
 }
 
