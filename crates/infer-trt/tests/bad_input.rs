@@ -23,7 +23,7 @@ use infer_trt::{ModelInfo, OutputLayout};
 use proptest::prelude::*;
 
 mod support;
-use support::onnx::{field_bytes, field_varint, value_info, varint};
+use support::onnx::{field_bytes, field_varint, one_node_model, varint};
 
 /// The longest one case may take (one image's decoding takes microseconds).
 const CASE_LIMIT: Duration = Duration::from_secs(2);
@@ -254,24 +254,7 @@ fn reshape_model(input: &[u64], out: &[u64]) -> Vec<u8> {
     }
     field_bytes(&mut shape, 7, &packed); // int64_data
     field_bytes(&mut shape, 8, b"s"); // name
-    let mut node = Vec::new();
-    field_bytes(&mut node, 1, b"x");
-    field_bytes(&mut node, 1, b"s");
-    field_bytes(&mut node, 2, b"y");
-    field_bytes(&mut node, 4, b"Reshape");
-    let mut graph = Vec::new();
-    field_bytes(&mut graph, 1, &node);
-    field_bytes(&mut graph, 2, b"g");
-    field_bytes(&mut graph, 5, &shape);
-    field_bytes(&mut graph, 11, &value_info("x", input));
-    field_bytes(&mut graph, 12, &value_info("y", out));
-    let mut opset = Vec::new();
-    field_varint(&mut opset, 2, 13);
-    let mut model = Vec::new();
-    field_varint(&mut model, 1, 8); // ir_version
-    field_bytes(&mut model, 7, &graph);
-    field_bytes(&mut model, 8, &opset);
-    model
+    one_node_model("Reshape", &["x", "s"], &[&shape], input, out)
 }
 
 /// Output shapes a model file can declare: plausible ones load, and shapes whose class count

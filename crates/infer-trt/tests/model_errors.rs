@@ -6,26 +6,11 @@ use std::path::PathBuf;
 use infer_trt::{Error, ModelRepository};
 
 mod support;
-use support::onnx::{field_bytes, field_varint, value_info};
+use support::onnx::one_node_model;
 
 /// A model whose graph is one Identity node from `x` (`input`) to `y` (`output`).
 fn identity_model(input: &[u64], output: &[u64]) -> Vec<u8> {
-    let mut node = Vec::new();
-    field_bytes(&mut node, 1, b"x");
-    field_bytes(&mut node, 2, b"y");
-    field_bytes(&mut node, 4, b"Identity");
-    let mut graph = Vec::new();
-    field_bytes(&mut graph, 1, &node);
-    field_bytes(&mut graph, 2, b"g");
-    field_bytes(&mut graph, 11, &value_info("x", input));
-    field_bytes(&mut graph, 12, &value_info("y", output));
-    let mut opset = Vec::new();
-    field_varint(&mut opset, 2, 13);
-    let mut model = Vec::new();
-    field_varint(&mut model, 1, 8); // ir_version
-    field_bytes(&mut model, 7, &graph);
-    field_bytes(&mut model, 8, &opset);
-    model
+    one_node_model("Identity", &["x"], &[], input, output)
 }
 
 fn write(name: &str, bytes: &[u8]) -> PathBuf {

@@ -87,11 +87,7 @@ fn mqtt_events_follow_the_people_through_zones_and_lines() {
     let _turn = turn();
     let broker = Broker::start();
     let sub = Subscriber::start(broker.port);
-    let server = Server::start(
-        &[format!("/people={}", clip("people_720p25.h264"))],
-        None,
-        None,
-    );
+    let server = support::people_server();
     let dir = scratch("mqtt-events");
     let config = dir.join("cameras.toml");
     std::fs::write(
@@ -622,11 +618,7 @@ fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
 #[test]
 fn a_broker_that_is_away_blocks_nothing_and_is_found_when_it_comes() {
     let _turn = turn();
-    let server = Server::start(
-        &[format!("/people={}", clip("people_720p25.h264"))],
-        None,
-        None,
-    );
+    let server = support::people_server();
     let broker_port = free_port(); // nothing listens there yet
     let port = free_port();
     let worker = Worker::start(

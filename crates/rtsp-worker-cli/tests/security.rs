@@ -213,11 +213,7 @@ fn hostile_ids() -> Vec<String> {
 #[test]
 fn the_api_refuses_what_a_web_page_or_a_stranger_sends_and_keeps_serving() {
     let _turn = turn();
-    let server = Server::start(
-        &[format!("/people={}", clip("people_720p25.h264"))],
-        None,
-        None,
-    );
+    let server = support::people_server();
     let (worker, port, api) = start_worker(&server, &["--http-max-connections", "512"], &[]);
     let probe = Prober::start(port);
     let dir = scratch("security-web");
@@ -570,11 +566,7 @@ fn get_with(port: u16, path: &str, authorization: Option<&str>) -> (u16, String)
 #[test]
 fn a_token_guards_every_route_but_the_probes() {
     let _turn = turn();
-    let server = Server::start(
-        &[format!("/people={}", clip("people_720p25.h264"))],
-        None,
-        None,
-    );
+    let server = support::people_server();
     let (worker, port, api) = start_worker(
         &server,
         &["--metrics-public"],
@@ -811,11 +803,7 @@ fn local_files_come_only_from_the_operator() {
 #[test]
 fn a_thousand_adds_and_removes_leave_nothing_behind() {
     let _turn = turn();
-    let server = Server::start(
-        &[format!("/people={}", clip("people_720p25.h264"))],
-        None,
-        None,
-    );
+    let server = support::people_server();
     let snapshots = scratch("security-churn-snapshots");
     let snap = snapshots.to_str().unwrap().to_owned();
     let (worker, port, api) = start_worker(

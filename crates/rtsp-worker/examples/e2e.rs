@@ -22,6 +22,7 @@
 // A benchmark program: it reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod support;
 use testkit as common;
 
 use std::sync::Arc;
@@ -147,29 +148,7 @@ fn detector_alone(a: &Args) {
     }
     let batching = b.batching().expect("settings");
     let (in_flight, threads) = (batching.batches_in_flight, batching.intra_op_threads);
-    let units = {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let opts = rtsp_ingest::ReplayOptions::default()
-                .looping(false)
-                .fps(Some(1e6))
-                .queue_frames(100_000);
-            let mut cam = rtsp_ingest::replay(common::clips().join(CLIP), opts).expect("clip");
-            let mut out = Vec::new();
-            while let Some(e) = cam.next().await {
-                if let rtsp_ingest::Event::Frame(au) = e {
-                    out.push(au);
-                }
-                if out.len() >= 100 {
-                    break;
-                }
-            }
-            out
-        })
-    };
+    let units = support::access_units(CLIP, 100);
     let (w, h) = (units[0].params.width, units[0].params.height);
     let repo = Arc::new(ModelRepository::with_threads(threads));
     let info = repo

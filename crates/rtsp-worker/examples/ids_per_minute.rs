@@ -37,28 +37,20 @@ fn before() -> TrackerConfig {
     }
 }
 
-/// `TrackerConfig::recommended()` as it was after issue 11.
+/// `TrackerConfig::recommended()` as it was after issue 11: today's, without what issue 24
+/// changed (IoU 0.35, tracks kept 60 frames, duplicates from IoU 0.7, quick confirmation,
+/// buffered IoU, lost tracks shown 8 frames).
 fn issue_11_recommended() -> TrackerConfig {
+    let plain = TrackerConfig::default();
     TrackerConfig {
-        kind: rtsp_worker::TrackerKind::ByteTrack,
-        min_hits: 2,
-        bytetrack: rtsp_worker::ByteTrackThresholds {
-            high: 0.6,
-            low: 0.1,
-            new_track: 0.6,
-            second_iou: 0.5,
-            second_lost_iou: Some(0.6),
-            second_lost_frames: 10,
-        },
-        tentative_misses: 1,
-        reupdate_after_gap: true,
-        trust_score: 0.7,
-        early_confirm_score: 0.85,
-        predict_size: false,
-        lost_velocity_decay: 0.98,
-        tentative_in_first_stage: true,
+        iou_threshold: plain.iou_threshold,
+        max_age: plain.max_age,
         duplicate_iou: Some(0.8),
-        ..TrackerConfig::default()
+        quick_confirm_gap: plain.quick_confirm_gap,
+        buffer_per_frame: plain.buffer_per_frame,
+        max_buffer: plain.max_buffer,
+        reporting: plain.reporting,
+        ..TrackerConfig::recommended()
     }
 }
 

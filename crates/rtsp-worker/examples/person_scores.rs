@@ -14,7 +14,7 @@
 // A measuring program: it prints its result.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use testkit as common;
+mod support;
 
 use std::sync::Arc;
 
@@ -26,29 +26,6 @@ use infer_trt::{Detector, DetectorOptions, ModelRepository};
 const CLIPS: [&str; 2] = ["people_720p25.h264", "vtest_720p25.h264"];
 const EVERY: u64 = 5;
 const BIN: f64 = 0.05;
-
-fn units(clip: &str) -> Vec<rtsp_ingest::AccessUnit> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let opts = rtsp_ingest::ReplayOptions::default()
-            .looping(false)
-            .fps(Some(1e6))
-            .queue_frames(100_000);
-        let mut cam = rtsp_ingest::replay(common::clips().join(clip), opts).expect("clip");
-        let mut out = Vec::new();
-        while let Some(e) = cam.next().await {
-            match e {
-                rtsp_ingest::Event::Frame(au) => out.push(au),
-                rtsp_ingest::Event::Ended { .. } => break,
-                _ => {}
-            }
-        }
-        out
-    })
-}
 
 fn main() {
     let repo = Arc::new(ModelRepository::new());
@@ -74,7 +51,7 @@ fn main() {
     let mut counts = vec![0u64; (1.0 / BIN).round() as usize];
     let (mut frames_seen, mut boxes) = (0u64, 0u64);
     for clip in CLIPS {
-        let units = units(clip);
+        let units = support::access_units(clip, usize::MAX);
         let (w, h) = (units[0].params.width, units[0].params.height);
         let size = Letterbox::new((w as usize, h as usize), info.input_size)
             .expect("letterbox")

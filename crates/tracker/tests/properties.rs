@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use tracker::{BBox, Detection, Error, TrackState, TrackerConfig, TrackerKind};
+use tracker::{BBox, Detection, Error, TrackState, Tracker, TrackerConfig, TrackerKind};
 
 fn det(x: f32, y: f32, class_id: u32) -> Detection {
     Detection {
@@ -21,6 +21,15 @@ fn det(x: f32, y: f32, class_id: u32) -> Detection {
 
 fn kinds() -> [TrackerKind; 3] {
     [TrackerKind::Iou, TrackerKind::Sort, TrackerKind::ByteTrack]
+}
+
+/// A tracker of `kind` with the defaults.
+fn build(kind: TrackerKind) -> Box<dyn Tracker> {
+    TrackerConfig {
+        kind,
+        ..TrackerConfig::default()
+    }
+    .build()
 }
 
 /// Every kind with its defaults, and the recommended configuration (tentative tracks that
@@ -169,11 +178,7 @@ proptest! {
 #[test]
 fn time_only_moves_forward() {
     for kind in kinds() {
-        let mut t = TrackerConfig {
-            kind,
-            ..TrackerConfig::default()
-        }
-        .build();
+        let mut t = build(kind);
         let d = det(100.0, 100.0, 0);
         let first = t.update(10, &[d]).unwrap();
         for frame in [10, 9, 0] {
@@ -193,11 +198,7 @@ fn time_only_moves_forward() {
 #[test]
 fn a_repeated_detection_keeps_its_id_forever() {
     for kind in kinds() {
-        let mut t = TrackerConfig {
-            kind,
-            ..TrackerConfig::default()
-        }
-        .build();
+        let mut t = build(kind);
         let d = det(100.0, 100.0, 0);
         let mut ids = HashSet::new();
         for f in 0..500 {
@@ -213,11 +214,7 @@ fn a_repeated_detection_keeps_its_id_forever() {
 #[test]
 fn a_far_detection_starts_a_new_track_and_classes_do_not_mix() {
     for kind in kinds() {
-        let mut t = TrackerConfig {
-            kind,
-            ..TrackerConfig::default()
-        }
-        .build();
+        let mut t = build(kind);
         let a = t.update(0, &[det(0.0, 0.0, 0)]).unwrap();
         let b = t
             .update(
@@ -289,11 +286,7 @@ fn the_same_input_gives_the_same_ids() {
         .collect();
     for kind in kinds() {
         let run = || {
-            let mut t = TrackerConfig {
-                kind,
-                ..TrackerConfig::default()
-            }
-            .build();
+            let mut t = build(kind);
             frames
                 .iter()
                 .enumerate()

@@ -38,3 +38,35 @@ pub(crate) fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
     field_bytes(&mut vi, 2, &ty);
     vi
 }
+
+/// A model whose graph is one `op` node from `inputs` to `y`: graph input `x` declaring
+/// `input`, output `y` declaring `output`, and `initializers` (TensorProtos) in the graph.
+pub(crate) fn one_node_model(
+    op: &str,
+    inputs: &[&str],
+    initializers: &[&[u8]],
+    input: &[u64],
+    output: &[u64],
+) -> Vec<u8> {
+    let mut node = Vec::new();
+    for name in inputs {
+        field_bytes(&mut node, 1, name.as_bytes());
+    }
+    field_bytes(&mut node, 2, b"y");
+    field_bytes(&mut node, 4, op.as_bytes());
+    let mut graph = Vec::new();
+    field_bytes(&mut graph, 1, &node);
+    field_bytes(&mut graph, 2, b"g");
+    for t in initializers {
+        field_bytes(&mut graph, 5, t);
+    }
+    field_bytes(&mut graph, 11, &value_info("x", input));
+    field_bytes(&mut graph, 12, &value_info("y", output));
+    let mut opset = Vec::new();
+    field_varint(&mut opset, 2, 13);
+    let mut model = Vec::new();
+    field_varint(&mut model, 1, 8); // ir_version
+    field_bytes(&mut model, 7, &graph);
+    field_bytes(&mut model, 8, &opset);
+    model
+}

@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The loopback RTSP server with the pedestrian clip on `/people`.
+pub(crate) fn people_server() -> testkit::Server {
+    testkit::Server::start(
+        &[format!("/people={}", testkit::clip("people_720p25.h264"))],
+        None,
+        None,
+    )
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
