@@ -401,6 +401,34 @@ impl ModelRepository {
     }
 }
 
+/// How a batch of `images` goes through the model: the input's width and height, the floats
+/// per image, and the images per model call (the model's fixed batch, else all at once).
+struct Chunks {
+    w: usize,
+    h: usize,
+    per_image: usize,
+    chunk: usize,
+}
+
+impl Chunks {
+    fn of(info: &ModelInfo, images: usize) -> Self {
+        let (w, h) = info.input_size;
+        Self {
+            w,
+            h,
+            per_image: 3 * w * h,
+            chunk: info.fixed_batch.unwrap_or(images),
+        }
+    }
+}
+
+fn inference_failed(id: &str, e: &ort::Error) -> Error {
+    Error::Inference {
+        id: id.to_owned(),
+        message: e.to_string(),
+    }
+}
+
 fn run_chunks(
     id: &str,
     info: &ModelInfo,
@@ -408,13 +436,13 @@ fn run_chunks(
     input: &[f32],
     images: usize,
 ) -> Result<BatchOutput, Error> {
-    let (w, h) = info.input_size;
-    let per_image = 3 * w * h;
-    let chunk = info.fixed_batch.unwrap_or(images);
-    let fail = |e: ort::Error| Error::Inference {
-        id: id.to_owned(),
-        message: e.to_string(),
-    };
+    let Chunks {
+        w,
+        h,
+        per_image,
+        chunk,
+    } = Chunks::of(info, images);
+    let fail = |e: ort::Error| inference_failed(id, &e);
     let mut per_image_out = Vec::with_capacity(images);
     let mut padded = Vec::new();
     for start in (0..images).step_by(chunk) {
@@ -466,13 +494,13 @@ unsafe fn run_raw(
     memory: TensorMemory,
     images: usize,
 ) -> Result<BatchOutput, Error> {
-    let (w, h) = info.input_size;
-    let per_image = 3 * w * h;
-    let chunk = info.fixed_batch.unwrap_or(images);
-    let fail = |e: ort::Error| Error::Inference {
-        id: id.to_owned(),
-        message: e.to_string(),
-    };
+    let Chunks {
+        w,
+        h,
+        per_image,
+        chunk,
+    } = Chunks::of(info, images);
+    let fail = |e: ort::Error| inference_failed(id, &e);
     let (device, ordinal) = match memory {
         TensorMemory::Host => (AllocationDevice::CPU, 0),
         TensorMemory::Cuda { ordinal } => (AllocationDevice::CUDA, ordinal),
