@@ -59,28 +59,27 @@ pub(crate) struct Track {
 }
 
 pub(crate) const TRACKS: [Track; 3] = [
-    Track {
-        id: 1,
-        rgb: [220, 40, 40],
-        size: (120, 120),
-        from: (40, 300),
-        to: (1120, 300),
-    },
-    Track {
-        id: 2,
-        rgb: [40, 200, 60],
-        size: (120, 120),
-        from: (1120, 360),
-        to: (40, 360),
-    },
-    Track {
-        id: 3,
-        rgb: [50, 80, 230],
-        size: (100, 100),
-        from: (250, 460),
-        to: (490, 20),
-    },
+    track(1, [220, 40, 40], 120, (40, 300), (1120, 300)),
+    track(2, [40, 200, 60], 120, (1120, 360), (40, 360)),
+    track(3, [50, 80, 230], 100, (250, 460), (490, 20)),
 ];
+
+/// A square of `side` pixels moving from `from` to `to`.
+const fn track(
+    id: u32,
+    rgb: [u8; 3],
+    side: usize,
+    from: (usize, usize),
+    to: (usize, usize),
+) -> Track {
+    Track {
+        id,
+        rgb,
+        size: (side, side),
+        from,
+        to,
+    }
+}
 
 impl Track {
     /// Top-left corner in frame `f` (0-based).

@@ -9,18 +9,22 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 const STREAMS: u32 = 32;
 
+/// A core with the settings of `config`, keyed by stream number.
+fn batcher(config: batcher::ConfigBuilder) -> Batcher<u32, u64> {
+    Batcher::new(config.build().unwrap())
+}
+
 /// Push one batch worth of frames from 32 streams, take the batch, complete it.
 fn push_poll(c: &mut Criterion) {
     let mut g = c.benchmark_group("core/push_poll_complete");
     for batch in [16usize, 32] {
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
-            let config = Config::builder()
-                .batch_size(batch)
-                .force_timeout(Duration::from_millis(50))
-                .build()
-                .unwrap();
-            let mut q: Batcher<u32, u64> = Batcher::new(config);
+            let mut q = batcher(
+                Config::builder()
+                    .batch_size(batch)
+                    .force_timeout(Duration::from_millis(50)),
+            );
             let now = Instant::now();
             let mut n = 0u64;
             b.iter(|| {
@@ -48,13 +52,12 @@ fn overflow(c: &mut Criterion) {
             BenchmarkId::from_parameter(capacity),
             &capacity,
             |b, &capacity| {
-                let config = Config::builder()
-                    .batch_size(16)
-                    .capacity(capacity)
-                    .overflow(OverflowPolicy::LatestPerKey)
-                    .build()
-                    .unwrap();
-                let mut q: Batcher<u32, u64> = Batcher::new(config);
+                let mut q = batcher(
+                    Config::builder()
+                        .batch_size(16)
+                        .capacity(capacity)
+                        .overflow(OverflowPolicy::LatestPerKey),
+                );
                 let now = Instant::now();
                 let mut n = 0u64;
                 // Fill: the first batch goes out and holds the only slot; the buffer fills.
@@ -80,13 +83,12 @@ fn fairness(c: &mut Criterion) {
     let batch = 16usize;
     g.throughput(Throughput::Elements(batch as u64));
     g.bench_function("16", |b| {
-        let config = Config::builder()
-            .batch_size(batch)
-            .capacity(64)
-            .max_per_key(Some(2))
-            .build()
-            .unwrap();
-        let mut q: Batcher<u32, u64> = Batcher::new(config);
+        let mut q = batcher(
+            Config::builder()
+                .batch_size(batch)
+                .capacity(64)
+                .max_per_key(Some(2)),
+        );
         let now = Instant::now();
         let mut n = 0u64;
         b.iter(|| {

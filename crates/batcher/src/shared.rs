@@ -282,3 +282,100 @@ impl<K: fmt::Debug, T: fmt::Debug> fmt::Debug for DispatchedBatch<K, T> {
         self.batch.fmt(f)
     }
 }
+
+/// The part of a driver's `Handle` that is the same whatever the driver waits with: the type
+/// (cheap to clone; the last clone dropped closes the batcher) and the methods that never
+/// wait. Each driver adds its submits. `$name` is what `Debug` prints.
+macro_rules! handle {
+    ($name:literal) => {
+        /// Pushes items into a running batcher; cheap to clone. When the last clone is dropped
+        /// the batcher closes (as [`close`](Self::close) does).
+        pub struct Handle<K, T>
+        where
+            K: Clone + Eq + Hash + Send + 'static,
+            T: Send + 'static,
+        {
+            inner: Arc<HandleInner<K, T>>,
+        }
+
+        struct HandleInner<K, T>
+        where
+            K: Clone + Eq + Hash + Send + 'static,
+            T: Send + 'static,
+        {
+            shared: Arc<SharedState<K, T>>,
+        }
+
+        impl<K, T> Drop for HandleInner<K, T>
+        where
+            K: Clone + Eq + Hash + Send + 'static,
+            T: Send + 'static,
+        {
+            fn drop(&mut self) {
+                self.shared.close();
+            }
+        }
+
+        impl<K, T> Clone for Handle<K, T>
+        where
+            K: Clone + Eq + Hash + Send + 'static,
+            T: Send + 'static,
+        {
+            fn clone(&self) -> Self {
+                Self {
+                    inner: self.inner.clone(),
+                }
+            }
+        }
+
+        impl<K, T> fmt::Debug for Handle<K, T>
+        where
+            K: Clone + Eq + Hash + Send + 'static,
+            T: Send + 'static,
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct($name).finish_non_exhaustive()
+            }
+        }
+
+        impl<K, T> Handle<K, T>
+        where
+            K: Clone + Eq + Hash + Send + 'static,
+            T: Send + 'static,
+        {
+            fn new(shared: Arc<SharedState<K, T>>) -> Self {
+                Self {
+                    inner: Arc::new(HandleInner { shared }),
+                }
+            }
+
+            /// Sends out everything waiting now without waiting for the timeout.
+            pub fn flush(&self) {
+                self.inner.shared.with_core(|st, now| st.core.flush(now));
+            }
+
+            /// Drops the waiting items of `key` and forgets its counters (returned).
+            pub fn remove_key(&self, key: &K) -> Option<KeyStats> {
+                self.inner.shared.with_core(|st, _| st.core.remove_key(key))
+            }
+
+            /// A snapshot of the counters.
+            pub fn stats(&self) -> Stats {
+                self.inner.shared.lock().core.stats()
+            }
+
+            /// The counters of one key.
+            pub fn key_stats(&self, key: &K) -> Option<KeyStats> {
+                self.inner.shared.lock().core.key_stats(key)
+            }
+
+            /// Stops taking items (submits fail with [`RejectReason::Closed`]) and flushes what
+            /// waits; [`Batches::recv`] returns `None` once every batch has been received and
+            /// completed.
+            pub fn close(&self) {
+                self.inner.shared.close();
+            }
+        }
+    };
+}
+pub(crate) use handle;

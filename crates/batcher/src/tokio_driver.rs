@@ -108,14 +108,7 @@ where
     };
     let shared = Arc::new(Shared::new(config, TokioSink(tx), wake, on_drop));
     runtime.spawn(run_timer(shared.clone()));
-    Ok((
-        Handle {
-            inner: Arc::new(HandleInner {
-                shared: shared.clone(),
-            }),
-        },
-        Batches { rx, shared },
-    ))
+    Ok((Handle::new(shared.clone()), Batches { rx, shared }))
 }
 
 async fn run_timer<K, T>(shared: Arc<SharedState<K, T>>)
@@ -142,56 +135,7 @@ where
     }
 }
 
-/// Pushes items into a running batcher; cheap to clone. When the last clone is dropped the
-/// batcher closes (as [`close`](Self::close) does).
-pub struct Handle<K, T>
-where
-    K: Clone + Eq + Hash + Send + 'static,
-    T: Send + 'static,
-{
-    inner: Arc<HandleInner<K, T>>,
-}
-
-struct HandleInner<K, T>
-where
-    K: Clone + Eq + Hash + Send + 'static,
-    T: Send + 'static,
-{
-    shared: Arc<SharedState<K, T>>,
-}
-
-impl<K, T> Drop for HandleInner<K, T>
-where
-    K: Clone + Eq + Hash + Send + 'static,
-    T: Send + 'static,
-{
-    fn drop(&mut self) {
-        self.shared.close();
-    }
-}
-
-impl<K, T> Clone for Handle<K, T>
-where
-    K: Clone + Eq + Hash + Send + 'static,
-    T: Send + 'static,
-{
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<K, T> fmt::Debug for Handle<K, T>
-where
-    K: Clone + Eq + Hash + Send + 'static,
-    T: Send + 'static,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("tokio_driver::Handle")
-            .finish_non_exhaustive()
-    }
-}
+crate::shared::handle!("tokio_driver::Handle");
 
 impl<K, T> Handle<K, T>
 where
@@ -234,32 +178,6 @@ where
             }
             room.await;
         }
-    }
-
-    /// Sends out everything waiting now without waiting for the timeout.
-    pub fn flush(&self) {
-        self.inner.shared.with_core(|st, now| st.core.flush(now));
-    }
-
-    /// Drops the waiting items of `key` and forgets its counters (returned).
-    pub fn remove_key(&self, key: &K) -> Option<KeyStats> {
-        self.inner.shared.with_core(|st, _| st.core.remove_key(key))
-    }
-
-    /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
-        self.inner.shared.lock().core.stats()
-    }
-
-    /// The counters of one key.
-    pub fn key_stats(&self, key: &K) -> Option<KeyStats> {
-        self.inner.shared.lock().core.key_stats(key)
-    }
-
-    /// Stops taking items (submits fail with [`RejectReason::Closed`]) and flushes what waits;
-    /// [`Batches::recv`] returns `None` once every batch has been received and completed.
-    pub fn close(&self) {
-        self.inner.shared.close();
     }
 }
 

@@ -15,9 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+// The tests' support: the decoder configuration of a unit's stream.
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::config;
+
 use gpu_decode::cuda::CudaPreprocessor;
 use gpu_decode::nvdec::{NvdecDecoder, NvdecOptions};
-use gpu_decode::{Codec, CodecConfig, Decoder, Frame, Packet, letterbox_nv12};
+use gpu_decode::{Decoder, Frame, Packet, letterbox_nv12};
 use rtsp_ingest::{AccessUnit, Event, ReplayOptions};
 
 const CLIPS: [&str; 2] = ["h264_1080p25.h264", "h265_1080p25.h265"];
@@ -65,17 +70,6 @@ fn units(path: &Path) -> Result<Vec<AccessUnit>, String> {
         }
         Ok(out)
     })
-}
-
-fn config(au: &AccessUnit) -> CodecConfig {
-    CodecConfig {
-        codec: match au.params.codec {
-            rtsp_ingest::Codec::H264 => Codec::H264,
-            rtsp_ingest::Codec::H265 => Codec::H265,
-        },
-        width: au.params.width,
-        height: au.params.height,
-    }
 }
 
 /// Decodes up to `limit` frames, calling `look` with each.

@@ -494,12 +494,7 @@ unsafe fn run_raw(
     memory: TensorMemory,
     images: usize,
 ) -> Result<BatchOutput, Error> {
-    let Chunks {
-        w,
-        h,
-        per_image,
-        chunk,
-    } = Chunks::of(info, images);
+    let c = Chunks::of(info, images);
     let fail = |e: ort::Error| inference_failed(id, &e);
     let (device, ordinal) = match memory {
         TensorMemory::Host => (AllocationDevice::CPU, 0),
@@ -508,14 +503,14 @@ unsafe fn run_raw(
     let at = MemoryInfo::new(device, ordinal, AllocatorType::Device, MemoryType::Default)
         .map_err(fail)?;
     let mut per_image_out = Vec::with_capacity(images);
-    for start in (0..images).step_by(chunk) {
-        let data = (ptr as usize + start * per_image * size_of::<f32>()) as *mut std::ffi::c_void;
+    for start in (0..images).step_by(c.chunk) {
+        let data = (ptr as usize + start * c.per_image * size_of::<f32>()) as *mut std::ffi::c_void;
         // SAFETY: the caller vouches for `chunk` images at `data` in `at`'s memory.
         let tensor = unsafe {
             TensorRefMut::<f32>::from_raw(
                 at.clone(),
                 data.cast(),
-                Shape::new([chunk as i64, 3, h as i64, w as i64]),
+                Shape::new([c.chunk as i64, 3, c.h as i64, c.w as i64]),
             )
         }
         .map_err(fail)?;
@@ -523,7 +518,7 @@ unsafe fn run_raw(
         // another device than the provider's, so a CUDA tensor reaches the CUDA and TensorRT
         // providers as it is. (ort rc.15's `IoBinding::bind_input` deadlocks on borrowed
         // tensors: it clones them through a global copy-session lock.)
-        run_chunk(session, info, tensor, chunk, chunk, &mut per_image_out).map_err(fail)?;
+        run_chunk(session, info, tensor, c.chunk, c.chunk, &mut per_image_out).map_err(fail)?;
     }
     Ok(BatchOutput {
         per_image: per_image_out,

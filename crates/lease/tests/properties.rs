@@ -1184,10 +1184,8 @@ fn shutdown_releases_everything() {
     );
 }
 
-/// A claim answered only after a freeze counts from when it was sent, not from a second claim
-/// sent meanwhile (which the late answer would be taken for).
-#[test]
-fn a_late_claim_answer_counts_from_its_claim() {
+/// A worker (lease 3 s) told of camera "a" at 0 s that has just sent its claim, at 1 s.
+fn claiming_a() -> Worker {
     let s = Duration::from_millis;
     let mut w = Worker::new("w1", Config::new(s(3000)), s(0));
     w.handle(s(0), Input::CameraAdded { camera: "a".into() });
@@ -1196,6 +1194,15 @@ fn a_late_claim_answer_counts_from_its_claim() {
         camera: "a".into(),
         over: None
     }));
+    w
+}
+
+/// A claim answered only after a freeze counts from when it was sent, not from a second claim
+/// sent meanwhile (which the late answer would be taken for).
+#[test]
+fn a_late_claim_answer_counts_from_its_claim() {
+    let s = Duration::from_millis;
+    let mut w = claiming_a();
     // The store takes the claim at once (the lease lapses at 4 s); the worker freezes
     // before the answer and, resuming at 4.5 s, polls before it reads the answer.
     w.poll(s(4500));
@@ -1217,13 +1224,7 @@ fn a_late_claim_answer_counts_from_its_claim() {
 #[test]
 fn a_late_renewal_answer_counts_from_its_renewal() {
     let s = Duration::from_millis;
-    let mut w = Worker::new("w1", Config::new(s(3000)), s(0));
-    w.handle(s(0), Input::CameraAdded { camera: "a".into() });
-    w.poll(s(0));
-    assert!(w.poll(s(1000)).contains(&Action::Claim {
-        camera: "a".into(),
-        over: None
-    }));
+    let mut w = claiming_a();
     w.handle(
         s(1100),
         Input::Claimed {

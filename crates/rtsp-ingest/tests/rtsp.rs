@@ -114,24 +114,29 @@ async fn check_stream(file: &str, codec: Codec, transport: Transport) {
     assert!(cam.next().await.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h264_over_tcp() {
-    check_stream("h264_720p25.h264", Codec::H264, Transport::Tcp).await;
+/// The session's `Ended` event, within 15 s.
+async fn ended(cam: &mut rtsp_ingest::Camera) -> Event {
+    until(cam, 15 * SECS, "Ended", |e| {
+        matches!(e, Event::Ended { .. })
+    })
+    .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h265_over_tcp() {
-    check_stream("h265_720p25.h265", Codec::H265, Transport::Tcp).await;
+/// One test per codec and transport, run side by side.
+macro_rules! stream_tests {
+    ($($name:ident: $clip:literal, $codec:ident, $transport:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            check_stream($clip, Codec::$codec, Transport::$transport).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h264_over_udp() {
-    check_stream("h264_720p25.h264", Codec::H264, Transport::Udp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h265_over_udp() {
-    check_stream("h265_720p25.h265", Codec::H265, Transport::Udp).await;
+stream_tests! {
+    h264_over_tcp: "h264_720p25.h264", H264, Tcp;
+    h265_over_tcp: "h265_720p25.h265", H265, Tcp;
+    h264_over_udp: "h264_720p25.h264", H264, Udp;
+    h265_over_udp: "h265_720p25.h265", H265, Udp;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -523,10 +528,7 @@ async fn errors_reach_the_event_stream_and_the_give_up_policy() {
         .backoff(quick_backoff())
         .give_up_after_unauthorized(Some(2));
     let mut cam = rtsp_ingest::connect(&url, options).unwrap();
-    let end = until(&mut cam, 15 * SECS, "Ended", |e| {
-        matches!(e, Event::Ended { .. })
-    })
-    .await;
+    let end = ended(&mut cam).await;
     assert!(
         matches!(
             end,
@@ -543,10 +545,7 @@ async fn errors_reach_the_event_stream_and_the_give_up_policy() {
     // An unsupported codec ends the session at once: retrying cannot help.
     let server = Server::start(&["/mjpeg=testsrc:jpeg".to_owned()], None, None);
     let mut cam = rtsp_ingest::connect(&server.url("/mjpeg"), SessionOptions::default()).unwrap();
-    let end = until(&mut cam, 15 * SECS, "Ended", |e| {
-        matches!(e, Event::Ended { .. })
-    })
-    .await;
+    let end = ended(&mut cam).await;
     assert!(
         matches!(
             end,

@@ -26,6 +26,31 @@ const CAMERAS: usize = 12;
 const SECS: Duration = Duration::from_secs(1);
 
 /// The cameras of `some` that send pictures (not the one behind a closed port).
+/// The slowest move of a fault's `cameras` (which must all have moved), said on stderr and
+/// kept in the figures under `key`.
+fn moved_in(
+    figures: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    cameras: usize,
+    worst: Option<Duration>,
+) -> Duration {
+    let worst = worst.unwrap_or_else(|| panic!("{key}: the cameras did not move"));
+    eprintln!("{key}: {cameras} cameras moved, the last after {worst:?}");
+    figures.insert(key.into(), json!(worst.as_secs_f64()));
+    worst
+}
+
+/// The command's output, once it exited 0 (else its stderr is the failure).
+fn succeeded(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn live_cams(some: &[String]) -> Vec<String> {
     some.iter()
         .filter(|c| c.starts_with("cam"))
@@ -48,22 +73,14 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
         .collect();
     let rtsp = Server::start(&mounts, None, None);
     for c in &cams {
-        let out = binary()
-            .args([
-                "cameras",
-                "add",
-                c,
-                &rtsp.url(&format!("/{c}")),
-                "--cluster",
-                &url,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(binary().args([
+            "cameras",
+            "add",
+            c,
+            &rtsp.url(&format!("/{c}")),
+            "--cluster",
+            &url,
+        ]));
     }
     // A camera with a password (a closed port: it never connects, and says so in the logs),
     // sealed into the registry with the fleet's key; without the key it is refused.
@@ -170,9 +187,7 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     // SIGKILL: the victim's cameras are claimed by others within the TTL plus a tick.
     let (moved, killed, worst) = fault(&obs, &workers["w1"], "KILL", 10 * SECS).await;
     assert!(!moved.is_empty(), "w1 owns some cameras");
-    let worst = worst.expect("w1's cameras taken over");
-    eprintln!("SIGKILL: {} cameras taken over in {worst:?}", moved.len());
-    figures.insert("sigkill_takeover_s".into(), json!(worst.as_secs_f64()));
+    let worst = moved_in(&mut figures, "sigkill_takeover_s", moved.len(), worst);
     // TTL plus one tick, plus what it takes this observer to see the claim on a busy machine.
     assert!(
         worst <= TTL + Duration::from_millis(500),
@@ -195,12 +210,7 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
     .await
     .expect("settled on w2 and w3");
     let (frozen_cams, frozen, worst) = fault(&obs, &workers["w2"], "STOP", 10 * SECS).await;
-    let worst = worst.expect("the frozen worker's cameras taken over");
-    eprintln!(
-        "SIGSTOP: {} cameras taken over in {worst:?}",
-        frozen_cams.len()
-    );
-    figures.insert("sigstop_takeover_s".into(), json!(worst.as_secs_f64()));
+    moved_in(&mut figures, "sigstop_takeover_s", frozen_cams.len(), worst);
     tokio::time::sleep((TTL + Duration::from_secs(2)).saturating_sub(frozen.elapsed())).await;
     let woke = Instant::now();
     workers.get("w2").unwrap().signal("CONT");
@@ -299,12 +309,7 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
 
     // SIGTERM: a graceful stop hands its cameras over well under a second.
     let (leaving, _, worst) = fault(&obs, &workers["w3"], "TERM", 5 * SECS).await;
-    let worst = worst.expect("w3's cameras handed over");
-    eprintln!(
-        "SIGTERM: {} cameras handed over in {worst:?}",
-        leaving.len()
-    );
-    figures.insert("sigterm_handover_s".into(), json!(worst.as_secs_f64()));
+    let worst = moved_in(&mut figures, "sigterm_handover_s", leaving.len(), worst);
     assert!(worst < Duration::from_secs(1), "SIGTERM handover {worst:?}");
     let code = workers.get_mut("w3").unwrap().wait(Duration::from_secs(20));
     assert_eq!(code, Some(0), "w3 exits cleanly");
@@ -398,23 +403,18 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
 
     // The reader: a durable consumer, fenced, resuming where it stopped.
     let read = |extra: &[&str]| {
-        let out = binary()
-            .args([
-                "results",
-                "--cluster",
-                &url,
-                "--durable",
-                "audit",
-                "--idle",
-                "2",
-            ])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeded(
+            binary()
+                .args([
+                    "results",
+                    "--cluster",
+                    &url,
+                    "--durable",
+                    "audit",
+                    "--idle",
+                    "2",
+                ])
+                .args(extra),
         );
         String::from_utf8_lossy(&out.stdout).lines().count()
     };

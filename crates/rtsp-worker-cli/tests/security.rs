@@ -26,8 +26,8 @@ use common::{Server, clip};
 use fleet::{Nats, binary};
 use serde_json::{Value, json};
 use support::{
-    Api, Broker, Prober, Subscriber, Worker, balanced, chromium, free_port, json, parse_metrics,
-    proc_usage, raw, sample, scratch, wait_until, walk,
+    Api, Broker, Prober, Subscriber, Worker, balanced, chromium, free_port, json, proc_usage, raw,
+    sample, scratch, wait_until, walk,
 };
 
 /// One worker at a time: each runs the detector on every core.
@@ -318,13 +318,7 @@ fn the_api_refuses_what_a_web_page_or_a_stranger_sends_and_keeps_serving() {
     // Local files through the API: refused at once, naming no path.
     let fifo = dir.join("fifo");
     let _ = std::fs::remove_file(&fifo);
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    support::mkfifo(&fifo);
     for url in [
         "file:///etc/passwd".to_owned(),
         "FILE:///etc/shadow".to_owned(),
@@ -375,8 +369,7 @@ fn the_api_refuses_what_a_web_page_or_a_stranger_sends_and_keeps_serving() {
         }
     }
     // Every label of every stream parses.
-    let (_, metrics) = api.get("/metrics");
-    let scrape = parse_metrics(&metrics);
+    let (metrics, scrape) = api.metrics();
     assert!(
         sample(
             &scrape,
@@ -525,8 +518,7 @@ fn the_api_refuses_what_a_web_page_or_a_stranger_sends_and_keeps_serving() {
     }
     std::thread::sleep(Duration::from_secs(3));
     let (_, fds, threads) = proc_usage(worker.child.id());
-    let (_, metrics) = api.get("/metrics");
-    let scrape = parse_metrics(&metrics);
+    let (_, scrape) = api.metrics();
     let evicted = sample(
         &scrape,
         "rtsp_worker_http_connections_total",
@@ -747,13 +739,7 @@ fn local_files_come_only_from_the_operator() {
     let dir = scratch("security-files");
     let clip_path = clip("boxes_720p25.h264");
     let fifo = dir.join("fifo");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    support::mkfifo(&fifo);
     let big = dir.join("big.h264");
     std::fs::File::create(&big)
         .unwrap()
@@ -1066,8 +1052,7 @@ fn mqtt_over_tls_takes_large_events_and_passwords_go_nowhere() {
         .results("people2")
         > 0));
     // The connection held, and nothing was dropped as too large.
-    let (_, metrics) = api.get("/metrics");
-    let scrape = parse_metrics(&metrics);
+    let (_, scrape) = api.metrics();
     assert_eq!(
         sample(
             &scrape,

@@ -28,7 +28,7 @@ use testkit as common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Letterbox, Packet};
+use gpu_decode::{CpuDecoder, CpuDecoderOptions, Decoder, Packet};
 use infer_trt::{Detector, DetectorOptions, ModelRepository};
 use rtsp_worker::{StreamConnectionManager, StreamEvent, StreamOptions};
 
@@ -149,40 +149,21 @@ fn detector_alone(a: &Args) {
     let batching = b.batching().expect("settings");
     let (in_flight, threads) = (batching.batches_in_flight, batching.intra_op_threads);
     let units = support::access_units(CLIP, 100);
-    let (w, h) = (units[0].params.width, units[0].params.height);
     let repo = Arc::new(ModelRepository::with_threads(threads));
     let info = repo
         .load_model("yolo", rtsp_worker::default_model_path(), in_flight)
         .expect("model");
     let detector = Detector::new(repo, "yolo", DetectorOptions::default()).expect("detector");
-    let size = Letterbox::new((w as usize, h as usize), info.input_size)
-        .expect("letterbox")
-        .resized;
-    let mut dec = CpuDecoder::new(
-        &CodecConfig {
-            codec: Codec::H264,
-            width: w,
-            height: h,
-        },
+    let mut dec = support::decoder(
+        &units[0],
+        info.input_size,
         CpuDecoderOptions::default()
-            .output_size(Some(size))
             .yuv420(true)
             .queue_frames(200)
             .held_frames(200),
-    )
-    .expect("decoder");
+    );
     let mut frames = Vec::new();
-    for au in &units {
-        dec.decode(&Packet {
-            data: &au.data,
-            pts: au.frame_number as i64,
-            keyframe: au.keyframe,
-        })
-        .expect("decode");
-        while let Some(f) = dec.next_frame() {
-            frames.push(f);
-        }
-    }
+    support::decode_all(&mut dec, &units, |f| frames.push(f));
     // Warm up, then a timed window.
     for f in frames.iter().take(5) {
         let _ = detector.detect_each(&[f]);
@@ -457,25 +438,14 @@ fn naive(a: &Args) {
                 warm_end = Some(Instant::now() + Duration::from_secs_f64(a.warmup));
             }
             if cam.decoder.is_none() {
-                let (w, h) = (au.params.width, au.params.height);
-                let size = Letterbox::new((w as usize, h as usize), info.input_size)
-                    .expect("letterbox")
-                    .resized;
-                cam.decoder = Some(
-                    CpuDecoder::new(
-                        &CodecConfig {
-                            codec: Codec::H264,
-                            width: w,
-                            height: h,
-                        },
-                        CpuDecoderOptions::default()
-                            .output_size(Some(size))
-                            .yuv420(true)
-                            .queue_frames(2)
-                            .held_frames(3),
-                    )
-                    .expect("decoder"),
-                );
+                cam.decoder = Some(support::decoder(
+                    &au,
+                    info.input_size,
+                    CpuDecoderOptions::default()
+                        .yuv420(true)
+                        .queue_frames(2)
+                        .held_frames(3),
+                ));
             }
             let decoder = cam.decoder.as_mut().expect("decoder");
             cam.frames.push_back((au.frame_number, au.received));

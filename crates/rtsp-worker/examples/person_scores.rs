@@ -18,7 +18,7 @@ mod support;
 
 use std::sync::Arc;
 
-use gpu_decode::{Codec, CodecConfig, CpuDecoder, CpuDecoderOptions, Decoder, Letterbox, Packet};
+use gpu_decode::CpuDecoderOptions;
 use infer_trt::yolo::Thresholds;
 use infer_trt::{Detector, DetectorOptions, ModelRepository};
 
@@ -52,39 +52,19 @@ fn main() {
     let (mut frames_seen, mut boxes) = (0u64, 0u64);
     for clip in CLIPS {
         let units = support::access_units(clip, usize::MAX);
-        let (w, h) = (units[0].params.width, units[0].params.height);
-        let size = Letterbox::new((w as usize, h as usize), info.input_size)
-            .expect("letterbox")
-            .resized;
-        let mut dec = CpuDecoder::new(
-            &CodecConfig {
-                codec: Codec::H264,
-                width: w,
-                height: h,
-            },
-            CpuDecoderOptions::default().output_size(Some(size)),
-        )
-        .expect("decoder");
-        for au in &units {
-            dec.decode(&Packet {
-                data: &au.data,
-                pts: au.frame_number as i64,
-                keyframe: au.keyframe,
-            })
-            .expect("decode");
-            while let Some(f) = dec.next_frame() {
-                if !(f.pts as u64).is_multiple_of(EVERY) {
-                    continue;
-                }
-                frames_seen += 1;
-                let dets = detector.detect_each(&[&f]).remove(0).expect("detect");
-                for d in dets.iter().filter(|d| d.class_id == person) {
-                    let bin = ((f64::from(d.confidence) / BIN) as usize).min(counts.len() - 1);
-                    counts[bin] += 1;
-                    boxes += 1;
-                }
+        let mut dec = support::decoder(&units[0], info.input_size, CpuDecoderOptions::default());
+        support::decode_all(&mut dec, &units, |f| {
+            if !(f.pts as u64).is_multiple_of(EVERY) {
+                return;
             }
-        }
+            frames_seen += 1;
+            let dets = detector.detect_each(&[&f]).remove(0).expect("detect");
+            for d in dets.iter().filter(|d| d.class_id == person) {
+                let bin = ((f64::from(d.confidence) / BIN) as usize).min(counts.len() - 1);
+                counts[bin] += 1;
+                boxes += 1;
+            }
+        });
         eprintln!("{clip}: {} frames decoded", units.len());
     }
     let bins: Vec<String> = counts

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtsp_ingest::Transport;
-use rtsp_worker::{Drops, EndReason, StreamConnection, StreamEvent, StreamOptions};
+use rtsp_worker::{
+    Drops, EndReason, StreamConnection, StreamConnectionManager, StreamEvent, StreamOptions,
+};
 use serde_json::json;
 use support::proxy::{Fault, Proxy, Silent};
 use support::{Server, builder, clip, one_at_a_time, pedestrians, record};
@@ -80,6 +82,21 @@ enum Seen {
         ids: Vec<u64>,
     },
     Event(&'static str),
+}
+
+/// The stream `steady` on the server's `/people`, connected within `within`, and its log.
+async fn steady(
+    manager: &StreamConnectionManager,
+    server: &Server,
+    within: Duration,
+) -> (StreamConnection, Log) {
+    let log = Log::default();
+    let steady = manager
+        .connect_stream(&server.url("/people"), log.options("steady"))
+        .await
+        .unwrap();
+    steady.wait_connected(within).await.unwrap();
+    (steady, log)
 }
 
 impl Log {
@@ -348,12 +365,7 @@ async fn a_server_that_never_answers_ends_with_a_typed_reason_after_bounded_trie
     let silent = Silent::start().await;
     let server = Server::start(&[slow_pedestrians()], None, None);
     let manager = builder().build().await.unwrap();
-    let steady_log = Log::default();
-    let steady = manager
-        .connect_stream(&server.url("/people"), steady_log.options("steady"))
-        .await
-        .unwrap();
-    steady.wait_connected(20 * SECS).await.unwrap();
+    let (_steady, steady_log) = steady(&manager, &server, 20 * SECS).await;
     tokio::time::sleep(4 * SECS + RATE_WINDOW).await;
     let t0 = Instant::now();
     let mute = manager
@@ -624,12 +636,7 @@ async fn streams_added_and_removed_a_thousand_times_leave_nothing_behind() {
     let cycles = env_or("RTSP_WORKER_CHURN_CYCLES", 1000) as usize;
     let server = Server::start(&[pedestrians()], None, None);
     let manager = builder().build().await.unwrap();
-    let steady_log = Log::default();
-    let steady = manager
-        .connect_stream(&server.url("/people"), steady_log.options("steady"))
-        .await
-        .unwrap();
-    steady.wait_connected(15 * SECS).await.unwrap();
+    let (steady, _steady_log) = steady(&manager, &server, 15 * SECS).await;
     // A result of a removed stream after its removal is counted here.
     let late = Arc::new(AtomicU64::new(0));
     let churn = |i: usize| {

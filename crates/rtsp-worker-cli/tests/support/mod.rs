@@ -22,6 +22,12 @@ pub(crate) fn people_server() -> testkit::Server {
     )
 }
 
+/// A named pipe at `path` (a local file that never ends when read).
+pub(crate) fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -325,6 +331,13 @@ impl Api {
 
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.keep(self.agent.get(format!("{}{path}", self.base)).call())
+    }
+
+    /// `/metrics` as text and parsed.
+    pub(crate) fn metrics(&self) -> (String, prometheus_parse::Scrape) {
+        let (_, text) = self.get("/metrics");
+        let scrape = parse_metrics(&text);
+        (text, scrape)
     }
 
     pub(crate) fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {

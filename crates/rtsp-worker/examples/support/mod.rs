@@ -24,3 +24,46 @@ pub(crate) fn access_units(clip: &str, limit: usize) -> Vec<rtsp_ingest::AccessU
         out
     })
 }
+
+/// An FFmpeg decoder for the stream of `au` that scales straight to the letterbox of a model
+/// input of `input` pixels, with `options` for the rest.
+pub(crate) fn decoder(
+    au: &rtsp_ingest::AccessUnit,
+    input: (usize, usize),
+    options: gpu_decode::CpuDecoderOptions,
+) -> gpu_decode::CpuDecoder {
+    let (w, h) = (au.params.width, au.params.height);
+    let size = gpu_decode::Letterbox::new((w as usize, h as usize), input)
+        .expect("letterbox")
+        .resized;
+    gpu_decode::CpuDecoder::new(
+        &gpu_decode::CodecConfig {
+            codec: gpu_decode::Codec::H264,
+            width: w,
+            height: h,
+        },
+        options.output_size(Some(size)),
+    )
+    .expect("decoder")
+}
+
+/// Feeds `units` to `decoder`, handing every frame that comes out to `each`.
+pub(crate) fn decode_all(
+    decoder: &mut gpu_decode::CpuDecoder,
+    units: &[rtsp_ingest::AccessUnit],
+    mut each: impl FnMut(gpu_decode::Frame),
+) {
+    use gpu_decode::Decoder as _;
+    for au in units {
+        decoder
+            .decode(&gpu_decode::Packet {
+                data: &au.data,
+                pts: au.frame_number as i64,
+                keyframe: au.keyframe,
+            })
+            .expect("decode");
+        while let Some(f) = decoder.next_frame() {
+            each(f);
+        }
+    }
+}

@@ -65,6 +65,21 @@ pub(crate) fn results(events: &[StreamEvent]) -> Vec<&TrackingResult> {
         .collect()
 }
 
+/// The detector found people on the pedestrian clip: at least one person per result, on
+/// average (`what` names the stream or setting in the failure).
+pub(crate) fn at_least_a_person_per_result(rs: &[&TrackingResult], what: &str) {
+    let persons = rs
+        .iter()
+        .flat_map(|r| &r.detections)
+        .filter(|d| d.class_name == "person")
+        .count();
+    assert!(
+        persons >= rs.len(),
+        "{what}: {persons} persons in {} results",
+        rs.len()
+    );
+}
+
 /// Writes a test's figures as JSON under `target/tmp/reliability/` (for `cargo xtask soak`,
 /// which renders them into docs/RELIABILITY.md) and prints them.
 // Printing the figures is the point (they show with `--nocapture`).
