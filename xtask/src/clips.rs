@@ -185,6 +185,23 @@ fn codec_args(cmd: &mut Command, codec: &str, gop: u32) {
     }
 }
 
+/// A synthetic clip whose frames went to `child` (ffmpeg, its stdin closed): the clip as
+/// Annex B, and its ground truth beside it as `NAME.gt.txt`.
+fn finish_synthetic(
+    mut child: std::process::Child,
+    mp4: &Path,
+    dir: &Path,
+    name: &str,
+    gt: &str,
+) -> Result<()> {
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("ffmpeg failed making {name}: {status}");
+    }
+    fs::write(dir.join(format!("{name}.gt.txt")), gt)?;
+    annex_b(mp4, dir, name, "h264")
+}
+
 fn annex_b(mp4: &Path, dir: &Path, name: &str, codec: &str) -> Result<()> {
     let (bsf, format, ext) = match codec {
         "h264" => ("h264_mp4toannexb", "h264", "h264"),
@@ -228,7 +245,7 @@ fn rgb_encoder(
 fn boxes(dir: &Path) -> Result<()> {
     let name = "boxes_720p25";
     let mp4 = dir.join(format!("{name}.mp4"));
-    let (mut child, mut stdin) = rgb_encoder(&mp4, BOX_W, BOX_H)?;
+    let (child, mut stdin) = rgb_encoder(&mp4, BOX_W, BOX_H)?;
     let mut gt = String::new();
     let mut frame = vec![0u8; BOX_W * BOX_H * 3];
     for f in 0..BOX_FRAMES {
@@ -249,12 +266,7 @@ fn boxes(dir: &Path) -> Result<()> {
             .context("writing frames to ffmpeg")?;
     }
     drop(stdin);
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("ffmpeg failed making {name}: {status}");
-    }
-    fs::write(dir.join(format!("{name}.gt.txt")), gt)?;
-    annex_b(&mp4, dir, name, "h264")
+    finish_synthetic(child, &mp4, dir, name, &gt)
 }
 
 /// A person of the `people` clip: where it is cut from `bus.jpg` ([x1, y1, x2, y2]), its
@@ -274,28 +286,34 @@ pub(crate) const PEOPLE_H: usize = 720;
 const PEOPLE_FRAMES: usize = 500;
 
 const WALKERS: [Walker; 3] = [
-    Walker {
-        id: 1,
-        crop: [46, 396, 248, 903],
-        height: 300,
-        from: (40.0, 40.0),
-        to: (1020.0, 40.0),
-    },
-    Walker {
-        id: 2,
-        crop: [671, 397, 810, 879],
-        height: 320,
-        from: (1060.0, 380.0),
-        to: (80.0, 380.0),
-    },
-    Walker {
-        id: 3,
-        crop: [220, 405, 344, 859],
-        height: 300,
-        from: (1180.0, 400.0),
-        to: (1180.0, 40.0),
-    },
+    walker(1, [46, 396, 248, 903], 300, (40.0, 40.0), (1020.0, 40.0)),
+    walker(2, [671, 397, 810, 879], 320, (1060.0, 380.0), (80.0, 380.0)),
+    walker(
+        3,
+        [220, 405, 344, 859],
+        300,
+        (1180.0, 400.0),
+        (1180.0, 40.0),
+    ),
 ];
+
+/// Person `id`, cut out of the bus photo at `crop` and shown `height` pixels tall, walking
+/// from `from` to `to`.
+const fn walker(
+    id: u32,
+    crop: [usize; 4],
+    height: usize,
+    from: (f64, f64),
+    to: (f64, f64),
+) -> Walker {
+    Walker {
+        id,
+        crop,
+        height,
+        from,
+        to,
+    }
+}
 
 /// Three people cut out of the bus photo walking over grey, with their ground truth.
 fn people(dir: &Path, images: &Path) -> Result<()> {
@@ -327,7 +345,7 @@ fn people(dir: &Path, images: &Path) -> Result<()> {
         })
         .collect();
     let mp4 = dir.join(format!("{name}.mp4"));
-    let (mut child, mut stdin) = rgb_encoder(&mp4, PEOPLE_W, PEOPLE_H)?;
+    let (child, mut stdin) = rgb_encoder(&mp4, PEOPLE_W, PEOPLE_H)?;
     let mut gt = String::new();
     let mut frame = vec![0u8; PEOPLE_W * PEOPLE_H * 3];
     for f in 0..PEOPLE_FRAMES {
@@ -361,12 +379,7 @@ fn people(dir: &Path, images: &Path) -> Result<()> {
             .context("writing frames to ffmpeg")?;
     }
     drop(stdin);
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("ffmpeg failed making {name}: {status}");
-    }
-    fs::write(dir.join(format!("{name}.gt.txt")), gt)?;
-    annex_b(&mp4, dir, name, "h264")
+    finish_synthetic(child, &mp4, dir, name, &gt)
 }
 
 /// OpenCV's vtest.avi from Debian's opencv-doc package, transcoded.

@@ -7,7 +7,7 @@ use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg_next as ffmpeg;
 
-use crate::decoder::OutputQueue;
+use crate::decoder::{Buffering, OutputQueue};
 use crate::{
     Codec, CodecConfig, DecodeStats, Decoder, Error, Frame, FramePool, PixelFormat, Pixels,
 };
@@ -25,8 +25,7 @@ const MAX_PIXELS: i64 = 7680 * 4320;
 pub struct CpuDecoderOptions {
     pub(crate) threads: usize,
     pub(crate) output_size: Option<(usize, usize)>,
-    pub(crate) queue_frames: usize,
-    pub(crate) held_frames: usize,
+    pub(crate) buffering: Buffering,
     pub(crate) output: PixelFormat,
 }
 
@@ -35,8 +34,7 @@ impl Default for CpuDecoderOptions {
         Self {
             threads: 1,
             output_size: None,
-            queue_frames: 4,
-            held_frames: 4,
+            buffering: Buffering::default(),
             output: PixelFormat::Rgb24,
         }
     }
@@ -83,7 +81,7 @@ impl CpuDecoderOptions {
 
     /// Decoded frames kept for a slow consumer before the oldest are dropped (default 4).
     pub fn queue_frames(mut self, frames: usize) -> Self {
-        self.queue_frames = frames.max(1);
+        self.buffering = self.buffering.with_queue(frames);
         self
     }
 
@@ -92,7 +90,7 @@ impl CpuDecoderOptions {
     /// `queue_frames + held_frames` buffers; when the consumer holds all it may, new frames
     /// are dropped and counted (`dropped_no_buffer`), so memory stays bounded.
     pub fn held_frames(mut self, frames: usize) -> Self {
-        self.held_frames = frames;
+        self.buffering = self.buffering.with_held(frames);
         self
     }
 }
@@ -183,15 +181,15 @@ impl CpuDecoder {
         // SAFETY: a plain field of the context we own, set before it is opened.
         unsafe { (*ctx.as_mut_ptr()).max_pixels = MAX_PIXELS };
         let decoder = ctx.decoder().video().map_err(backend)?;
-        let queue = options.queue_frames;
+        let buffering = options.buffering;
         Ok(Self {
             codec: config.codec,
             decoder,
             scaler: None,
             yuv: ffmpeg::frame::Video::empty(),
             // The queue, plus frames the consumer holds while decoding goes on.
-            pool: FramePool::new(queue + options.held_frames),
-            out: OutputQueue::new(queue),
+            pool: FramePool::new(buffering.buffers()),
+            out: OutputQueue::new(buffering.queue),
             need_keyframe: true,
             options,
         })

@@ -97,6 +97,44 @@ pub trait Decoder: Send {
     fn stats(&self) -> DecodeStats;
 }
 
+/// How many decoded frames a decoder keeps for its consumer, whatever the backend: `queue`
+/// frames waiting to be taken (the oldest dropped when full) and `held` taken but not yet
+/// dropped; its buffers are enough for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // only the backends use it
+pub(crate) struct Buffering {
+    pub(crate) queue: usize,
+    pub(crate) held: usize,
+}
+
+impl Default for Buffering {
+    fn default() -> Self {
+        Self { queue: 4, held: 4 }
+    }
+}
+
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // only the backends use it
+impl Buffering {
+    pub(crate) fn with_queue(self, frames: usize) -> Self {
+        Self {
+            queue: frames.max(1),
+            ..self
+        }
+    }
+
+    pub(crate) fn with_held(self, frames: usize) -> Self {
+        Self {
+            held: frames,
+            ..self
+        }
+    }
+
+    /// Buffers for the queue and the frames held.
+    pub(crate) fn buffers(&self) -> usize {
+        self.queue + self.held
+    }
+}
+
 /// The bounded frame queue behind `next_frame`, shared by the backends.
 #[derive(Debug)]
 #[cfg_attr(not(feature = "cpu"), allow(dead_code))] // only the backends use it

@@ -103,30 +103,36 @@ impl Shared {
 /// it, so removed cameras leak no task or socket).
 #[derive(Debug)]
 pub struct Camera {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) stop: Arc<watch::Sender<bool>>,
-    pub(crate) url: RedactedUrl,
+    /// What every handle has; the events are read through its `shared`.
+    handle: CameraHandle,
 }
 
 impl Camera {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        stop: Arc<watch::Sender<bool>>,
+        url: RedactedUrl,
+    ) -> Self {
+        Self {
+            handle: CameraHandle { shared, stop, url },
+        }
+    }
+
     /// A handle for other tasks: stats, state and stop, while this `Camera` stays with the
     /// task that awaits [`next`](Self::next). Dropping a handle does not stop the session.
     pub fn handle(&self) -> CameraHandle {
-        CameraHandle {
-            shared: self.shared.clone(),
-            stop: self.stop.clone(),
-            url: self.url.clone(),
-        }
+        self.handle.clone()
     }
 
     /// The next event; `None` after [`Event::Ended`] has been returned.
     pub async fn next(&mut self) -> Option<Event> {
+        let shared = &self.handle.shared;
         loop {
-            let notified = self.shared.notify.notified();
-            if let Some(e) = self.shared.pop() {
+            let notified = shared.notify.notified();
+            if let Some(e) = shared.pop() {
                 return Some(e);
             }
-            if self.shared.is_closed() {
+            if shared.is_closed() {
                 return None;
             }
             notified.await;
@@ -135,34 +141,33 @@ impl Camera {
 
     /// The next event if one is queued.
     pub fn try_next(&mut self) -> Option<Event> {
-        self.shared.pop()
+        self.handle.shared.pop()
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters (as [`CameraHandle::stats`]).
     pub fn stats(&self) -> IngestStats {
-        self.shared.stats().snapshot.clone()
+        self.handle.stats()
     }
 
-    /// The camera's URL, redacted.
+    /// The camera's URL, redacted (as [`CameraHandle::url`]).
     pub fn url(&self) -> &RedactedUrl {
-        &self.url
+        self.handle.url()
     }
 
-    /// Asks the session to end; [`Event::Ended`] with
-    /// [`EndReason::Stopped`](crate::EndReason::Stopped) follows.
+    /// Asks the session to end (as [`CameraHandle::stop`]).
     pub fn stop(&self) {
-        let _ = self.stop.send(true);
+        self.handle.stop();
     }
 
-    /// Where the session is in its life.
+    /// Where the session is in its life (as [`CameraHandle::state`]).
     pub fn state(&self) -> State {
-        self.shared.stats().snapshot.state
+        self.handle.state()
     }
 }
 
 impl Drop for Camera {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.handle.stop();
     }
 }
 

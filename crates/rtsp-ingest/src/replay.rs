@@ -169,11 +169,7 @@ pub fn replay(path: impl AsRef<Path>, options: ReplayOptions) -> Result<Camera, 
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
     runtime.spawn(play(clip, options, shared.clone(), stop_rx));
-    Ok(Camera {
-        shared,
-        stop: Arc::new(stop_tx),
-        url,
-    })
+    Ok(Camera::new(shared, Arc::new(stop_tx), url))
 }
 
 /// Reads a regular file of at most `max` bytes. It is opened without blocking (a FIFO with no

@@ -36,11 +36,7 @@ pub fn connect(url: &str, options: SessionOptions) -> Result<Camera, Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let redacted = url.redacted.clone();
     runtime.spawn(run(url, options, shared.clone(), stop_rx));
-    Ok(Camera {
-        shared,
-        stop: Arc::new(stop_tx),
-        url: redacted,
-    })
+    Ok(Camera::new(shared, Arc::new(stop_tx), redacted))
 }
 
 /// Connects once, waits for the first keyframe and returns the stream's parameters: a quick

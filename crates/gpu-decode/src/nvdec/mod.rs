@@ -18,7 +18,7 @@ use std::ffi::{c_int, c_void};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use crate::decoder::OutputQueue;
+use crate::decoder::{Buffering, OutputQueue};
 use crate::frame::Slots;
 use crate::{
     Codec, CodecConfig, CudaBuffer, CudaPixels, DecodeStats, Decoder, Error, Frame, Packet,
@@ -39,21 +39,10 @@ use self::sys::{
 const BACKEND: &str = "nvdec";
 
 /// Options for [`NvdecDecoder`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NvdecOptions {
     pub(crate) gpu: usize,
-    pub(crate) queue_frames: usize,
-    pub(crate) held_frames: usize,
-}
-
-impl Default for NvdecOptions {
-    fn default() -> Self {
-        Self {
-            gpu: 0,
-            queue_frames: 4,
-            held_frames: 4,
-        }
-    }
+    pub(crate) buffering: Buffering,
 }
 
 impl NvdecOptions {
@@ -63,9 +52,10 @@ impl NvdecOptions {
         self
     }
 
-    /// Decoded frames kept for a slow consumer before the oldest are dropped (default 4).
+    /// Decoded frames waiting on the device for a slow consumer, the oldest dropped beyond
+    /// them (default 4).
     pub fn queue_frames(mut self, frames: usize) -> Self {
-        self.queue_frames = frames.max(1);
+        self.buffering = self.buffering.with_queue(frames);
         self
     }
 
@@ -73,7 +63,7 @@ impl NvdecOptions {
     /// (default 4). The device-buffer pool holds `queue_frames + held_frames` frames; when the
     /// consumer holds all it may, new frames are dropped and counted.
     pub fn held_frames(mut self, frames: usize) -> Self {
-        self.held_frames = frames;
+        self.buffering = self.buffering.with_held(frames);
         self
     }
 }
@@ -124,8 +114,7 @@ impl Drop for Lease {
 struct State {
     driver: Arc<dyn Driver>,
     codec: Codec,
-    queue_frames: usize,
-    held_frames: usize,
+    buffering: Buffering,
     decoder: Option<HwDecoder>,
     out: OutputQueue,
     need_keyframe: bool,
@@ -219,10 +208,9 @@ impl NvdecDecoder {
         let state = Box::new(State {
             driver: driver.clone(),
             codec: config.codec,
-            queue_frames: options.queue_frames,
-            held_frames: options.held_frames,
+            buffering: options.buffering,
             decoder: None,
-            out: OutputQueue::new(options.queue_frames),
+            out: OutputQueue::new(options.buffering.queue),
             need_keyframe: true,
             error: None,
             pts: 0,
@@ -580,7 +568,7 @@ impl State {
             width: w as usize,
             height: h as usize,
             // The queue, plus frames the consumer holds while decoding goes on.
-            pool: Arc::new(Slots::new(self.queue_frames + self.held_frames)),
+            pool: Arc::new(Slots::new(self.buffering.buffers())),
         });
         Ok(key.surfaces as c_int)
     }
