@@ -1,4 +1,5 @@
-//! What both drivers share: the core behind one mutex, delivery of batches, completion on drop.
+//! What both drivers share: the core behind one mutex, delivery of batches, completion on drop,
+//! and the part of their `Handle` that never waits (the `handle!` macro each driver expands).
 //!
 //! Every entry point (a push, a completion, the timer) locks the core, changes it, then
 //! "pumps": drains its events, hands batches to the driver's bounded channel and collects drops,

@@ -61,7 +61,7 @@ fn fleet_key(path: Option<&PathBuf>) -> Result<Option<FleetKey>, Error> {
 }
 
 /// `run`'s flags for joining a fleet.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct JoinFlags {
     /// Join a fleet on this NATS server: take a share of its registry's cameras and publish
     /// results to JetStream (cameras come from `rtsp-worker cameras add`, not the command line)

@@ -4,8 +4,9 @@
 //! loopback. Logs and a status line go to stderr; Ctrl-C drains and prints the final
 //! accounting.
 //!
-//! It wires the `service` and `fleet` crates over the facade, and owns clap's flags, signals and
-//! the exit codes; no crate depends on it (tidy's `LAYERS`).
+//! It wires the `service` and `fleet` crates over the facade and owns the command line (its own
+//! flags, flattening the flag groups `service` and `fleet` define), signals and the exit codes;
+//! no crate depends on it (tidy's `LAYERS`).
 
 // A command-line tool: it talks to the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -179,8 +180,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     };
     cameras.extend(file.cameras.iter().cloned());
     let mut out = outputs::resolve(&args.serve, &file.outputs)?;
-    let join = args.fleet.join()?;
-    if join.is_some() && !cameras.is_empty() {
+    if args.fleet.cluster.is_some() && !cameras.is_empty() {
         return Err(Failure::new(
             Exit::Usage,
             "with --cluster the cameras come from the fleet's registry: add them with \
@@ -188,6 +188,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
              config file",
         ));
     }
+    let join = args.fleet.join()?;
     if cameras.is_empty() && out.http.is_none() && join.is_none() {
         return Err(Failure::new(
             Exit::Usage,

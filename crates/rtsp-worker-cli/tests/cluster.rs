@@ -25,7 +25,6 @@ use serde_json::json;
 const CAMERAS: usize = 12;
 const SECS: Duration = Duration::from_secs(1);
 
-/// The cameras of `some` that send pictures (not the one behind a closed port).
 /// The slowest move of a fault's `cameras` (which must all have moved), said on stderr and
 /// kept in the figures under `key`.
 fn moved_in(
@@ -51,6 +50,7 @@ fn succeeded(command: &mut std::process::Command) -> std::process::Output {
     out
 }
 
+/// The cameras of `some` that send pictures (not the one behind a closed port).
 fn live_cams(some: &[String]) -> Vec<String> {
     some.iter()
         .filter(|c| c.starts_with("cam"))

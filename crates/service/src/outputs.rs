@@ -14,7 +14,7 @@ use crate::{Error, config, http, mqtt};
 
 /// The operator's outputs besides stdout, as the command line gives them (`run` flattens
 /// them into its flags); the cameras file's `[outputs]` fills what they leave unset.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[group(id = "outputs")]
 pub struct Flags {
     #[arg(

@@ -1,4 +1,5 @@
-//! What the measuring examples share: a clip's access units read ahead of time.
+//! What the measuring examples share: a clip's access units read ahead of time, a decoder
+//! scaling straight to a model's letterbox, and the loop that feeds it.
 
 /// The first `limit` access units of one of the setup's clips, replayed as fast as it can be
 /// read, so that decoding and detection are measured without the network.
