@@ -15,13 +15,20 @@ use super::{
     delete_camera, nats_failure, open_entry, put_camera, results_stream, seal_entry,
 };
 
-/// A camera as `cameras add` takes it.
-#[derive(Debug, Clone)]
+/// A camera as `cameras add` takes it (its arguments after the id).
+#[derive(Debug, Clone, clap::Args)]
 pub struct NewCamera {
+    #[arg(help = "rtsp://[user:password@]host[:port]/path")]
     pub url: String,
+    /// User name, if not in the URL
+    #[arg(long)]
     pub username: Option<String>,
-    /// The environment variable holding the password (the operator's environment, read now).
+    /// The environment variable holding the password (read now, sealed into the
+    /// registry with --fleet-key-file)
+    #[arg(long, value_name = "VAR")]
     pub password_env: Option<String>,
+    /// auto, tcp or udp
+    #[arg(long)]
     pub transport: Option<String>,
 }
 

@@ -122,18 +122,8 @@ enum CamerasAction {
     Add {
         /// The camera's id (A–Z a–z 0–9 _ -)
         id: String,
-        #[arg(help = "rtsp://[user:password@]host[:port]/path")]
-        url: String,
-        /// User name, if not in the URL
-        #[arg(long)]
-        username: Option<String>,
-        /// The environment variable holding the password (read now, sealed into the
-        /// registry with --fleet-key-file)
-        #[arg(long, value_name = "VAR")]
-        password_env: Option<String>,
-        /// auto, tcp or udp
-        #[arg(long)]
-        transport: Option<String>,
+        #[command(flatten)]
+        camera: commands::NewCamera,
     },
     /// Removes a camera from the registry; its worker stops it.
     Remove { id: String },
@@ -150,20 +140,8 @@ impl Cameras {
         let key = fleet_key(self.fleet_key_file.as_ref())?;
         let key = key.as_ref();
         match self.action {
-            CamerasAction::Add {
-                id,
-                url,
-                username,
-                password_env,
-                transport,
-            } => {
-                let new = commands::NewCamera {
-                    url,
-                    username,
-                    password_env,
-                    transport,
-                };
-                commands::cameras_add(&nats, &id, new, key).await
+            CamerasAction::Add { id, camera } => {
+                commands::cameras_add(&nats, &id, camera, key).await
             }
             CamerasAction::Remove { id } => commands::cameras_remove(&nats, &id).await,
             CamerasAction::List => commands::cameras_list(&nats).await,

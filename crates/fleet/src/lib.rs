@@ -643,8 +643,8 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
 
 impl Member {
     /// Releases every lease (so that other workers take the cameras at once), leaves the
-    /// member list, and flushes what results it can for up to a second.
-    pub async fn leave(mut self) {
+    /// member list, and flushes what results it can for up to a second; what was published.
+    pub async fn leave(mut self) -> Published {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -652,13 +652,32 @@ impl Member {
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.publisher).await;
         self.publisher.abort();
         let c = &self.fleet.counters;
-        eprintln!(
-            "rtsp-worker: fleet: {} results published; not published: {} lease lost, {} buffer full, {} failed",
-            c.published.load(Ordering::Relaxed),
-            c.lease_lost.load(Ordering::Relaxed),
-            c.buffer_full.load(Ordering::Relaxed),
-            c.failed.load(Ordering::Relaxed),
-        );
+        Published {
+            published: c.published.load(Ordering::Relaxed),
+            lease_lost: c.lease_lost.load(Ordering::Relaxed),
+            buffer_full: c.buffer_full.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A member's results when it left: published, and not published by reason (as
+/// [`Counters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub published: u64,
+    pub lease_lost: u64,
+    pub buffer_full: u64,
+    pub failed: u64,
+}
+
+impl std::fmt::Display for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} results published; not published: {} lease lost, {} buffer full, {} failed",
+            self.published, self.lease_lost, self.buffer_full, self.failed
+        )
     }
 }
 

@@ -264,7 +264,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     }
     // Leases first: other workers take the cameras while this one drains them.
     if let Some(m) = member {
-        m.leave().await;
+        eprintln!("rtsp-worker: fleet: {}", m.leave().await);
     }
     let result = stop::finish(&service, stopped_by_streams).await.map(|_| ());
     if let Some(s) = server {
