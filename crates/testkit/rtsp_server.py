@@ -7,7 +7,8 @@ Run it under Debian's /usr/bin/python3 (it needs the `gi` bindings):
     rtsp_server.py [--port N] [--auth USER:PASS] [--protocols tcp|udp] MOUNT=PATH [...]
 
 MOUNT is a path like /h264; PATH an .h264 or .h265 Annex B file at 25 fps (or add @FPS:
-/vtest=vtest.h264@10), or `testsrc:jpeg` for an MJPEG test pattern (a codec rtsp-ingest
+/vtest=vtest.h264@10), an .mp4 (its own times, so B-frames keep their order; played once, the
+codec taken from "h265" or "hevc" in its name), or `testsrc:jpeg` for an MJPEG test pattern (a codec rtsp-ingest
 refuses). Port 0 (the default) picks a free port. When listening it prints
 "READY <port>" on stdout. --auth puts every mount behind basic authentication.
 --protocols offers only that transport (the other is refused with 461, as some cameras do).
@@ -44,6 +45,13 @@ def factory_for(path, fps, protocols):
         launch = (
             "( videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=5/1 "
             "! jpegenc ! rtpjpegpay name=pay0 pt=26 )"
+        )
+    elif path.endswith(".mp4"):
+        # An MP4 keeps presentation times (B-frames); played once, not looped.
+        codec = "h265" if "h265" in path or "hevc" in path else "h264"
+        launch = (
+            f"( filesrc location={path} ! qtdemux ! {codec}parse name=parse "
+            f"! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )"
         )
     else:
         codec = "h265" if path.endswith((".h265", ".hevc")) else "h264"

@@ -2,8 +2,9 @@
 //! moving boxes with ground truth, and real pedestrian footage from Debian's `opencv-doc`.
 //!
 //! Every clip comes as MP4 (timestamps; what the RTSP test server and the replay source read)
-//! and as raw Annex B (what decoders are fed). No B-frames, fixed GOP, parameter sets repeated
-//! before every keyframe, so a receiver can join anywhere.
+//! and as raw Annex B (what decoders are fed). Fixed GOP, parameter sets repeated before every
+//! keyframe, so a receiver can join anywhere; no B-frames except in the two clips made to have
+//! them.
 
 use std::fs;
 use std::io::Write;
@@ -18,6 +19,8 @@ use crate::run;
 const RECIPE: &str = "clips-v6";
 /// The people clip's own recipe (remade alone when it changes).
 const PEOPLE_RECIPE: &str = "people-v3";
+/// The B-frame clips' own recipe.
+const BFRAMES_RECIPE: &str = "bframes-v1";
 
 const X264: &[&str] = &[
     "-c:v",
@@ -102,6 +105,12 @@ pub(crate) fn ensure(dir: &Path, work: &Path, images: &Path) -> Result<()> {
         people(dir, images)?;
         fs::write(&people_stamp, PEOPLE_RECIPE)?;
     }
+    let bframes_stamp = dir.join("bframes.recipe");
+    if !fs::read_to_string(&bframes_stamp).is_ok_and(|s| s.trim() == BFRAMES_RECIPE) {
+        fs::create_dir_all(dir)?;
+        bframes(dir)?;
+        fs::write(&bframes_stamp, BFRAMES_RECIPE)?;
+    }
     if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == RECIPE) {
         eprintln!("setup: test clips present");
         return Ok(());
@@ -155,7 +164,59 @@ vtest_576p10                768x576 10 fps pedestrians, OpenCV's vtest.avi (PETS
 vtest_720p25                the same scaled to 1280x720 at 25 fps (frames repeated), first 30 s,
                             GOP 50: a camera-like pedestrian stream for the end-to-end benchmark
 vtest_1080p25               the same at 1920x1080 in H.265, first 10 s (mixed sizes and codecs)
+bframes_h264_360p25,        640x360 25 fps 10 s testsrc2 WITH B-frames: 3 between references,
+bframes_h265_360p25         the middle one a reference (pyramid), the other two not (H.264
+                            nal_ref_idc 0, H.265 TRAIL_N): decode order differs from display
+                            order, and half the pictures can be skipped. Serve the MP4 (it
+                            keeps presentation times); GOP 50, closed
 ";
+
+/// The B-frame clips (see the README).
+fn bframes(dir: &Path) -> Result<()> {
+    let input = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25",
+        "-t",
+        "10",
+        "-an",
+    ];
+    let h264 = dir.join("bframes_h264_360p25.mp4");
+    run(ffmpeg()
+        .args(input)
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "3",
+            "-x264-params",
+            "b-pyramid=normal:b-adapt=0:scenecut=0:repeat-headers=1:keyint=50:min-keyint=50",
+        ])
+        .arg(&h264))?;
+    annex_b(&h264, dir, "bframes_h264_360p25", "h264")?;
+    let h265 = dir.join("bframes_h265_360p25.mp4");
+    run(ffmpeg().args(input).args([
+        "-c:v",
+        "libx265",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "veryfast",
+        "-x265-params",
+        "keyint=50:min-keyint=50:bframes=3:b-pyramid=1:b-adapt=0:open-gop=0:repeat-headers=1:scenecut=0:log-level=error",
+        "-tag:v",
+        "hvc1",
+    ])
+    .arg(&h265))?;
+    annex_b(&h265, dir, "bframes_h265_360p25", "hevc")
+}
 
 /// Encodes `input` (ffmpeg input arguments) to `<name>.mp4` and extracts `<name>.h264|h265`.
 fn encode(dir: &Path, name: &str, codec: &str, input: &[&str], gop: u32) -> Result<()> {

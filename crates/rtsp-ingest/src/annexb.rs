@@ -73,6 +73,35 @@ pub(crate) fn nal_kind(codec: Codec, nal: &[u8]) -> NalKind {
     }
 }
 
+/// Whether a picture's access unit may be a reference for later pictures: false when every
+/// slice says otherwise (H.264 `nal_ref_idc == 0`; H.265 sub-layer non-reference types
+/// `TRAIL_N`, `TSA_N`, `STSA_N`, `RADL_N`, `RASL_N` and the reserved even types below 15). Such a
+/// picture can be left undecoded without harming any other. A unit without slices counts as a
+/// reference (nothing is known, so nothing is skipped).
+pub(crate) fn is_reference(codec: Codec, data: &[u8]) -> bool {
+    // All slices of a picture agree (H.264 7.4.1, H.265 7.4.2.2), so the first one decides;
+    // only the bytes up to it are scanned.
+    let mut i = 0;
+    while i + 3 < data.len() {
+        if data[i] != 0 || data[i + 1] != 0 || data[i + 2] != 1 {
+            i += 1;
+            continue;
+        }
+        let nal = &data[i + 3..];
+        if matches!(nal_kind(codec, nal), NalKind::Vcl { .. }) {
+            return match codec {
+                Codec::H264 => nal[0] & 0x60 != 0,
+                Codec::H265 => {
+                    let t = nal_type(codec, nal);
+                    !(t <= 14 && t.is_multiple_of(2))
+                }
+            };
+        }
+        i += 3;
+    }
+    true
+}
+
 /// The NAL unit type number (H.264: 5 bits; H.265: 6 bits).
 pub(crate) fn nal_type(codec: Codec, nal: &[u8]) -> u8 {
     match codec {
@@ -86,6 +115,8 @@ pub(crate) fn nal_type(codec: Codec, nal: &[u8]) -> u8 {
 pub(crate) struct UnitRange {
     pub(crate) bytes: Range<usize>,
     pub(crate) keyframe: bool,
+    /// See [`is_reference`].
+    pub(crate) reference: bool,
 }
 
 /// Groups the NAL units of a whole stream into access units (H.264 7.4.1.2.3, H.265 7.4.2.4.4).
@@ -105,6 +136,7 @@ pub(crate) fn access_units(codec: Codec, data: &[u8]) -> Vec<UnitRange> {
                 out.push(UnitRange {
                     bytes: start..sc,
                     keyframe: key,
+                    reference: true,
                 });
             }
             if current.is_none_or(|(_, has_pic, _)| has_pic) {
@@ -120,7 +152,11 @@ pub(crate) fn access_units(codec: Codec, data: &[u8]) -> Vec<UnitRange> {
         out.push(UnitRange {
             bytes: start..data.len(),
             keyframe: key,
+            reference: true,
         });
+    }
+    for unit in &mut out {
+        unit.reference = unit.keyframe || is_reference(codec, &data[unit.bytes.clone()]);
     }
     out
 }
@@ -165,6 +201,29 @@ mod tests {
         assert_eq!(units[0].bytes, 0..24);
         assert_eq!(units[1].bytes, 24..30);
         assert_eq!(units[2].bytes.end, stream.len());
+    }
+
+    #[test]
+    fn reference_pictures_by_nal_ref_idc_and_h265_type() {
+        let nal = |bytes: &[u8]| [&[0u8, 0, 0, 1][..], bytes].concat();
+        // H.264: SEI then a P slice with nal_ref_idc 2, 0; an IDR.
+        assert!(is_reference(
+            Codec::H264,
+            &[nal(&[0x06, 5]), nal(&[0x41, 0x9a])].concat()
+        ));
+        assert!(!is_reference(
+            Codec::H264,
+            &[nal(&[0x06, 5]), nal(&[0x01, 0x9a])].concat()
+        ));
+        assert!(is_reference(Codec::H264, &nal(&[0x65, 0x88])));
+        // H.265: TRAIL_N (0), TRAIL_R (1), RASL_N (8), CRA (21); two-byte headers.
+        assert!(!is_reference(Codec::H265, &nal(&[0x00, 0x01, 0xaf])));
+        assert!(is_reference(Codec::H265, &nal(&[0x02, 0x01, 0xaf])));
+        assert!(!is_reference(Codec::H265, &nal(&[0x10, 0x01, 0xaf])));
+        assert!(is_reference(Codec::H265, &nal(&[0x2a, 0x01, 0xaf])));
+        // Nothing known: a reference.
+        assert!(is_reference(Codec::H264, &[1, 2, 3]));
+        assert!(is_reference(Codec::H264, &nal(&[0x67, 0x4d])));
     }
 
     #[test]

@@ -94,6 +94,10 @@ impl Shared {
     fn is_closed(&self) -> bool {
         self.queue().is_closed()
     }
+
+    fn queued_frames(&self) -> usize {
+        self.queue().frames()
+    }
 }
 
 /// One camera (or replay source): a background session and the consumer's end of it.
@@ -147,6 +151,12 @@ impl Camera {
     /// A snapshot of the counters (as [`CameraHandle::stats`]).
     pub fn stats(&self) -> IngestStats {
         self.handle.stats()
+    }
+
+    /// Access units waiting behind the next [`next`](Self::next): when it is not zero, a
+    /// newer frame than the one just taken has already arrived.
+    pub fn queued_frames(&self) -> usize {
+        self.handle.shared.queued_frames()
     }
 
     /// The camera's URL, redacted (as [`CameraHandle::url`]).

@@ -17,6 +17,10 @@ pub struct AccessUnit {
     pub data: Bytes,
     /// An IDR (H.264) or IRAP (H.265) picture: decoding can start here.
     pub keyframe: bool,
+    /// Whether later pictures may refer to this one. `false` for H.264 pictures with
+    /// `nal_ref_idc` 0 and H.265 sub-layer non-reference pictures (`TRAIL_N`, `RASL_N`, …):
+    /// such a picture can be left undecoded without harming any other.
+    pub reference: bool,
     /// The first unit after a (re)connection or a gap the queue made: reset the decoder.
     /// Always a keyframe.
     pub resync: bool,

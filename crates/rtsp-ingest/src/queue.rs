@@ -175,6 +175,7 @@ mod tests {
             frame_number: n,
             data: Bytes::new(),
             keyframe,
+            reference: true,
             resync: false,
             params: Arc::new(CodecParameters {
                 codec: Codec::H264,

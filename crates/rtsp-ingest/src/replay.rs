@@ -1,5 +1,10 @@
 //! A replay source: an Annex B file played at its frame rate, once or looping, with the same
 //! events as a camera. For offline runs, tests and benchmarks.
+//!
+//! Raw Annex B carries no presentation times: units are stamped in file (decode) order, so a
+//! clip with B-frames replays with its reordered pictures behind the order the facade numbers
+//! them in (they are dropped, counted as decode errors). Serve such a clip over RTSP from a
+//! container that keeps its times instead.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -245,6 +250,7 @@ async fn play(
                 frame_number: n,
                 data: clip.data.slice(unit.bytes.clone()),
                 keyframe: unit.keyframe,
+                reference: unit.reference,
                 resync: false,
                 params: params.clone(),
                 rtp_timestamp: (media_time.as_secs_f64() * 90_000.0).round() as i64,

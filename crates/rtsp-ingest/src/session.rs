@@ -476,9 +476,13 @@ async fn receive(
             }
             None => (SystemTime::now() - received.elapsed(), false),
         };
+        let keyframe = frame.is_random_access_point();
+        let loss = frame.loss();
+        let data = Bytes::from(frame.into_data());
         let au = AccessUnit {
             frame_number: *frame_number,
-            keyframe: frame.is_random_access_point(),
+            reference: keyframe || crate::annexb::is_reference(p.codec, &data),
+            keyframe,
             resync: false,
             params: p,
             rtp_timestamp: ts.timestamp(),
@@ -487,8 +491,8 @@ async fn receive(
             received,
             wall_clock,
             wall_clock_synced,
-            loss: frame.loss(),
-            data: Bytes::from(frame.into_data()),
+            loss,
+            data,
         };
         *frame_number += 1;
         shared.emit(Event::Frame(au));

@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod display;
 mod error;
 mod gpu;
 mod ids;

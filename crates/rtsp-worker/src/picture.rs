@@ -129,6 +129,16 @@ impl FrameImage {
         self.picture.size().1 as u32
     }
 
+    /// The Y, U and V planes, each tightly packed (`width × height`, then
+    /// `⌈width/2⌉ × ⌈height/2⌉` twice), when the decoder produced YUV 4:2:0 (the CPU path);
+    /// `None` for RGB.
+    pub fn yuv420(&self) -> Option<[&[u8]; 3]> {
+        match &*self.picture {
+            Picture::Yuv420 { y, u, v, .. } => Some([y, u, v]),
+            Picture::Rgb { .. } => None,
+        }
+    }
+
     /// Packed RGB, row after row (`height × width × 3` bytes): borrowed when the decoder
     /// produced RGB, converted (BT.601) from YUV otherwise.
     pub fn rgb(&self) -> std::borrow::Cow<'_, [u8]> {

@@ -73,6 +73,8 @@ pub(crate) struct Counters {
     /// Dropped in the facade's decode stage: no decoder, out of order, lost in a reset.
     pub(crate) undecodable: u64,
     /// Never decoded because the stream was stopping.
+    pub(crate) stopping: u64,
+    /// Pictures nothing refers to, not decoded because a newer frame would replace them.
     pub(crate) not_decoded: u64,
     /// Frames handed to the batcher and not yet released by the sequencer.
     pub(crate) outstanding: u64,
@@ -502,7 +504,8 @@ impl StreamCore {
                 superseded: c.superseded,
                 inference_failed: c.inference_failed,
                 consumer_too_slow: results_evicted,
-                shutdown: c.shutdown + c.not_decoded,
+                not_decoded: c.not_decoded,
+                shutdown: c.shutdown + c.stopping,
             },
             in_pipeline: ingest.queued + handed_over + in_decoder + c.outstanding,
         };

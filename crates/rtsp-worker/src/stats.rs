@@ -49,6 +49,10 @@ pub struct Drops {
     pub decode_error: u64,
     /// Decoded, but the decoder's bounded output had no room.
     pub decoder_overflow: u64,
+    /// Not decoded: a picture no other picture refers to (a non-reference B- or P-frame),
+    /// skipped because a newer frame of the camera would have replaced it before the
+    /// detector took it.
+    pub not_decoded: u64,
     /// A newer frame of the same camera replaced it while it waited for the detector (newest
     /// frame wins).
     pub superseded: u64,
@@ -67,6 +71,7 @@ impl Drops {
         self.ingest_gap
             + self.decode_error
             + self.decoder_overflow
+            + self.not_decoded
             + self.superseded
             + self.inference_failed
             + self.consumer_too_slow

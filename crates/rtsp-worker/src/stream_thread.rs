@@ -1,7 +1,6 @@
 //! The thread of one stream: its camera's access units through the decoder to the batcher,
 //! lifecycle events to its output, then the drain.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,6 +9,7 @@ use rtsp_ingest::{AccessUnit, Camera};
 use tracing::{debug, info, warn};
 
 use crate::config::DecoderBackend;
+use crate::display::DisplayOrder;
 use crate::pipeline::{DRAIN_PATIENCE, Item, Pipeline};
 use crate::state::{FrameMeta, StreamCore};
 use crate::stats::StreamState;
@@ -52,8 +52,8 @@ impl StreamThread {
         lower_this_threads_priority(self.pipeline.settings.decode_nice);
         let core = self.core.clone();
         let mut decode: Option<DecodeStage> = None;
-        // Capture time and the like by camera frame number, for frames leaving the decoder.
-        let mut metas: VecDeque<FrameMeta> = VecDeque::new();
+        // Capture time and the like of the units taken, for frames leaving the decoder.
+        let mut order = DisplayOrder::default();
         let mut last_frame: Option<u64> = None;
         let mut end = EndReason::Disconnected;
         loop {
@@ -69,10 +69,10 @@ impl StreamThread {
                         inner.rate_in.tick(now);
                     }
                     if core.stopping() {
-                        core.lock().counters.not_decoded += 1;
+                        core.lock().counters.stopping += 1;
                         continue;
                     }
-                    if let Err(e) = self.decode(&mut decode, &mut metas, &mut last_frame, &au) {
+                    if let Err(e) = self.decode(&mut decode, &mut order, &mut last_frame, &au) {
                         warn!(stream = %core.id, error = %e, "the decoder cannot start; ending the stream");
                         core.note_error(&e);
                         end = EndReason::Failed(e);
@@ -160,14 +160,15 @@ impl StreamThread {
                 _ => {}
             }
         }
-        self.drain(decode, &mut metas, &mut last_frame, end);
+        self.drain(decode, &mut order, &mut last_frame, end);
     }
 
-    /// Decodes one access unit and submits what comes out.
+    /// Decodes one access unit and submits what comes out; or skips it, counted, when it is a
+    /// picture nothing refers to and a newer frame will take its place anyway.
     fn decode(
         &self,
         decode: &mut Option<DecodeStage>,
-        metas: &mut VecDeque<FrameMeta>,
+        order: &mut DisplayOrder,
         last_frame: &mut Option<u64>,
         au: &AccessUnit,
     ) -> Result<(), Error> {
@@ -183,7 +184,7 @@ impl StreamThread {
         if (!fits || au.resync)
             && let Some(old) = decode.take()
         {
-            self.retire(old, metas, last_frame);
+            self.retire(old, order, last_frame);
         }
         if decode.is_none() {
             let made = if au.keyframe {
@@ -204,17 +205,20 @@ impl StreamThread {
             }
         }
         let stage = decode.as_mut().expect("made above");
-        metas.push_back(FrameMeta {
+        let meta = FrameMeta {
             frame_number: au.frame_number,
             rtp_timestamp: au.rtp_timestamp,
             received: au.received,
             wall_clock: au.wall_clock,
             wall_clock_synced: au.wall_clock_synced,
             camera,
-        });
-        while metas.len() > 64 {
-            metas.pop_front();
+        };
+        if !au.reference && self.superseded_anyway() {
+            order.taken(meta, false);
+            core.lock().counters.not_decoded += 1;
+            return Ok(());
         }
+        order.taken(meta, true);
         let before = stage.decoder.stats();
         let packet = Packet {
             data: &au.data,
@@ -228,8 +232,15 @@ impl StreamThread {
                 source: e,
             });
         }
-        self.take_frames(stage, before, metas, last_frame, 1);
+        self.take_frames(stage, before, order, last_frame, 1);
         Ok(())
+    }
+
+    /// Whether a picture decoded now would be replaced before the detector takes it: a newer
+    /// frame has already arrived, or the detector still has one of this stream's frames
+    /// (waiting or in flight), so the next frames replace one another until it is done.
+    fn superseded_anyway(&self) -> bool {
+        self.camera.queued_frames() > 0 || self.core.lock().counters.outstanding > 0
     }
 
     /// Takes every frame out of the decoder, submits them, and counts what the decoder did
@@ -238,7 +249,7 @@ impl StreamThread {
         &self,
         stage: &mut DecodeStage,
         before: gpu_decode::DecodeStats,
-        metas: &mut VecDeque<FrameMeta>,
+        order: &mut DisplayOrder,
         last_frame: &mut Option<u64>,
         packets: u64,
     ) {
@@ -259,28 +270,24 @@ impl StreamThread {
                 .saturating_sub(before.dropped_queue_full + before.dropped_no_buffer);
         }
         for frame in frames {
-            let number = u64::try_from(frame.pts).unwrap_or(0);
-            // The tracker's time only moves forward; a frame behind one already sent (a
-            // B-frame stream) is dropped.
-            if last_frame.is_some_and(|l| number <= l) {
+            // The packet's pts is its unit's arrival number; the picture's number is its place
+            // in presentation order.
+            let arrival = u64::try_from(frame.pts).unwrap_or(0);
+            let meta = order.take(arrival).unwrap_or(FrameMeta {
+                frame_number: arrival,
+                rtp_timestamp: 0,
+                received: Instant::now(),
+                wall_clock: SystemTime::now(),
+                wall_clock_synced: false,
+                camera: stage.camera,
+            });
+            // The tracker's time only moves forward; a picture behind one already sent (a
+            // decoder that guessed its reordering depth wrong) is dropped.
+            if last_frame.is_some_and(|l| meta.frame_number <= l) {
                 core.lock().counters.undecodable += 1;
                 continue;
             }
-            *last_frame = Some(number);
-            while metas.front().is_some_and(|m| m.frame_number < number) {
-                metas.pop_front();
-            }
-            let meta = match metas.front() {
-                Some(m) if m.frame_number == number => *m,
-                _ => FrameMeta {
-                    frame_number: number,
-                    rtp_timestamp: 0,
-                    received: Instant::now(),
-                    wall_clock: SystemTime::now(),
-                    wall_clock_synced: false,
-                    camera: stage.camera,
-                },
-            };
+            *last_frame = Some(meta.frame_number);
             let seq = core.issue_frame();
             let item = Item {
                 core: core.clone(),
@@ -351,12 +358,13 @@ impl StreamThread {
     fn retire(
         &self,
         mut stage: DecodeStage,
-        metas: &mut VecDeque<FrameMeta>,
+        order: &mut DisplayOrder,
         last_frame: &mut Option<u64>,
     ) {
         let before = stage.decoder.stats();
         let _ = stage.decoder.flush();
-        self.take_frames(&mut stage, before, metas, last_frame, 0);
+        self.take_frames(&mut stage, before, order, last_frame, 0);
+        order.reset();
         let mut inner = self.core.lock();
         let c = &mut inner.counters;
         let inside = c
@@ -371,13 +379,13 @@ impl StreamThread {
     fn drain(
         self,
         decode: Option<DecodeStage>,
-        metas: &mut VecDeque<FrameMeta>,
+        order: &mut DisplayOrder,
         last_frame: &mut Option<u64>,
         end: EndReason,
     ) {
         let core = self.core.clone();
         if let Some(stage) = decode {
-            self.retire(stage, metas, last_frame);
+            self.retire(stage, order, last_frame);
         }
         {
             let mut inner = core.lock();

@@ -127,6 +127,7 @@ impl Metrics {
                 ("ingest_gap", d.ingest_gap),
                 ("decode_error", d.decode_error),
                 ("decoder_overflow", d.decoder_overflow),
+                ("not_decoded", d.not_decoded),
                 ("superseded", d.superseded),
                 ("inference_failed", d.inference_failed),
                 ("consumer_too_slow", d.consumer_too_slow),

@@ -57,6 +57,7 @@ pub fn status_line(s: &ManagerStats) -> String {
         ("ingest_gap", 0),
         ("decode_error", 0),
         ("decoder_overflow", 0),
+        ("not_decoded", 0),
         ("inference_failed", 0),
         ("consumer_too_slow", 0),
         ("shutdown", 0),
@@ -69,6 +70,7 @@ pub fn status_line(s: &ManagerStats) -> String {
                 "ingest_gap" => d.ingest_gap,
                 "decode_error" => d.decode_error,
                 "decoder_overflow" => d.decoder_overflow,
+                "not_decoded" => d.not_decoded,
                 "inference_failed" => d.inference_failed,
                 "consumer_too_slow" => d.consumer_too_slow,
                 _ => d.shutdown,
@@ -99,19 +101,20 @@ pub fn accounting_table(s: &ManagerStats) -> String {
     let mut out = String::from(
         "final accounting (received = results + dropped + in pipeline):\n\
          stream               received  results  superseded  ingest_gap  decode_err  \
-         dec_overflow  infer_fail  too_slow  shutdown  in_pipe  balanced\n",
+         dec_overflow  not_decoded  infer_fail  too_slow  shutdown  in_pipe  balanced\n",
     );
     for (id, t) in &s.streams {
         let a = t.accounting;
         let d = a.dropped;
         out.push_str(&format!(
-            "{id:<20} {:>9} {:>8} {:>11} {:>11} {:>11} {:>13} {:>11} {:>9} {:>9} {:>8}  {}\n",
+            "{id:<20} {:>9} {:>8} {:>11} {:>11} {:>11} {:>13} {:>12} {:>11} {:>9} {:>9} {:>8}  {}\n",
             a.received,
             a.results,
             d.superseded,
             d.ingest_gap,
             d.decode_error,
             d.decoder_overflow,
+            d.not_decoded,
             d.inference_failed,
             d.consumer_too_slow,
             d.shutdown,
