@@ -769,8 +769,8 @@ fn a_stdout_nobody_reads_loses_lines_not_results() {
     for row in rows {
         let cols: Vec<&str> = row.split_whitespace().collect();
         // stream received results superseded ingest_gap decode_err dec_overflow not_decoded
-        // infer_fail too_slow shutdown in_pipe balanced
-        assert_eq!(cols[9], "0", "results dropped as too slow: {row}");
-        assert_eq!(cols[12], "yes", "{row}");
+        // rate_limited infer_fail too_slow shutdown in_pipe balanced
+        assert_eq!(cols[10], "0", "results dropped as too slow: {row}");
+        assert_eq!(cols[13], "yes", "{row}");
     }
 }

@@ -32,6 +32,7 @@ struct Config {
     intra_op_threads: Option<usize>,
     batches_in_flight: Option<usize>,
     snapshot_interval: Option<Duration>,
+    adaptive_decoding: bool,
     stand_in: Option<Duration>,
 }
 
@@ -170,7 +171,8 @@ impl Manager {
     #[pyo3(signature = (
         gpu_id = None, batch_size = None, force_timeout = None, poll_interval = None, *,
         confidence = None, result_queue = None, max_streams = None, intra_op_threads = None,
-        batches_in_flight = None, snapshot_interval = None, _stand_in_detector_ms = None
+        batches_in_flight = None, snapshot_interval = None, adaptive_decoding = true,
+        _stand_in_detector_ms = None
     ))]
     fn new(
         py: Python<'_>,
@@ -184,6 +186,7 @@ impl Manager {
         intra_op_threads: Option<usize>,
         batches_in_flight: Option<usize>,
         snapshot_interval: Option<f64>,
+        adaptive_decoding: bool,
         _stand_in_detector_ms: Option<f64>,
     ) -> PyResult<Self> {
         if poll_interval.is_some() {
@@ -213,6 +216,7 @@ impl Manager {
                 snapshot_interval: snapshot_interval
                     .map(|s| seconds("snapshot_interval", s))
                     .transpose()?,
+                adaptive_decoding,
                 stand_in: _stand_in_detector_ms
                     .map(|ms| seconds("_stand_in_detector_ms", ms / 1e3))
                     .transpose()?,
@@ -279,6 +283,7 @@ impl Manager {
         if let Some(cost) = c.stand_in {
             b = b.stand_in_detector(cost);
         }
+        b = b.adaptive_decoding(c.adaptive_decoding);
         let (engine, ids) = (self.engine.clone(), self.model_id.clone());
         awaitable(py, async move {
             let built = b.build().await.map_err(|e| py_err(&e))?;
@@ -315,7 +320,7 @@ impl Manager {
         rtsp_url, stream_id = None, on_tracking_result = None, on_error = None, *,
         on_event = None, username = None, password = None, transport = None,
         keep_frames = false, result_queue = None, stall_timeout = None, connect_timeout = None,
-        give_up_after = None
+        give_up_after = None, detect_fps = None
     ))]
     #[expect(
         clippy::too_many_arguments,
@@ -337,6 +342,7 @@ impl Manager {
         stall_timeout: Option<f64>,
         connect_timeout: Option<f64>,
         give_up_after: Option<u32>,
+        detect_fps: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
         let id = stream_id.unwrap_or_else(|| {
@@ -371,6 +377,14 @@ impl Manager {
         }
         if give_up_after.is_some() {
             options = options.give_up_after(give_up_after);
+        }
+        if let Some(fps) = detect_fps {
+            if !(fps.is_finite() && fps > 0.0) {
+                return Err(PyValueError::new_err(
+                    "detect_fps must be a number of frames per second above 0",
+                ));
+            }
+            options = options.detect_fps(Some(fps));
         }
         if on_tracking_result.is_none() && (on_error.is_some() || on_event.is_some()) {
             return Err(PyValueError::new_err(

@@ -199,6 +199,8 @@ def test_bad_input_raises_typed_errors():
         assert e.value.kind == "unknown_stream"
         with pytest.raises(ValueError, match="transport"):
             await m.connect_stream("rtsp://127.0.0.1/x", transport="carrier-pigeon")
+        with pytest.raises(ValueError, match="detect_fps"):
+            await m.connect_stream("rtsp://127.0.0.1/x", detect_fps=0)
         with pytest.raises(ValueError, match="need on_tracking_result"):
             await m.connect_stream("rtsp://127.0.0.1/x", on_error=print)
         with pytest.raises(RuntimeError, match="await manager.shutdown"):
@@ -274,6 +276,25 @@ def test_frames_only_when_asked(server):
     assert drawn.shape == raw.shape
     if b.tracked_objects or b.detections:
         assert (drawn != raw).any()
+
+
+def test_detect_fps_caps_the_rate_and_leaves_frames_undecoded(server):
+    async def main():
+        m = await started()
+        c = await m.connect_stream(server.url("/camera1"), stream_id="capped", detect_fps=2)
+        frames = []
+        while len(frames) < 8:
+            frames.append((await c.result_queue.get()).frame_number)
+        stats = m.get_stats()
+        await m.shutdown()
+        return frames, stats["connections"]["capped"]
+
+    frames, s = asyncio.run(main())
+    # Two a second of the camera's 25: from the first result to the last.
+    rate = (len(frames) - 1) / ((frames[-1] - frames[0]) / 25)
+    assert abs(rate - 2) <= 0.2, frames
+    assert s["decode_mode"] == "gop_prefix"
+    assert s["accounting"]["dropped"]["not_decoded"] > 0
 
 
 def test_iterators_and_queue_end_with_the_stream(server):

@@ -101,6 +101,8 @@ pub struct ManagerBuilder {
     pub(crate) confidence: f32,
     pub(crate) report_tentative: bool,
     pub(crate) decode_nice: Option<i32>,
+    pub(crate) adaptive_decoding: bool,
+    pub(crate) detect_fps: Option<f64>,
     pub(crate) snapshot_interval: Option<Duration>,
     pub(crate) stand_in: Option<Duration>,
     pub(crate) allow_file_urls: bool,
@@ -122,6 +124,8 @@ impl Default for ManagerBuilder {
             confidence: 0.25,
             report_tentative: false,
             decode_nice: None,
+            adaptive_decoding: true,
+            detect_fps: None,
             snapshot_interval: None,
             stand_in: None,
             allow_file_urls: false,
@@ -233,6 +237,25 @@ impl ManagerBuilder {
         self
     }
 
+    /// Decode less of a camera whose share of the detector is small (default on): once it
+    /// gets under a quarter of its frames detected, it decodes only what leads to the
+    /// pictures the detector will take — the start of each group of pictures up to the next
+    /// one due, or keyframes alone — at 1.5× the rate it has been getting, and goes back to
+    /// decoding everything when that rate reaches half its frame rate. Skipped frames are
+    /// counted (`not_decoded`, `rate_limited`); the mode is in the stream's stats. See
+    /// [`StreamOptions::detect_fps`] for a fixed rate.
+    pub fn adaptive_decoding(mut self, yes: bool) -> Self {
+        self.adaptive_decoding = yes;
+        self
+    }
+
+    /// The [`StreamOptions::detect_fps`] of streams that do not set their own (default
+    /// `None`: no cap).
+    pub fn detect_fps(mut self, fps: Option<f64>) -> Self {
+        self.detect_fps = fps;
+        self
+    }
+
     /// Keep each stream's latest processed frame, at most one copy per `interval`, for
     /// [`StreamConnection::snapshot`](crate::StreamConnection::snapshot) (an annotated JPEG;
     /// default `None`: no copies). The copy is of the decoder's output, already scaled to the
@@ -280,6 +303,14 @@ impl ManagerBuilder {
                 problem: problem.to_owned(),
             })
         };
+        if let Some(fps) = self.detect_fps
+            && !(fps.is_finite() && fps > 0.0)
+        {
+            return invalid(
+                "detect_fps",
+                "must be a number of frames per second above 0",
+            );
+        }
         if batch_size == 0 {
             return invalid("batch_size", "must be at least 1");
         }
@@ -322,6 +353,8 @@ impl ManagerBuilder {
             confidence: self.confidence,
             detector_threshold: self.confidence.min(tracker_low),
             decode_nice,
+            adaptive_decoding: self.adaptive_decoding,
+            detect_fps: self.detect_fps,
             snapshot_interval: self.snapshot_interval,
             stand_in: self.stand_in,
             allow_file_urls: self.allow_file_urls,
@@ -359,6 +392,8 @@ pub(crate) struct Settings {
     pub(crate) confidence: f32,
     pub(crate) detector_threshold: f32,
     pub(crate) decode_nice: i32,
+    pub(crate) adaptive_decoding: bool,
+    pub(crate) detect_fps: Option<f64>,
     pub(crate) snapshot_interval: Option<Duration>,
     /// A fixed-cost stand-in instead of the model (benchmarks only).
     pub(crate) stand_in: Option<Duration>,
@@ -399,6 +434,7 @@ pub struct StreamOptions {
     pub(crate) scene: Option<zones::Scene>,
     pub(crate) first_track_id: u64,
     pub(crate) keep_frames: bool,
+    pub(crate) detect_fps: Option<f64>,
     pub(crate) on_result: Option<Callback<TrackingResult>>,
     pub(crate) on_event: Option<Callback<StreamEvent>>,
 }
@@ -415,6 +451,7 @@ impl fmt::Debug for StreamOptions {
             .field("scene", &self.scene)
             .field("first_track_id", &self.first_track_id)
             .field("keep_frames", &self.keep_frames)
+            .field("detect_fps", &self.detect_fps)
             .field("on_result", &self.on_result.is_some())
             .field("on_event", &self.on_event.is_some())
             .finish_non_exhaustive()
@@ -509,6 +546,18 @@ impl StreamOptions {
     /// GPU and are not attached.
     pub fn keep_frames(mut self, yes: bool) -> Self {
         self.keep_frames = yes;
+        self
+    }
+
+    /// Send this camera's pictures to the detector at most `fps` times per second of its media
+    /// time (default `None`: as often as the detector can take them). Frames the detector
+    /// will not see are not decoded where nothing needs them: only the start of each group of
+    /// pictures up to the next picture due, and at rates below the camera's keyframe rate
+    /// only the keyframe nearest each due time. Counted as `not_decoded` (never decoded) or
+    /// `rate_limited` (decoded as a reference for a later picture). Checked by
+    /// `connect_stream`: finite and above 0.
+    pub fn detect_fps(mut self, fps: Option<f64>) -> Self {
+        self.detect_fps = fps;
         self
     }
 

@@ -75,7 +75,7 @@ impl DisplayOrder {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Instant, SystemTime};
+    use std::time::{Duration, Instant, SystemTime};
 
     use super::*;
 
@@ -83,6 +83,7 @@ mod tests {
         FrameMeta {
             frame_number,
             rtp_timestamp: pts * 3600,
+            media_time: Duration::from_millis(pts as u64 * 40),
             received: Instant::now(),
             wall_clock: SystemTime::now(),
             wall_clock_synced: false,

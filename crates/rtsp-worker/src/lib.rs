@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod decode_plan;
 mod display;
 mod error;
 mod gpu;

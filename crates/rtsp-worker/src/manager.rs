@@ -203,6 +203,14 @@ impl StreamConnectionManager {
         if let Some(id) = &options.id {
             crate::check_stream_id(id)?;
         }
+        if let Some(fps) = options.detect_fps
+            && !(fps.is_finite() && fps > 0.0)
+        {
+            return Err(Error::InvalidConfig {
+                field: "detect_fps",
+                problem: format!("must be a number of frames per second above 0, not {fps}"),
+            });
+        }
         // A replayed clip is read now, whole (capped), on a blocking thread: never on the
         // runtime's workers nor under the streams' lock, so a slow disk, a FIFO or a huge
         // file holds up no other stream and no caller.
@@ -277,6 +285,7 @@ impl StreamConnectionManager {
             camera,
             pipeline: pipeline.clone(),
             runtime: runtime.clone(),
+            detect_fps: options.detect_fps.or(settings.detect_fps),
         };
         let worker = Thread::spawn(format!("rw-stream-{key}"), move || worker.run())?;
         let consumer = consume(&core, &options, &runtime)?;

@@ -26,6 +26,8 @@ use crate::{DetectedObject, Error, StreamEvent, TrackingResult};
 pub(crate) struct FrameMeta {
     pub(crate) frame_number: u64,
     pub(crate) rtp_timestamp: i64,
+    /// Media time since the connection's first frame (presentation order).
+    pub(crate) media_time: Duration,
     pub(crate) received: Instant,
     pub(crate) wall_clock: SystemTime,
     pub(crate) wall_clock_synced: bool,
@@ -74,8 +76,11 @@ pub(crate) struct Counters {
     pub(crate) undecodable: u64,
     /// Never decoded because the stream was stopping.
     pub(crate) stopping: u64,
-    /// Pictures nothing refers to, not decoded because a newer frame would replace them.
+    /// Not decoded: pictures nothing refers to that a newer frame would replace, and what
+    /// the decode plan skipped.
     pub(crate) not_decoded: u64,
+    /// Decoded only as references for a later picture (the decode plan).
+    pub(crate) rate_limited: u64,
     /// Frames handed to the batcher and not yet released by the sequencer.
     pub(crate) outstanding: u64,
     pub(crate) superseded: u64,
@@ -95,6 +100,8 @@ pub(crate) struct Info {
     pub(crate) width: Option<u32>,
     pub(crate) height: Option<u32>,
     pub(crate) transport: Option<&'static str>,
+    /// How the stream decodes now (`decode_plan::Mode`).
+    pub(crate) decode_mode: &'static str,
     pub(crate) reconnects: u64,
     pub(crate) last_error: Option<String>,
 }
@@ -191,6 +198,7 @@ impl StreamCore {
                     width: None,
                     height: None,
                     transport: None,
+                    decode_mode: "full",
                     reconnects: 0,
                     last_error: None,
                 },
@@ -505,6 +513,7 @@ impl StreamCore {
                 inference_failed: c.inference_failed,
                 consumer_too_slow: results_evicted,
                 not_decoded: c.not_decoded,
+                rate_limited: c.rate_limited,
                 shutdown: c.shutdown + c.stopping,
             },
             in_pipeline: ingest.queued + handed_over + in_decoder + c.outstanding,
@@ -519,6 +528,7 @@ impl StreamCore {
             width: inner.info.width,
             height: inner.info.height,
             transport: inner.info.transport,
+            decode_mode: inner.info.decode_mode,
             fps_in,
             fps_out,
             latency_ms: inner.latency.summary(),

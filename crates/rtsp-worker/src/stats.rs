@@ -49,10 +49,15 @@ pub struct Drops {
     pub decode_error: u64,
     /// Decoded, but the decoder's bounded output had no room.
     pub decoder_overflow: u64,
-    /// Not decoded: a picture no other picture refers to (a non-reference B- or P-frame),
-    /// skipped because a newer frame of the camera would have replaced it before the
-    /// detector took it.
+    /// Not decoded: a picture no other picture refers to (a non-reference B- or P-frame)
+    /// that a newer frame of the camera would have replaced before the detector took it; or
+    /// a frame the stream's decode plan did not need (its `detect_fps` cap or adaptive
+    /// decoding: the rest of a group of pictures after the last picture due in it, or
+    /// everything but keyframes).
     pub not_decoded: u64,
+    /// Decoded only because a later picture the detector is to take refers to it, and not
+    /// sent to the detector: the stream's `detect_fps` cap or its adaptive decoding rate.
+    pub rate_limited: u64,
     /// A newer frame of the same camera replaced it while it waited for the detector (newest
     /// frame wins).
     pub superseded: u64,
@@ -72,6 +77,7 @@ impl Drops {
             + self.decode_error
             + self.decoder_overflow
             + self.not_decoded
+            + self.rate_limited
             + self.superseded
             + self.inference_failed
             + self.consumer_too_slow
@@ -121,6 +127,10 @@ pub struct StreamStats {
     pub height: Option<u32>,
     /// `"tcp"`/`"udp"` once connected.
     pub transport: Option<&'static str>,
+    /// How much of the camera's stream is decoded: `"full"`; `"gop_prefix"` (each group of
+    /// pictures up to the next picture the detector is to take); `"keyframes"` (keyframes
+    /// only). See `StreamOptions::detect_fps` and `ManagerBuilder::adaptive_decoding`.
+    pub decode_mode: &'static str,
     /// Frames per second received from the camera (last 2 s).
     pub fps_in: f64,
     /// Results per second (last 2 s).

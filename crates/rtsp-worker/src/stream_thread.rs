@@ -9,6 +9,7 @@ use rtsp_ingest::{AccessUnit, Camera};
 use tracing::{debug, info, warn};
 
 use crate::config::DecoderBackend;
+use crate::decode_plan::DecodePlan;
 use crate::display::DisplayOrder;
 use crate::pipeline::{DRAIN_PATIENCE, Item, Pipeline};
 use crate::state::{FrameMeta, StreamCore};
@@ -22,6 +23,20 @@ struct DecodeStage {
     camera: (u32, u32),
 }
 
+/// What the decode stage keeps between access units besides the decoder.
+struct Flow {
+    /// Capture time and the like of the units taken, for pictures leaving the decoder.
+    order: DisplayOrder,
+    /// The last frame number sent: numbers only grow.
+    last_frame: Option<u64>,
+    /// Which units to decode and which pictures to send.
+    plan: DecodePlan,
+    /// When the plan's rate was last set.
+    steered: Instant,
+    /// Checks in a row that found the stream's share of the detector small.
+    low: u32,
+}
+
 /// Runs a stream: camera events in, frames to the batcher, lifecycle events to the output;
 /// then drains. On a thread of its own (decoding is blocking work).
 pub(crate) struct StreamThread {
@@ -29,7 +44,18 @@ pub(crate) struct StreamThread {
     pub(crate) camera: Camera,
     pub(crate) pipeline: Arc<Pipeline>,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// The stream's cap on pictures sent to the detector per second of media time.
+    pub(crate) detect_fps: Option<f64>,
 }
+
+/// A stream whose share of the detector stays under this fraction of its frames for
+/// `LOW_CHECKS` checks in a row decodes only what leads to the pictures it gets.
+const LOW_SHARE: f64 = 0.25;
+const LOW_CHECKS: u32 = 3;
+/// It then asks for this many times the rate it got, and decodes everything again once that
+/// reaches `FULL_SHARE` of its frames.
+const HEADROOM: f64 = 1.5;
+const FULL_SHARE: f64 = 0.5;
 
 /// Lowers the calling thread's scheduling priority by `steps` nice levels (Linux; a no-op
 /// elsewhere or if refused).
@@ -52,9 +78,17 @@ impl StreamThread {
         lower_this_threads_priority(self.pipeline.settings.decode_nice);
         let core = self.core.clone();
         let mut decode: Option<DecodeStage> = None;
-        // Capture time and the like of the units taken, for frames leaving the decoder.
-        let mut order = DisplayOrder::default();
-        let mut last_frame: Option<u64> = None;
+        let mut flow = Flow {
+            order: DisplayOrder::default(),
+            last_frame: None,
+            plan: DecodePlan::default(),
+            steered: Instant::now(),
+            low: 0,
+        };
+        if let Some(fps) = self.detect_fps {
+            flow.plan
+                .set_interval(Some(Duration::from_secs_f64(1.0 / fps)));
+        }
         let mut end = EndReason::Disconnected;
         loop {
             let Some(event) = self.runtime.block_on(self.camera.next()) else {
@@ -72,7 +106,8 @@ impl StreamThread {
                         core.lock().counters.stopping += 1;
                         continue;
                     }
-                    if let Err(e) = self.decode(&mut decode, &mut order, &mut last_frame, &au) {
+                    self.steer(&mut flow, now);
+                    if let Err(e) = self.decode(&mut decode, &mut flow, &au) {
                         warn!(stream = %core.id, error = %e, "the decoder cannot start; ending the stream");
                         core.note_error(&e);
                         end = EndReason::Failed(e);
@@ -160,7 +195,7 @@ impl StreamThread {
                 _ => {}
             }
         }
-        self.drain(decode, &mut order, &mut last_frame, end);
+        self.drain(decode, &mut flow, end);
     }
 
     /// Decodes one access unit and submits what comes out; or skips it, counted, when it is a
@@ -168,8 +203,7 @@ impl StreamThread {
     fn decode(
         &self,
         decode: &mut Option<DecodeStage>,
-        order: &mut DisplayOrder,
-        last_frame: &mut Option<u64>,
+        flow: &mut Flow,
         au: &AccessUnit,
     ) -> Result<(), Error> {
         let core = &self.core;
@@ -184,7 +218,7 @@ impl StreamThread {
         if (!fits || au.resync)
             && let Some(old) = decode.take()
         {
-            self.retire(old, order, last_frame);
+            self.retire(old, flow);
         }
         if decode.is_none() {
             let made = if au.keyframe {
@@ -208,17 +242,19 @@ impl StreamThread {
         let meta = FrameMeta {
             frame_number: au.frame_number,
             rtp_timestamp: au.rtp_timestamp,
+            media_time: au.media_time,
             received: au.received,
             wall_clock: au.wall_clock,
             wall_clock_synced: au.wall_clock_synced,
             camera,
         };
-        if !au.reference && self.superseded_anyway() {
-            order.taken(meta, false);
+        let wanted = flow.plan.unit(au.keyframe, au.reference, au.media_time);
+        if !wanted || (!au.reference && self.superseded_anyway()) {
+            flow.order.taken(meta, false);
             core.lock().counters.not_decoded += 1;
             return Ok(());
         }
-        order.taken(meta, true);
+        flow.order.taken(meta, true);
         let before = stage.decoder.stats();
         let packet = Packet {
             data: &au.data,
@@ -232,8 +268,51 @@ impl StreamThread {
                 source: e,
             });
         }
-        self.take_frames(stage, before, order, last_frame, 1);
+        self.take_frames(stage, before, flow, 1);
         Ok(())
+    }
+
+    /// Sets the decode plan's rate, once a second: the stream's `detect_fps` cap if it has
+    /// one; else, with adaptive decoding, 1.5× the rate the detector has been taking its
+    /// frames at while that is a small share of them, and everything again once it is not.
+    fn steer(&self, flow: &mut Flow, now: Instant) {
+        if now.duration_since(flow.steered) < Duration::from_secs(1) {
+            return;
+        }
+        flow.steered = now;
+        if self.detect_fps.is_none() && self.pipeline.settings.adaptive_decoding {
+            self.adapt(flow, now);
+        }
+        self.core.lock().info.decode_mode = flow.plan.mode().as_str();
+    }
+
+    fn adapt(&self, flow: &mut Flow, now: Instant) {
+        let (fps_in, fps_out) = {
+            let mut inner = self.core.lock();
+            (
+                inner.rate_in.per_second(now),
+                inner.rate_out.per_second(now),
+            )
+        };
+        let interval = match flow.plan.interval() {
+            None if fps_in >= 5.0 && fps_out < fps_in * LOW_SHARE => {
+                flow.low += 1;
+                (flow.low >= LOW_CHECKS).then(|| (fps_out * HEADROOM).max(0.5))
+            }
+            None => {
+                flow.low = 0;
+                None
+            }
+            Some(_) => {
+                let wanted = (fps_out * HEADROOM).max(0.5);
+                (wanted < fps_in * FULL_SHARE).then_some(wanted)
+            }
+        }
+        .map(|fps| Duration::from_secs_f64(1.0 / fps));
+        if interval.is_none() {
+            flow.low = flow.low.min(LOW_CHECKS - 1);
+        }
+        flow.plan.set_interval(interval);
     }
 
     /// Whether a picture decoded now would be replaced before the detector takes it: a newer
@@ -249,8 +328,7 @@ impl StreamThread {
         &self,
         stage: &mut DecodeStage,
         before: gpu_decode::DecodeStats,
-        order: &mut DisplayOrder,
-        last_frame: &mut Option<u64>,
+        flow: &mut Flow,
         packets: u64,
     ) {
         let core = &self.core;
@@ -273,9 +351,10 @@ impl StreamThread {
             // The packet's pts is its unit's arrival number; the picture's number is its place
             // in presentation order.
             let arrival = u64::try_from(frame.pts).unwrap_or(0);
-            let meta = order.take(arrival).unwrap_or(FrameMeta {
+            let meta = flow.order.take(arrival).unwrap_or(FrameMeta {
                 frame_number: arrival,
                 rtp_timestamp: 0,
+                media_time: Duration::ZERO,
                 received: Instant::now(),
                 wall_clock: SystemTime::now(),
                 wall_clock_synced: false,
@@ -283,11 +362,15 @@ impl StreamThread {
             });
             // The tracker's time only moves forward; a picture behind one already sent (a
             // decoder that guessed its reordering depth wrong) is dropped.
-            if last_frame.is_some_and(|l| meta.frame_number <= l) {
+            if flow.last_frame.is_some_and(|l| meta.frame_number <= l) {
                 core.lock().counters.undecodable += 1;
                 continue;
             }
-            *last_frame = Some(meta.frame_number);
+            flow.last_frame = Some(meta.frame_number);
+            if !flow.plan.picture(meta.media_time) {
+                core.lock().counters.rate_limited += 1;
+                continue;
+            }
             let seq = core.issue_frame();
             let item = Item {
                 core: core.clone(),
@@ -355,16 +438,12 @@ impl StreamThread {
 
     /// Flushes a decoder about to be replaced (new size or codec, reconnect): its frames go
     /// on; packets it still held are lost, counted.
-    fn retire(
-        &self,
-        mut stage: DecodeStage,
-        order: &mut DisplayOrder,
-        last_frame: &mut Option<u64>,
-    ) {
+    fn retire(&self, mut stage: DecodeStage, flow: &mut Flow) {
         let before = stage.decoder.stats();
         let _ = stage.decoder.flush();
-        self.take_frames(&mut stage, before, order, last_frame, 0);
-        order.reset();
+        self.take_frames(&mut stage, before, flow, 0);
+        flow.order.reset();
+        flow.plan.reset();
         let mut inner = self.core.lock();
         let c = &mut inner.counters;
         let inside = c
@@ -376,16 +455,10 @@ impl StreamThread {
 
     /// The camera session is over: finish decoding, let every frame in flight come back,
     /// then say `Ended` and close the output.
-    fn drain(
-        self,
-        decode: Option<DecodeStage>,
-        order: &mut DisplayOrder,
-        last_frame: &mut Option<u64>,
-        end: EndReason,
-    ) {
+    fn drain(self, decode: Option<DecodeStage>, flow: &mut Flow, end: EndReason) {
         let core = self.core.clone();
         if let Some(stage) = decode {
-            self.retire(stage, order, last_frame);
+            self.retire(stage, flow);
         }
         {
             let mut inner = core.lock();

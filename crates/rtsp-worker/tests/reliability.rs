@@ -594,6 +594,7 @@ async fn overload_for_a_sustained_period_counts_every_frame_and_keeps_memory_fla
         drops.decode_error += d.decode_error;
         drops.decoder_overflow += d.decoder_overflow;
         drops.not_decoded += d.not_decoded;
+        drops.rate_limited += d.rate_limited;
         drops.inference_failed += d.inference_failed;
         drops.consumer_too_slow += d.consumer_too_slow;
         drops.shutdown += d.shutdown;

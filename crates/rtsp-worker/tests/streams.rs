@@ -466,3 +466,63 @@ async fn b_frame_streams_give_their_pictures_in_display_order_and_skip_only_what
         assert!(d.not_decoded > 20, "{id}: {:?}", s.accounting);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detect_fps_is_honoured_and_what_is_not_needed_is_not_decoded() {
+    let _heavy = one_at_a_time().await;
+    let server = Server::start(&[boxes()], None, None);
+    let manager = builder().build().await.unwrap();
+    // 25 fps, a keyframe every 2 s: 2 pictures a second decode a prefix of each group; one
+    // every 2 s is the keyframe rate, so keyframes alone.
+    let capped = [("two", 2.0), ("half", 0.5)];
+    let mut conns = Vec::new();
+    for (id, fps) in capped {
+        let options = StreamOptions::new().id(id).detect_fps(Some(fps));
+        conns.push(
+            manager
+                .connect_stream(&server.url("/boxes"), options)
+                .await
+                .unwrap(),
+        );
+    }
+    let (a, b) = tokio::join!(collect(&conns[0], 7 * SECS), async {
+        let events = collect(&conns[1], 5 * SECS).await;
+        let modes: Vec<&str> = manager
+            .get_stats()
+            .streams
+            .values()
+            .map(|s| s.decode_mode)
+            .collect();
+        (events, modes)
+    });
+    let (b, modes) = b;
+    let b = [b, collect(&conns[1], 8 * SECS).await].concat();
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+    // Sorted by id: "half", "two".
+    assert_eq!(modes, ["keyframes", "gop_prefix"]);
+    for ((id, fps), events) in capped.iter().zip([a, b]) {
+        let frames: Vec<u64> = results(&events).iter().map(|r| r.frame_number).collect();
+        assert!(frames.len() >= 5, "{id}: {frames:?}");
+        // The rate in the camera's time (25 fps), from the first result to the last.
+        let span = (frames[frames.len() - 1] - frames[0]) as f64 / 25.0;
+        let rate = (frames.len() - 1) as f64 / span;
+        assert!(
+            (rate - fps).abs() <= fps * 0.1,
+            "{id}: {rate:.2}/s for {fps}/s: {frames:?}"
+        );
+        // At 2/s, the last of the 4 due pictures of a group is about 12 frames from its
+        // end: those are not decoded, the rest are references on the way to a due picture.
+        let d = stats.streams[*id].accounting.dropped;
+        assert!(d.not_decoded > 0 && d.decode_error == 0, "{id}: {d:?}");
+        if *id == "half" {
+            // Keyframes only, after the first group (decoded while the interval is learnt).
+            assert!(d.not_decoded > 5 * d.rate_limited, "{id}: {d:?}");
+            // Once the keyframe interval is known, only keyframes (every 50th frame) decode.
+            assert!(
+                frames.iter().skip(1).all(|f| f % 50 == 0),
+                "{id}: {frames:?}"
+            );
+        }
+    }
+}

@@ -62,6 +62,8 @@ pub struct Camera {
     /// In a fleet, the lease this camera runs under: its results are published under this
     /// fencing token (and its track ids start at `token << 32`). `None` outside a fleet.
     pub lease_token: Option<u64>,
+    /// Pictures to the detector per second at most (`None`: the engine's default).
+    pub detect_fps: Option<f64>,
 }
 
 impl std::fmt::Debug for Camera {
@@ -77,6 +79,7 @@ impl std::fmt::Debug for Camera {
             .field("scene", &self.scene)
             .field("first_track_id", &self.first_track_id)
             .field("lease_token", &self.lease_token)
+            .field("detect_fps", &self.detect_fps)
             .finish()
     }
 }
@@ -119,6 +122,7 @@ pub struct Engine {
     pub track_lost_frames: Option<u32>,
     pub confidence: Option<f32>,
     pub batch_size: Option<usize>,
+    pub detect_fps: Option<f64>,
 }
 
 /// Outputs a file may turn on. `Debug` redacts the MQTT URL, which may hold a password.
@@ -198,6 +202,7 @@ pub struct Entry {
     pub zone: Vec<Zone>,
     #[serde(default, alias = "lines")]
     pub line: Vec<Line>,
+    pub detect_fps: Option<f64>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -211,6 +216,7 @@ impl std::fmt::Debug for Entry {
             .field("transport", &self.transport)
             .field("zone", &self.zone)
             .field("line", &self.line)
+            .field("detect_fps", &self.detect_fps)
             .finish()
     }
 }
@@ -302,6 +308,7 @@ pub fn command_line(urls: &[String], allow_file_urls: bool) -> Result<Vec<Camera
                 transport: None,
                 zone: Vec::new(),
                 line: Vec::new(),
+                detect_fps: None,
             };
             entry.into_camera(
                 rtsp_worker::numbered_stream_id(n),
@@ -380,6 +387,13 @@ impl Entry {
             lines: self.line,
         };
         Analyzer::new(scene.clone()).map_err(|e| format!("{which}: {e}"))?;
+        if let Some(fps) = self.detect_fps
+            && !(fps.is_finite() && fps > 0.0)
+        {
+            return Err(format!(
+                "{which}: detect_fps must be a number of frames per second above 0"
+            ));
+        }
         Ok(Camera {
             id,
             url: url.to_owned(),
@@ -388,6 +402,7 @@ impl Entry {
             scene,
             first_track_id: 0,
             lease_token: None,
+            detect_fps: self.detect_fps,
         })
     }
 }
@@ -463,6 +478,7 @@ mod tests {
             username = "admin"
             password = "pw"
             transport = "udp"
+            detect_fps = 2.5
 
             [[stream.zone]]
             name = "porch"
@@ -491,6 +507,7 @@ mod tests {
             Some(("admin".to_owned(), "pw".to_owned()))
         );
         assert_eq!(cams[0].transport, Some(Transport::Udp));
+        assert_eq!((cams[0].detect_fps, cams[1].detect_fps), (Some(2.5), None));
         assert_eq!(cams[0].scene.zones[0].labels, ["person"]);
         assert_eq!(cams[0].scene.zones[0].inertia, 3);
         assert_eq!(cams[0].scene.lines[0].to, (50.0, 100.0));
@@ -527,6 +544,11 @@ mod tests {
             (
                 "[[stream]]\nurl = \"rtsp://a\"\ntransport = \"quic\"\n",
                 "quic",
+            ),
+            // a rate that is none
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\ndetect_fps = 0\n",
+                "detect_fps must be",
             ),
             // password and password_env
             (

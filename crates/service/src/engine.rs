@@ -51,6 +51,15 @@ pub struct Flags {
     /// Report detections at or above this score [default: 0.25]
     #[arg(long)]
     pub confidence: Option<f32>,
+    /// Send each camera's pictures to the detector at most this many times a second, and
+    /// decode only what leads to them (a camera's own detect_fps in the cameras file or the
+    /// HTTP API wins) [default: as often as the detector can]
+    #[arg(long, value_name = "FPS")]
+    pub detect_fps: Option<f64>,
+    /// Decode every frame of every camera, even those whose share of the detector is small
+    /// [default: such cameras decode only what leads to the pictures they get]
+    #[arg(long)]
+    pub no_adaptive_decoding: bool,
     /// Benchmarks only: no model; each batch takes this many milliseconds and every frame
     /// gets one fixed box (measures everything around the detector)
     #[arg(long, value_name = "MS", hide = true)]
@@ -96,6 +105,8 @@ pub async fn manager(
         .device(device)
         .tracker(tracker)
         .confidence(args.confidence.or(file.confidence).unwrap_or(0.25))
+        .detect_fps(args.detect_fps.or(file.detect_fps))
+        .adaptive_decoding(!args.no_adaptive_decoding)
         .allow_file_urls(allow_file_urls);
     if snapshots {
         // Five live-view frames a second at most per stream.

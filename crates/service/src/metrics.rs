@@ -113,6 +113,7 @@ impl Metrics {
         let jumps = counters();
         let in_pipeline = gauges();
         let state = gauges();
+        let decode_mode = gauges();
         let fps = gauges();
         for (id, t) in &s.streams {
             let l = stream_label(id);
@@ -128,6 +129,7 @@ impl Metrics {
                 ("decode_error", d.decode_error),
                 ("decoder_overflow", d.decoder_overflow),
                 ("not_decoded", d.not_decoded),
+                ("rate_limited", d.rate_limited),
                 ("superseded", d.superseded),
                 ("inference_failed", d.inference_failed),
                 ("consumer_too_slow", d.consumer_too_slow),
@@ -150,6 +152,13 @@ impl Metrics {
                 state
                     .get_or_create(&l)
                     .set(if t.state == st { 1.0 } else { 0.0 });
+            }
+            for mode in ["full", "gop_prefix", "keyframes"] {
+                let mut l = l.clone();
+                l.push(("mode".into(), mode.into()));
+                decode_mode
+                    .get_or_create(&l)
+                    .set(if t.decode_mode == mode { 1.0 } else { 0.0 });
             }
             for (dir, v) in [("in", t.fps_in), ("out", t.fps_out)] {
                 let mut l = l.clone();
@@ -187,6 +196,12 @@ impl Metrics {
             "stream_state",
             "1 for the stream's current state, 0 for the others",
             state,
+        );
+        r.register(
+            "stream_decode_mode",
+            "1 for how much of the stream is decoded now (full, gop_prefix: each group of \
+             pictures up to the next picture due, keyframes: keyframes only), 0 for the others",
+            decode_mode,
         );
         r.register(
             "stream_fps",

@@ -58,6 +58,7 @@ pub fn status_line(s: &ManagerStats) -> String {
         ("decode_error", 0),
         ("decoder_overflow", 0),
         ("not_decoded", 0),
+        ("rate_limited", 0),
         ("inference_failed", 0),
         ("consumer_too_slow", 0),
         ("shutdown", 0),
@@ -71,6 +72,7 @@ pub fn status_line(s: &ManagerStats) -> String {
                 "decode_error" => d.decode_error,
                 "decoder_overflow" => d.decoder_overflow,
                 "not_decoded" => d.not_decoded,
+                "rate_limited" => d.rate_limited,
                 "inference_failed" => d.inference_failed,
                 "consumer_too_slow" => d.consumer_too_slow,
                 _ => d.shutdown,
@@ -82,9 +84,28 @@ pub fn status_line(s: &ManagerStats) -> String {
         .filter(|(_, n)| *n > 0)
         .map(|(name, n)| format!("{name} {n}"))
         .collect();
+    // Streams decoding less than everything (adaptive decoding or a detect_fps cap).
+    let partial: Vec<String> = ["gop_prefix", "keyframes"]
+        .iter()
+        .map(|mode| {
+            let n = s
+                .streams
+                .values()
+                .filter(|t| t.decode_mode == *mode)
+                .count();
+            (mode, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .map(|(mode, n)| format!("{n} {mode}"))
+        .collect();
+    let decoding = if partial.is_empty() {
+        String::new()
+    } else {
+        format!(" | decoding: {}", partial.join(", "))
+    };
     format!(
         "status: {up}/{} streams up | fps in {fps_in:.1} out {fps_out:.1} | batch fill {:.2} | \
-         detector p50 {:.0} ms | latency p99 {p99:.0} ms | dropped: {}",
+         detector p50 {:.0} ms | latency p99 {p99:.0} ms{decoding} | dropped: {}",
         s.streams.len(),
         s.batcher.mean_fill,
         s.detector.batch_ms.p50,
@@ -101,13 +122,13 @@ pub fn accounting_table(s: &ManagerStats) -> String {
     let mut out = String::from(
         "final accounting (received = results + dropped + in pipeline):\n\
          stream               received  results  superseded  ingest_gap  decode_err  \
-         dec_overflow  not_decoded  infer_fail  too_slow  shutdown  in_pipe  balanced\n",
+         dec_overflow  not_decoded  rate_limited  infer_fail  too_slow  shutdown  in_pipe  balanced\n",
     );
     for (id, t) in &s.streams {
         let a = t.accounting;
         let d = a.dropped;
         out.push_str(&format!(
-            "{id:<20} {:>9} {:>8} {:>11} {:>11} {:>11} {:>13} {:>12} {:>11} {:>9} {:>9} {:>8}  {}\n",
+            "{id:<20} {:>9} {:>8} {:>11} {:>11} {:>11} {:>13} {:>12} {:>13} {:>11} {:>9} {:>9} {:>8}  {}\n",
             a.received,
             a.results,
             d.superseded,
@@ -115,6 +136,7 @@ pub fn accounting_table(s: &ManagerStats) -> String {
             d.decode_error,
             d.decoder_overflow,
             d.not_decoded,
+            d.rate_limited,
             d.inference_failed,
             d.consumer_too_slow,
             d.shutdown,

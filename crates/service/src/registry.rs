@@ -266,6 +266,9 @@ impl Service {
         if camera.first_track_id > 0 {
             options = options.first_track_id(camera.first_track_id);
         }
+        if camera.detect_fps.is_some() {
+            options = options.detect_fps(camera.detect_fps);
+        }
         // In a fleet, the lease this stream runs under.
         let token = camera.lease_token;
         let conn = self.manager.connect_stream(&camera.url, options).await?;

@@ -113,6 +113,7 @@ class StreamConnectionManager:
         intra_op_threads: Optional[int] = None,
         batches_in_flight: Optional[int] = None,
         snapshot_interval: Optional[float] = None,
+        adaptive_decoding: bool = True,
     ) -> None: ...
     def initialize(
         self,
@@ -137,6 +138,7 @@ class StreamConnectionManager:
         stall_timeout: Optional[float] = None,
         connect_timeout: Optional[float] = None,
         give_up_after: Optional[int] = None,
+        detect_fps: Optional[float] = None,
     ) -> Awaitable[StreamConnection]: ...
     def disconnect_stream(self, stream_id: str) -> Awaitable[dict[str, Any]]: ...
     def disconnect_all(self) -> Awaitable[None]: ...
