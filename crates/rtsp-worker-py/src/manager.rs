@@ -171,7 +171,7 @@ impl Manager {
     #[pyo3(signature = (
         gpu_id = None, batch_size = None, force_timeout = None, poll_interval = None, *,
         confidence = None, result_queue = None, max_streams = None, intra_op_threads = None,
-        batches_in_flight = None, snapshot_interval = None, adaptive_decoding = true,
+        batches_in_flight = None, snapshot_interval = None, adaptive_decoding = false,
         _stand_in_detector_ms = None
     ))]
     fn new(

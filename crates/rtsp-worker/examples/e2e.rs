@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p rtsp-worker --example e2e -- --streams N [--warmup S] [--window S]
 //!     [--batch-size B] [--in-flight F] [--threads T] [--decode-nice N]
-//!     [--no-adaptive-decoding] [--json OUT]
+//!     [--adaptive-decoding] [--json OUT]
 //! cargo run --release -p rtsp-worker --example e2e -- --detector-alone [--window S] [--threads T]
 //! cargo run --release -p rtsp-worker --example e2e -- --naive --streams N [--warmup S] [--window S]
 //! ```
@@ -47,7 +47,7 @@ struct Args {
     stand_in_ms: Option<f64>,
     detector_alone: bool,
     naive: bool,
-    no_adaptive: bool,
+    adaptive: bool,
     json: Option<String>,
 }
 
@@ -64,7 +64,7 @@ fn args() -> Result<Args, String> {
         stand_in_ms: None,
         detector_alone: false,
         naive: false,
-        no_adaptive: false,
+        adaptive: false,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -87,7 +87,7 @@ fn args() -> Result<Args, String> {
             }
             "--detector-alone" => a.detector_alone = true,
             "--naive" => a.naive = true,
-            "--no-adaptive-decoding" => a.no_adaptive = true,
+            "--adaptive-decoding" => a.adaptive = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -230,7 +230,7 @@ fn camera_server() -> (common::Server, String) {
 async fn pipeline(a: &Args) {
     let (server, server_pid) = camera_server();
     let started = Instant::now();
-    let mut b = StreamConnectionManager::builder().adaptive_decoding(!a.no_adaptive);
+    let mut b = StreamConnectionManager::builder().adaptive_decoding(a.adaptive);
     if let Some(n) = a.batch_size {
         b = b.batch_size(n);
     }

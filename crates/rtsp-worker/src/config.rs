@@ -124,7 +124,7 @@ impl Default for ManagerBuilder {
             confidence: 0.25,
             report_tentative: false,
             decode_nice: None,
-            adaptive_decoding: true,
+            adaptive_decoding: false,
             detect_fps: None,
             snapshot_interval: None,
             stand_in: None,
@@ -237,13 +237,16 @@ impl ManagerBuilder {
         self
     }
 
-    /// Decode less of a camera whose share of the detector is small (default on): once it
+    /// Decode less of a camera whose share of the detector is small (default off): once it
     /// gets under a quarter of its frames detected, it decodes only what leads to the
     /// pictures the detector will take — the start of each group of pictures up to the next
     /// one due, or keyframes alone — at 1.5× the rate it has been getting, and goes back to
-    /// decoding everything when that rate reaches half its frame rate. Skipped frames are
-    /// counted (`not_decoded`, `rate_limited`); the mode is in the stream's stats. See
-    /// [`StreamOptions::detect_fps`] for a fixed rate.
+    /// decoding everything when that rate reaches half its frame rate. Every decoded picture
+    /// still goes to the batcher (newest wins); skipped frames are counted (`not_decoded`);
+    /// the mode is in the stream's stats. A trade, measured in `docs/BENCHMARKS.md`: more
+    /// frames processed when decoding is what limits (16 cameras on 2 cores: +23%), at the
+    /// cost of tail latency and fairness (pictures at the end of a group of pictures wait
+    /// for the next keyframe). See [`StreamOptions::detect_fps`] for a fixed rate.
     pub fn adaptive_decoding(mut self, yes: bool) -> Self {
         self.adaptive_decoding = yes;
         self

@@ -46,6 +46,10 @@ const SLACK: Duration = Duration::from_millis(2);
 pub(crate) struct DecodePlan {
     /// Media time between pictures sent to the detector; `None`: all of them.
     interval: Option<Duration>,
+    /// Hold back decoded pictures that are not due (a cap); else send every decoded picture
+    /// and let the newest win in the batcher (adaptive decoding: the interval only says
+    /// where decoding may stop).
+    hold: bool,
     /// When the next picture is due (media time); `None`: the next one is.
     due: Option<Duration>,
     /// The camera's keyframe interval, from the last two keyframes.
@@ -57,9 +61,11 @@ pub(crate) struct DecodePlan {
 }
 
 impl DecodePlan {
-    /// Pictures wanted every `interval` of media time, or all of them (`None`).
-    pub(crate) fn set_interval(&mut self, interval: Option<Duration>) {
+    /// Pictures wanted every `interval` of media time, or all of them (`None`); `hold`: a
+    /// cap, pictures decoded on the way to a due one are not sent.
+    pub(crate) fn set_interval(&mut self, interval: Option<Duration>, hold: bool) {
         self.interval = interval.filter(|i| !i.is_zero());
+        self.hold = hold;
     }
 
     pub(crate) fn interval(&self) -> Option<Duration> {
@@ -78,6 +84,7 @@ impl DecodePlan {
     pub(crate) fn reset(&mut self) {
         *self = Self {
             interval: self.interval,
+            hold: self.hold,
             gop: self.gop,
             ..Self::default()
         };
@@ -122,7 +129,8 @@ impl DecodePlan {
     }
 
     /// Whether a decoded picture (presentation time `at`) goes to the detector; `false`: it
-    /// was decoded only as a reference for a later one (counted `rate_limited`).
+    /// was decoded only as a reference for a later one and the plan holds such pictures back
+    /// (counted `rate_limited`).
     pub(crate) fn picture(&mut self, at: Duration) -> bool {
         let Some(interval) = self.interval else {
             return true;
@@ -133,7 +141,7 @@ impl DecodePlan {
         };
         let due = self.due.unwrap_or(Duration::ZERO);
         if at + tolerance < due {
-            return false;
+            return !self.hold;
         }
         // The next one is an interval after this one's due time, so that pictures taken a
         // little late do not lower the rate; never before half an interval from now.
@@ -154,7 +162,10 @@ mod tests {
         (0..units)
             .map(|n| {
                 let i = n % gop;
-                (i == 0, i == 0 || nonref_every == 0 || !i.is_multiple_of(nonref_every))
+                (
+                    i == 0,
+                    i == 0 || nonref_every == 0 || !i.is_multiple_of(nonref_every),
+                )
             })
             .collect()
     }
@@ -197,7 +208,7 @@ mod tests {
     #[test]
     fn a_rate_below_the_keyframe_rate_decodes_keyframes_only() {
         let mut p = DecodePlan::default();
-        p.set_interval(Some(Duration::from_secs(2)));
+        p.set_interval(Some(Duration::from_secs(2)), true);
         // 40 s at 25 fps, GOP 2 s.
         let (skipped, held, sent) = run(&mut p, &stream(50, 0, 1000), 25);
         assert_eq!(p.mode(), Mode::Keyframes);
@@ -211,7 +222,7 @@ mod tests {
     #[test]
     fn one_picture_per_second_decodes_half_of_each_two_second_group() {
         let mut p = DecodePlan::default();
-        p.set_interval(Some(Duration::from_secs(1)));
+        p.set_interval(Some(Duration::from_secs(1)), true);
         let (skipped, held, sent) = run(&mut p, &stream(50, 0, 1000), 25);
         assert_eq!(p.mode(), Mode::GopPrefix);
         assert!((39..=41).contains(&sent), "{sent}");
@@ -231,7 +242,7 @@ mod tests {
         ) {
             let units = stream(gop, nonref_every, 40 * fps as usize);
             let mut p = DecodePlan::default();
-            p.set_interval(Some(Duration::from_secs_f64(1.0 / wanted)));
+            p.set_interval(Some(Duration::from_secs_f64(1.0 / wanted)), true);
             let (_, _, sent) = run(&mut p, &units, fps);
             let secs = 40.0;
             // What can be had: the cap, or the frame rate, or, taking keyframes only, the

@@ -87,7 +87,7 @@ impl StreamThread {
         };
         if let Some(fps) = self.detect_fps {
             flow.plan
-                .set_interval(Some(Duration::from_secs_f64(1.0 / fps)));
+                .set_interval(Some(Duration::from_secs_f64(1.0 / fps)), true);
         }
         let mut end = EndReason::Disconnected;
         loop {
@@ -312,7 +312,7 @@ impl StreamThread {
         if interval.is_none() {
             flow.low = flow.low.min(LOW_CHECKS - 1);
         }
-        flow.plan.set_interval(interval);
+        flow.plan.set_interval(interval, false);
     }
 
     /// Whether a picture decoded now would be replaced before the detector takes it: a newer

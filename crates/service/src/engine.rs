@@ -56,10 +56,11 @@ pub struct Flags {
     /// HTTP API wins) [default: as often as the detector can]
     #[arg(long, value_name = "FPS")]
     pub detect_fps: Option<f64>,
-    /// Decode every frame of every camera, even those whose share of the detector is small
-    /// [default: such cameras decode only what leads to the pictures they get]
+    /// Cameras whose share of the detector is small decode only what leads to the pictures
+    /// they get: more frames processed when decoding is the limit, a longer latency tail
+    /// (docs/RESULTS.md, "Decoding less") [default: every camera decodes every frame]
     #[arg(long)]
-    pub no_adaptive_decoding: bool,
+    pub adaptive_decoding: bool,
     /// Benchmarks only: no model; each batch takes this many milliseconds and every frame
     /// gets one fixed box (measures everything around the detector)
     #[arg(long, value_name = "MS", hide = true)]
@@ -106,7 +107,7 @@ pub async fn manager(
         .tracker(tracker)
         .confidence(args.confidence.or(file.confidence).unwrap_or(0.25))
         .detect_fps(args.detect_fps.or(file.detect_fps))
-        .adaptive_decoding(!args.no_adaptive_decoding)
+        .adaptive_decoding(args.adaptive_decoding)
         .allow_file_urls(allow_file_urls);
     if snapshots {
         // Five live-view frames a second at most per stream.

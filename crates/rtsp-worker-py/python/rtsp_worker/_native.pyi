@@ -113,7 +113,7 @@ class StreamConnectionManager:
         intra_op_threads: Optional[int] = None,
         batches_in_flight: Optional[int] = None,
         snapshot_interval: Optional[float] = None,
-        adaptive_decoding: bool = True,
+        adaptive_decoding: bool = False,
     ) -> None: ...
     def initialize(
         self,
