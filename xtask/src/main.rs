@@ -108,6 +108,12 @@ fn main() -> Result<()> {
             [input, output] => onnx::rewrite_file(Path::new(input), Path::new(output)),
             _ => bail!("usage: cargo xtask onnx-dynamic-batch IN.onnx OUT.onnx"),
         },
+        "onnx-rectangular" => match rest {
+            [input, output, size] => {
+                onnx::rectangular_file(Path::new(input), Path::new(output), size)
+            }
+            _ => bail!("usage: cargo xtask onnx-rectangular IN.onnx OUT.onnx WIDTHxHEIGHT"),
+        },
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

@@ -299,6 +299,315 @@ pub(crate) fn dynamic_batch(model: &[u8]) -> Result<(Vec<u8>, Report)> {
     Ok((write(&model), report))
 }
 
+const TENSOR_DIMS: u32 = 1;
+const TENSOR_DATA_TYPE: u32 = 2;
+const TENSOR_FLOAT_DATA: u32 = 4;
+const DIM_VALUE: u32 = 1;
+/// ONNX `TensorProto.DataType.FLOAT`.
+const FLOAT: u64 = 1;
+/// The detection head's strides (YOLOv8 and later).
+const STRIDES: [usize; 3] = [8, 16, 32];
+
+/// The detection head's anchor points (cell centres, `[2, N]` as x row then y row) and the
+/// stride of each, for an input of `height` × `width` (Ultralytics' `make_anchors`).
+fn anchors(height: usize, width: usize) -> (Vec<f32>, Vec<f32>) {
+    let (mut xs, mut ys, mut strides) = (Vec::new(), Vec::new(), Vec::new());
+    for s in STRIDES {
+        for y in 0..height / s {
+            for x in 0..width / s {
+                xs.push(x as f32 + 0.5);
+                ys.push(y as f32 + 0.5);
+                strides.push(s as f32);
+            }
+        }
+    }
+    xs.extend(ys);
+    (xs, strides)
+}
+
+fn int64s(fields: &[Field], num: u32) -> Result<Vec<i64>> {
+    let mut out = Vec::new();
+    for f in fields.iter().filter(|f| f.num == num) {
+        match &f.value {
+            Value::Varint(v) => out.push(*v as i64),
+            Value::Bytes(packed) => {
+                let mut pos = 0;
+                while pos < packed.len() {
+                    out.push(read_varint(packed, &mut pos)? as i64);
+                }
+            }
+            _ => bail!("odd int64 field {num}"),
+        }
+    }
+    Ok(out)
+}
+
+fn floats(tensor: &[Field]) -> Result<Vec<f32>> {
+    if let Some(raw) = bytes(tensor, TENSOR_RAW_DATA).next() {
+        ensure!(raw.len() % 4 == 0, "raw float data of {} bytes", raw.len());
+        return Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect());
+    }
+    let mut out = Vec::new();
+    for f in tensor.iter().filter(|f| f.num == TENSOR_FLOAT_DATA) {
+        match &f.value {
+            Value::Fixed32(v) => out.push(f32::from_bits(*v)),
+            Value::Bytes(packed) => out.extend(
+                packed
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))),
+            ),
+            _ => bail!("odd float_data"),
+        }
+    }
+    Ok(out)
+}
+
+/// A float tensor's dims and data replaced (raw little-endian data, packed dims).
+fn set_floats(tensor: &mut Vec<Field>, dims: &[i64], data: &[f32]) {
+    tensor.retain(|f| {
+        !matches!(
+            f.num,
+            TENSOR_DIMS | TENSOR_FLOAT_DATA | TENSOR_RAW_DATA | TENSOR_DATA_TYPE
+        )
+    });
+    let mut packed = Vec::new();
+    for d in dims {
+        write_varint(&mut packed, *d as u64);
+    }
+    tensor.insert(
+        0,
+        Field {
+            num: TENSOR_DIMS,
+            value: Value::Bytes(packed),
+        },
+    );
+    tensor.push(Field {
+        num: TENSOR_DATA_TYPE,
+        value: Value::Varint(FLOAT),
+    });
+    tensor.push(Field {
+        num: TENSOR_RAW_DATA,
+        value: Value::Bytes(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+    });
+}
+
+/// The geometry of a square model and the rectangle it becomes.
+struct Geometry {
+    side: usize,
+    height: usize,
+    width: usize,
+}
+
+impl Geometry {
+    fn anchors_before(&self) -> i64 {
+        STRIDES
+            .iter()
+            .map(|s| (self.side / s).pow(2))
+            .sum::<usize>() as i64
+    }
+
+    fn anchors_after(&self) -> i64 {
+        STRIDES
+            .iter()
+            .map(|s| (self.height / s) * (self.width / s))
+            .sum::<usize>() as i64
+    }
+
+    /// A Reshape target of the square model for the rectangle: a grid's `(g, g)` becomes
+    /// `(h, w)`, its cell count `g²` (or, in area attention, `g²/4` tokens per area, which is
+    /// the next level's `g²`) becomes `h·w`, and the anchor count becomes the new one.
+    /// Whether anything changed.
+    fn reshape(&self, values: &mut [i64]) -> bool {
+        let grids: Vec<(i64, i64, i64)> = STRIDES
+            .iter()
+            .map(|s| {
+                (
+                    (self.side / s) as i64,
+                    (self.height / s) as i64,
+                    (self.width / s) as i64,
+                )
+            })
+            .collect();
+        let mut changed = false;
+        let mut i = 0;
+        while i < values.len() {
+            let v = values[i];
+            if let Some(&(_, h, w)) = grids.iter().find(|(g, _, _)| *g == v)
+                && values.get(i + 1) == Some(&v)
+            {
+                values[i] = h;
+                values[i + 1] = w;
+                changed = true;
+                i += 2;
+                continue;
+            }
+            if let Some(&(_, h, w)) = grids.iter().find(|(g, _, _)| g * g == v) {
+                values[i] = h * w;
+                changed = true;
+            } else if v == self.anchors_before() {
+                values[i] = self.anchors_after();
+                changed = true;
+            }
+            i += 1;
+        }
+        changed
+    }
+}
+
+/// What the rectangular rewrite changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct RectReport {
+    pub(crate) reshapes: usize,
+    pub(crate) anchors: usize,
+    pub(crate) io: usize,
+}
+
+/// Rewrites a square YOLO model (ONNX bytes, input `[1, 3, S, S]`) for a fixed input of
+/// `height` × `width`: the constant Reshape targets of its area attention and its head (grid
+/// sizes, token counts, the anchor count), the head's anchor points and strides, and the graph
+/// input and output shapes. Every other operation is size-independent (convolutions, Resize by
+/// scale). Refuses a model whose constants do not look like that (the anchors must be
+/// exactly the square's).
+pub(crate) fn rectangular(
+    model: &[u8],
+    height: usize,
+    width: usize,
+) -> Result<(Vec<u8>, RectReport)> {
+    ensure!(
+        height.is_multiple_of(32) && width.is_multiple_of(32) && height > 0 && width > 0,
+        "the input must be a multiple of 32 on each side, not {width}x{height}"
+    );
+    let mut model = parse(model).context("not a protobuf")?;
+    let mut report = RectReport::default();
+    edit_each(&mut model, MODEL_GRAPH, |graph| {
+        // The square side, from the graph input [1, 3, S, S].
+        let mut side = None;
+        for info in bytes(graph, GRAPH_INPUT) {
+            let info = parse(info)?;
+            for ty in bytes(&info, VALUE_INFO_TYPE) {
+                for tt in bytes(&parse(ty)?, TYPE_TENSOR) {
+                    for shape in bytes(&parse(tt)?, TENSOR_TYPE_SHAPE) {
+                        let dims: Vec<i64> = bytes(&parse(shape)?, SHAPE_DIM)
+                            .map(|d| {
+                                Ok(int64s(&parse(d)?, DIM_VALUE)?.first().copied().unwrap_or(0))
+                            })
+                            .collect::<Result<_>>()?;
+                        if let [_, 3, h, w] = dims[..] {
+                            ensure!(h == w, "the model's input is {w}x{h}, not square");
+                            side = Some(h as usize);
+                        }
+                    }
+                }
+            }
+        }
+        let side = side.context("no [N, 3, S, S] graph input")?;
+        let geo = Geometry {
+            side,
+            height,
+            width,
+        };
+        let mut shapes = HashSet::new();
+        for node in bytes(graph, GRAPH_NODE) {
+            let node = parse(node)?;
+            if string(&node, NODE_OP_TYPE).as_deref() == Some("Reshape")
+                && let Some(shape) = bytes(&node, NODE_INPUT).nth(1)
+            {
+                shapes.insert(String::from_utf8_lossy(shape).into_owned());
+            }
+        }
+        ensure!(
+            !bytes(graph, GRAPH_NODE).any(|n| parse(n).is_ok_and(|n| {
+                string(&n, NODE_OP_TYPE).as_deref() == Some("Constant")
+                    && bytes(&n, NODE_OUTPUT).any(|o| shapes.contains(&*String::from_utf8_lossy(o)))
+            })),
+            "Reshape shapes made by Constant nodes: not handled"
+        );
+        let (old, new) = (anchors(side, side), anchors(height, width));
+        let n = geo.anchors_after();
+        edit_each(graph, GRAPH_INITIALIZER, |tensor| {
+            let name = string(tensor, TENSOR_NAME).unwrap_or_default();
+            if shapes.contains(&name) {
+                let mut values = shape_values(tensor)?;
+                if geo.reshape(&mut values) {
+                    set_shape_values(tensor, &values);
+                    report.reshapes += 1;
+                }
+                return Ok(());
+            }
+            let dims = int64s(tensor, TENSOR_DIMS)?;
+            if dims.last() != Some(&geo.anchors_before()) {
+                return Ok(());
+            }
+            let data = floats(tensor)?;
+            let (dims, values) = if data == old.0 {
+                (vec![1, 2, n], &new.0)
+            } else if data == old.1 {
+                (vec![1, n], &new.1)
+            } else {
+                bail!("{name}: a constant of {dims:?} that is neither the anchors nor the strides");
+            };
+            set_floats(tensor, &dims, values);
+            report.anchors += 1;
+            Ok(())
+        })?;
+        // The input [1, 3, S, S] becomes [1, 3, H, W]; the output [1, C, A] becomes [1, C, N].
+        for (num, new) in [
+            (GRAPH_INPUT, vec![(2, height as i64), (3, width as i64)]),
+            (GRAPH_OUTPUT, vec![(2, n)]),
+        ] {
+            edit_each(graph, num, |info| {
+                edit_each(info, VALUE_INFO_TYPE, |ty| {
+                    edit_each(ty, TYPE_TENSOR, |tensor_type| {
+                        edit_each(tensor_type, TENSOR_TYPE_SHAPE, |shape| {
+                            let dims = shape.iter_mut().filter(|f| f.num == SHAPE_DIM);
+                            for (k, dim) in dims.enumerate() {
+                                if let Some((_, v)) = new.iter().find(|(at, _)| *at == k) {
+                                    dim.value = Value::Bytes(write(&[Field {
+                                        num: DIM_VALUE,
+                                        value: Value::Varint(*v as u64),
+                                    }]));
+                                    report.io += 1;
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                })
+            })?;
+        }
+        graph.retain(|f| f.num != GRAPH_VALUE_INFO);
+        Ok(())
+    })?;
+    ensure!(
+        report.anchors >= 2 && report.reshapes > 0 && report.io == 3,
+        "not a YOLO model this rewrite knows: {report:?}"
+    );
+    Ok((write(&model), report))
+}
+
+/// `cargo xtask onnx-rectangular IN OUT WIDTHxHEIGHT`.
+pub(crate) fn rectangular_file(input: &Path, output: &Path, size: &str) -> Result<()> {
+    let (w, h) = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .context("the size is WIDTHxHEIGHT, e.g. 640x384")?;
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let (out, report) = rectangular(&bytes, h, w)?;
+    std::fs::write(output, out).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "onnx: {} -> {} ({w}x{h}): {} Reshape shapes, {} anchor tensors, {} dims",
+        input.display(),
+        output.display(),
+        report.reshapes,
+        report.anchors,
+        report.io
+    );
+    Ok(())
+}
+
 /// `cargo xtask onnx-dynamic-batch IN OUT`.
 pub(crate) fn rewrite_file(input: &Path, output: &Path) -> Result<()> {
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
@@ -345,6 +654,33 @@ mod tests {
         ];
         assert_eq!(parse(&write(&fields)).unwrap(), fields);
         assert!(parse(&[0x0a, 0x05, 1]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn reshape_targets_follow_the_rectangle() {
+        let geo = Geometry {
+            side: 640,
+            height: 384,
+            width: 640,
+        };
+        for (before, after) in [
+            (vec![4, 400, 2, 96], vec![4, 240, 2, 96]),
+            (vec![1, 40, 40, 64], vec![1, 24, 40, 64]),
+            (vec![1, 400, 4, 96], vec![1, 240, 4, 96]),
+            (vec![1, 20, 20, 128], vec![1, 12, 20, 128]),
+            (vec![1, 4, 16, 8400], vec![1, 4, 16, 5040]),
+            (vec![1, 4, 8400], vec![1, 4, 5040]),
+        ] {
+            let mut v = before.clone();
+            assert!(geo.reshape(&mut v), "{before:?}");
+            assert_eq!(v, after, "{before:?}");
+        }
+        let mut v = vec![1, 192, -1];
+        assert!(!geo.reshape(&mut v));
+        let (points, strides) = anchors(384, 640);
+        assert_eq!((points.len(), strides.len()), (2 * 5040, 5040));
+        assert_eq!((points[0], points[5040]), (0.5, 0.5));
+        assert_eq!(strides[5039], 32.0);
     }
 
     #[test]

@@ -132,6 +132,7 @@ impl Assets {
             ("ORT_DYLIB_PATH", self.ort.clone()),
             ("RTSP_WORKER_MODEL", self.model.clone()),
             ("RTSP_WORKER_MODEL_DYNAMIC", self.dynamic_model()),
+            ("RTSP_WORKER_MODEL_WIDE", self.wide_model()),
             ("RTSP_WORKER_CLIPS", self.clips.clone()),
             ("RTSP_WORKER_NVRTC", self.nvrtc.clone()),
             ("RTSP_WORKER_IMAGES", self.images.clone()),
@@ -153,6 +154,11 @@ impl Assets {
         self.model.with_file_name("yolov12n-dynamic.onnx")
     }
 
+    /// The default model for 16:9 cameras: a 640×384 input, dynamic batch.
+    pub(crate) fn wide_model(&self) -> PathBuf {
+        self.model.with_file_name("yolov12n-640x384-dynamic.onnx")
+    }
+
     fn downloads(&self) -> PathBuf {
         self.cache.join("downloads")
     }
@@ -168,6 +174,7 @@ pub(crate) fn setup() -> Result<Assets> {
     nvrtc(&assets)?;
     model(&assets)?;
     dynamic_model(&assets)?;
+    wide_model(&assets)?;
     images(&assets)?;
     nats_server(&assets)?;
     upstream_retina(&assets)?;
@@ -342,23 +349,34 @@ fn nvrtc(a: &Assets) -> Result<()> {
     Ok(())
 }
 
-/// The default model rewritten for a dynamic batch (`xtask/src/onnx.rs`), next to it. Made
-/// again whenever the rewrite's output would differ (its sha256 is recorded beside it).
+/// The default model rewritten for a dynamic batch (`xtask/src/onnx.rs`), next to it.
 fn dynamic_model(a: &Assets) -> Result<()> {
-    let out = a.dynamic_model();
-    let stamp = out.with_extension("sha256");
     let (bytes, _) = crate::onnx::dynamic_batch(&fs::read(&a.model)?)?;
+    derived_model(&a.dynamic_model(), &bytes, "dynamic-batch model")
+}
+
+/// The default model rewritten for a 640×384 input, then for a dynamic batch.
+fn wide_model(a: &Assets) -> Result<()> {
+    let (rect, _) = crate::onnx::rectangular(&fs::read(&a.model)?, 384, 640)?;
+    let (bytes, _) = crate::onnx::dynamic_batch(&rect)?;
+    derived_model(&a.wide_model(), &bytes, "640x384 model")
+}
+
+/// Writes a model made from the default one; made again whenever the rewrite's output would
+/// differ (its sha256 is recorded beside it).
+fn derived_model(out: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    let stamp = out.with_extension("sha256");
     let file = out.with_extension("part");
-    fs::write(&file, &bytes)?;
+    fs::write(&file, bytes)?;
     let sha = sha256(&file)?;
     if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == sha) {
         fs::remove_file(&file)?;
-        eprintln!("setup: dynamic-batch model present");
+        eprintln!("setup: {what} present");
         return Ok(());
     }
-    fs::rename(&file, &out)?;
+    fs::rename(&file, out)?;
     fs::write(&stamp, &sha)?;
-    eprintln!("setup: dynamic-batch model written to {}", out.display());
+    eprintln!("setup: {what} written to {}", out.display());
     Ok(())
 }
 

@@ -33,6 +33,7 @@ struct Config {
     batches_in_flight: Option<usize>,
     snapshot_interval: Option<Duration>,
     adaptive_decoding: bool,
+    wide_input: bool,
     stand_in: Option<Duration>,
 }
 
@@ -171,7 +172,7 @@ impl Manager {
     #[pyo3(signature = (
         gpu_id = None, batch_size = None, force_timeout = None, poll_interval = None, *,
         confidence = None, result_queue = None, max_streams = None, intra_op_threads = None,
-        batches_in_flight = None, snapshot_interval = None, adaptive_decoding = false,
+        batches_in_flight = None, snapshot_interval = None, adaptive_decoding = false, wide_input = false,
         _stand_in_detector_ms = None
     ))]
     fn new(
@@ -187,6 +188,7 @@ impl Manager {
         batches_in_flight: Option<usize>,
         snapshot_interval: Option<f64>,
         adaptive_decoding: bool,
+        wide_input: bool,
         _stand_in_detector_ms: Option<f64>,
     ) -> PyResult<Self> {
         if poll_interval.is_some() {
@@ -217,6 +219,7 @@ impl Manager {
                     .map(|s| seconds("snapshot_interval", s))
                     .transpose()?,
                 adaptive_decoding,
+                wide_input,
                 stand_in: _stand_in_detector_ms
                     .map(|ms| seconds("_stand_in_detector_ms", ms / 1e3))
                     .transpose()?,
@@ -283,7 +286,9 @@ impl Manager {
         if let Some(cost) = c.stand_in {
             b = b.stand_in_detector(cost);
         }
-        b = b.adaptive_decoding(c.adaptive_decoding);
+        b = b
+            .adaptive_decoding(c.adaptive_decoding)
+            .wide_input(c.wide_input);
         let (engine, ids) = (self.engine.clone(), self.model_id.clone());
         awaitable(py, async move {
             let built = b.build().await.map_err(|e| py_err(&e))?;

@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p rtsp-worker --example e2e -- --streams N [--warmup S] [--window S]
 //!     [--batch-size B] [--in-flight F] [--threads T] [--decode-nice N]
-//!     [--adaptive-decoding] [--json OUT]
+//!     [--adaptive-decoding] [--wide-input] [--json OUT]
 //! cargo run --release -p rtsp-worker --example e2e -- --detector-alone [--window S] [--threads T]
 //! cargo run --release -p rtsp-worker --example e2e -- --naive --streams N [--warmup S] [--window S]
 //! ```
@@ -48,6 +48,7 @@ struct Args {
     detector_alone: bool,
     naive: bool,
     adaptive: bool,
+    wide: bool,
     json: Option<String>,
 }
 
@@ -65,6 +66,7 @@ fn args() -> Result<Args, String> {
         detector_alone: false,
         naive: false,
         adaptive: false,
+        wide: false,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -88,10 +90,20 @@ fn args() -> Result<Args, String> {
             "--detector-alone" => a.detector_alone = true,
             "--naive" => a.naive = true,
             "--adaptive-decoding" => a.adaptive = true,
+            "--wide-input" => a.wide = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(a)
+}
+
+/// The model the run uses: the square default, or with `--wide-input` the 640×384 one.
+fn model_path(a: &Args) -> std::path::PathBuf {
+    if a.wide {
+        rtsp_worker::wide_model_path()
+    } else {
+        rtsp_worker::default_model_path()
+    }
 }
 
 /// This process's CPU time (user + system), from /proc.
@@ -155,7 +167,7 @@ fn detector_alone(a: &Args) {
     let units = support::access_units(CLIP, 100);
     let repo = Arc::new(ModelRepository::with_threads(threads));
     let info = repo
-        .load_model("yolo", rtsp_worker::default_model_path(), in_flight)
+        .load_model("yolo", model_path(a), in_flight)
         .expect("model");
     let detector = Detector::new(repo, "yolo", DetectorOptions::default()).expect("detector");
     let mut dec = support::decoder(
@@ -230,7 +242,9 @@ fn camera_server() -> (common::Server, String) {
 async fn pipeline(a: &Args) {
     let (server, server_pid) = camera_server();
     let started = Instant::now();
-    let mut b = StreamConnectionManager::builder().adaptive_decoding(a.adaptive);
+    let mut b = StreamConnectionManager::builder()
+        .adaptive_decoding(a.adaptive)
+        .wide_input(a.wide);
     if let Some(n) = a.batch_size {
         b = b.batch_size(n);
     }
@@ -382,9 +396,7 @@ fn naive(a: &Args) {
     }
     let threads = b.batching().expect("settings").intra_op_threads;
     let repo = Arc::new(ModelRepository::with_threads(threads));
-    let info = repo
-        .load_model("yolo", rtsp_worker::default_model_path(), 1)
-        .expect("model");
+    let info = repo.load_model("yolo", model_path(a), 1).expect("model");
     let detector = Detector::new(repo, "yolo", DetectorOptions::default()).expect("detector");
     struct Cam {
         camera: rtsp_ingest::Camera,

@@ -80,7 +80,7 @@ mod stream_thread;
 
 pub use crate::config::{
     Batching, DecoderBackend, Device, ManagerBuilder, StreamOptions, default_model_path,
-    default_tracker,
+    default_tracker, wide_model_path,
 };
 pub use crate::error::Error;
 pub use crate::ids::{

@@ -526,3 +526,46 @@ async fn detect_fps_is_honoured_and_what_is_not_needed_is_not_decoded() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wide_model_sees_a_16_9_camera_in_its_own_pixels() {
+    let _heavy = one_at_a_time().await;
+    assert!(
+        rtsp_worker::wide_model_path().is_file(),
+        "{} missing: run `cargo xtask setup`",
+        rtsp_worker::wide_model_path().display()
+    );
+    let server = Server::start(
+        &[format!("/walk={}", clip("people_720p25.h264"))],
+        None,
+        None,
+    );
+    let manager = builder().wide_input(true).build().await.unwrap();
+    let conn = manager
+        .connect_stream(&server.url("/walk"), StreamOptions::new().id("walk"))
+        .await
+        .unwrap();
+    let events = collect(&conn, 6 * SECS).await;
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+    let rs = results(&events);
+    assert!(rs.len() >= 10, "{} results", rs.len());
+    support::at_least_a_person_per_result(&rs, "wide model");
+    for r in &rs {
+        assert_eq!((r.width, r.height), (1280, 720));
+        for d in &r.detections {
+            let [x1, y1, x2, y2] = d.bbox;
+            assert!(0.0 <= x1 && x1 < x2 && x2 <= 1280.0, "{d:?}");
+            assert!(0.0 <= y1 && y1 < y2 && y2 <= 720.0, "{d:?}");
+        }
+    }
+    // The walkers are 1280x720's people: the tallest person box is most of the frame's
+    // height (a box squeezed by a wrong letterbox would not be).
+    let tallest = rs
+        .iter()
+        .flat_map(|r| &r.detections)
+        .filter(|d| d.class_name == "person")
+        .map(|d| d.bbox[3] - d.bbox[1])
+        .fold(0.0f32, f32::max);
+    assert!(tallest > 200.0, "tallest person {tallest}px");
+}

@@ -123,6 +123,7 @@ pub struct Engine {
     pub confidence: Option<f32>,
     pub batch_size: Option<usize>,
     pub detect_fps: Option<f64>,
+    pub wide_input: Option<bool>,
 }
 
 /// Outputs a file may turn on. `Debug` redacts the MQTT URL, which may hold a password.

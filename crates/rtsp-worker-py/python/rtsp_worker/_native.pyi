@@ -114,6 +114,7 @@ class StreamConnectionManager:
         batches_in_flight: Optional[int] = None,
         snapshot_interval: Optional[float] = None,
         adaptive_decoding: bool = False,
+        wide_input: bool = False,
     ) -> None: ...
     def initialize(
         self,
