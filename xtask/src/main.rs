@@ -11,6 +11,7 @@ mod cmd;
 mod fleet;
 mod gpu;
 mod onnx;
+mod peer;
 mod plot;
 mod python;
 mod setup;
@@ -47,6 +48,10 @@ cargo xtask <command>
           results/s delivered to Python consumers (async iterator, callback, queue) at 4
           streams beside the Rust consumer in the same run, CPU per result;
           docs/BENCHMARKS.md (full run)
+  bench script [--counts 1,2,4,8,16] [--window S]
+          our pipeline beside a Python script around OpenCV, onnxruntime and ByteTrack
+          (benches/opencv_script.py), square and 640x384 model, the detector alone in the
+          same sitting; a Markdown table in target/bench/script.md
   bench cluster
           the NATS fleet at 30 and 300 cameras (replayed clips, stand-in detector):
           publish/read rates, added latency, takeover times; docs/BENCHMARKS.md
@@ -88,7 +93,10 @@ fn main() -> Result<()> {
         "pytest" => python::pytest(&setup::setup()?),
         "bench" if rest.iter().any(|a| a == "cluster") => fleet::bench(),
         "bench" if rest.iter().any(|a| a == "python") => python::bench(rest),
-        "bench" => bench::run_benches(rest),
+        "bench" => match rest {
+            [first, more @ ..] if first == "script" => peer::main(more),
+            _ => bench::run_benches(rest),
+        },
         "demo" => demo(),
         "paths" => {
             let assets = setup::Assets::locate()?;

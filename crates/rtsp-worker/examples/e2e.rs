@@ -12,6 +12,10 @@
 //! cargo run --release -p rtsp-worker --example e2e -- --naive --streams N [--warmup S] [--window S]
 //! ```
 //!
+//! `--opencv-script PYTHON` runs the peer instead, `benches/opencv_script.py` under that Python
+//! (one with OpenCV, onnxruntime and supervision), on the same server, clip and model file
+//! (`cargo xtask bench script` sets it up and puts it beside ours).
+//!
 //! `--naive` is the way without batching or pipelining, on the same crates: one loop takes each
 //! camera's next frame in turn, decodes it, detects it alone and tracks it (what a script
 //! around OpenCV does). `--force-timeout MS` sets the batcher's timeout; `--stand-in MS`
@@ -49,6 +53,7 @@ struct Args {
     naive: bool,
     adaptive: bool,
     wide: bool,
+    opencv_script: Option<String>,
     json: Option<String>,
 }
 
@@ -67,6 +72,7 @@ fn args() -> Result<Args, String> {
         naive: false,
         adaptive: false,
         wide: false,
+        opencv_script: None,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -91,6 +97,7 @@ fn args() -> Result<Args, String> {
             "--naive" => a.naive = true,
             "--adaptive-decoding" => a.adaptive = true,
             "--wide-input" => a.wide = true,
+            "--opencv-script" => a.opencv_script = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -104,6 +111,32 @@ fn model_path(a: &Args) -> std::path::PathBuf {
     } else {
         rtsp_worker::default_model_path()
     }
+}
+
+/// The peer script at `--streams` cameras of our server; it writes `--json` itself.
+fn opencv_script(a: &Args, python: &str) {
+    let (server, _) = camera_server();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../benches/opencv_script.py"
+    );
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script)
+        .args(["--url", &server.url("/cam")])
+        .args(["--streams", &a.streams.to_string()])
+        .arg("--model")
+        .arg(model_path(a))
+        .args([
+            "--warmup",
+            &a.warmup.to_string(),
+            "--window",
+            &a.window.to_string(),
+        ]);
+    if let Some(json) = &a.json {
+        cmd.args(["--json", json]);
+    }
+    let status = cmd.status().expect("the script runs");
+    assert!(status.success(), "the script failed: {status}");
 }
 
 /// This process's CPU time (user + system), from /proc.
@@ -549,6 +582,10 @@ fn main() {
     }
     if a.naive {
         naive(&a);
+        return;
+    }
+    if let Some(python) = &a.opencv_script {
+        opencv_script(&a, python);
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
