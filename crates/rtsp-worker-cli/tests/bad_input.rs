@@ -127,6 +127,8 @@ const KEYS: &[&str] = &[
     "username",
     "password_env",
     "transport",
+    "detect_fps",
+    "wide_input",
     "name",
     "polygon",
     "labels",

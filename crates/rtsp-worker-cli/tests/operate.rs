@@ -296,7 +296,8 @@ fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
     let lobby = format!("rtsp://alice:{PASSWORD}@127.0.0.1:{}/vtest", server.port);
     let (status, body) = api.post(
         "/api/v1/streams",
-        &json!({"id": "lobby", "url": lobby, "options": {"transport": "tcp"}}).to_string(),
+        &json!({"id": "lobby", "url": lobby, "options": {"transport": "tcp", "detect_fps": 5}})
+            .to_string(),
     );
     assert_eq!(status, 201, "{body}");
     let created = json(&body);
@@ -304,6 +305,13 @@ fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
         (created["id"].clone(), created["origin"].clone()),
         (json!("lobby"), json!("api"))
     );
+    // A rate that is none is refused with its reason, and nothing is added.
+    let (status, body) = api.post(
+        "/api/v1/streams",
+        &json!({"id": "never", "url": lobby, "detect_fps": 0}).to_string(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("detect_fps"), "{body}");
     let (status, body) = api.post(
         "/api/v1/streams",
         &json!({"id": "side", "url": format!("rtsp://127.0.0.1:{}/vtest", server.port),
@@ -430,6 +438,18 @@ fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
         ) > Some(0.0)
     );
     assert!(value("rtsp_worker_stream_results_total", &[("stream", "lobby")]) > Some(0.0));
+    // The lobby's detect_fps (5 of the camera's 10 a second) decodes each group of pictures up
+    // to its last picture due; the door decodes everything.
+    for (stream, mode) in [("door", "full"), ("lobby", "gop_prefix")] {
+        assert_eq!(
+            value(
+                "rtsp_worker_stream_decode_mode",
+                &[("stream", stream), ("mode", mode)]
+            ),
+            Some(1.0),
+            "{stream}"
+        );
+    }
     assert!(
         value(
             "rtsp_worker_stream_frames_dropped_total",

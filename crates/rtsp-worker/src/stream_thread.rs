@@ -88,6 +88,7 @@ impl StreamThread {
         if let Some(fps) = self.detect_fps {
             flow.plan
                 .set_interval(Some(Duration::from_secs_f64(1.0 / fps)), true);
+            core.lock().info.decode_mode = flow.plan.mode().as_str();
         }
         let mut end = EndReason::Disconnected;
         loop {
