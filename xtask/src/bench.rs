@@ -57,6 +57,9 @@ fn env_num(name: &str, default: f64) -> f64 {
 }
 
 pub(crate) fn run_benches(extra: &[String]) -> Result<()> {
+    if extra.iter().any(|a| a == "--host") {
+        return host(extra.iter().any(|a| a == "--quick"));
+    }
     let plan = Plan {
         quick: extra.iter().any(|a| a == "--quick"),
     };
@@ -658,4 +661,44 @@ pub(crate) fn field_num(json: &str, key: &str) -> Option<f64> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
             .unwrap_or(rest.len() - start);
     rest[start..end].parse().ok()
+}
+
+/// `cargo xtask bench e2e --host [--quick]`: the host's share at a GPU's scale. The e2e
+/// example's `--host` at 100, 300 and 1,000 replayed 30 fps cameras (300 only with `--quick`),
+/// with the pass-through decoder and the fixed-cost detector stand-ins (benchmarks-only
+/// settings, named as such): the process's CPU per frame received and the p99 latency beyond
+/// the stand-in's cost. Prints a Markdown table (also `target/bench/host.md`).
+fn host(quick: bool) -> Result<()> {
+    let assets = crate::setup::setup()?;
+    let out = project_root().join("target/bench");
+    fs::create_dir_all(&out)?;
+    let counts: &[usize] = if quick { &[300] } else { &[100, 300, 1000] };
+    let mut rows = String::new();
+    for &n in counts {
+        let file = out.join(format!("host_{n}.json"));
+        run(example("rtsp-worker", "e2e")
+            .envs(assets.env())
+            .args(["--host", "--streams", &n.to_string()])
+            .args(["--warmup", "5", "--window", "20", "--json"])
+            .arg(&file))?;
+        let j = read(&file)?;
+        let num = |k: &str| field_num(&j, k).unwrap_or(0.0);
+        rows.push_str(&format!(
+            "| {n} | {:.0} | {:.0}% | {:.1} | {:.1} / {:.1} | {:.1} | {:.0} |\n",
+            num("frames_per_s"),
+            num("cpu_percent"),
+            num("cpu_us_per_frame"),
+            num("latency_ms_p50"),
+            num("latency_ms_p99"),
+            num("added_ms_p99"),
+            num("peak_rss_mb"),
+        ));
+    }
+    let md = format!(
+        "| cameras × 30 fps | frames/s | process CPU | CPU µs per frame | latency p50 / p99 ms | p99 beyond the stand-in ms | peak RSS MB |\n\
+         |---|---|---|---|---|---|---|\n{rows}"
+    );
+    fs::write(out.join("host.md"), &md)?;
+    print!("{md}");
+    Ok(())
 }

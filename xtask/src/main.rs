@@ -41,7 +41,9 @@ cargo xtask <command>
           ModelController, N cameras through the facade beside the detector alone and the
           naive way, the latency-throughput curve; figures in target/bench/bench.json and
           summary.md, and (full run) docs/BENCHMARKS.md. `--quick`: CI-sized (~3 min);
-          `e2e`: only the end-to-end part
+          `e2e`: only the end-to-end part; `e2e --host`: the host's CPU per frame and
+          added latency at 100, 300 and 1000 replayed cameras with the decoder and detector
+          stand-ins (target/bench/host.md)
   pytest  setup, then the Python package's wheel installed in its venv under pytest
           (crates/rtsp-worker-py/tests; part of `test`)
   bench python [--quick]

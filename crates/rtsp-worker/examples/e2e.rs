@@ -12,6 +12,12 @@
 //! cargo run --release -p rtsp-worker --example e2e -- --naive --streams N [--warmup S] [--window S]
 //! ```
 //!
+//! `--host` measures the host's share at a GPU's scale: `--streams` replayed cameras of a
+//! tiny 30 fps clip (made with ffmpeg in the temp folder), the pass-through decoder stand-in
+//! and the fixed-cost detector stand-in (`--stand-in MS`, default 2; batch 64, 2 in flight
+//! unless set): the process's CPU per frame received, and the latency beyond the stand-in's
+//! cost. Both stand-ins are benchmarks-only settings; no pixel is decoded or detected.
+//!
 //! `--opencv-script PYTHON` runs the peer instead, `benches/opencv_script.py` under that Python
 //! (one with OpenCV, onnxruntime and supervision), on the same server, clip and model file
 //! (`cargo xtask bench script` sets it up and puts it beside ours).
@@ -54,6 +60,7 @@ struct Args {
     adaptive: bool,
     wide: bool,
     opencv_script: Option<String>,
+    host: bool,
     json: Option<String>,
 }
 
@@ -73,6 +80,7 @@ fn args() -> Result<Args, String> {
         adaptive: false,
         wide: false,
         opencv_script: None,
+        host: false,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -98,6 +106,7 @@ fn args() -> Result<Args, String> {
             "--adaptive-decoding" => a.adaptive = true,
             "--wide-input" => a.wide = true,
             "--opencv-script" => a.opencv_script = Some(value()?),
+            "--host" => a.host = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -111,6 +120,121 @@ fn model_path(a: &Args) -> std::path::PathBuf {
     } else {
         rtsp_worker::default_model_path()
     }
+}
+
+/// A 30 fps clip small enough to replay a thousand times at once: 160×90, 4 s, a keyframe a
+/// second, made once in the temp folder.
+fn tiny_clip() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join("rtsp-worker-host-90p30.h264");
+    if !path.is_file() {
+        let part = path.with_extension("part.h264");
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x90:rate=30",
+                "-t",
+                "4",
+            ])
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "30",
+            ])
+            .args(["-x264-params", "repeat-headers=1", "-f", "h264"])
+            .arg(&part)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg failed: {status}");
+        std::fs::rename(&part, &path).expect("clip in place");
+    }
+    path
+}
+
+async fn host(a: &Args) {
+    let clip = tiny_clip();
+    let cost = a.stand_in_ms.unwrap_or(2.0);
+    let manager = StreamConnectionManager::builder()
+        .allow_file_urls(true)
+        .stand_in_decoder(true)
+        .stand_in_detector(Duration::from_secs_f64(cost / 1e3))
+        .batch_size(a.batch_size.unwrap_or(64))
+        .batches_in_flight(a.in_flight.unwrap_or(2))
+        .max_streams(a.streams.max(1))
+        .build()
+        .await
+        .expect("manager");
+    let url = format!("file://{}", clip.display());
+    let started = Instant::now();
+    let mut conns = Vec::new();
+    for i in 0..a.streams {
+        conns.push(
+            manager
+                .connect_stream(&url, StreamOptions::new().id(format!("cam{i}")))
+                .await
+                .expect("connect"),
+        );
+    }
+    let startup = started.elapsed().as_secs_f64();
+    let warm_end = tokio::time::Instant::now() + Duration::from_secs_f64(a.warmup);
+    let window_end = warm_end + Duration::from_secs_f64(a.window);
+    let readers: Vec<_> = conns
+        .iter()
+        .map(|c| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while let Ok(Some(e)) = tokio::time::timeout_at(window_end, c.next_event()).await {
+                    if let StreamEvent::Result(r) = e
+                        && tokio::time::Instant::now() >= warm_end
+                    {
+                        lat.push(r.latency_ms);
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(warm_end).await;
+    let received = |m: &StreamConnectionManager| -> u64 {
+        m.get_stats()
+            .streams
+            .values()
+            .map(|s| s.accounting.received)
+            .sum()
+    };
+    let (cpu0, frames0, t0) = (cpu_time(), received(&manager), Instant::now());
+    let mut all = Vec::new();
+    for r in readers {
+        all.extend(r.await.expect("reader"));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu0).as_secs_f64();
+    let frames = received(&manager) - frames0;
+    let stats = manager.shutdown().await;
+    let balanced = stats.streams.values().all(|s| s.accounting.balanced());
+    all.sort_by(f64::total_cmp);
+    write(
+        &a.json,
+        &format!(
+            "{{\"kind\": \"host\", \"streams\": {}, \"stand_in_ms\": {cost}, \"batch_size\": {}, \
+             \"in_flight\": {}, \"frames_per_s\": {:.0}, \"results_per_s\": {:.0}, \
+             \"cpu_percent\": {:.0}, \"cpu_us_per_frame\": {:.1}, \"latency_ms_p50\": {:.1}, \
+             \"latency_ms_p99\": {:.1}, \"added_ms_p99\": {:.1}, \"peak_rss_mb\": {:.0}, \
+             \"startup_s\": {startup:.1}, \"balanced\": {balanced}}}",
+            a.streams,
+            stats.batch_size,
+            stats.batches_in_flight,
+            frames as f64 / secs,
+            all.len() as f64 / secs,
+            cpu / secs * 100.0,
+            cpu / (frames.max(1) as f64) * 1e6,
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            percentile(&all, 0.99) - cost,
+            peak_rss_mb(),
+        ),
+    );
 }
 
 /// The peer script at `--streams` cameras of our server; it writes `--json` itself.
@@ -586,6 +710,15 @@ fn main() {
     }
     if let Some(python) = &a.opencv_script {
         opencv_script(&a, python);
+        return;
+    }
+    if a.host {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(host(&a));
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -117,6 +117,7 @@ pub struct ManagerBuilder {
     pub(crate) wide_input: bool,
     pub(crate) snapshot_interval: Option<Duration>,
     pub(crate) stand_in: Option<Duration>,
+    pub(crate) stand_in_decoder: bool,
     pub(crate) allow_file_urls: bool,
 }
 
@@ -141,6 +142,7 @@ impl Default for ManagerBuilder {
             wide_input: false,
             snapshot_interval: None,
             stand_in: None,
+            stand_in_decoder: false,
             allow_file_urls: false,
         }
     }
@@ -153,6 +155,16 @@ impl ManagerBuilder {
     /// counts a real detector could not serve here; its results are not detections.
     pub fn stand_in_detector(mut self, cost: Duration) -> Self {
         self.stand_in = Some(cost);
+        self
+    }
+
+    /// **Benchmarks only.** No decoding: each access unit becomes a tiny grey picture at once
+    /// (what is left to the host when a GPU decodes). With
+    /// [`stand_in_detector`](Self::stand_in_detector), it measures the host's own cost per
+    /// frame (`cargo xtask bench e2e --host`); its results are not detections.
+    #[doc(hidden)]
+    pub fn stand_in_decoder(mut self, yes: bool) -> Self {
+        self.stand_in_decoder = yes;
         self
     }
 
@@ -387,6 +399,7 @@ impl ManagerBuilder {
             detect_fps: self.detect_fps,
             snapshot_interval: self.snapshot_interval,
             stand_in: self.stand_in,
+            stand_in_decoder: self.stand_in_decoder,
             allow_file_urls: self.allow_file_urls,
         })
     }
@@ -427,6 +440,8 @@ pub(crate) struct Settings {
     pub(crate) snapshot_interval: Option<Duration>,
     /// A fixed-cost stand-in instead of the model (benchmarks only).
     pub(crate) stand_in: Option<Duration>,
+    /// Each unit a tiny picture at once instead of decoding (benchmarks only).
+    pub(crate) stand_in_decoder: bool,
     pub(crate) allow_file_urls: bool,
 }
 

@@ -73,6 +73,7 @@ mod reported;
 mod result;
 mod sequencer;
 mod snapshot;
+mod stand_in;
 mod state;
 mod stats;
 mod stream;

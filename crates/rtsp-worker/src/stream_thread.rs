@@ -395,6 +395,13 @@ impl StreamThread {
         // Frames the stream may hold: one waiting in the batcher, one per batch in flight,
         // one being submitted.
         let held = settings.in_flight + 2;
+        if settings.stand_in_decoder {
+            return Ok(DecodeStage {
+                decoder: Box::new(crate::stand_in::PassThrough::new(held)),
+                codec,
+                camera,
+            });
+        }
         let wrap = |e| Error::Decode {
             id: self.core.id.clone(),
             source: e,
