@@ -137,6 +137,22 @@ fn edit_each(
     Ok(())
 }
 
+/// Applies `edit` to the shape of each graph input or output (`num`: `GRAPH_INPUT` or
+/// `GRAPH_OUTPUT`), through its value info, type and tensor type.
+fn edit_io_shape(
+    graph: &mut [Field],
+    num: u32,
+    mut edit: impl FnMut(&mut Vec<Field>) -> Result<()>,
+) -> Result<()> {
+    edit_each(graph, num, |info| {
+        edit_each(info, VALUE_INFO_TYPE, |ty| {
+            edit_each(ty, TYPE_TENSOR, |tensor_type| {
+                edit_each(tensor_type, TENSOR_TYPE_SHAPE, &mut edit)
+            })
+        })
+    })
+}
+
 // ONNX field numbers (onnx.proto).
 const MODEL_GRAPH: u32 = 7;
 const GRAPH_NODE: u32 = 1;
@@ -169,20 +185,7 @@ fn shape_values(tensor: &[Field]) -> Result<Vec<i64>> {
             .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect());
     }
-    let mut out = Vec::new();
-    for f in tensor.iter().filter(|f| f.num == TENSOR_INT64_DATA) {
-        match &f.value {
-            Value::Varint(v) => out.push(*v as i64),
-            Value::Bytes(packed) => {
-                let mut pos = 0;
-                while pos < packed.len() {
-                    out.push(read_varint(packed, &mut pos)? as i64);
-                }
-            }
-            _ => bail!("odd int64_data"),
-        }
-    }
-    Ok(out)
+    int64s(tensor, TENSOR_INT64_DATA)
 }
 
 fn set_shape_values(tensor: &mut Vec<Field>, values: &[i64]) {
@@ -272,21 +275,15 @@ pub(crate) fn dynamic_batch(model: &[u8]) -> Result<(Vec<u8>, Report)> {
         })?;
         // Graph inputs and outputs: the first dimension becomes `batch`.
         for num in [GRAPH_INPUT, GRAPH_OUTPUT] {
-            edit_each(graph, num, |info| {
-                edit_each(info, VALUE_INFO_TYPE, |ty| {
-                    edit_each(ty, TYPE_TENSOR, |tensor_type| {
-                        edit_each(tensor_type, TENSOR_TYPE_SHAPE, |shape| {
-                            if let Some(dim) = shape.iter_mut().find(|f| f.num == SHAPE_DIM) {
-                                dim.value = Value::Bytes(write(&[Field {
-                                    num: DIM_PARAM,
-                                    value: Value::Bytes(b"batch".to_vec()),
-                                }]));
-                                report.io += 1;
-                            }
-                            Ok(())
-                        })
-                    })
-                })
+            edit_io_shape(graph, num, |shape| {
+                if let Some(dim) = shape.iter_mut().find(|f| f.num == SHAPE_DIM) {
+                    dim.value = Value::Bytes(write(&[Field {
+                        num: DIM_PARAM,
+                        value: Value::Bytes(b"batch".to_vec()),
+                    }]));
+                    report.io += 1;
+                }
+                Ok(())
             })?;
         }
         graph.retain(|f| f.num != GRAPH_VALUE_INFO);
@@ -558,24 +555,18 @@ pub(crate) fn rectangular(
             (GRAPH_INPUT, vec![(2, height as i64), (3, width as i64)]),
             (GRAPH_OUTPUT, vec![(2, n)]),
         ] {
-            edit_each(graph, num, |info| {
-                edit_each(info, VALUE_INFO_TYPE, |ty| {
-                    edit_each(ty, TYPE_TENSOR, |tensor_type| {
-                        edit_each(tensor_type, TENSOR_TYPE_SHAPE, |shape| {
-                            let dims = shape.iter_mut().filter(|f| f.num == SHAPE_DIM);
-                            for (k, dim) in dims.enumerate() {
-                                if let Some((_, v)) = new.iter().find(|(at, _)| *at == k) {
-                                    dim.value = Value::Bytes(write(&[Field {
-                                        num: DIM_VALUE,
-                                        value: Value::Varint(*v as u64),
-                                    }]));
-                                    report.io += 1;
-                                }
-                            }
-                            Ok(())
-                        })
-                    })
-                })
+            edit_io_shape(graph, num, |shape| {
+                let dims = shape.iter_mut().filter(|f| f.num == SHAPE_DIM);
+                for (k, dim) in dims.enumerate() {
+                    if let Some((_, v)) = new.iter().find(|(at, _)| *at == k) {
+                        dim.value = Value::Bytes(write(&[Field {
+                            num: DIM_VALUE,
+                            value: Value::Varint(*v as u64),
+                        }]));
+                        report.io += 1;
+                    }
+                }
+                Ok(())
             })?;
         }
         graph.retain(|f| f.num != GRAPH_VALUE_INFO);

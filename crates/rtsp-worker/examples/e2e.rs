@@ -122,6 +122,36 @@ fn model_path(a: &Args) -> std::path::PathBuf {
     }
 }
 
+/// Each stream's consumer: the latencies of its results from `warm_end` to `window_end`.
+fn latencies(
+    conns: &[rtsp_worker::StreamConnection],
+    warm_end: tokio::time::Instant,
+    window_end: tokio::time::Instant,
+) -> Vec<tokio::task::JoinHandle<Vec<f64>>> {
+    conns
+        .iter()
+        .map(|c| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                // (`timeout_at` returns a ready event even past its deadline: check the clock.)
+                while tokio::time::Instant::now() < window_end {
+                    let Ok(Some(e)) = tokio::time::timeout_at(window_end, c.next_event()).await
+                    else {
+                        break;
+                    };
+                    if let StreamEvent::Result(r) = e
+                        && tokio::time::Instant::now() >= warm_end
+                    {
+                        lat.push(r.latency_ms);
+                    }
+                }
+                lat
+            })
+        })
+        .collect()
+}
+
 /// A 30 fps clip small enough to replay a thousand times at once: 160×90, 4 s, a keyframe a
 /// second, made once in the temp folder.
 fn tiny_clip() -> std::path::PathBuf {
@@ -178,23 +208,7 @@ async fn host(a: &Args) {
     let startup = started.elapsed().as_secs_f64();
     let warm_end = tokio::time::Instant::now() + Duration::from_secs_f64(a.warmup);
     let window_end = warm_end + Duration::from_secs_f64(a.window);
-    let readers: Vec<_> = conns
-        .iter()
-        .map(|c| {
-            let c = c.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                while let Ok(Some(e)) = tokio::time::timeout_at(window_end, c.next_event()).await {
-                    if let StreamEvent::Result(r) = e
-                        && tokio::time::Instant::now() >= warm_end
-                    {
-                        lat.push(r.latency_ms);
-                    }
-                }
-                lat
-            })
-        })
-        .collect();
+    let readers = latencies(&conns, warm_end, window_end);
     tokio::time::sleep_until(warm_end).await;
     let received = |m: &StreamConnectionManager| -> u64 {
         m.get_stats()
@@ -442,27 +456,7 @@ async fn pipeline(a: &Args) {
     let window_end = warm_end + Duration::from_secs_f64(a.window);
     let mut cpu0 = None;
     // Each stream's consumer: results in the window, with their latencies.
-    let readers: Vec<_> = conns
-        .iter()
-        .map(|c| {
-            let c = c.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                while tokio::time::Instant::now() < window_end {
-                    let Ok(Some(e)) = tokio::time::timeout_at(window_end, c.next_event()).await
-                    else {
-                        break;
-                    };
-                    if let StreamEvent::Result(r) = e
-                        && tokio::time::Instant::now() >= warm_end
-                    {
-                        lat.push(r.latency_ms);
-                    }
-                }
-                lat
-            })
-        })
-        .collect();
+    let readers = latencies(&conns, warm_end, window_end);
     tokio::time::sleep_until(warm_end).await;
     let before = manager.get_stats();
     cpu0.get_or_insert(cpu_time());
