@@ -153,6 +153,11 @@ fn edit_io_shape(
     })
 }
 
+/// A shape's dimension holding one field: `dim_value` or `dim_param`.
+fn dimension(num: u32, value: Value) -> Value {
+    Value::Bytes(write(&[Field { num, value }]))
+}
+
 // ONNX field numbers (onnx.proto).
 const MODEL_GRAPH: u32 = 7;
 const GRAPH_NODE: u32 = 1;
@@ -277,10 +282,7 @@ pub(crate) fn dynamic_batch(model: &[u8]) -> Result<(Vec<u8>, Report)> {
         for num in [GRAPH_INPUT, GRAPH_OUTPUT] {
             edit_io_shape(graph, num, |shape| {
                 if let Some(dim) = shape.iter_mut().find(|f| f.num == SHAPE_DIM) {
-                    dim.value = Value::Bytes(write(&[Field {
-                        num: DIM_PARAM,
-                        value: Value::Bytes(b"batch".to_vec()),
-                    }]));
+                    dim.value = dimension(DIM_PARAM, Value::Bytes(b"batch".to_vec()));
                     report.io += 1;
                 }
                 Ok(())
@@ -482,24 +484,16 @@ pub(crate) fn rectangular(
     edit_each(&mut model, MODEL_GRAPH, |graph| {
         // The square side, from the graph input [1, 3, S, S].
         let mut side = None;
-        for info in bytes(graph, GRAPH_INPUT) {
-            let info = parse(info)?;
-            for ty in bytes(&info, VALUE_INFO_TYPE) {
-                for tt in bytes(&parse(ty)?, TYPE_TENSOR) {
-                    for shape in bytes(&parse(tt)?, TENSOR_TYPE_SHAPE) {
-                        let dims: Vec<i64> = bytes(&parse(shape)?, SHAPE_DIM)
-                            .map(|d| {
-                                Ok(int64s(&parse(d)?, DIM_VALUE)?.first().copied().unwrap_or(0))
-                            })
-                            .collect::<Result<_>>()?;
-                        if let [_, 3, h, w] = dims[..] {
-                            ensure!(h == w, "the model's input is {w}x{h}, not square");
-                            side = Some(h as usize);
-                        }
-                    }
-                }
+        edit_io_shape(graph, GRAPH_INPUT, |shape| {
+            let dims: Vec<i64> = bytes(shape, SHAPE_DIM)
+                .map(|d| Ok(int64s(&parse(d)?, DIM_VALUE)?.first().copied().unwrap_or(0)))
+                .collect::<Result<_>>()?;
+            if let [_, 3, h, w] = dims[..] {
+                ensure!(h == w, "the model's input is {w}x{h}, not square");
+                side = Some(h as usize);
             }
-        }
+            Ok(())
+        })?;
         let side = side.context("no [N, 3, S, S] graph input")?;
         let geo = Geometry {
             side,
@@ -559,10 +553,7 @@ pub(crate) fn rectangular(
                 let dims = shape.iter_mut().filter(|f| f.num == SHAPE_DIM);
                 for (k, dim) in dims.enumerate() {
                     if let Some((_, v)) = new.iter().find(|(at, _)| *at == k) {
-                        dim.value = Value::Bytes(write(&[Field {
-                            num: DIM_VALUE,
-                            value: Value::Varint(*v as u64),
-                        }]));
+                        dim.value = dimension(DIM_VALUE, Value::Varint(*v as u64));
                         report.io += 1;
                     }
                 }

@@ -706,19 +706,14 @@ fn main() {
         opencv_script(&a, python);
         return;
     }
-    if a.host {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(host(&a));
-        return;
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(pipeline(&a));
+    if a.host {
+        rt.block_on(host(&a));
+    } else {
+        rt.block_on(pipeline(&a));
+    }
 }

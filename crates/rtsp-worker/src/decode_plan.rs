@@ -110,22 +110,30 @@ impl DecodePlan {
             return false;
         }
         let due = self.due.unwrap_or(Duration::ZERO);
-        let decode = match mode {
-            Mode::Full => true,
-            Mode::Keyframes => keyframe && at + self.gop.unwrap_or_default() / 2 + SLACK >= due,
-            Mode::GopPrefix => {
-                let next_key = match (self.key, self.gop) {
-                    (Some(k), Some(g)) => k + g,
-                    _ => Duration::MAX,
-                };
-                // Due in this group at all; and a reference on the way, or due itself.
-                due < next_key.saturating_sub(SLACK) && (reference || at + SLACK >= due)
-            }
+        let is_due = at + self.tolerance() >= due;
+        let decode = if mode == Mode::Keyframes {
+            keyframe && is_due
+        } else {
+            let next_key = match (self.key, self.gop) {
+                (Some(k), Some(g)) => k + g,
+                _ => Duration::MAX,
+            };
+            // Due in this group at all; and a reference on the way, or due itself.
+            due < next_key.saturating_sub(SLACK) && (reference || is_due)
         };
         if !decode && reference {
             self.broken = true;
         }
         decode
+    }
+
+    /// How early a picture may come and still be the one due: with keyframes only, the
+    /// keyframe nearest the due time (half a group either side); else timestamp rounding.
+    fn tolerance(&self) -> Duration {
+        match self.mode() {
+            Mode::Keyframes => self.gop.unwrap_or_default() / 2 + SLACK,
+            _ => SLACK,
+        }
     }
 
     /// Whether a decoded picture (presentation time `at`) goes to the detector; `false`: it
@@ -135,12 +143,8 @@ impl DecodePlan {
         let Some(interval) = self.interval else {
             return true;
         };
-        let tolerance = match self.mode() {
-            Mode::Keyframes => self.gop.unwrap_or_default() / 2 + SLACK,
-            _ => SLACK,
-        };
         let due = self.due.unwrap_or(Duration::ZERO);
-        if at + tolerance < due {
+        if at + self.tolerance() < due {
             return !self.hold;
         }
         // The next one is an interval after this one's due time, so that pictures taken a
