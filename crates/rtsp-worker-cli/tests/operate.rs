@@ -305,13 +305,16 @@ fn the_http_api_metrics_page_reloads_and_no_password_anywhere() {
         (created["id"].clone(), created["origin"].clone()),
         (json!("lobby"), json!("api"))
     );
-    // A rate that is none is refused with its reason, and nothing is added.
-    let (status, body) = api.post(
-        "/api/v1/streams",
-        &json!({"id": "never", "url": lobby, "detect_fps": 0}).to_string(),
-    );
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("detect_fps"), "{body}");
+    // A rate that is none, or so small that its interval would not fit a duration, is
+    // refused with its reason, and nothing is added.
+    for fps in [0.0, 1e-300] {
+        let (status, body) = api.post(
+            "/api/v1/streams",
+            &json!({"id": "never", "url": lobby, "detect_fps": fps}).to_string(),
+        );
+        assert_eq!(status, 400, "{fps}: {body}");
+        assert!(body.contains("detect_fps"), "{body}");
+    }
     let (status, body) = api.post(
         "/api/v1/streams",
         &json!({"id": "side", "url": format!("rtsp://127.0.0.1:{}/vtest", server.port),

@@ -384,9 +384,9 @@ impl Manager {
             options = options.give_up_after(give_up_after);
         }
         if let Some(fps) = detect_fps {
-            if !(fps.is_finite() && fps > 0.0) {
+            if !rtsp_worker::DETECT_FPS.contains(&fps) {
                 return Err(PyValueError::new_err(
-                    "detect_fps must be a number of frames per second above 0",
+                    "detect_fps must be a number of frames per second from 0.001 to 1000",
                 ));
             }
             options = options.detect_fps(Some(fps));

@@ -199,8 +199,9 @@ def test_bad_input_raises_typed_errors():
         assert e.value.kind == "unknown_stream"
         with pytest.raises(ValueError, match="transport"):
             await m.connect_stream("rtsp://127.0.0.1/x", transport="carrier-pigeon")
-        with pytest.raises(ValueError, match="detect_fps"):
-            await m.connect_stream("rtsp://127.0.0.1/x", detect_fps=0)
+        for fps in (0, 1e-300, float("nan")):
+            with pytest.raises(ValueError, match="detect_fps"):
+                await m.connect_stream("rtsp://127.0.0.1/x", detect_fps=fps)
         with pytest.raises(ValueError, match="need on_tracking_result"):
             await m.connect_stream("rtsp://127.0.0.1/x", on_error=print)
         with pytest.raises(RuntimeError, match="await manager.shutdown"):

@@ -88,6 +88,15 @@ pub fn wide_model_path() -> PathBuf {
     infer_trt::cache_dir().join("models/yolov12n-640x384-dynamic.onnx")
 }
 
+/// The `detect_fps` a stream may have: from one picture every 1,000 s to 1,000 a second
+/// (outside, the interval between pictures is zero or does not fit a `Duration`; NaN is in
+/// no range). Every place that takes one checks it against this.
+pub const DETECT_FPS: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
+
+/// What is said of a `detect_fps` outside [`DETECT_FPS`].
+pub(crate) const DETECT_FPS_PROBLEM: &str =
+    "must be a number of frames per second from 0.001 to 1000";
+
 /// The tracker the manager uses unless told otherwise: [`TrackerConfig::recommended`]
 /// (ByteTrack with the settings `cargo xtask track-eval` found best against the Python
 /// trackers; `docs/TRACKING.md`).
@@ -342,12 +351,9 @@ impl ManagerBuilder {
             })
         };
         if let Some(fps) = self.detect_fps
-            && !(fps.is_finite() && fps > 0.0)
+            && !DETECT_FPS.contains(&fps)
         {
-            return invalid(
-                "detect_fps",
-                "must be a number of frames per second above 0",
-            );
+            return invalid("detect_fps", DETECT_FPS_PROBLEM);
         }
         if batch_size == 0 {
             return invalid("batch_size", "must be at least 1");
@@ -600,7 +606,7 @@ impl StreamOptions {
     /// pictures up to the next picture due, and at rates below the camera's keyframe rate
     /// only the keyframe nearest each due time. Counted as `not_decoded` (never decoded) or
     /// `rate_limited` (decoded as a reference for a later picture). Checked by
-    /// `connect_stream`: finite and above 0.
+    /// `connect_stream` against [`DETECT_FPS`].
     pub fn detect_fps(mut self, fps: Option<f64>) -> Self {
         self.detect_fps = fps;
         self
@@ -675,6 +681,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), "invalid_config");
         assert!(ManagerBuilder::default().confidence(1.5).resolve().is_err());
+        for fps in [0.0, 1e-300, f64::NAN, 1e6] {
+            let e = ManagerBuilder::default()
+                .detect_fps(Some(fps))
+                .resolve()
+                .unwrap_err();
+            assert_eq!(e.kind(), "invalid_config", "{fps}");
+        }
     }
 
     #[test]

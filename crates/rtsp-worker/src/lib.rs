@@ -80,8 +80,8 @@ mod stream;
 mod stream_thread;
 
 pub use crate::config::{
-    Batching, DecoderBackend, Device, ManagerBuilder, StreamOptions, default_model_path,
-    default_tracker, wide_model_path,
+    Batching, DETECT_FPS, DecoderBackend, Device, ManagerBuilder, StreamOptions,
+    default_model_path, default_tracker, wide_model_path,
 };
 pub use crate::error::Error;
 pub use crate::ids::{

@@ -204,11 +204,11 @@ impl StreamConnectionManager {
             crate::check_stream_id(id)?;
         }
         if let Some(fps) = options.detect_fps
-            && !(fps.is_finite() && fps > 0.0)
+            && !crate::DETECT_FPS.contains(&fps)
         {
             return Err(Error::InvalidConfig {
                 field: "detect_fps",
-                problem: format!("must be a number of frames per second above 0, not {fps}"),
+                problem: format!("{}, not {fps}", crate::config::DETECT_FPS_PROBLEM),
             });
         }
         // A replayed clip is read now, whole (capped), on a blocking thread: never on the

@@ -389,10 +389,10 @@ impl Entry {
         };
         Analyzer::new(scene.clone()).map_err(|e| format!("{which}: {e}"))?;
         if let Some(fps) = self.detect_fps
-            && !(fps.is_finite() && fps > 0.0)
+            && !rtsp_worker::DETECT_FPS.contains(&fps)
         {
             return Err(format!(
-                "{which}: detect_fps must be a number of frames per second above 0"
+                "{which}: detect_fps must be a number of frames per second from 0.001 to 1000"
             ));
         }
         Ok(Camera {
@@ -546,9 +546,13 @@ mod tests {
                 "[[stream]]\nurl = \"rtsp://a\"\ntransport = \"quic\"\n",
                 "quic",
             ),
-            // a rate that is none
+            // a rate that is none, or whose interval would not fit a duration
             (
                 "[[stream]]\nurl = \"rtsp://a\"\ndetect_fps = 0\n",
+                "detect_fps must be",
+            ),
+            (
+                "[[stream]]\nurl = \"rtsp://a\"\ndetect_fps = 1e-300\n",
                 "detect_fps must be",
             ),
             // password and password_env
