@@ -83,7 +83,19 @@ cargo xtask <command>
           rewrite an ONNX detector with a fixed batch into a dynamic-batch one
 ";
 
-fn main() -> Result<()> {
+/// Failures end with one line saying what failed and why, last, where CI's tail shows it
+/// (returning the error from `main` would print anyhow's backtrace after it).
+fn main() -> std::process::ExitCode {
+    match dispatch() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask failed: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
         Some((c, rest)) => (c.as_str(), rest),

@@ -1,7 +1,7 @@
 //! The CPU backend: FFmpeg's H.264/H.265 decoders (libavcodec through `ffmpeg-next`), frame
 //! threads, and swscale to packed RGB (optionally resized) into pooled buffers.
 
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
@@ -9,7 +9,7 @@ use ffmpeg_next as ffmpeg;
 
 use crate::decoder::{Buffering, OutputQueue};
 use crate::{
-    Codec, CodecConfig, DecodeStats, Decoder, Error, Frame, FramePool, PixelFormat, Pixels,
+    Codec, CodecConfig, DecodeStats, Decoder, Error, Frame, FramePool, Pending, PixelFormat, Pixels,
 };
 
 const BACKEND: &str = "ffmpeg";
@@ -27,6 +27,7 @@ pub struct CpuDecoderOptions {
     pub(crate) output_size: Option<(usize, usize)>,
     pub(crate) buffering: Buffering,
     pub(crate) output: PixelFormat,
+    pub(crate) deferred: bool,
 }
 
 impl Default for CpuDecoderOptions {
@@ -36,6 +37,7 @@ impl Default for CpuDecoderOptions {
             output_size: None,
             buffering: Buffering::default(),
             output: PixelFormat::Rgb24,
+            deferred: false,
         }
     }
 }
@@ -79,6 +81,16 @@ impl CpuDecoderOptions {
         self
     }
 
+    /// Leave frames [`Pixels::Pending`]: the decoder's picture is kept, reference-counted,
+    /// and scaled into the frame's buffer only when [`Frame::convert`] is called (default
+    /// off). For a consumer that throws most frames away unseen, such as a batcher where the
+    /// newest frame wins: those cost no conversion. Buffering is bounded as before, plus up
+    /// to that many of the decoder's own pictures.
+    pub fn deferred(mut self, deferred: bool) -> Self {
+        self.deferred = deferred;
+        self
+    }
+
     /// Decoded frames kept for a slow consumer before the oldest are dropped (default 4).
     pub fn queue_frames(mut self, frames: usize) -> Self {
         self.buffering = self.buffering.with_queue(frames);
@@ -100,16 +112,12 @@ pub struct CpuDecoder {
     codec: Codec,
     options: CpuDecoderOptions,
     decoder: ffmpeg::decoder::Video,
-    scaler: Option<(ScalerKey, scaling::Context)>,
+    scaler: Arc<Mutex<Scaler>>,
     yuv: ffmpeg::frame::Video,
     pool: FramePool,
     out: OutputQueue,
     need_keyframe: bool,
 }
-
-// SAFETY: the swscale context is only used from `&mut self`; ffmpeg-next leaves it `!Send`
-// out of caution, but a context has no thread affinity.
-unsafe impl Send for CpuDecoder {}
 
 impl std::fmt::Debug for CpuDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,7 +193,7 @@ impl CpuDecoder {
         Ok(Self {
             codec: config.codec,
             decoder,
-            scaler: None,
+            scaler: Arc::default(),
             yuv: ffmpeg::frame::Video::empty(),
             // The queue, plus frames the consumer holds while decoding goes on.
             pool: FramePool::new(buffering.buffers()),
@@ -239,37 +247,16 @@ impl CpuDecoder {
     fn convert(&mut self, pts: i64, keyframe: bool) -> Result<(), Error> {
         let (w, h) = (self.yuv.width(), self.yuv.height());
         let out = self.options.output_size.unwrap_or((w as usize, h as usize));
+        let output = self.options.output;
         let key = ScalerKey {
             format: self.yuv.format(),
             width: w,
             height: h,
             out,
-            output: self.options.output,
+            output,
         };
-        if self.scaler.as_ref().is_none_or(|(k, _)| *k != key) {
-            let ctx = scaling::Context::get(
-                key.format,
-                w,
-                h,
-                match key.output {
-                    PixelFormat::RgbPlanar => Pixel::GBRP,
-                    PixelFormat::Yuv420p => Pixel::YUV420P,
-                    _ => Pixel::RGB24,
-                },
-                out.0 as u32,
-                out.1 as u32,
-                if out == (w as usize, h as usize) {
-                    scaling::Flags::BILINEAR
-                } else {
-                    scaling::Flags::FAST_BILINEAR
-                },
-            )
-            .map_err(backend)?;
-            self.scaler = Some((key, ctx));
-        }
         // Rows aligned to 64 bytes for swscale's SIMD paths. YUV: chroma rows of half the
         // luma stride (the convention `Frame::yuv420` reads back).
-        let output = self.options.output;
         let (stride, len) = match output {
             PixelFormat::RgbPlanar => {
                 let s = out.0.div_ceil(64) * 64;
@@ -288,17 +275,100 @@ impl CpuDecoder {
         let Some(mut buf) = self.out.buffer_or_drop(|| Ok::<_, Error>(pool.get(len)))? else {
             return Ok(());
         };
-        let (_, scaler) = self.scaler.as_mut().expect("set above");
-        // SAFETY: `buf` holds `len` bytes: one RGB24 picture of `out` with `stride`, three
-        // planes of `stride * out.1`, or a Y plane of `stride * out.1` and two chroma planes of
-        // `stride / 2 * ceil(out.1 / 2)`: exactly what swscale writes. The source planes are
-        // the decoder's frame. GBRP's planes are G, B, R; ours are R, G, B.
+        let pixels = if self.options.deferred {
+            // The decoder's picture, moved out by reference: the next one decodes into a
+            // fresh buffer of FFmpeg's pool while this one waits for `Frame::convert`.
+            let mut picture = ffmpeg::frame::Video::empty();
+            // SAFETY: both frames are valid and ours; `yuv` is left blank, as before a
+            // receive.
+            unsafe { ffmpeg::ffi::av_frame_move_ref(picture.as_mut_ptr(), self.yuv.as_mut_ptr()) };
+            let scaler = self.scaler.clone();
+            Pixels::Pending(Pending::new(
+                buf,
+                Box::new(move |buf: &mut [u8]| lock(&scaler).scale(key, &picture, stride, buf)),
+            ))
+        } else {
+            lock(&self.scaler).scale(key, &self.yuv, stride, &mut buf)?;
+            Pixels::Host(buf)
+        };
+        self.out.push(Frame {
+            width: out.0,
+            height: out.1,
+            format: output,
+            stride,
+            pts,
+            keyframe,
+            pixels,
+        });
+        Ok(())
+    }
+}
+
+fn lock(scaler: &Mutex<Scaler>) -> std::sync::MutexGuard<'_, Scaler> {
+    scaler.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// swscale's context for the newest source and output layout, shared by a decoder and the
+/// frames it left pending.
+#[derive(Default)]
+struct Scaler(Option<(ScalerKey, scaling::Context)>);
+
+// SAFETY: the context is only used under its mutex; ffmpeg-next leaves it `!Send` out of
+// caution, but a context has no thread affinity.
+unsafe impl Send for Scaler {}
+
+impl Scaler {
+    /// Scales `src` into `buf`, laid out as `key.output` at `key.out` with rows of `stride`
+    /// bytes.
+    fn scale(
+        &mut self,
+        key: ScalerKey,
+        src: &ffmpeg::frame::Video,
+        stride: usize,
+        buf: &mut [u8],
+    ) -> Result<(), Error> {
+        let out = key.out;
+        if self.0.as_ref().is_none_or(|(k, _)| *k != key) {
+            let ctx = scaling::Context::get(
+                key.format,
+                key.width,
+                key.height,
+                match key.output {
+                    PixelFormat::RgbPlanar => Pixel::GBRP,
+                    PixelFormat::Yuv420p => Pixel::YUV420P,
+                    _ => Pixel::RGB24,
+                },
+                out.0 as u32,
+                out.1 as u32,
+                if out == (key.width as usize, key.height as usize) {
+                    scaling::Flags::BILINEAR
+                } else {
+                    scaling::Flags::FAST_BILINEAR
+                },
+            )
+            .map_err(backend)?;
+            self.0 = Some((key, ctx));
+        }
+        let (_, scaler) = self.0.as_mut().expect("set above");
+        let need = match key.output {
+            PixelFormat::RgbPlanar => 3 * stride * out.1,
+            PixelFormat::Yuv420p => stride * out.1 + 2 * (stride / 2) * out.1.div_ceil(2),
+            _ => stride * out.1,
+        };
+        if buf.len() < need || src.width() != key.width || src.height() != key.height {
+            return Err(backend("frame buffer does not fit its picture"));
+        }
+        // SAFETY: `buf` holds at least `need` bytes: one RGB24 picture of `out` with `stride`,
+        // three planes of `stride * out.1`, or a Y plane of `stride * out.1` and two chroma
+        // planes of `stride / 2 * ceil(out.1 / 2)`: exactly what swscale writes. The source
+        // planes are a decoded frame of the size and format the context was made for. GBRP's
+        // planes are G, B, R; ours are R, G, B.
         let rows = unsafe {
-            let src = &*self.yuv.as_ptr();
+            let src = &*src.as_ptr();
             let base = buf.as_mut_ptr();
             let null = std::ptr::null_mut();
             let s = stride as i32;
-            let (dst, dst_stride) = match output {
+            let (dst, dst_stride) = match key.output {
                 PixelFormat::RgbPlanar => {
                     let n = stride * out.1;
                     ([base.add(n), base.add(2 * n), base, null], [s, s, s, 0])
@@ -317,7 +387,7 @@ impl CpuDecoder {
                 src.data.as_ptr() as *const *const u8,
                 src.linesize.as_ptr(),
                 0,
-                h as i32,
+                key.height as i32,
                 dst.as_ptr(),
                 dst_stride.as_ptr(),
             )
@@ -325,15 +395,6 @@ impl CpuDecoder {
         if rows != out.1 as i32 {
             return Err(backend(format!("swscale wrote {rows} of {} rows", out.1)));
         }
-        self.out.push(Frame {
-            width: out.0,
-            height: out.1,
-            format: output,
-            stride,
-            pts,
-            keyframe,
-            pixels: Pixels::Host(buf),
-        });
         Ok(())
     }
 }

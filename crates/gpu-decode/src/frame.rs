@@ -231,6 +231,37 @@ pub enum Pixels {
     Host(PooledBuffer),
     /// Device memory (NVDEC output); returns to its pool when the frame is dropped.
     Cuda(CudaBuffer),
+    /// Host memory from a [`FramePool`], not written yet: the decoder's own picture waits,
+    /// reference-counted, until [`Frame::convert`] scales it into the buffer (so a frame that
+    /// is superseded before anyone looks at it costs no conversion).
+    Pending(Pending),
+}
+
+/// How a [`Pixels::Pending`] frame becomes [`Pixels::Host`]: its buffer and the conversion
+/// that fills it.
+pub struct Pending {
+    work: Option<(PooledBuffer, ConvertJob)>,
+}
+
+/// Writes a frame's pixels, laid out as the frame says, into its buffer.
+pub(crate) type ConvertJob = Box<dyn FnOnce(&mut [u8]) -> Result<(), crate::Error> + Send + Sync>;
+
+impl Pending {
+    #[cfg_attr(not(feature = "cpu"), allow(dead_code))] // only the CPU backend defers
+    pub(crate) fn new(buf: PooledBuffer, job: ConvertJob) -> Self {
+        Self {
+            work: Some((buf, job)),
+        }
+    }
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.work {
+            Some((buf, _)) => write!(f, "Pending({buf:?})"),
+            None => f.write_str("Pending(failed)"),
+        }
+    }
 }
 
 /// A decoded picture.
@@ -253,6 +284,26 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Writes the pixels of a [`Pixels::Pending`] frame, which is then [`Pixels::Host`];
+    /// other frames are left as they are. Whoever is about to read the pixels calls it (the
+    /// views below see nothing in a pending frame).
+    ///
+    /// # Errors
+    ///
+    /// The conversion's error (the frame then has no pixels), or
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) if it had failed before.
+    pub fn convert(&mut self) -> Result<(), crate::Error> {
+        let Pixels::Pending(pending) = &mut self.pixels else {
+            return Ok(());
+        };
+        let (mut buf, job) = pending.work.take().ok_or_else(|| {
+            crate::Error::InvalidInput("the frame's conversion failed before".into())
+        })?;
+        job(&mut buf)?;
+        self.pixels = Pixels::Host(buf);
+        Ok(())
+    }
+
     /// The planes, for host planar RGB frames.
     pub fn planar_rgb(&self) -> Option<PlanarRgbImage<'_>> {
         match (&self.pixels, self.format) {

@@ -228,6 +228,10 @@ fn fill_frame(
         rgb_channels(&img)
     } else if let Some(img) = frame.planar_rgb() {
         planar_channels(&img)
+    } else if matches!(frame.pixels, crate::Pixels::Pending(_)) {
+        return Err(Error::InvalidInput(
+            "the frame's pixels were not converted (Frame::convert)".into(),
+        ));
     } else {
         return Err(Error::InvalidInput(format!(
             "cannot letterbox a {:?} frame on the host",

@@ -41,8 +41,8 @@ pub mod nvdec;
 pub use crate::decoder::{Codec, CodecConfig, DecodeStats, Decoder, Packet};
 pub use crate::error::Error;
 pub use crate::frame::{
-    CudaBuffer, CudaPixels, Frame, FramePool, PixelFormat, Pixels, PlanarRgbImage, PooledBuffer,
-    RgbImage, Yuv420Image,
+    CudaBuffer, CudaPixels, Frame, FramePool, Pending, PixelFormat, Pixels, PlanarRgbImage,
+    PooledBuffer, RgbImage, Yuv420Image,
 };
 pub use crate::letterbox::{
     InputBatch, Letterbox, PAD, letterbox, letterbox_frame, letterbox_nv12, letterbox_planar,

@@ -328,3 +328,87 @@ fn yuv_output_letterboxes_like_the_planar_rgb_path() {
         yuv.len()
     );
 }
+
+#[test]
+fn deferred_frames_convert_to_the_same_pixels_later_and_elsewhere() {
+    let aus = units("h264_720p25.h264");
+    let lb = gpu_decode::Letterbox::new((1280, 720), (640, 640)).unwrap();
+    let options = || {
+        CpuDecoderOptions::default()
+            .output_size(Some(lb.resized))
+            .yuv420(true)
+            .queue_frames(2)
+            .held_frames(3)
+    };
+    let eager: Vec<Vec<u8>> = {
+        let mut dec = CpuDecoder::new(&config(&aus[0]), options()).unwrap();
+        let mut out = Vec::new();
+        decode_each(&mut dec, &aus[..30], |f| {
+            let img = f.yuv420().unwrap();
+            out.push([img.y, img.u, img.v].concat());
+        });
+        out
+    };
+    let mut dec = CpuDecoder::new(&config(&aus[0]), options().deferred(true)).unwrap();
+    let mut pending = Vec::new();
+    for au in &aus[..30] {
+        dec.decode(&packet(au)).unwrap();
+        while let Some(f) = dec.next_frame() {
+            assert!(matches!(f.pixels, gpu_decode::Pixels::Pending(_)));
+            assert!(f.yuv420().is_none(), "nothing to read before convert");
+            pending.push(f);
+            // The consumer keeps three at most; the rest go unconverted, as a batcher's
+            // superseded frames do.
+            if pending.len() > 3 {
+                pending.remove(0);
+            }
+        }
+    }
+    let s = dec.stats();
+    assert_eq!((s.frames, s.dropped_no_buffer), (30, 0), "{s:?}");
+    assert_eq!(
+        dec.pool().outstanding(),
+        3,
+        "held frames keep their buffers"
+    );
+    // The decoder is gone and another thread converts: the frames hold what they need.
+    drop(dec);
+    let converted = std::thread::spawn(move || {
+        pending
+            .into_iter()
+            .map(|mut f| {
+                f.convert().unwrap();
+                f.convert().unwrap(); // a second call changes nothing
+                let img = f.yuv420().unwrap();
+                (f.pts, [img.y, img.u, img.v].concat())
+            })
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(converted.len(), 3);
+    for (pts, bytes) in converted {
+        assert!(
+            bytes == eager[pts as usize],
+            "frame {pts} differs from the eager conversion"
+        );
+    }
+}
+
+#[test]
+fn a_pending_frame_is_refused_by_the_letterbox_until_converted() {
+    let aus = units("h264_720p25.h264");
+    let opts = CpuDecoderOptions::default()
+        .output_size(Some((640, 360)))
+        .yuv420(true)
+        .deferred(true);
+    let mut dec = CpuDecoder::new(&config(&aus[0]), opts).unwrap();
+    dec.decode(&packet(&aus[0])).unwrap();
+    dec.flush().unwrap();
+    let mut f = dec.next_frame().unwrap();
+    let mut tensor = vec![0.0f32; 3 * 640 * 640];
+    let e = gpu_decode::letterbox_frame(&f, (640, 640), &mut tensor).unwrap_err();
+    assert!(e.to_string().contains("not converted"), "{e}");
+    f.convert().unwrap();
+    gpu_decode::letterbox_frame(&f, (640, 640), &mut tensor).unwrap();
+}

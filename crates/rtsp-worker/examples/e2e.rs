@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p rtsp-worker --example e2e -- --streams N [--warmup S] [--window S]
 //!     [--batch-size B] [--in-flight F] [--threads T] [--decode-nice N]
-//!     [--adaptive-decoding] [--wide-input] [--json OUT]
+//!     [--adaptive-decoding] [--wide-input] [--convert-at-decode] [--json OUT]
 //! cargo run --release -p rtsp-worker --example e2e -- --detector-alone [--window S] [--threads T]
 //! cargo run --release -p rtsp-worker --example e2e -- --naive --streams N [--warmup S] [--window S]
 //! ```
@@ -26,6 +26,8 @@
 //! camera's next frame in turn, decodes it, detects it alone and tracks it (what a script
 //! around OpenCV does). `--force-timeout MS` sets the batcher's timeout; `--stand-in MS`
 //! replaces the model with a fixed-cost stand-in (to measure what is around the detector).
+//! `--convert-at-decode` scales every decoded picture as it leaves the decoder, as before the
+//! conversion was deferred to dispatch (the reference for that change; benchmarks only).
 //!
 //! Needs `cargo xtask setup` (clips, model, ONNX Runtime) and its environment
 //! (`cargo xtask paths`).
@@ -59,6 +61,7 @@ struct Args {
     naive: bool,
     adaptive: bool,
     wide: bool,
+    convert_at_decode: bool,
     opencv_script: Option<String>,
     host: bool,
     json: Option<String>,
@@ -79,6 +82,7 @@ fn args() -> Result<Args, String> {
         naive: false,
         adaptive: false,
         wide: false,
+        convert_at_decode: false,
         opencv_script: None,
         host: false,
         json: None,
@@ -105,6 +109,7 @@ fn args() -> Result<Args, String> {
             "--naive" => a.naive = true,
             "--adaptive-decoding" => a.adaptive = true,
             "--wide-input" => a.wide = true,
+            "--convert-at-decode" => a.convert_at_decode = true,
             "--opencv-script" => a.opencv_script = Some(value()?),
             "--host" => a.host = true,
             other => return Err(format!("unknown argument {other}")),
@@ -415,7 +420,8 @@ async fn pipeline(a: &Args) {
     let started = Instant::now();
     let mut b = StreamConnectionManager::builder()
         .adaptive_decoding(a.adaptive)
-        .wide_input(a.wide);
+        .wide_input(a.wide)
+        .convert_at_decode(a.convert_at_decode);
     if let Some(n) = a.batch_size {
         b = b.batch_size(n);
     }

@@ -127,6 +127,7 @@ pub struct ManagerBuilder {
     pub(crate) snapshot_interval: Option<Duration>,
     pub(crate) stand_in: Option<Duration>,
     pub(crate) stand_in_decoder: bool,
+    pub(crate) convert_at_decode: bool,
     pub(crate) allow_file_urls: bool,
 }
 
@@ -152,6 +153,7 @@ impl Default for ManagerBuilder {
             snapshot_interval: None,
             stand_in: None,
             stand_in_decoder: false,
+            convert_at_decode: false,
             allow_file_urls: false,
         }
     }
@@ -174,6 +176,15 @@ impl ManagerBuilder {
     #[doc(hidden)]
     pub fn stand_in_decoder(mut self, yes: bool) -> Self {
         self.stand_in_decoder = yes;
+        self
+    }
+
+    /// **Benchmarks only.** Scale every decoded picture for the detector as it leaves the
+    /// decoder, as before issue 26, instead of only those the batcher dispatches: the
+    /// reference `cargo xtask bench e2e` measures the deferred conversion against.
+    #[doc(hidden)]
+    pub fn convert_at_decode(mut self, yes: bool) -> Self {
+        self.convert_at_decode = yes;
         self
     }
 
@@ -406,6 +417,7 @@ impl ManagerBuilder {
             snapshot_interval: self.snapshot_interval,
             stand_in: self.stand_in,
             stand_in_decoder: self.stand_in_decoder,
+            convert_at_decode: self.convert_at_decode,
             allow_file_urls: self.allow_file_urls,
         })
     }
@@ -448,6 +460,8 @@ pub(crate) struct Settings {
     pub(crate) stand_in: Option<Duration>,
     /// Each unit a tiny picture at once instead of decoding (benchmarks only).
     pub(crate) stand_in_decoder: bool,
+    /// Scale at decode rather than at dispatch (benchmarks only).
+    pub(crate) convert_at_decode: bool,
     pub(crate) allow_file_urls: bool,
 }
 

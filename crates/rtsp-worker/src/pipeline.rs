@@ -272,8 +272,16 @@ fn run_inference(
     #[cfg(not(all(feature = "nvdec", feature = "tensorrt")))]
     let _ = (device, max_batch);
     while let Some(mut batch) = batches.recv() {
-        let items = std::mem::take(&mut batch.items);
+        let mut items = std::mem::take(&mut batch.items);
         let started = Instant::now();
+        // Frames wait in the decoder's own format (CPU decoding defers its scaling): only
+        // those dispatched are converted, here. One that fails is not sent to the detector,
+        // whose error then drops it as any detection failure.
+        for item in &mut items {
+            if let Err(e) = item.value.frame.convert() {
+                debug!(stream = %item.value.core.id, error = %e, "frame conversion failed");
+            }
+        }
         let frames: Vec<&Frame> = items.iter().map(|i| &i.value.frame).collect();
         #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
         let results = match (gpu.as_mut(), detector) {

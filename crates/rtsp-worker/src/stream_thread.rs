@@ -435,7 +435,8 @@ impl StreamThread {
             .output_size(Some(size))
             .yuv420(true)
             .queue_frames(2)
-            .held_frames(held);
+            .held_frames(held)
+            .deferred(!settings.convert_at_decode);
         let decoder = CpuDecoder::new(&config, options).map_err(wrap)?;
         Ok(DecodeStage {
             decoder: Box::new(decoder),
