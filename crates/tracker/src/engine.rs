@@ -1,8 +1,11 @@
 //! What the trackers share: track bookkeeping on a motion model, association by IoU (optimal or
 //! greedy), and the track life cycle: ages in camera frames, hits in updates.
 
-use crate::kalman::KalmanBox;
+use std::time::SystemTime;
+
+use crate::kalman::{self, KalmanBox};
 use crate::lap;
+use crate::snapshot::{Reader, Snapshot, Writer};
 use crate::{BBox, Detection, Error, TrackState, TrackedObject, Tracker, Update};
 
 /// How a track's box moves between frames.
@@ -17,6 +20,10 @@ pub(crate) trait Motion: Send + Clone {
     fn hold_size(&mut self) {}
     /// Multiplies the velocity by `factor`.
     fn decay_velocity(&mut self, _factor: f32) {}
+    /// Its whole state, exactly.
+    fn save(&self, w: &mut Writer);
+    /// What `save` wrote.
+    fn load(r: &mut Reader<'_>) -> Result<Self, Error>;
 }
 
 impl Motion for KalmanBox {
@@ -40,6 +47,20 @@ impl Motion for KalmanBox {
     }
     fn decay_velocity(&mut self, factor: f32) {
         KalmanBox::decay_velocity(self, f64::from(factor));
+    }
+    fn save(&self, w: &mut Writer) {
+        let (x, p) = self.state();
+        for v in x.iter().chain(p.iter().flatten()) {
+            w.f64(*v);
+        }
+    }
+    fn load(r: &mut Reader<'_>) -> Result<Self, Error> {
+        let mut x = [0.0; kalman::N];
+        let mut p = [[0.0; kalman::N]; kalman::N];
+        for v in x.iter_mut().chain(p.iter_mut().flatten()) {
+            *v = r.f64()?;
+        }
+        Ok(KalmanBox::from_state(x, p))
     }
 }
 
@@ -76,6 +97,19 @@ impl Motion for Still {
     }
     fn velocity(&self) -> (f32, f32) {
         self.velocity
+    }
+    fn save(&self, w: &mut Writer) {
+        w.bbox(&self.bbox);
+        w.f32(self.velocity.0);
+        w.f32(self.velocity.1);
+        w.u32(self.since_seen);
+    }
+    fn load(r: &mut Reader<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            bbox: r.bbox()?,
+            velocity: (r.f32()?, r.f32()?),
+            since_seen: r.u32()?,
+        })
     }
 }
 
@@ -167,27 +201,99 @@ pub(crate) struct ByteParams {
 }
 
 pub(crate) struct Engine<M> {
+    /// Which tracker, as a snapshot names it.
+    kind: u8,
     params: Params,
     association: Association,
     byte: Option<ByteParams>,
     tracks: Vec<Track<M>>,
     next_id: u64,
+    /// In the tracker's own time: the caller's frame number plus `offset`.
     last_frame: Option<u64>,
+    /// From the caller's frame numbers to the tracker's own (0 unless restored into a session
+    /// that numbers frames differently).
+    offset: i64,
     /// Updates so far (the first `min_hits` confirm at once).
     updates: u64,
 }
 
 impl<M: Motion> Engine<M> {
-    pub(crate) fn new(params: Params, association: Association, byte: Option<ByteParams>) -> Self {
+    pub(crate) fn new(
+        kind: u8,
+        params: Params,
+        association: Association,
+        byte: Option<ByteParams>,
+    ) -> Self {
         Self {
+            kind,
             params,
             association,
             byte,
             tracks: Vec::new(),
             next_id: 1,
             last_frame: None,
+            offset: 0,
             updates: 0,
         }
+    }
+
+    /// A tracker with the state `snapshot` holds and these settings (`new`'s), its time
+    /// mapped by `resume` if given.
+    pub(crate) fn restore(
+        fresh: Self,
+        snapshot: &Snapshot,
+        resume: Option<&crate::Resume>,
+    ) -> Result<Self, Error> {
+        if snapshot.kind() != fresh.kind {
+            return Err(Error::BadSnapshot(format!(
+                "it is of another tracker kind ({}, not {})",
+                snapshot.kind(),
+                fresh.kind
+            )));
+        }
+        let mut r = snapshot.body();
+        let mut engine = Self::load_body(fresh, &mut r)?;
+        r.end()?;
+        if let (Some(resume), Some(last)) = (resume, engine.last_frame) {
+            engine.offset = snapshot.offset_for(resume, last)?;
+        }
+        Ok(engine)
+    }
+
+    /// Reads the state after a snapshot's header into `fresh`.
+    pub(crate) fn load_body(mut fresh: Self, r: &mut Reader<'_>) -> Result<Self, Error> {
+        fresh.offset = r.i64()?;
+        fresh.last_frame = r.opt_u64()?;
+        fresh.updates = r.u64()?;
+        fresh.next_id = r.u64()?;
+        let n = r.u32()?;
+        fresh.tracks.clear();
+        for _ in 0..n {
+            fresh.tracks.push(Track {
+                id: r.u64()?,
+                class_id: r.u32()?,
+                confidence: r.f32()?,
+                motion: M::load(r)?,
+                age: r.u32()?,
+                hits: r.u32()?,
+                hit_streak: r.u32()?,
+                since_update: r.u32()?,
+                matched_last: r.bool()?,
+                misses: r.u32()?,
+                confirmed: r.bool()?,
+                best_score: r.f32()?,
+                observed: r.bbox()?,
+                observed_at: r.u64()?,
+                after_observation: M::load(r)?,
+            });
+        }
+        Ok(fresh)
+    }
+
+    /// The last update's frame in the caller's numbering.
+    fn caller_last(&self) -> Option<u64> {
+        self.last_frame
+            .map(|l| u64::try_from((i128::from(l) - i128::from(self.offset)).max(0)).unwrap_or(0))
     }
 
     fn report(t: &Track<M>, state: TrackState) -> TrackedObject {
@@ -351,9 +457,45 @@ impl<M: Motion> Engine<M> {
 }
 
 impl<M: Motion> Tracker for Engine<M> {
+    fn snapshot(&self, captured: Option<SystemTime>) -> Snapshot {
+        let mut w = Writer::header(self.kind, self.caller_last(), captured, self.tracks.len());
+        w.i64(self.offset);
+        w.opt_u64(self.last_frame);
+        w.u64(self.updates);
+        w.u64(self.next_id);
+        w.u32(u32::try_from(self.tracks.len()).unwrap_or(u32::MAX));
+        for t in &self.tracks {
+            w.u64(t.id);
+            w.u32(t.class_id);
+            w.f32(t.confidence);
+            t.motion.save(&mut w);
+            w.u32(t.age);
+            w.u32(t.hits);
+            w.u32(t.hit_streak);
+            w.u32(t.since_update);
+            w.bool(t.matched_last);
+            w.u32(t.misses);
+            w.bool(t.confirmed);
+            w.f32(t.best_score);
+            w.bbox(&t.observed);
+            w.u64(t.observed_at);
+            t.after_observation.save(&mut w);
+        }
+        Snapshot::new(w.bytes)
+    }
+
     fn update(&mut self, frame: u64, detections: &[Detection]) -> Result<Update, Error> {
+        let not_after = || Error::FrameNotAfter {
+            frame,
+            last: self.caller_last().unwrap_or(0),
+        };
+        // The tracker's own time (the caller's unless restored into another numbering).
+        let caller_frame = frame;
+        let Some(frame) = caller_frame.checked_add_signed(self.offset) else {
+            return Err(not_after());
+        };
         let steps = match self.last_frame {
-            Some(last) if frame <= last => return Err(Error::FrameNotAfter { frame, last }),
+            Some(last) if frame <= last => return Err(not_after()),
             Some(last) => frame - last,
             None => 1,
         };

@@ -17,4 +17,8 @@ pub enum Error {
     /// characters).
     #[error("tracker {0:?} is not bytetrack, sort or iou")]
     UnknownKind(String),
+    /// A snapshot that cannot be restored: not one, another version, cut short, of another
+    /// tracker kind, or a time mapping that does not fit.
+    #[error("cannot restore the tracker snapshot: {0}")]
+    BadSnapshot(String),
 }

@@ -3,7 +3,7 @@
 
 use crate::BBox;
 
-const N: usize = 7;
+pub(crate) const N: usize = 7;
 const M: usize = 4;
 
 type Mat<const R: usize, const C: usize> = [[f64; C]; R];
@@ -129,6 +129,16 @@ impl KalmanBox {
         {
             p[i][i] = v;
         }
+        Self { x, p }
+    }
+
+    /// The state and its covariance, for a snapshot.
+    pub(crate) fn state(&self) -> (&[f64; N], &Mat<N, N>) {
+        (&self.x, &self.p)
+    }
+
+    /// A filter with this state and covariance (a snapshot's).
+    pub(crate) fn from_state(x: [f64; N], p: Mat<N, N>) -> Self {
         Self { x, p }
     }
 

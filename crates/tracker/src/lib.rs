@@ -17,6 +17,11 @@
 //! - [`TrackerKind::ByteTrack`]: ByteTrack's two-stage association (confident detections,
 //!   then weak ones against the tracks left) on SORT's filter.
 //!
+//! A tracker's whole state can be taken at any time ([`Tracker::snapshot`], versioned bytes)
+//! and restored ([`TrackerConfig::restore`]) to go on exactly where it was — in the same
+//! process, after a restart, or on another machine — with frame numbers mapped into a new
+//! session's by capture time ([`Resume`]).
+//!
 //! ```
 //! use tracker::{BBox, Detection, TrackerConfig, TrackerKind};
 //!
@@ -42,10 +47,12 @@ pub mod kalman;
 pub mod lap;
 pub mod mot;
 mod report;
+mod snapshot;
 mod types;
 
 pub use crate::error::Error;
 pub use crate::report::{Reporter, Reporting, Shown};
+pub use crate::snapshot::{Resume, Snapshot};
 pub use crate::types::{BBox, Detection, TrackState, TrackedObject, Tracker, Update};
 
 use crate::engine::{Association, ByteParams, Engine, Params, Still};
@@ -287,6 +294,52 @@ impl TrackerConfig {
 
     /// A fresh tracker (ids from 1).
     pub fn build(&self) -> Box<dyn Tracker> {
+        match self.kind {
+            TrackerKind::Iou => Box::new(self.engine::<Still>()),
+            TrackerKind::Sort | TrackerKind::ByteTrack => {
+                Box::new(self.engine::<kalman::KalmanBox>())
+            }
+        }
+    }
+
+    /// A tracker with `snapshot`'s state and these settings: ids, tracks and their filters go
+    /// on where the snapshot left them. Without `resume`, frame numbers go on from the
+    /// snapshot's; with it, the new session's first frame comes as many frames after the
+    /// snapshot's last as their capture times say (so `max_age` and motion count the frames
+    /// missed while nothing tracked).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadSnapshot`] if the snapshot is of another tracker kind, or `resume` cannot
+    /// apply (a snapshot without capture time, a frame rate outside (0, 1000]).
+    pub fn restore(
+        &self,
+        snapshot: &Snapshot,
+        resume: Option<&Resume>,
+    ) -> Result<Box<dyn Tracker>, Error> {
+        Ok(match self.kind {
+            TrackerKind::Iou => {
+                Box::new(Engine::restore(self.engine::<Still>(), snapshot, resume)?)
+            }
+            TrackerKind::Sort | TrackerKind::ByteTrack => Box::new(Engine::restore(
+                self.engine::<kalman::KalmanBox>(),
+                snapshot,
+                resume,
+            )?),
+        })
+    }
+
+    /// Parses a snapshot's body as its kind's (for [`Snapshot::from_bytes`]).
+    pub(crate) fn check_body(kind: u8, r: &mut snapshot::Reader<'_>) -> Result<(), Error> {
+        let config = TrackerConfig::default();
+        match kind {
+            0 => Engine::load_body(config.engine::<Still>(), r).map(drop),
+            1 | 2 => Engine::load_body(config.engine::<kalman::KalmanBox>(), r).map(drop),
+            other => Err(Error::BadSnapshot(format!("unknown tracker kind {other}"))),
+        }
+    }
+
+    fn engine<M: engine::Motion>(&self) -> Engine<M> {
         let params = Params {
             iou_threshold: self.iou_threshold,
             max_age: self.max_age,
@@ -308,14 +361,16 @@ impl TrackerConfig {
             buffer_per_frame: self.buffer_per_frame.max(0.0),
             max_buffer: self.max_buffer.max(0.0),
         };
+        let kind = match self.kind {
+            TrackerKind::Iou => 0,
+            TrackerKind::Sort => 1,
+            TrackerKind::ByteTrack => 2,
+        };
         match self.kind {
-            TrackerKind::Iou => Box::new(Engine::<Still>::new(params, Association::Greedy, None)),
-            TrackerKind::Sort => Box::new(Engine::<kalman::KalmanBox>::new(
-                params,
-                Association::Optimal,
-                None,
-            )),
-            TrackerKind::ByteTrack => Box::new(Engine::<kalman::KalmanBox>::new(
+            TrackerKind::Iou => Engine::new(kind, params, Association::Greedy, None),
+            TrackerKind::Sort => Engine::new(kind, params, Association::Optimal, None),
+            TrackerKind::ByteTrack => Engine::new(
+                kind,
                 params,
                 Association::Optimal,
                 Some(ByteParams {
@@ -330,7 +385,7 @@ impl TrackerConfig {
                         .map(|iou| (self.bytetrack.second_lost_frames, iou)),
                     tentative_first: self.tentative_in_first_stage,
                 }),
-            )),
+            ),
         }
     }
 }

@@ -139,4 +139,11 @@ pub trait Tracker: Send {
     /// [`Error::FrameNotAfter`](crate::Error::FrameNotAfter) if `frame` is not greater than
     /// the previous update's; the tracker is unchanged.
     fn update(&mut self, frame: u64, detections: &[Detection]) -> Result<Update, crate::Error>;
+
+    /// Its whole state, to go on from later or elsewhere with
+    /// [`TrackerConfig::restore`](crate::TrackerConfig::restore): restored and fed the same
+    /// detections, it gives exactly the updates this one would. `captured` is when the last
+    /// frame passed to `update` was captured; with it, a restore can map time into a session
+    /// that numbers frames differently ([`Resume`](crate::Resume)).
+    fn snapshot(&self, captured: Option<std::time::SystemTime>) -> crate::Snapshot;
 }
