@@ -4,7 +4,7 @@ looping forever.
 
 Run it under Debian's /usr/bin/python3 (it needs the `gi` bindings):
 
-    rtsp_server.py [--port N] [--auth USER:PASS] [--protocols tcp|udp] MOUNT=PATH [...]
+    rtsp_server.py [--port N] [--auth USER:PASS] [--protocols tcp|udp] [--shared] MOUNT=PATH [...]
 
 MOUNT is a path like /h264; PATH an .h264 or .h265 Annex B file at 25 fps (or add @FPS:
 /vtest=vtest.h264@10), an .mp4 (its own times, so B-frames keep their order; played once, the
@@ -12,6 +12,8 @@ codec taken from "h265" or "hevc" in its name), or `testsrc:jpeg` for an MJPEG t
 refuses). Port 0 (the default) picks a free port. When listening it prints
 "READY <port>" on stdout. --auth puts every mount behind basic authentication.
 --protocols offers only that transport (the other is refused with 461, as some cameras do).
+--shared makes every client of a mount join its one running pipeline, as with a camera (by
+default each client gets the clip from its start).
 
 Raw Annex B carries no timestamps: the parser interpolates DTS from the frame rate in the caps,
 and a pad probe copies DTS into PTS (the clips have no B-frames), which the payloader needs.
@@ -40,7 +42,7 @@ def on_media_configure(_factory, media):
         parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, pts_from_dts)
 
 
-def factory_for(path, fps, protocols):
+def factory_for(path, fps, protocols, shared=False):
     if path == "testsrc:jpeg":
         launch = (
             "( videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=5/1 "
@@ -66,14 +68,16 @@ def factory_for(path, fps, protocols):
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     elif protocols == "udp":
         factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
-    factory.set_shared(False)
+    # Shared: every client joins the one running pipeline, as with a camera; else each
+    # client gets the clip from its start.
+    factory.set_shared(shared)
     factory.connect("media-configure", on_media_configure)
     return factory
 
 
 def main(argv):
     Gst.init(None)
-    port, auth, protocols, mounts = "0", None, None, []
+    port, auth, protocols, mounts, shared = "0", None, None, [], False
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -83,6 +87,8 @@ def main(argv):
             auth = args.pop(0)
         elif a == "--protocols":
             protocols = args.pop(0)
+        elif a == "--shared":
+            shared = True
         else:
             mount, _, spec = a.partition("=")
             path, _, fps = spec.partition("@")
@@ -96,7 +102,7 @@ def main(argv):
     server.set_service(port)
     points = server.get_mount_points()
     for mount, path, fps in mounts:
-        factory = factory_for(path, fps, protocols)
+        factory = factory_for(path, fps, protocols, shared)
         if auth:
             factory.add_role_from_structure(
                 Gst.Structure.from_string(

@@ -500,6 +500,7 @@ pub struct StreamOptions {
     pub(crate) first_track_id: u64,
     pub(crate) keep_frames: bool,
     pub(crate) detect_fps: Option<f64>,
+    pub(crate) resume_tracks: Option<crate::TrackSnapshot>,
     pub(crate) on_result: Option<Callback<TrackingResult>>,
     pub(crate) on_event: Option<Callback<StreamEvent>>,
 }
@@ -517,6 +518,7 @@ impl fmt::Debug for StreamOptions {
             .field("first_track_id", &self.first_track_id)
             .field("keep_frames", &self.keep_frames)
             .field("detect_fps", &self.detect_fps)
+            .field("resume_tracks", &self.resume_tracks)
             .field("on_result", &self.on_result.is_some())
             .field("on_event", &self.on_event.is_some())
             .finish_non_exhaustive()
@@ -601,6 +603,19 @@ impl StreamOptions {
     /// across owners of the same camera.
     pub fn first_track_id(mut self, n: u64) -> Self {
         self.first_track_id = n;
+        self
+    }
+
+    /// Go on with the tracks of `snapshot` (from [`StreamConnection::track_snapshot`] of an
+    /// earlier connection of the same camera, here or on another worker): tracks seen again
+    /// within the tracker's `max_age` keep their ids, new ones get ids after every id shown
+    /// before, and those that do not come back end as usual. The camera frames between the
+    /// snapshot and this connection's first frame are counted by capture time. A snapshot of
+    /// another frame size is not used (new tracks, logged).
+    ///
+    /// [`StreamConnection::track_snapshot`]: crate::StreamConnection::track_snapshot
+    pub fn resume_tracks(mut self, snapshot: crate::TrackSnapshot) -> Self {
+        self.resume_tracks = Some(snapshot);
         self
     }
 

@@ -91,6 +91,10 @@ pub enum Error {
     /// runtime.
     #[error("cannot start: {0}")]
     Spawn(String),
+    /// A track snapshot that cannot be read or restored
+    /// ([`TrackSnapshot::from_bytes`](crate::TrackSnapshot::from_bytes)).
+    #[error("track snapshot: {0}")]
+    BadTrackSnapshot(String),
 }
 
 impl Error {
@@ -112,6 +116,7 @@ impl Error {
             Self::TooManyStreams(_) => "too_many_streams",
             Self::Shutdown => "shutdown",
             Self::Spawn(_) => "spawn",
+            Self::BadTrackSnapshot(_) => "bad_track_snapshot",
         }
     }
 }

@@ -71,6 +71,7 @@ mod picture;
 mod pipeline;
 mod reported;
 mod result;
+mod resume;
 mod sequencer;
 mod snapshot;
 mod stand_in;
@@ -92,6 +93,7 @@ pub use crate::picture::FrameImage;
 pub use crate::result::{
     DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
 };
+pub use crate::resume::TrackSnapshot;
 pub use crate::snapshot::Snapshot;
 pub use crate::stats::{
     Accounting, BatchTriggers, BatcherStats, DetectorStats, Drops, LatencySummary, ManagerStats,

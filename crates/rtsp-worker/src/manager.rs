@@ -280,6 +280,7 @@ impl StreamConnectionManager {
             options.first_track_id,
             options.keep_frames,
         ));
+        core.lock().resume = options.resume_tracks.clone();
         let worker = StreamThread {
             core: core.clone(),
             camera,

@@ -48,6 +48,16 @@ impl Reported {
         }
     }
 
+    /// Reporting as `reporter` was (a restored snapshot's).
+    pub(crate) fn from_reporter(reporter: Reporter) -> Self {
+        Self { reporter }
+    }
+
+    /// The reporter, for a snapshot.
+    pub(crate) fn reporter(&self) -> &Reporter {
+        &self.reporter
+    }
+
     /// The tracker starts again (a new frame size): every live track ends, in id order, and
     /// the new tracker's ids follow the largest reported (ids are never reused in a stream).
     pub(crate) fn restart(&mut self, class_names: &[String]) -> Vec<TrackedObject> {

@@ -9,16 +9,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use infer_trt::Detection;
 use rtsp_ingest::CameraHandle;
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::outbox::Outbox;
 use crate::picture::{FrameImage, Picture};
 use crate::reported::{Reported, Shown};
+use crate::resume::TrackSnapshot;
 use crate::sequencer::Sequencer;
 use crate::snapshot::{Latest, Snapshot};
 use crate::stats::{Accounting, Drops, Rate, StreamState, StreamStats, Window};
 use crate::{DetectedObject, Error, StreamEvent, TrackingResult};
+
+/// The frame rate a track snapshot assumes until half a second of a camera's presentation
+/// times has been seen.
+const DEFAULT_FPS: f64 = 25.0;
 
 /// What the facade knows of a frame besides its pixels: which camera frame it is and when it
 /// arrived.
@@ -122,6 +127,14 @@ pub(crate) struct Inner {
     pub(crate) analyzer: Option<zones::Analyzer>,
     /// The latest frame kept for snapshots, with its result.
     pub(crate) latest: Option<Latest>,
+    /// Tracks to go on from, restored on the first frame tracked.
+    pub(crate) resume: Option<TrackSnapshot>,
+    /// The last frame tracked: when it was captured, and the camera's frame rate measured
+    /// over presentation times (for a track snapshot).
+    pub(crate) last_tracked: Option<(SystemTime, f64)>,
+    /// The first frame tracked in this connection (frame number, media time), to measure the
+    /// frame rate from.
+    pub(crate) rate_base: Option<(u64, Duration)>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -203,6 +216,9 @@ impl StreamCore {
                     last_error: None,
                 },
                 latest: None,
+                resume: None,
+                last_tracked: None,
+                rate_base: None,
                 analyzer,
             }),
             idle: Condvar::new(),
@@ -341,6 +357,42 @@ impl StreamCore {
         }
     }
 
+    /// Keeps what a track snapshot needs of the frame about to be tracked.
+    fn note_rate(&self, inner: &mut Inner, meta: &FrameMeta) {
+        let base = match inner.rate_base {
+            Some((f, t)) if meta.frame_number >= f && meta.media_time >= t => (f, t),
+            // First frame, or a new connection (media time starts again).
+            _ => {
+                inner.rate_base = Some((meta.frame_number, meta.media_time));
+                (meta.frame_number, meta.media_time)
+            }
+        };
+        let span = meta.media_time.saturating_sub(base.1).as_secs_f64();
+        let fps = if span >= 0.5 {
+            ((meta.frame_number - base.0) as f64 / span).clamp(0.01, 1000.0)
+        } else {
+            inner.last_tracked.map_or(DEFAULT_FPS, |(_, fps)| fps)
+        };
+        inner.last_tracked = Some((meta.wall_clock, fps));
+    }
+
+    /// The stream's tracks now: the snapshot to resume from if no frame was tracked since,
+    /// else the tracker's state after the last frame tracked; `None` before the first.
+    pub(crate) fn track_snapshot(&self) -> Option<TrackSnapshot> {
+        let inner = self.lock();
+        if let Some(s) = &inner.resume {
+            return Some(s.clone());
+        }
+        let (captured, fps) = inner.last_tracked?;
+        Some(TrackSnapshot::take(
+            &*inner.tracker,
+            inner.reported.reporter(),
+            captured,
+            inner.size?,
+            fps,
+        ))
+    }
+
     /// Runs the tracker on one frame's detections and builds its result.
     pub(crate) fn track(
         &self,
@@ -356,6 +408,28 @@ impl StreamCore {
                 class_id: d.class_id as u32,
             })
             .collect();
+        if let Some(snapshot) = inner.resume.take() {
+            // Going on from a snapshot: its tracks, ids and shown state, the frames since it
+            // counted by capture time. A snapshot of another frame size, or one that does not
+            // restore, leaves the stream with new tracks, said in the log (and, for the
+            // latter, in the stream's last error).
+            if snapshot.frame_size() == meta.camera {
+                match snapshot.restore(&self.tracker_config, meta.frame_number, meta.wall_clock) {
+                    Ok((tracker, reporter)) => {
+                        inner.tracker = tracker;
+                        inner.reported = Reported::from_reporter(reporter);
+                        inner.size = Some(meta.camera);
+                    }
+                    Err(e) => {
+                        warn!(stream = %self.id, error = %e, "track snapshot not restored; new tracks");
+                        self.note_error(&e);
+                    }
+                }
+            } else {
+                info!(stream = %self.id, "track snapshot of another frame size; new tracks");
+            }
+        }
+        self.note_rate(inner, meta);
         // A camera that changed its frame size (a new encoder setting) starts a new tracker:
         // the old tracks' boxes mean nothing in the new frame. They end here, and the new
         // tracker's ids follow the old ones' (ids are never reused within a stream).

@@ -46,6 +46,14 @@ impl StreamConnection {
         self.core.snapshot()
     }
 
+    /// The stream's tracks now, to go on from in another connection of the same camera
+    /// ([`StreamOptions::resume_tracks`](crate::StreamOptions::resume_tracks)): the state after
+    /// the last frame tracked, also once the stream has ended; `None` before its first result.
+    /// Cheap enough to take every second (about 1 KB per live track).
+    pub fn track_snapshot(&self) -> Option<crate::TrackSnapshot> {
+        self.core.track_snapshot()
+    }
+
     /// The stream's zones and lines, if it has any.
     pub fn scene(&self) -> Option<&zones::Scene> {
         self.core.scene.as_deref()

@@ -569,3 +569,73 @@ async fn the_wide_model_sees_a_16_9_camera_in_its_own_pixels() {
         .fold(0.0f32, f32::max);
     assert!(tallest > 200.0, "tallest person {tallest}px");
 }
+
+/// Confirmed person track ids of these results.
+fn person_ids(rs: &[&rtsp_worker::TrackingResult]) -> std::collections::BTreeSet<u64> {
+    rs.iter()
+        .flat_map(|r| &r.tracked_objects)
+        .filter(|t| t.class_name == "person" && t.state == TrackState::Confirmed)
+        .map(|t| t.track_id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracks_go_on_in_a_new_connection_from_a_snapshot() {
+    let _heavy = one_at_a_time().await;
+    // Shared: a second connection sees the scene go on, as from a camera.
+    let server = Server::start_with(&[pedestrians()], &["--shared"], None);
+    let manager = builder().build().await.unwrap();
+    let before = manager
+        .connect_stream(&server.url("/people"), StreamOptions::new().id("before"))
+        .await
+        .unwrap();
+    assert!(before.track_snapshot().is_none(), "nothing tracked yet");
+    let mut a = collect(&before, 12 * SECS).await;
+    // A handover: the new connection (here in the same manager; in a fleet on another
+    // worker) starts from the old one's last snapshot, then the old one goes.
+    let snapshot = before.track_snapshot().expect("tracked");
+    let seam = a.len();
+    // As a fleet would keep it: bytes, read back whole.
+    let bytes = snapshot.to_bytes();
+    let snapshot = rtsp_worker::TrackSnapshot::from_bytes(&bytes).unwrap();
+    assert!(snapshot.tracks() > 0, "{snapshot:?}");
+    assert_eq!(snapshot.frame_size(), (768, 576));
+    assert!(rtsp_worker::TrackSnapshot::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let after = manager
+        .connect_stream(
+            &server.url("/people"),
+            StreamOptions::new().id("after").resume_tracks(snapshot),
+        )
+        .await
+        .unwrap();
+    manager.disconnect_stream("before").await.unwrap();
+    while let Some(e) = before.next_event().await {
+        a.push(e);
+    }
+    let b = collect(&after, 10 * SECS).await;
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+
+    let (ra, rb) = (results(&a), results(&b));
+    let near_seam = person_ids(&ra[ra.len().saturating_sub(10)..]);
+    let all_after = person_ids(&rb);
+    // People in view at the seam go on with their ids ...
+    assert!(
+        !all_after.is_disjoint(&near_seam),
+        "no id went on: near the seam {near_seam:?}, after {all_after:?}"
+    );
+    // ... and no id of a track that had ended before the snapshot comes back for another
+    // object (tracks alive in it, shown or not, go on with theirs).
+    let ended: std::collections::BTreeSet<u64> = results(&a[..seam])
+        .iter()
+        .flat_map(|r| &r.ended_tracks)
+        .map(|t| t.track_id)
+        .collect();
+    let reused: Vec<_> = rb
+        .iter()
+        .flat_map(|r| &r.tracked_objects)
+        .map(|t| t.track_id)
+        .filter(|id| ended.contains(id))
+        .collect();
+    assert!(reused.is_empty(), "ended ids came back: {reused:?}");
+}

@@ -5,7 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::snapshot::{Reader, Writer};
 use crate::{BBox, TrackState, TrackedObject, Update};
+
+const REPORTER_MAGIC: &[u8; 4] = b"RWRP";
 
 /// Which tracks are shown ([`TrackerConfig::reporting`](crate::TrackerConfig::reporting)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +165,93 @@ impl Reporter {
         // when the tracker ends them, is reported with the box last shown).
         shown.ended.extend(left);
         shown
+    }
+
+    /// Its state as bytes (this crate's snapshot format, beside the tracker's own
+    /// [`Snapshot`](crate::Snapshot)): restored with [`load`](Self::load), it ends and shows
+    /// exactly what this one would.
+    pub fn save(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.bytes.extend_from_slice(REPORTER_MAGIC);
+        w.u16(crate::Snapshot::VERSION);
+        w.u64(self.id_offset);
+        w.u64(self.max_id);
+        let mut live: Vec<&TrackedObject> = self.live.values().collect();
+        live.sort_by_key(|t| t.track_id);
+        w.u32(u32::try_from(live.len()).unwrap_or(u32::MAX));
+        for t in live {
+            w.u64(t.track_id);
+            w.u32(t.class_id);
+            w.f32(t.confidence);
+            w.bbox(&t.bbox);
+            w.f32(t.velocity.0);
+            w.f32(t.velocity.1);
+            w.u32(t.age);
+            w.u32(t.hits);
+            w.u8(match t.state {
+                TrackState::Tentative => 0,
+                TrackState::Confirmed => 1,
+                TrackState::Lost => 2,
+                TrackState::Removed => 3,
+            });
+            w.u32(t.frames_since_update);
+            w.bbox(&t.observed);
+        }
+        let mut left: Vec<u64> = self.left_view.iter().copied().collect();
+        left.sort_unstable();
+        w.u32(u32::try_from(left.len()).unwrap_or(u32::MAX));
+        for id in left {
+            w.u64(id);
+        }
+        w.bytes
+    }
+
+    /// A reporter with the state [`save`](Self::save) gave and the rule `reporting`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadSnapshot`](crate::Error::BadSnapshot) if `bytes` are not what `save`
+    /// writes.
+    pub fn load(reporting: Reporting, bytes: &[u8]) -> Result<Self, crate::Error> {
+        let mut r = Reader::new(bytes);
+        r.magic(REPORTER_MAGIC)?;
+        let id_offset = r.u64()?;
+        let max_id = r.u64()?;
+        let mut live = HashMap::new();
+        for _ in 0..r.u32()? {
+            let track_id = r.u64()?;
+            let t = TrackedObject {
+                track_id,
+                class_id: r.u32()?,
+                confidence: r.f32()?,
+                bbox: r.bbox()?,
+                velocity: (r.f32()?, r.f32()?),
+                age: r.u32()?,
+                hits: r.u32()?,
+                state: match r.u8()? {
+                    0 => TrackState::Tentative,
+                    1 => TrackState::Confirmed,
+                    2 => TrackState::Lost,
+                    3 => TrackState::Removed,
+                    v => return Err(crate::Error::BadSnapshot(format!("track state {v}"))),
+                },
+                frames_since_update: r.u32()?,
+                observed: r.bbox()?,
+            };
+            live.insert(track_id, t);
+        }
+        let mut left_view = HashSet::new();
+        for _ in 0..r.u32()? {
+            left_view.insert(r.u64()?);
+        }
+        r.end()?;
+        Ok(Self {
+            reporting,
+            live,
+            left_view,
+            id_offset,
+            max_id,
+        })
     }
 
     /// Checks the invariants (tests call it after every step).

@@ -238,16 +238,12 @@ fn short() -> Error {
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes }
     }
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or_else(short)?;
-        self.bytes = rest;
-        Ok(*head)
-    }
-    fn header(&mut self) -> Result<Header, Error> {
-        if self.take::<4>()? != *MAGIC {
+    /// A magic number and this format's version.
+    pub(crate) fn magic(&mut self, magic: &[u8; 4]) -> Result<(), Error> {
+        if self.take::<4>()? != *magic {
             return Err(Error::BadSnapshot("not a tracker snapshot".into()));
         }
         let version = self.u16()?;
@@ -257,6 +253,15 @@ impl<'a> Reader<'a> {
                 Snapshot::VERSION
             )));
         }
+        Ok(())
+    }
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or_else(short)?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+    fn header(&mut self) -> Result<Header, Error> {
+        self.magic(MAGIC)?;
         let kind = self.u8()?;
         let last_frame = self.opt_u64()?;
         let captured_us = match self.u8()? {

@@ -5,7 +5,9 @@
 use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
-use tracker::{BBox, Detection, Error, Resume, Snapshot, TrackerConfig, TrackerKind};
+use tracker::{
+    BBox, Detection, Error, Reporter, Reporting, Resume, Snapshot, TrackerConfig, TrackerKind,
+};
 
 /// Frames (strictly increasing numbers, gaps as a detector that skips frames makes) and their
 /// detections: objects moving in straight lines, some missed, some false positives.
@@ -128,6 +130,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// What the caller is shown (ids, lost tracks, ends) goes on exactly across a snapshot of
+    /// the tracker and its reporter.
+    #[test]
+    fn the_shown_tracks_go_on_exactly(frames in scene(), split in 0usize..50, lost in 0u32..40) {
+        let split = split.min(frames.len());
+        let config = TrackerConfig::default();
+        let reporting = Reporting { tentative: false, lost_frames: lost };
+        let size = (640.0, 480.0);
+        let show = |t: &mut dyn tracker::Tracker, r: &mut Reporter, part: &[(u64, Vec<Detection>)]| {
+            part.iter()
+                .map(|(f, d)| format!("{:?}", r.show(&t.update(*f, d).unwrap(), size)))
+                .collect::<Vec<_>>()
+        };
+        let (mut t, mut r) = (config.build(), Reporter::new(reporting, 100));
+        let expected = show(&mut *t, &mut r, &frames);
+        let (mut t, mut r) = (config.build(), Reporter::new(reporting, 100));
+        show(&mut *t, &mut r, &frames[..split]);
+        let (snap, saved) = (t.snapshot(None), r.save());
+        let mut t = config.restore(&snap, None).unwrap();
+        let mut r = Reporter::load(reporting, &saved).unwrap();
+        prop_assert_eq!(&show(&mut *t, &mut r, &frames[split..])[..], &expected[split..]);
+        r.check_invariants();
+    }
+}
+
 #[test]
 fn a_session_starting_at_frame_zero_counts_the_frames_missed_by_capture_time() {
     let config = TrackerConfig::default();
@@ -198,6 +228,13 @@ fn damaged_or_foreign_snapshots_are_refused() {
     let e = Snapshot::from_bytes(&version).unwrap_err().to_string();
     assert!(e.contains("version 99"), "{e}");
     assert!(Snapshot::from_bytes(b"not a snapshot at all").is_err());
+    let saved = Reporter::new(Reporting::default(), 0).save();
+    assert!(Reporter::load(Reporting::default(), &saved).is_ok());
+    assert!(Reporter::load(Reporting::default(), &saved[..saved.len() - 1]).is_err());
+    assert!(
+        Reporter::load(Reporting::default(), bytes).is_err(),
+        "a tracker snapshot"
+    );
     // Another kind of tracker.
     let iou = TrackerConfig {
         kind: TrackerKind::Iou,
