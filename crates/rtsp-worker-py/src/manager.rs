@@ -325,7 +325,7 @@ impl Manager {
         rtsp_url, stream_id = None, on_tracking_result = None, on_error = None, *,
         on_event = None, username = None, password = None, transport = None,
         keep_frames = false, result_queue = None, stall_timeout = None, connect_timeout = None,
-        give_up_after = None, detect_fps = None
+        give_up_after = None, detect_fps = None, resume_tracks = None
     ))]
     #[expect(
         clippy::too_many_arguments,
@@ -348,6 +348,7 @@ impl Manager {
         connect_timeout: Option<f64>,
         give_up_after: Option<u32>,
         detect_fps: Option<f64>,
+        resume_tracks: Option<Vec<u8>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
         let id = stream_id.unwrap_or_else(|| {
@@ -390,6 +391,11 @@ impl Manager {
                 ));
             }
             options = options.detect_fps(Some(fps));
+        }
+        if let Some(bytes) = resume_tracks {
+            let snapshot = rtsp_worker::TrackSnapshot::from_bytes(&bytes)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            options = options.resume_tracks(snapshot);
         }
         if on_tracking_result.is_none() && (on_error.is_some() || on_event.is_some()) {
             return Err(PyValueError::new_err(

@@ -128,6 +128,14 @@ impl Connection {
         Some(pyo3::types::PyBytes::new(py, &s.jpeg))
     }
 
+    /// The stream's tracks now, as bytes to pass to another `connect_stream(...,
+    /// resume_tracks=...)` of the same camera (here or in another process) so that its
+    /// track ids go on; `None` before the first result. Also after the stream ended.
+    fn track_snapshot<'py>(&self, py: Python<'py>) -> Option<Bound<'py, pyo3::types::PyBytes>> {
+        let s = py.detach(|| self.shared.stream.track_snapshot())?;
+        Some(pyo3::types::PyBytes::new(py, &s.to_bytes()))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "StreamConnection(stream_id={:?}, state={:?})",
