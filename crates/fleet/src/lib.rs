@@ -77,6 +77,13 @@ pub const MEMBERS: &str = "members";
 pub const LEASES: &str = "leases";
 /// Bucket of the cameras the fleet should run (id → the camera, as the HTTP API takes it).
 pub const CAMERAS: &str = "cameras";
+/// The bucket of each camera's latest track snapshot: the lease token it was taken under,
+/// then [`rtsp_worker::TrackSnapshot`] bytes; a new owner goes on from it.
+pub const TRACKS: &str = "tracks";
+/// How long a track snapshot is kept (far past any tracker's `max_age`).
+const TRACKS_TTL: Duration = Duration::from_secs(600);
+/// How often an owner writes its cameras' snapshots.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 /// The results stream, on `results.<camera>`.
 pub const RESULTS: &str = "RESULTS";
 
@@ -250,6 +257,7 @@ pub struct Buckets {
     pub members: kv::Store,
     pub leases: kv::Store,
     pub cameras: kv::Store,
+    pub tracks: kv::Store,
 }
 
 pub async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, Error> {
@@ -257,6 +265,7 @@ pub async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, 
         members: bucket(js, MEMBERS, ttl).await?,
         leases: bucket(js, LEASES, ttl).await?,
         cameras: bucket(js, CAMERAS, Duration::ZERO).await?,
+        tracks: bucket(js, TRACKS, TRACKS_TTL).await?,
     })
 }
 
@@ -622,7 +631,15 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
         file_urls: j.registry_file_urls,
         ..Trust::NETWORK
     };
-    tokio::spawn(camera_ops(service, registry, j.key.clone(), trust, ops_rx));
+    tokio::spawn(snapshots(fleet.clone(), service.clone(), b.tracks.clone()));
+    tokio::spawn(camera_ops(
+        service,
+        registry,
+        b.tracks.clone(),
+        j.key.clone(),
+        trust,
+        ops_rx,
+    ));
     let controller = tokio::spawn(control(
         fleet.clone(),
         b,
@@ -716,6 +733,93 @@ async fn watch(
     }
 }
 
+/// A camera's snapshot entry: the lease token it was written under, and the snapshot.
+fn read_entry(value: &[u8]) -> Option<(u64, &[u8])> {
+    let (token, rest) = value.split_first_chunk::<8>()?;
+    Some((u64::from_le_bytes(*token), rest))
+}
+
+/// Writes each held camera's track snapshot every second, under its lease token: never over
+/// one written under a later token (a newer owner's).
+async fn snapshots(fleet: Arc<Fleet>, service: Arc<Service>, store: kv::Store) {
+    let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if Arc::strong_count(&fleet) <= 1 {
+            return;
+        }
+        let held: Vec<(String, u64)> = lock(&fleet.worker)
+            .held()
+            .map(|(c, t)| (c.to_owned(), t))
+            .collect();
+        for (camera, token) in held {
+            if !fleet.gate(&camera, token) {
+                continue;
+            }
+            let Some(snapshot) = service
+                .manager
+                .stream(&camera)
+                .and_then(|c| c.track_snapshot())
+            else {
+                continue;
+            };
+            if let Err(e) = write_snapshot(&store, &camera, token, &snapshot).await {
+                debug!(camera, error = %e, "track snapshot not written");
+            }
+        }
+    }
+}
+
+async fn write_snapshot(
+    store: &kv::Store,
+    camera: &str,
+    token: u64,
+    snapshot: &rtsp_worker::TrackSnapshot,
+) -> Result<(), String> {
+    let mut value = token.to_le_bytes().to_vec();
+    value.extend_from_slice(&snapshot.to_bytes());
+    let current = store.entry(camera).await.map_err(|e| e.to_string())?;
+    match current {
+        Some(e) if e.operation == kv::Operation::Put => {
+            if read_entry(&e.value).is_some_and(|(t, _)| t > token) {
+                return Ok(()); // a newer owner's
+            }
+            store
+                .update(camera, value.into(), e.revision)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        _ => store
+            .put(camera, value.into())
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// The snapshot a new owner under `token` goes on from: the camera's latest, if an earlier
+/// owner wrote it and it reads whole.
+async fn snapshot_for(
+    store: &kv::Store,
+    camera: &str,
+    token: u64,
+) -> Option<rtsp_worker::TrackSnapshot> {
+    let value = store.get(camera).await.ok()??;
+    let (written, bytes) = read_entry(&value)?;
+    if written >= token {
+        return None;
+    }
+    match rtsp_worker::TrackSnapshot::from_bytes(bytes) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(camera, error = %e, "track snapshot ignored");
+            None
+        }
+    }
+}
+
 enum CameraOp {
     Start { camera: String, token: u64 },
     Stop { camera: String, reason: StopReason },
@@ -726,6 +830,7 @@ enum CameraOp {
 async fn camera_ops(
     service: Arc<Service>,
     registry: Arc<Mutex<HashMap<String, Value>>>,
+    tracks: kv::Store,
     key: Option<FleetKey>,
     trust: Trust,
     mut ops: mpsc::Receiver<CameraOp>,
@@ -740,11 +845,12 @@ async fn camera_ops(
         let service = service.clone();
         let registry = registry.clone();
         let key = key.clone();
+        let tracks = tracks.clone();
         let task = tokio::spawn(async move {
             if let Some(b) = before {
                 let _ = b.await;
             }
-            camera_op(&service, &registry, key.as_ref(), trust, op).await;
+            camera_op(&service, &registry, &tracks, key.as_ref(), trust, op).await;
         });
         last.insert(camera, task);
     }
@@ -756,6 +862,7 @@ async fn camera_ops(
 async fn camera_op(
     service: &Arc<Service>,
     registry: &Mutex<HashMap<String, Value>>,
+    tracks: &kv::Store,
     key: Option<&FleetKey>,
     trust: Trust,
     op: CameraOp,
@@ -775,6 +882,15 @@ async fn camera_op(
                     // Ids never collide across owners: the token names this ownership.
                     cam.first_track_id = token << 32;
                     cam.lease_token = Some(token);
+                    // The tracks go on from the previous owner's latest snapshot (at most
+                    // a second old; those unseen past `max_age` end at once).
+                    cam.resume_tracks = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        snapshot_for(tracks, &camera, token),
+                    )
+                    .await
+                    .ok()
+                    .flatten();
                     match service.add(cam, Origin::Cluster).await {
                         Ok(_) => info!(camera, token, "camera started"),
                         Err(e) => warn!(camera, error = %e, "cannot start camera"),

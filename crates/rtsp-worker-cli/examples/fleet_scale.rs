@@ -205,7 +205,7 @@ async fn fleet_bench() {
     let replayed = String::from_utf8_lossy(&replay.stdout).lines().count();
     let replay_rate = replayed as f64 / (t0.elapsed().as_secs_f64() - 2.0).max(0.1);
 
-    let (audit, foreign) = obs.audit();
+    let (audit, foreign, _) = obs.audit();
     let violations = audit.violations();
     assert!(violations.is_empty(), "{violations:#?}");
     assert!(foreign.is_empty(), "{foreign:?}");
@@ -314,7 +314,7 @@ async fn fleet_soak() {
         let _ = w.wait(Duration::from_secs(30));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (audit, foreign) = obs.audit();
+    let (audit, foreign, _) = obs.audit();
     let violations = audit.violations();
     let mut per_camera: BTreeMap<String, u64> = BTreeMap::new();
     for p in obs.results.lock().unwrap().iter() {

@@ -375,7 +375,7 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (audit, foreign_ids) = obs.audit();
+    let (audit, foreign_ids, continued) = obs.audit();
     let (leases, results) = audit.counts();
     let violations = audit.violations();
     eprintln!(
@@ -388,6 +388,11 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
         "track ids outside their lease's namespace: {foreign_ids:?}"
     );
     assert!(results > 60, "only {results} results published");
+    // Tracks went on across takeovers and handovers (from the previous owner's snapshot in
+    // the fleet's `tracks` bucket): results of a new owner with ids of an earlier one.
+    eprintln!("{continued} results carried a track id of an earlier owner");
+    assert!(continued > 0, "no track went on across a change of owner");
+    figures.insert("results_with_continued_tracks".into(), json!(continued));
     figures.insert("lease_writes".into(), json!(leases));
     figures.insert("results".into(), json!(results));
     for entry in std::fs::read_dir(&logs).unwrap() {

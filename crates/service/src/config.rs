@@ -64,6 +64,9 @@ pub struct Camera {
     pub lease_token: Option<u64>,
     /// Pictures to the detector per second at most (`None`: the engine's default).
     pub detect_fps: Option<f64>,
+    /// Tracks to go on from (a fleet's previous owner's snapshot); never from a file or a
+    /// request.
+    pub resume_tracks: Option<rtsp_worker::TrackSnapshot>,
 }
 
 impl std::fmt::Debug for Camera {
@@ -404,6 +407,7 @@ impl Entry {
             first_track_id: 0,
             lease_token: None,
             detect_fps: self.detect_fps,
+            resume_tracks: None,
         })
     }
 }

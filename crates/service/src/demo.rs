@@ -42,6 +42,7 @@ pub fn start() -> Result<(Server, Vec<Camera>), Error> {
             first_track_id: 0,
             lease_token: None,
             detect_fps: None,
+            resume_tracks: None,
         })
         .collect();
     Ok((server, cameras))

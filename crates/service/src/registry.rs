@@ -269,6 +269,10 @@ impl Service {
         if camera.detect_fps.is_some() {
             options = options.detect_fps(camera.detect_fps);
         }
+        let mut camera = camera;
+        if let Some(snapshot) = camera.resume_tracks.take() {
+            options = options.resume_tracks(snapshot);
+        }
         // In a fleet, the lease this stream runs under.
         let token = camera.lease_token;
         let conn = self.manager.connect_stream(&camera.url, options).await?;

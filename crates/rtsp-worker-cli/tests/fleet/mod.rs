@@ -261,6 +261,9 @@ pub(crate) struct Published {
     pub(crate) track_ids: Vec<u64>,
 }
 
+/// A track id outside every namespace its result may use: camera, worker, token, id.
+pub(crate) type ForeignId = (String, String, u64, u64);
+
 /// Records every lease write and every result, across NATS restarts.
 #[derive(Clone, Default)]
 pub(crate) struct Observer {
@@ -439,9 +442,11 @@ impl Observer {
     }
 
     /// The ownership audit over everything recorded.
-    /// With it, the results whose track ids lie outside their lease's namespace (camera,
-    /// worker, token, id).
-    pub(crate) fn audit(&self) -> (lease::Audit, Vec<(String, String, u64, u64)>) {
+    /// With it, the results whose track ids lie outside their lease's namespace and that of
+    /// every earlier owner of the camera (camera, worker, token, id): a new owner goes on
+    /// with the tracks of the previous one's snapshot, so an id of an earlier token is one
+    /// that went on; and how many results carried such an id.
+    pub(crate) fn audit(&self) -> (lease::Audit, Vec<ForeignId>, usize) {
         let mut a = lease::Audit::new();
         for w in self.leases.lock().unwrap().iter() {
             if let Some(o) = &w.owner {
@@ -451,13 +456,29 @@ impl Observer {
         let mut foreign_ids = Vec::new();
         let mut results = self.results.lock().unwrap().clone();
         results.sort_by_key(|p| p.seq);
+        let mut owned: std::collections::HashMap<&str, std::collections::BTreeSet<u64>> =
+            Default::default();
+        for p in &results {
+            owned.entry(&p.camera).or_default().insert(p.token);
+        }
+        let mut continued = 0;
         for p in &results {
             a.result(&p.camera, &p.worker, p.token);
-            for t in p.track_ids.iter().filter(|t| *t >> 32 != p.token) {
-                foreign_ids.push((p.camera.clone(), p.worker.clone(), p.token, *t));
+            let earlier = |ns: u64| ns < p.token && owned[p.camera.as_str()].contains(&ns);
+            let mut went_on = false;
+            for &t in &p.track_ids {
+                if t >> 32 == p.token {
+                    continue;
+                }
+                if earlier(t >> 32) {
+                    went_on = true;
+                } else {
+                    foreign_ids.push((p.camera.clone(), p.worker.clone(), p.token, t));
+                }
             }
+            continued += usize::from(went_on);
         }
-        (a, foreign_ids)
+        (a, foreign_ids, continued)
     }
 }
 
