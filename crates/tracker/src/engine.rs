@@ -99,14 +99,14 @@ impl Motion for Still {
         self.velocity
     }
     fn save(&self, w: &mut Writer) {
-        w.bbox(&self.bbox);
+        self.bbox.save(w);
         w.f32(self.velocity.0);
         w.f32(self.velocity.1);
         w.u32(self.since_seen);
     }
     fn load(r: &mut Reader<'_>) -> Result<Self, Error> {
         Ok(Self {
-            bbox: r.bbox()?,
+            bbox: BBox::load(r)?,
             velocity: (r.f32()?, r.f32()?),
             since_seen: r.u32()?,
         })
@@ -282,7 +282,7 @@ impl<M: Motion> Engine<M> {
                 misses: r.u32()?,
                 confirmed: r.bool()?,
                 best_score: r.f32()?,
-                observed: r.bbox()?,
+                observed: BBox::load(r)?,
                 observed_at: r.u64()?,
                 after_observation: M::load(r)?,
             });
@@ -477,7 +477,7 @@ impl<M: Motion> Tracker for Engine<M> {
             w.u32(t.misses);
             w.bool(t.confirmed);
             w.f32(t.best_score);
-            w.bbox(&t.observed);
+            t.observed.save(&mut w);
             w.u64(t.observed_at);
             t.after_observation.save(&mut w);
         }

@@ -330,7 +330,7 @@ impl TrackerConfig {
     }
 
     /// Parses a snapshot's body as its kind's (for [`Snapshot::from_bytes`]).
-    pub(crate) fn check_body(kind: u8, r: &mut snapshot::Reader<'_>) -> Result<(), Error> {
+    fn check_body(kind: u8, r: &mut snapshot::Reader<'_>) -> Result<(), Error> {
         let config = TrackerConfig::default();
         match kind {
             0 => Engine::load_body(config.engine::<Still>(), r).map(drop),
@@ -387,5 +387,21 @@ impl TrackerConfig {
                 }),
             ),
         }
+    }
+}
+
+impl Snapshot {
+    /// A snapshot from bytes [`as_bytes`](Self::as_bytes) gave, checked whole.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadSnapshot`] if they are not a complete snapshot of this version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let (snapshot, mut body) = Snapshot::parse(bytes)?;
+        // The body must parse too: a truncated or altered snapshot is refused here, not at
+        // restore.
+        TrackerConfig::check_body(snapshot.kind(), &mut body)?;
+        body.end()?;
+        Ok(snapshot)
     }
 }

@@ -183,7 +183,7 @@ impl Reporter {
             w.u64(t.track_id);
             w.u32(t.class_id);
             w.f32(t.confidence);
-            w.bbox(&t.bbox);
+            t.bbox.save(&mut w);
             w.f32(t.velocity.0);
             w.f32(t.velocity.1);
             w.u32(t.age);
@@ -195,7 +195,7 @@ impl Reporter {
                 TrackState::Removed => 3,
             });
             w.u32(t.frames_since_update);
-            w.bbox(&t.observed);
+            t.observed.save(&mut w);
         }
         let mut left: Vec<u64> = self.left_view.iter().copied().collect();
         left.sort_unstable();
@@ -224,7 +224,7 @@ impl Reporter {
                 track_id,
                 class_id: r.u32()?,
                 confidence: r.f32()?,
-                bbox: r.bbox()?,
+                bbox: BBox::load(&mut r)?,
                 velocity: (r.f32()?, r.f32()?),
                 age: r.u32()?,
                 hits: r.u32()?,
@@ -236,7 +236,7 @@ impl Reporter {
                     v => return Err(crate::Error::BadSnapshot(format!("track state {v}"))),
                 },
                 frames_since_update: r.u32()?,
-                observed: r.bbox()?,
+                observed: BBox::load(&mut r)?,
             };
             live.insert(track_id, t);
         }

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{BBox, Error};
+use crate::Error;
 
 const MAGIC: &[u8; 4] = b"RWTS";
 
@@ -65,22 +65,18 @@ impl Snapshot {
         &self.bytes
     }
 
-    /// A snapshot from bytes [`as_bytes`](Self::as_bytes) gave, checked whole.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::BadSnapshot`] if they are not a complete snapshot of this version.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+    /// The snapshot in `bytes` and a reader of its body (the crate root checks the body
+    /// against its kind: [`Snapshot::from_bytes`]).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<(Self, Reader<'_>), Error> {
         let mut r = Reader::new(bytes);
         let header = r.header()?;
-        // The body must parse too: a truncated or altered snapshot is refused here, not at
-        // restore.
-        crate::TrackerConfig::check_body(header.kind, &mut r)?;
-        r.end()?;
-        Ok(Self {
-            bytes: bytes.to_vec(),
-            header,
-        })
+        Ok((
+            Self {
+                bytes: bytes.to_vec(),
+                header,
+            },
+            r,
+        ))
     }
 
     /// The frame number of the last update before it was taken (`None`: no update yet).
@@ -221,11 +217,6 @@ impl Writer {
     pub(crate) fn f64(&mut self, v: f64) {
         self.u64(v.to_bits());
     }
-    pub(crate) fn bbox(&mut self, b: &BBox) {
-        for v in [b.x1, b.y1, b.x2, b.y2] {
-            self.f32(v);
-        }
-    }
 }
 
 /// Reads what [`Writer`] wrote; every read checks the length.
@@ -321,13 +312,5 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn f64(&mut self) -> Result<f64, Error> {
         Ok(f64::from_bits(self.u64()?))
-    }
-    pub(crate) fn bbox(&mut self) -> Result<BBox, Error> {
-        Ok(BBox::new(
-            self.f32()?,
-            self.f32()?,
-            self.f32()?,
-            self.f32()?,
-        ))
     }
 }

@@ -19,6 +19,18 @@ impl BBox {
         Self { x1, y1, x2, y2 }
     }
 
+    /// Its corners into a snapshot.
+    pub(crate) fn save(&self, w: &mut crate::snapshot::Writer) {
+        for v in [self.x1, self.y1, self.x2, self.y2] {
+            w.f32(v);
+        }
+    }
+
+    /// What [`save`](Self::save) wrote.
+    pub(crate) fn load(r: &mut crate::snapshot::Reader<'_>) -> Result<Self, crate::Error> {
+        Ok(Self::new(r.f32()?, r.f32()?, r.f32()?, r.f32()?))
+    }
+
     /// A box from its top-left corner and size (MOTChallenge's form).
     pub fn from_xywh(x: f32, y: f32, w: f32, h: f32) -> Self {
         Self::new(x, y, x + w, y + h)
