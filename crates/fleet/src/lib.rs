@@ -631,7 +631,12 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
         file_urls: j.registry_file_urls,
         ..Trust::NETWORK
     };
-    tokio::spawn(snapshots(fleet.clone(), service.clone(), b.tracks.clone()));
+    tokio::spawn(snapshots(
+        fleet.clone(),
+        service.clone(),
+        b.tracks.clone(),
+        inputs.clone(),
+    ));
     tokio::spawn(camera_ops(
         service,
         registry,
@@ -740,13 +745,19 @@ fn read_entry(value: &[u8]) -> Option<(u64, &[u8])> {
 }
 
 /// Writes each held camera's track snapshot every second, under its lease token: never over
-/// one written under a later token (a newer owner's).
-async fn snapshots(fleet: Arc<Fleet>, service: Arc<Service>, store: kv::Store) {
+/// one written under a later token (a newer owner's). Ends with the controller (as the
+/// watchers do, when its inputs close).
+async fn snapshots(
+    fleet: Arc<Fleet>,
+    service: Arc<Service>,
+    store: kv::Store,
+    inputs: mpsc::Sender<Input>,
+) {
     let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if Arc::strong_count(&fleet) <= 1 {
+        if inputs.is_closed() {
             return;
         }
         let held: Vec<(String, u64)> = lock(&fleet.worker)

@@ -138,6 +138,29 @@ struct ScalerKey {
     output: PixelFormat,
 }
 
+impl ScalerKey {
+    /// The output's row stride and buffer length. Rows aligned to 64 bytes for swscale's SIMD
+    /// paths; YUV: chroma rows of half the luma stride (the convention `Frame::yuv420` reads
+    /// back).
+    fn layout(&self) -> (usize, usize) {
+        let out = self.out;
+        match self.output {
+            PixelFormat::RgbPlanar => {
+                let s = out.0.div_ceil(64) * 64;
+                (s, 3 * s * out.1)
+            }
+            PixelFormat::Yuv420p => {
+                let s = (out.0 + 1).div_ceil(64) * 64;
+                (s, s * out.1 + 2 * (s / 2) * out.1.div_ceil(2))
+            }
+            _ => {
+                let s = (out.0 * 3).div_ceil(64) * 64;
+                (s, s * out.1)
+            }
+        }
+    }
+}
+
 fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -255,22 +278,7 @@ impl CpuDecoder {
             out,
             output,
         };
-        // Rows aligned to 64 bytes for swscale's SIMD paths. YUV: chroma rows of half the
-        // luma stride (the convention `Frame::yuv420` reads back).
-        let (stride, len) = match output {
-            PixelFormat::RgbPlanar => {
-                let s = out.0.div_ceil(64) * 64;
-                (s, 3 * s * out.1)
-            }
-            PixelFormat::Yuv420p => {
-                let s = (out.0 + 1).div_ceil(64) * 64;
-                (s, s * out.1 + 2 * (s / 2) * out.1.div_ceil(2))
-            }
-            _ => {
-                let s = (out.0 * 3).div_ceil(64) * 64;
-                (s, s * out.1)
-            }
-        };
+        let (stride, len) = key.layout();
         let pool = &self.pool;
         let Some(mut buf) = self.out.buffer_or_drop(|| Ok::<_, Error>(pool.get(len)))? else {
             return Ok(());
@@ -285,10 +293,10 @@ impl CpuDecoder {
             let scaler = self.scaler.clone();
             Pixels::Pending(Pending::new(
                 buf,
-                Box::new(move |buf: &mut [u8]| lock(&scaler).scale(key, &picture, stride, buf)),
+                Box::new(move |buf: &mut [u8]| lock(&scaler).scale(key, &picture, buf)),
             ))
         } else {
-            lock(&self.scaler).scale(key, &self.yuv, stride, &mut buf)?;
+            lock(&self.scaler).scale(key, &self.yuv, &mut buf)?;
             Pixels::Host(buf)
         };
         self.out.push(Frame {
@@ -318,16 +326,15 @@ struct Scaler(Option<(ScalerKey, scaling::Context)>);
 unsafe impl Send for Scaler {}
 
 impl Scaler {
-    /// Scales `src` into `buf`, laid out as `key.output` at `key.out` with rows of `stride`
-    /// bytes.
+    /// Scales `src` into `buf`, laid out as [`ScalerKey::layout`] says.
     fn scale(
         &mut self,
         key: ScalerKey,
         src: &ffmpeg::frame::Video,
-        stride: usize,
         buf: &mut [u8],
     ) -> Result<(), Error> {
         let out = key.out;
+        let (stride, need) = key.layout();
         if self.0.as_ref().is_none_or(|(k, _)| *k != key) {
             let ctx = scaling::Context::get(
                 key.format,
@@ -350,11 +357,6 @@ impl Scaler {
             self.0 = Some((key, ctx));
         }
         let (_, scaler) = self.0.as_mut().expect("set above");
-        let need = match key.output {
-            PixelFormat::RgbPlanar => 3 * stride * out.1,
-            PixelFormat::Yuv420p => stride * out.1 + 2 * (stride / 2) * out.1.div_ceil(2),
-            _ => stride * out.1,
-        };
         if buf.len() < need || src.width() != key.width || src.height() != key.height {
             return Err(backend("frame buffer does not fit its picture"));
         }

@@ -78,33 +78,31 @@ impl TrackSnapshot {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let bad = |why: &str| Error::BadTrackSnapshot(why.to_owned());
         let mut rest = bytes;
-        let mut take = |n: usize| -> Result<&[u8], Error> {
-            let (head, tail) = rest
-                .split_at_checked(n)
-                .ok_or_else(|| bad("it ends early"))?;
-            rest = tail;
-            Ok(head)
-        };
-        if take(4)? != MAGIC {
+        if take(&mut rest, 4)? != MAGIC {
             return Err(bad("not a track snapshot"));
         }
-        let version = u16::from_le_bytes(take(2)?.try_into().expect("2 bytes"));
+        let version = u16::from_le_bytes(take_n(&mut rest)?);
         if version != VERSION {
             return Err(bad(&format!(
                 "version {version}, this build reads version {VERSION}"
             )));
         }
-        let u32_at = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
-        let size = (u32_at(take(4)?), u32_at(take(4)?));
-        let fps = f64::from_bits(u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")));
+        let size = (
+            u32::from_le_bytes(take_n(&mut rest)?),
+            u32::from_le_bytes(take_n(&mut rest)?),
+        );
+        let fps = f64::from_bits(u64::from_le_bytes(take_n(&mut rest)?));
         let mut part = || -> Result<&[u8], Error> {
-            let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes"));
-            take(usize::try_from(len).map_err(|_| bad("a part longer than memory"))?)
+            let len = u64::from_le_bytes(take_n(&mut rest)?);
+            take(
+                &mut rest,
+                usize::try_from(len).map_err(|_| bad("a part longer than memory"))?,
+            )
         };
         let tracker =
             Snapshot::from_bytes(part()?).map_err(|e| Error::BadTrackSnapshot(e.to_string()))?;
         let reporter = part()?.to_vec();
-        if !rest_is_empty(bytes, &tracker, &reporter) {
+        if !rest.is_empty() {
             return Err(bad("bytes after its end"));
         }
         // The reporter's part must parse too (with any rule: the rule is not in it).
@@ -157,7 +155,16 @@ impl TrackSnapshot {
     }
 }
 
-/// Whether `bytes` ends right after the two parts (the length prefixes said so).
-fn rest_is_empty(bytes: &[u8], tracker: &Snapshot, reporter: &[u8]) -> bool {
-    bytes.len() == 4 + 2 + 4 + 4 + 8 + 8 + tracker.as_bytes().len() + 8 + reporter.len()
+/// The next `n` bytes of `rest`, which moves past them.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], Error> {
+    let (head, tail) = rest
+        .split_at_checked(n)
+        .ok_or_else(|| Error::BadTrackSnapshot("it ends early".into()))?;
+    *rest = tail;
+    Ok(head)
+}
+
+/// The next `N` bytes of `rest` as an array.
+fn take_n<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], Error> {
+    Ok(take(rest, N)?.try_into().expect("N bytes"))
 }

@@ -250,7 +250,7 @@ impl Service {
 
     async fn add_locked(
         self: &Arc<Self>,
-        camera: Camera,
+        mut camera: Camera,
         origin: Origin,
     ) -> Result<StreamConnection, Error> {
         let mut options = StreamOptions::new()
@@ -269,7 +269,7 @@ impl Service {
         if camera.detect_fps.is_some() {
             options = options.detect_fps(camera.detect_fps);
         }
-        let mut camera = camera;
+        // Not kept with the camera: it is used once, here.
         if let Some(snapshot) = camera.resume_tracks.take() {
             options = options.resume_tracks(snapshot);
         }
