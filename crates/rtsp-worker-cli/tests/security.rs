@@ -1149,6 +1149,30 @@ fn the_fleet_registry_is_untrusted() {
         "{}",
         String::from_utf8_lossy(&add.stderr)
     );
+    // A writer of the track snapshot bucket: the snapshot the sealed camera would resume
+    // from claims a part far longer than it is. (The bucket made as workers make it.)
+    let hostile_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    hostile_rt.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        let tracks = js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: "tracks".into(),
+                history: 1,
+                max_age: Duration::from_secs(600),
+                storage: async_nats::jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut forged = 0u64.to_le_bytes().to_vec(); // a lease token before any
+        forged.extend_from_slice(b"RWST\x01\x00");
+        forged.extend_from_slice(&[0xff; 16]);
+        forged.extend_from_slice(&u64::MAX.to_le_bytes());
+        tracks.put("sealed", forged.into()).await.unwrap();
+    });
     let worker_log = dir.join("worker.log");
     let worker = binary()
         .args([
@@ -1246,6 +1270,7 @@ fn the_fleet_registry_is_untrusted() {
         ("clear", "in clear"),
         ("forged", "sealed password"),
         ("moved", "does not open"),
+        ("sealed", "track snapshot ignored"),
     ] {
         assert!(
             log.lines().any(|l| l.contains(id) && l.contains(says)),
