@@ -86,6 +86,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         config_path: None,
         first_free: 0,
         allow_file_urls: false,
+        webhook: service::webhook::Settings::default(),
     };
     let service = Service::new(manager.clone(), settings, metrics, None);
     let _ = state.service.set(service.clone());

@@ -229,11 +229,15 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         config_path: args.config.clone(),
         first_free: first_file_camera,
         allow_file_urls: args.allow_file_urls,
+        webhook: out.webhook.clone(),
     };
-    let (publisher, snapshots) = out.start_sinks(&metrics)?;
-    let service = Service::new(manager.clone(), settings, metrics, publisher);
-    if let Some(s) = snapshots {
+    let started = out.start_sinks(&metrics)?;
+    let service = Service::new(manager.clone(), settings, metrics, started.mqtt);
+    if let Some(s) = started.snapshots {
         service.add_sink(s);
+    }
+    if let Some(w) = started.webhooks {
+        service.add_sink(w);
     }
     let _ = state.service.set(service.clone());
     for (n, cam) in cameras.into_iter().enumerate() {

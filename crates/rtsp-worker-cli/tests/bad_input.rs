@@ -536,10 +536,20 @@ fn shaped_body() -> impl Strategy<Value = Value> {
             proptest::collection::vec(zone(), 0..3).prop_map(Value::Array),
         ),
         proptest::option::weighted(0.1, any_json()),
-        proptest::collection::vec(any::<bool>(), 8),
+        proptest::collection::vec(any::<bool>(), 9),
+        // Webhooks: to a closed loopback port (never reached), malformed, or not URLs.
+        field_p(
+            0.2,
+            prop_oneof![
+                Just(Value::from("http://127.0.0.1:9/hook")),
+                Just(json!(["https://127.0.0.1:9/a", "http://u:pw@127.0.0.1/"])),
+                "\\PC{0,12}".prop_map(Value::from),
+                any_json(),
+            ],
+        ),
     );
     fields.prop_map(
-        |(id, url, username, password, transport, zones, lines, extra, in_options)| {
+        |(id, url, username, password, transport, zones, lines, extra, in_options, webhook)| {
             let mut top = serde_json::Map::new();
             let mut options = serde_json::Map::new();
             let named = [
@@ -551,6 +561,7 @@ fn shaped_body() -> impl Strategy<Value = Value> {
                 ("zones", zones),
                 ("lines", lines),
                 ("extra", extra),
+                ("webhook", webhook),
             ];
             for ((k, v), opt) in named.into_iter().zip(in_options) {
                 if let Some(v) = v {

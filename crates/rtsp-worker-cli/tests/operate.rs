@@ -17,8 +17,8 @@ use std::time::Duration;
 use common::{Server, clip};
 use serde_json::{Value, json};
 use support::{
-    Api, Broker, Subscriber, Worker, chromium, free_port, json, parse_metrics, refused, sample,
-    scratch, wait_until, walk,
+    Api, Broker, Receiver, Subscriber, Worker, chromium, free_port, json, parse_metrics, refused,
+    sample, scratch, wait_until, walk,
 };
 
 /// The two tests take turns: each runs the detector on every core, and the people clip's
@@ -796,4 +796,227 @@ fn a_stdout_nobody_reads_loses_lines_not_results() {
         assert_eq!(cols[10], "0", "results dropped as too slow: {row}");
         assert_eq!(cols[13], "yes", "{row}");
     }
+}
+
+/// The delivered events of one endpoint, each id once, in the order first delivered.
+fn delivered(requests: &[Value]) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in requests {
+        assert_eq!(
+            r["signature_ok"], true,
+            "a request without a good signature: {r}"
+        );
+        let id = r["delivery"].as_str().unwrap().to_owned();
+        assert_eq!(r["body"]["id"], json!(id), "{r}");
+        if r["status"] == 204 && seen.insert(id) {
+            out.push(r["body"].clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn webhooks_deliver_every_event_in_order_through_errors_slowness_and_an_outage() {
+    let _turn = turn();
+    let dir = scratch("webhooks");
+    support::certificates(&dir);
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "webhook-secret-0123456789\n").unwrap();
+    let server = support::people_server();
+    // The process's endpoint answers 500, then slowly (half a second each) to the end; the
+    // camera's own (TLS) is down and comes up. Its path holds a secret id, which must never show.
+    let a = Receiver::start(free_port(), &dir.join("a.log"), &secret, "fail", None);
+    let b_port = free_port();
+    let config = dir.join("cameras.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[stream]]\nid = \"walk\"\nurl = \"rtsp://127.0.0.1:{}/people\"\n\
+             webhook = [\"https://localhost:{b_port}/own\"]\n{SCENE}",
+            server.port
+        ),
+    )
+    .unwrap();
+    let http = free_port();
+    let hook = format!("http://127.0.0.1:{}/hooks/s3cret-hook-id", a.port);
+    let worker = Worker::start(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--webhook",
+            &hook,
+            "--webhook-secret-file",
+            secret.to_str().unwrap(),
+            "--webhook-ca-file",
+            dir.join("ca.pem").to_str().unwrap(),
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--no-json",
+            "--duration",
+            "15",
+            "--status-every",
+            "0",
+        ],
+        &[],
+    );
+    let api = Api::new(http);
+    assert!(
+        wait_until(Duration::from_secs(30), || api.results("walk") > 0),
+        "{}",
+        worker.stderr()
+    );
+    // Over the API a camera's own webhook is checked, shown without its path, and one that
+    // is down costs the other camera nothing and its removal no wait.
+    let bad = api.post(
+        "/api/v1/streams",
+        &json!({"id": "other", "url": format!("rtsp://127.0.0.1:{}/people", server.port),
+                "webhook": "ftp://127.0.0.1/s3cret-hook-id"})
+        .to_string(),
+    );
+    assert_eq!(bad.0, 400, "{bad:?}");
+    assert!(!bad.1.contains("s3cret-hook-id"), "{bad:?}");
+    let down = free_port();
+    let added = api.post(
+        "/api/v1/streams",
+        &json!({"id": "other", "url": format!("rtsp://127.0.0.1:{}/people", server.port),
+                "options": {"webhook": [format!("http://127.0.0.1:{down}/s3cret-hook-id")]}})
+        .to_string(),
+    );
+    assert_eq!(added.0, 201, "{added:?}");
+    let view = json(&added.1);
+    assert_eq!(
+        view["webhooks"],
+        json!([format!("http://127.0.0.1:{down}")])
+    );
+    assert!(!added.1.contains("s3cret-hook-id"));
+    std::thread::sleep(Duration::from_secs(3));
+    let removing = std::time::Instant::now();
+    let removed = api.delete("/api/v1/streams/other");
+    assert_eq!(removed.0, 200, "{removed:?}");
+    assert!(
+        removing.elapsed() < Duration::from_secs(3),
+        "removing a camera waited for its webhook: {:?}",
+        removing.elapsed()
+    );
+    a.mode("slow");
+    let (key, cert) = (dir.join("server.key"), dir.join("server.pem"));
+    let b = Receiver::start(
+        b_port,
+        &dir.join("b.log"),
+        &secret,
+        "ok",
+        Some((&cert, &key)),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (text, scrape) = api.metrics();
+    let metric = |endpoint: &str, outcome: &str| {
+        sample(
+            &scrape,
+            "rtsp_worker_webhook_events_total",
+            &[("endpoint", endpoint), ("outcome", outcome)],
+        )
+    };
+    let shown_a = format!("http://127.0.0.1:{}", a.port);
+    assert!(
+        metric(&shown_a, "retried").unwrap_or(0.0) > 0.0,
+        "the 500s were retried: {text}"
+    );
+    assert!(
+        sample(
+            &scrape,
+            "rtsp_worker_webhook_events_total",
+            &[
+                ("endpoint", &format!("https://localhost:{b_port}")),
+                ("stream", "walk"),
+                ("outcome", "queued")
+            ]
+        )
+        .unwrap_or(0.0)
+            > 0.0,
+        "the camera's own endpoint is counted: {text}"
+    );
+    let (code, _, stderr) = worker.finish(false, Duration::from_secs(90));
+    assert_eq!(code, Some(0), "{stderr}");
+    for (what, text) in [("stderr", &stderr), ("metrics", &text)] {
+        assert!(
+            !text.contains("s3cret-hook-id"),
+            "{what} shows the hook's path"
+        );
+        assert!(
+            !text.contains("webhook-secret-0123"),
+            "{what} shows the secret"
+        );
+    }
+    assert!(stderr.contains("webhook endpoint failing"), "{stderr}");
+
+    assert!(
+        stderr.contains(&format!("http://127.0.0.1:{down}")),
+        "the down endpoint is named: {stderr}"
+    );
+    let (ra, rb) = (a.requests(), b.requests());
+    assert!(ra.iter().any(|r| r["status"] == 500), "A never failed");
+    assert!(
+        ra.iter().any(|r| r["mode"] == "slow" && r["status"] == 204),
+        "A was never slow"
+    );
+    assert!(ra.iter().all(|r| r["path"] == "/hooks/s3cret-hook-id"));
+    let (all_a, db) = (delivered(&ra), delivered(&rb));
+    // The process's endpoint has both cameras' events, each camera's complete (sequence
+    // 1..=n, no gap) and in order; the camera's own endpoint the same of its camera.
+    let of = |camera: &str| -> Vec<Value> {
+        all_a
+            .iter()
+            .filter(|e| e["camera"] == camera)
+            .cloned()
+            .collect()
+    };
+    let (da, other) = (of("walk"), of("other"));
+    assert_eq!(da.len() + other.len(), all_a.len());
+    for events in [&da, &other, &db] {
+        let sequences: Vec<u64> = events
+            .iter()
+            .map(|e| e["sequence"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            sequences,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "events missing or out of order"
+        );
+    }
+    let ids = |d: &[Value]| -> Vec<String> {
+        d.iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&da), ids(&db), "the two endpoints got different events");
+    // The removed camera's tracks ended with it.
+    assert!(
+        other
+            .iter()
+            .any(|e| e["type"] == "end" && e["reason"] == "camera_ended"),
+        "{other:?}"
+    );
+    // Every track starts once and ends once; the two line crossings are there.
+    let mut tracks: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut crossed = Vec::new();
+    for e in &da {
+        assert_eq!(e["camera"], "walk");
+        match e["kind"].as_str().unwrap() {
+            "track" => tracks
+                .entry(e["track_id"].as_u64().unwrap())
+                .or_default()
+                .push(e["type"].as_str().unwrap().to_owned()),
+            "zone" if e["type"] == "crossed" => crossed.push(e["direction"].clone()),
+            _ => {}
+        }
+    }
+    assert!(tracks.len() >= 3, "{tracks:?}");
+    for (id, kinds) in &tracks {
+        assert_eq!(kinds, &["start", "end"], "track {id}");
+    }
+    crossed.sort_by_key(Value::to_string);
+    assert_eq!(crossed, [json!("in"), json!("out")], "{da:?}");
+    drop((a, b, server));
 }

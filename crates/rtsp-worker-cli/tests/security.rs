@@ -16,7 +16,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,8 +25,8 @@ use common::{Server, clip};
 use fleet::{Nats, binary};
 use serde_json::{Value, json};
 use support::{
-    Api, Broker, Prober, Subscriber, Worker, balanced, chromium, free_port, json, proc_usage, raw,
-    sample, scratch, wait_until, walk,
+    Api, Broker, Prober, Subscriber, Worker, balanced, certificates, chromium, free_port, json,
+    proc_usage, raw, sample, scratch, wait_until, walk,
 };
 
 /// One worker at a time: each runs the detector on every core.
@@ -872,39 +871,6 @@ fn trap() -> (u16, std::sync::Arc<AtomicU64>) {
         }
     });
     (port, hits)
-}
-
-/// A self-signed CA and a certificate for `localhost` / 127.0.0.1 signed by it (openssl).
-fn certificates(dir: &Path) {
-    let sh = |cmd: &str| {
-        let ok = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            ok.status.success(),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
-    };
-    sh(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem",
-    );
-    sh(
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    sh(
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem",
-    );
-    // mosquitto started as root reads its files as its own user.
-    sh("chmod 644 server.key server.pem ca.pem");
 }
 
 /// Every character a password may hold that a URL parser takes for something else.

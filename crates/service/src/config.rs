@@ -44,6 +44,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use crate::webhook::Endpoint;
 use rtsp_worker::zones::{Analyzer, Line, Scene, Zone};
 use rtsp_worker::{RedactedUrl, Transport};
 use serde::Deserialize;
@@ -67,6 +68,8 @@ pub struct Camera {
     /// Tracks to go on from (a fleet's previous owner's snapshot); never from a file or a
     /// request.
     pub resume_tracks: Option<rtsp_worker::TrackSnapshot>,
+    /// The camera's own webhooks, besides the process's.
+    pub webhooks: Vec<Endpoint>,
 }
 
 impl std::fmt::Debug for Camera {
@@ -83,6 +86,7 @@ impl std::fmt::Debug for Camera {
             .field("first_track_id", &self.first_track_id)
             .field("lease_token", &self.lease_token)
             .field("detect_fps", &self.detect_fps)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -151,6 +155,12 @@ pub struct Outputs {
     pub snapshot_every: Option<f64>,
     pub json: Option<bool>,
     pub events: Option<bool>,
+    /// The process's webhooks (`--webhook`): a URL or a list; they may hold secret ids in
+    /// their paths (never shown).
+    #[serde(default, deserialize_with = "urls")]
+    pub webhook: Vec<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub webhook_ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Outputs {
@@ -168,6 +178,9 @@ impl std::fmt::Debug for Outputs {
             .field("snapshot_every", &self.snapshot_every)
             .field("json", &self.json)
             .field("events", &self.events)
+            .field("webhook", &self.webhook.len())
+            .field("webhook_secret_file", &self.webhook_secret_file)
+            .field("webhook_ca_file", &self.webhook_ca_file)
             .finish()
     }
 }
@@ -207,6 +220,9 @@ pub struct Entry {
     #[serde(default, alias = "lines")]
     pub line: Vec<Line>,
     pub detect_fps: Option<f64>,
+    /// This camera's own webhooks, besides the process's: a URL or a list of them.
+    #[serde(default, deserialize_with = "urls")]
+    pub webhook: Vec<String>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -221,7 +237,26 @@ impl std::fmt::Debug for Entry {
             .field("zone", &self.zone)
             .field("line", &self.line)
             .field("detect_fps", &self.detect_fps)
+            .field("webhook", &self.webhook.len())
             .finish()
+    }
+}
+
+/// Webhook URLs: one string or a list of them, and an error that never quotes them (serde's
+/// own "invalid type: string \"https://…\"" would show a secret path).
+fn urls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        One(String),
+        Many(Vec<String>),
+    }
+    match Urls::deserialize(d) {
+        Ok(Urls::One(u)) => Ok(vec![u]),
+        Ok(Urls::Many(u)) => Ok(u),
+        Err(_) => Err(serde::de::Error::custom(
+            "webhook must be a URL or a list of URLs (what was given is not shown)",
+        )),
     }
 }
 
@@ -313,6 +348,7 @@ pub fn command_line(urls: &[String], allow_file_urls: bool) -> Result<Vec<Camera
                 zone: Vec::new(),
                 line: Vec::new(),
                 detect_fps: None,
+                webhook: Vec::new(),
             };
             entry.into_camera(
                 rtsp_worker::numbered_stream_id(n),
@@ -398,6 +434,7 @@ impl Entry {
                 "{which}: detect_fps must be a number of frames per second from 0.001 to 1000"
             ));
         }
+        let webhooks = Endpoint::parse_all(&self.webhook, which)?;
         Ok(Camera {
             id,
             url: url.to_owned(),
@@ -408,6 +445,7 @@ impl Entry {
             lease_token: None,
             detect_fps: self.detect_fps,
             resume_tracks: None,
+            webhooks,
         })
     }
 }
@@ -614,6 +652,35 @@ mod tests {
                     .is_some_and(|c| c.is_ascii_digit() || c == '['),
                 "errors say where: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn webhooks_are_one_url_or_a_list_and_a_bad_one_is_not_quoted() {
+        let c = parse(
+            "[outputs]\nwebhook = \"http://127.0.0.1:9000/h\"\n\
+             [[stream]]\nurl = \"rtsp://cam/1\"\nwebhook = [\"https://hooks.example/s3cret\"]\n",
+            0,
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.outputs.webhook, ["http://127.0.0.1:9000/h"]);
+        assert_eq!(
+            c.cameras[0].webhooks,
+            [Endpoint::parse("https://hooks.example/s3cret").unwrap()]
+        );
+        for bad in [
+            "webhook = 5",
+            "webhook = \"ftp://host/s3cret\"",
+            "webhook = [\"http://user:s3cret@host/\"]",
+        ] {
+            let e = parse(
+                &format!("[[stream]]\nurl = \"rtsp://cam/1\"\n{bad}\n"),
+                0,
+                false,
+            )
+            .unwrap_err();
+            assert!(e.contains("webhook") && !e.contains("s3cret"), "{e}");
         }
     }
 

@@ -43,6 +43,7 @@ pub fn start() -> Result<(Server, Vec<Camera>), Error> {
             lease_token: None,
             detect_fps: None,
             resume_tracks: None,
+            webhooks: Vec::new(),
         })
         .collect();
     Ok((server, cameras))

@@ -270,11 +270,11 @@ impl CameraEvents {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::{Instant, SystemTime};
 
-    fn track(id: u64, x: f32, conf: f32, zones: &[&str]) -> TrackedObject {
+    pub(crate) fn track(id: u64, x: f32, conf: f32, zones: &[&str]) -> TrackedObject {
         TrackedObject {
             track_id: id,
             class_id: 0,
@@ -289,7 +289,11 @@ mod tests {
         }
     }
 
-    fn result(n: u64, tracks: Vec<TrackedObject>, ended: Vec<TrackedObject>) -> TrackingResult {
+    pub(crate) fn result(
+        n: u64,
+        tracks: Vec<TrackedObject>,
+        ended: Vec<TrackedObject>,
+    ) -> TrackingResult {
         TrackingResult {
             stream_id: "cam/1".into(),
             frame_number: n,

@@ -23,6 +23,7 @@ pub mod sink;
 pub mod snapshots;
 pub mod stdout;
 pub mod support;
+pub mod webhook;
 
 pub use registry::{Finished, FleetLink, Origin, RegistryError, Reload, Seen, Service, Settings};
 pub use sink::{Sink, StreamSink};

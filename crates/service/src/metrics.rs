@@ -3,8 +3,8 @@
 //! scrape (the facade already counts everything); the latency histograms are fed by the
 //! stream consumers, one observation per result.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +16,8 @@ use rtsp_worker::{ManagerStats, StreamState};
 
 use crate::mqtt::MqttStats;
 use crate::sink::{Sink, StreamSink};
+use crate::support::lock;
+use crate::webhook::{EndpointStats, Webhooks};
 
 type Labels = Vec<(String, String)>;
 type Latency = Family<Labels, Histogram, fn() -> Histogram>;
@@ -50,7 +52,12 @@ pub struct Metrics {
     pub stdout_lines_dropped: Arc<AtomicU64>,
     /// The HTTP server's connections.
     pub connections: Arc<ConnStats>,
+    /// Webhook endpoints: the camera they belong to (`None`: the process's), how each is
+    /// shown, its counters.
+    webhooks: Arc<Mutex<Vec<WebhookEntry>>>,
 }
+
+type WebhookEntry = (Option<String>, String, Arc<EndpointStats>);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -61,6 +68,7 @@ impl Default for Metrics {
             snapshots_dropped: Arc::default(),
             stdout_lines_dropped: Arc::default(),
             connections: Arc::default(),
+            webhooks: Arc::default(),
         }
     }
 }
@@ -98,9 +106,21 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Forgets a stream that is gone.
+    /// Forgets a stream that is gone (its own webhooks too).
     pub fn forget(&self, stream: &str) {
         self.latency.remove(&stream_label(stream));
+        lock(&self.webhooks).retain(|(s, _, _)| s.as_deref() != Some(stream));
+    }
+
+    /// Counts `webhooks`' endpoints from now on; `stream` is the camera they belong to.
+    pub fn add_webhooks(&self, stream: Option<&str>, webhooks: &Webhooks) {
+        let mut all = lock(&self.webhooks);
+        if let Some(s) = stream {
+            all.retain(|(o, _, _)| o.as_deref() != Some(s));
+        }
+        for (shown, stats) in webhooks.stats() {
+            all.push((stream.map(str::to_owned), shown, stats));
+        }
     }
 
     /// The exposition text for these statistics.
@@ -301,6 +321,58 @@ impl Metrics {
                 } else {
                     0.0
                 }),
+            );
+        }
+        let webhooks = lock(&self.webhooks).clone();
+        if !webhooks.is_empty() {
+            let events = counters();
+            let waiting = gauges();
+            let failing = gauges();
+            for (stream, shown, w) in &webhooks {
+                let mut l: Labels = vec![("endpoint".into(), shown.clone())];
+                if let Some(s) = stream {
+                    l.push(("stream".into(), s.clone()));
+                }
+                for (outcome, n) in [
+                    ("queued", &w.queued),
+                    ("delivered", &w.delivered),
+                    ("retried", &w.retried),
+                    ("queue_full", &w.queue_full),
+                    ("rejected", &w.rejected),
+                    ("stopped", &w.stopped),
+                ] {
+                    let mut l = l.clone();
+                    l.push(("outcome".into(), outcome.into()));
+                    events.get_or_create(&l).inc_by(n.load(Ordering::Relaxed));
+                }
+                waiting
+                    .get_or_create(&l)
+                    .set(w.waiting.load(Ordering::Relaxed) as f64);
+                failing
+                    .get_or_create(&l)
+                    .set(if w.failing.load(Ordering::Relaxed) {
+                        1.0
+                    } else {
+                        0.0
+                    });
+            }
+            r.register(
+                "webhook_events",
+                "Webhook events by endpoint (scheme://host:port) and outcome: queued, delivered, \
+                 retried (attempts that failed and were tried again), dropped because the queue \
+                 was full (queue_full), refused by the endpoint (rejected), left at the end of \
+                 the run (stopped)",
+                events,
+            );
+            r.register(
+                "webhook_waiting",
+                "Webhook events waiting in the endpoint's queue",
+                waiting,
+            );
+            r.register(
+                "webhook_failing",
+                "1 while the endpoint's last attempt failed",
+                failing,
             );
         }
         r.register(

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::events::{CameraEvents, Message};
 use crate::sink::{Sink, StreamSink};
-use crate::support::{lock, now_secs};
+use crate::support::{lock, now_secs, tls_client_config};
 
 /// Messages the publisher holds for a broker that is away before it drops new ones (the
 /// default of `--mqtt-queue`).
@@ -135,45 +135,6 @@ impl Broker {
         self.password = Some(password);
         Ok(self)
     }
-
-    /// The client's TLS settings: roots from the CA file (PEM), else the system's.
-    fn tls_config(&self) -> Result<rustls::ClientConfig, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        match &self.ca_file {
-            Some(path) => {
-                use rustls_pki_types::CertificateDer;
-                use rustls_pki_types::pem::PemObject;
-                let shown = path.display();
-                let certs = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("--mqtt-ca-file {shown}: {e}"))?;
-                for cert in certs {
-                    let cert = cert.map_err(|e| format!("--mqtt-ca-file {shown}: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("--mqtt-ca-file {shown}: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!("--mqtt-ca-file {shown}: no certificate in it"));
-                }
-            }
-            None => {
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
-                if roots.is_empty() {
-                    return Err(
-                        "mqtts://: the system has no root certificates; give --mqtt-ca-file".into(),
-                    );
-                }
-            }
-        }
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .map_err(|e| format!("TLS: {e}"))
-    }
 }
 
 /// Checks a topic prefix.
@@ -232,7 +193,7 @@ impl Publisher {
         options.set_max_packet_size(64 * 1024, MAX_MESSAGE + 1024);
         if broker.tls {
             options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
-                broker.tls_config()?,
+                tls_client_config(broker.ca_file.as_deref(), "--mqtt-ca-file")?,
             ))));
         }
         options.set_last_will(LastWill::new(

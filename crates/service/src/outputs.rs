@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::metrics::Metrics;
 use crate::snapshots::Snapshots;
+use crate::webhook::{self, Endpoint, Webhooks};
 use crate::{Error, config, http, mqtt};
 
 /// The operator's outputs besides stdout, as the command line gives them (`run` flattens
@@ -74,6 +75,20 @@ pub struct Flags {
     /// Snapshot files kept per stream (the oldest go)
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub snapshot_keep: usize,
+    /// POST track starts and ends and zone events as JSON to this http:// or https:// URL;
+    /// repeatable (docs/RESULTS.md "Webhooks")
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// A file holding the webhook secret (at least 16 bytes; also RTSP_WORKER_WEBHOOK_SECRET):
+    /// each request is signed, X-Rtsp-Worker-Signature-256: sha256=HMAC-SHA256(body)
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// PEM certificates https:// webhooks must chain to [default: the system's roots]
+    #[arg(long, value_name = "FILE")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Events held per webhook endpoint while it is slow or away; more are dropped, counted
+    #[arg(long, value_name = "N", default_value_t = webhook::QUEUE)]
+    pub webhook_queue: usize,
 }
 
 /// The HTTP server as asked for.
@@ -179,12 +194,24 @@ fn http_serve(args: &Flags, file: &config::Outputs) -> Result<Option<HttpServe>,
     }))
 }
 
+/// The sinks [`Outputs::start_sinks`] started.
+#[derive(Debug)]
+pub struct Started {
+    pub mqtt: Option<mqtt::Publisher>,
+    pub snapshots: Option<Arc<Snapshots>>,
+    pub webhooks: Option<Arc<Webhooks>>,
+}
+
 /// What `run` serves besides stdout, the file's `[outputs]` filling what the flags leave.
 #[derive(Debug)]
 pub struct Outputs {
     pub http: Option<HttpServe>,
     pub mqtt: Option<(mqtt::Broker, String, usize)>,
     pub snapshots: Option<(PathBuf, Duration, usize)>,
+    /// The process's webhooks (`--webhook`, else the file's), and how every webhook (the
+    /// cameras' own too) is reached.
+    pub webhooks: Vec<Endpoint>,
+    pub webhook: webhook::Settings,
 }
 
 pub fn resolve(args: &Flags, file: &config::Outputs) -> Result<Outputs, Error> {
@@ -236,6 +263,33 @@ pub fn resolve(args: &Flags, file: &config::Outputs) -> Result<Outputs, Error> {
     if args.snapshot_keep == 0 {
         return Err(Error::usage("--snapshot-keep must be at least 1"));
     }
+    let webhooks = if args.webhook.is_empty() {
+        Endpoint::parse_all(&file.webhook, "[outputs] webhook")
+    } else {
+        Endpoint::parse_all(&args.webhook, "--webhook")
+    }
+    .map_err(Error::Usage)?;
+    if args.webhook_queue == 0 {
+        return Err(Error::usage("--webhook-queue must be at least 1"));
+    }
+    let webhook = webhook::Settings {
+        secret: webhook::read_secret(
+            args.webhook_secret_file
+                .as_deref()
+                .or(file.webhook_secret_file.as_deref()),
+        )
+        .map_err(Error::Usage)?,
+        ca_file: args
+            .webhook_ca_file
+            .clone()
+            .or_else(|| file.webhook_ca_file.clone()),
+        queue: args.webhook_queue,
+        timeout: webhook::TIMEOUT,
+    };
+    // A CA file is read now: a bad one is the operator's to fix before anything starts.
+    if let Some(ca) = &webhook.ca_file {
+        crate::support::tls_client_config(Some(ca), "--webhook-ca-file").map_err(Error::Usage)?;
+    }
     Ok(Outputs {
         http: http_serve(args, file)?,
         mqtt,
@@ -244,16 +298,16 @@ pub fn resolve(args: &Flags, file: &config::Outputs) -> Result<Outputs, Error> {
             .clone()
             .or_else(|| file.snapshots.clone())
             .map(|d| (d, Duration::from_secs_f64(every), args.snapshot_keep)),
+        webhooks,
+        webhook,
     })
 }
 
 impl Outputs {
     /// Starts the sinks asked for besides stdout and the metrics: the MQTT publisher (it
-    /// connects in the background) and the snapshot writer, counting into `metrics`.
-    pub fn start_sinks(
-        &mut self,
-        metrics: &Metrics,
-    ) -> Result<(Option<mqtt::Publisher>, Option<Arc<Snapshots>>), Error> {
+    /// connects in the background), the snapshot writer and the webhooks, counting into
+    /// `metrics`.
+    pub fn start_sinks(&mut self, metrics: &Metrics) -> Result<Started, Error> {
         let publisher = match &self.mqtt {
             Some((broker, prefix, queue)) => {
                 Some(mqtt::Publisher::start(broker, prefix, *queue).map_err(Error::Usage)?)
@@ -269,6 +323,17 @@ impl Outputs {
                 metrics.snapshots_dropped.clone(),
             ))
         });
-        Ok((publisher, snapshots))
+        let webhooks = if self.webhooks.is_empty() {
+            None
+        } else {
+            let w = Webhooks::start(&self.webhooks, &self.webhook).map_err(Error::Usage)?;
+            metrics.add_webhooks(None, &w);
+            Some(Arc::new(w))
+        };
+        Ok(Started {
+            mqtt: publisher,
+            snapshots,
+            webhooks,
+        })
     }
 }

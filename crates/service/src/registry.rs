@@ -15,7 +15,7 @@ use rtsp_worker::{
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{self, Camera};
 use crate::metrics::Metrics;
@@ -24,6 +24,7 @@ use crate::output;
 use crate::sink::{Sink, StreamSink};
 use crate::stdout::{Mode, Stdout};
 use crate::support::lock;
+use crate::webhook::{self, Webhooks};
 
 /// Why the registry refused an edit.
 #[derive(Debug)]
@@ -119,6 +120,8 @@ pub struct Settings {
     pub first_free: usize,
     /// `--allow-file-urls`: the config file may name local clips (a reload too).
     pub allow_file_urls: bool,
+    /// How the cameras' own webhooks are reached (signed, queued) — the process's settings.
+    pub webhook: webhook::Settings,
 }
 
 /// How a run ended.
@@ -174,6 +177,9 @@ pub struct Service {
     changed: Notify,
     /// Serialises adds, removes and reloads.
     edits: tokio::sync::Mutex<()>,
+    /// Cameras' own webhooks flushing after their camera ended; the end of the run waits
+    /// for them (each within its patience).
+    flushing: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -213,6 +219,7 @@ impl Service {
             live: AtomicUsize::new(0),
             changed: Notify::new(),
             edits: tokio::sync::Mutex::new(()),
+            flushing: Mutex::new(Vec::new()),
         })
     }
 
@@ -236,6 +243,14 @@ impl Service {
             .iter()
             .map(|(id, (_, o))| (id.clone(), *o))
             .collect()
+    }
+
+    /// A camera's own webhooks as shown (`scheme://host:port`).
+    pub fn webhooks(&self, id: &str) -> Vec<String> {
+        lock(&self.cameras)
+            .get(id)
+            .map(|(c, _)| c.webhooks.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
     }
 
     /// Connects a camera and starts consuming it.
@@ -277,12 +292,34 @@ impl Service {
         let token = camera.lease_token;
         let conn = self.manager.connect_stream(&camera.url, options).await?;
         let camera_id = camera.id.clone();
+        // The camera's own webhooks (TLS settings were checked at the start; a system
+        // without root certificates is the one way this fails, said once, never a refusal).
+        let own = if camera.webhooks.is_empty() {
+            None
+        } else {
+            match Webhooks::start(&camera.webhooks, &self.settings.webhook) {
+                Ok(w) => {
+                    self.metrics.add_webhooks(Some(&camera_id), &w);
+                    Some(Arc::new(w))
+                }
+                Err(e) => {
+                    warn!(stream = %camera_id, error = %e, "the camera's webhooks cannot be used");
+                    None
+                }
+            }
+        };
         lock(&self.cameras).insert(camera.id.clone(), (camera, origin));
         self.live.fetch_add(1, Ordering::SeqCst);
         let service = self.clone();
         let c = conn.clone();
         let task = tokio::spawn(async move {
-            let seen = service.consume(&c, token).await;
+            let seen = service.consume(&c, token, own.clone()).await;
+            if let Some(w) = own {
+                let flush = tokio::spawn(async move { w.close(webhook::PATIENCE).await });
+                let mut flushing = lock(&service.flushing);
+                flushing.retain(|f| !f.is_finished());
+                flushing.push(flush);
+            }
             service.live.fetch_sub(1, Ordering::SeqCst);
             service.changed.notify_waiters();
             seen
@@ -374,10 +411,19 @@ impl Service {
         Ok(report)
     }
 
-    /// One stream's output, until it ends: every sink is offered every event.
-    async fn consume(&self, conn: &StreamConnection, token: Option<u64>) -> Seen {
+    /// One stream's output, until it ends: every sink is offered every event (the camera's
+    /// own webhooks last).
+    async fn consume(
+        &self,
+        conn: &StreamConnection,
+        token: Option<u64>,
+        own: Option<Arc<Webhooks>>,
+    ) -> Seen {
         let mut seen = Seen::default();
-        let sinks = lock(&self.sinks).clone();
+        let mut sinks = lock(&self.sinks).clone();
+        if let Some(w) = own {
+            sinks.push(w);
+        }
         let mut outputs: Vec<Box<dyn StreamSink>> =
             sinks.iter().filter_map(|s| s.open(conn, token)).collect();
         while let Some(event) = conn.next_event().await {
@@ -429,6 +475,10 @@ impl Service {
         let sinks = std::mem::take(&mut *lock(&self.sinks));
         for s in &sinks {
             s.close().await;
+        }
+        let flushing = std::mem::take(&mut *lock(&self.flushing));
+        for f in flushing {
+            let _ = f.await;
         }
         let failed: Vec<String> = seen
             .iter()

@@ -559,3 +559,114 @@ pub(crate) fn balanced(stats: &Value) -> bool {
             a["results"].as_u64().unwrap_or(0) + dropped + a["in_pipeline"].as_u64().unwrap_or(0),
         )
 }
+
+/// A self-signed CA and a certificate for `localhost` / 127.0.0.1 signed by it (openssl).
+pub(crate) fn certificates(dir: &Path) {
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    };
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem",
+    );
+    sh(
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    sh(
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem",
+    );
+    // mosquitto started as root reads its files as its own user.
+    sh("chmod 644 server.key server.pem ca.pem");
+}
+
+/// The webhook receiver (`testkit/webhook_receiver.py`, Python's own HTTP server) on a
+/// loopback port, logging every request as a JSON line; killed when dropped.
+pub(crate) struct Receiver {
+    child: Child,
+    pub(crate) port: u16,
+    log: PathBuf,
+}
+
+impl Receiver {
+    /// `mode`: `ok`, `fail` (500) or `slow`; `tls`: the certificate and key to serve with.
+    pub(crate) fn start(
+        port: u16,
+        log: &Path,
+        secret: &Path,
+        mode: &str,
+        tls: Option<(&Path, &Path)>,
+    ) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/webhook_receiver.py");
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(script)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--mode",
+                mode,
+                "--delay",
+                "0.5",
+            ])
+            .arg("--log")
+            .arg(log)
+            .arg("--secret-file")
+            .arg(secret)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((cert, key)) = tls {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+        }
+        let child = cmd
+            .spawn()
+            .expect("start the webhook receiver (/usr/bin/python3)");
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "the webhook receiver did not listen on {port}"
+        );
+        Self {
+            child,
+            port,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Answers from now on as `mode` says (plain HTTP receivers only).
+    pub(crate) fn mode(&self, mode: &str) {
+        let answer = ureq::post(&format!("http://127.0.0.1:{}/_mode", self.port)).send(mode);
+        assert!(answer.is_ok(), "setting the receiver's mode: {answer:?}");
+    }
+
+    /// Every request so far, as logged.
+    pub(crate) fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

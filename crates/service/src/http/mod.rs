@@ -271,7 +271,7 @@ async fn stats(Ready(service): Ready) -> Response {
 }
 
 /// A stream as the API shows it: its statistics (URL redacted), where it came from, its
-/// zones and lines.
+/// zones, lines and own webhooks.
 #[derive(Serialize)]
 struct StreamView {
     #[serde(flatten)]
@@ -279,6 +279,8 @@ struct StreamView {
     origin: Option<Origin>,
     zones: Vec<String>,
     lines: Vec<String>,
+    /// The camera's own webhooks, as `scheme://host:port` (never their paths).
+    webhooks: Vec<String>,
 }
 
 fn view(service: &Service, stats: StreamStats, origins: &BTreeMap<String, Origin>) -> StreamView {
@@ -291,6 +293,7 @@ fn view(service: &Service, stats: StreamStats, origins: &BTreeMap<String, Origin
         origin: origins.get(&stats.id).copied(),
         zones: scene.zones.into_iter().map(|z| z.name).collect(),
         lines: scene.lines.into_iter().map(|l| l.name).collect(),
+        webhooks: service.webhooks(&stats.id),
         stats,
     }
 }
