@@ -91,6 +91,23 @@ pub enum Error {
     /// runtime.
     #[error("cannot start: {0}")]
     Spawn(String),
+    /// A model swap was refused: the new model detects other classes than the running one,
+    /// so the current tracks would mean nothing under it
+    /// ([`StreamConnectionManager::swap_model`](crate::StreamConnectionManager::swap_model)
+    /// with `restart_tracks` ends them instead).
+    #[error(
+        "the model {} detects other classes than the running one ({new} vs {running}): swap \
+         with restart_tracks to end the current tracks",
+        path.display()
+    )]
+    ModelClassesDiffer {
+        /// The new model.
+        path: PathBuf,
+        /// Classes of the running model.
+        running: usize,
+        /// Classes of the new one.
+        new: usize,
+    },
     /// A track snapshot that cannot be read or restored
     /// ([`TrackSnapshot::from_bytes`](crate::TrackSnapshot::from_bytes)).
     #[error("track snapshot: {0}")]
@@ -117,6 +134,7 @@ impl Error {
             Self::Shutdown => "shutdown",
             Self::Spawn(_) => "spawn",
             Self::BadTrackSnapshot(_) => "bad_track_snapshot",
+            Self::ModelClassesDiffer { .. } => "model_classes_differ",
         }
     }
 }

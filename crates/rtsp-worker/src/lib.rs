@@ -97,7 +97,7 @@ pub use crate::resume::TrackSnapshot;
 pub use crate::snapshot::Snapshot;
 pub use crate::stats::{
     Accounting, BatchTriggers, BatcherStats, DetectorStats, Drops, LatencySummary, ManagerStats,
-    StreamState, StreamStats,
+    ModelStats, StreamState, StreamStats,
 };
 pub use crate::stream::{ResultQueue, StreamConnection};
 pub use gpu_decode::Error as DecodeError;

@@ -19,7 +19,7 @@ use crate::pipeline::Pipeline;
 use crate::state::StreamCore;
 use crate::stream::StreamConnection;
 use crate::stream_thread::StreamThread;
-use crate::{Error, ManagerStats, StreamEvent, StreamOptions, StreamStats};
+use crate::{Error, ManagerStats, ModelStats, StreamEvent, StreamOptions, StreamStats};
 
 /// A thread of the facade's, with a signal that its work is done (it ends right after), so
 /// that async code can wait for it without a blocking join.
@@ -274,7 +274,7 @@ impl StreamConnectionManager {
             key,
             camera.handle(),
             settings,
-            pipeline.class_names.clone(),
+            pipeline.tag(),
             options.result_queue.unwrap_or(settings.result_queue),
             analyzer,
             options.first_track_id,
@@ -389,8 +389,43 @@ impl StreamConnectionManager {
             num_streams: streams.len(),
             batcher,
             detector,
+            model: pipeline.about(),
             streams,
         }
+    }
+
+    /// Swaps the model while the cameras run: the model at `path` is loaded and warmed
+    /// beside the running one (which goes on meanwhile), the next batch runs on it, batches
+    /// under way finish on the old one, which is then dropped. No frame is lost or counted
+    /// twice, and tracks go on. A model that detects other classes is refused unless
+    /// `restart_tracks`: every stream's tracks then end (in `ended_tracks`) at its first
+    /// frame of the new model. Anything that fails leaves the running model as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ModelNotFound`], [`Error::Model`] (not a detector, cannot run),
+    /// [`Error::ModelClassesDiffer`], [`Error::InvalidConfig`] for the benchmarks' stand-in
+    /// detector, [`Error::Shutdown`], or [`Error::Spawn`].
+    pub async fn swap_model(
+        &self,
+        path: impl Into<std::path::PathBuf>,
+        restart_tracks: bool,
+    ) -> Result<ModelStats, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::Shutdown);
+        }
+        let path = path.into();
+        let pipeline = self.inner.pipeline.clone();
+        // On a thread of its own, as at the start: ONNX Runtime's pool threads take its name.
+        let (tx, rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("rw-detector".into())
+            .spawn(move || {
+                let _ = tx.send(pipeline.swap(&path, restart_tracks));
+            })
+            .map_err(|e| Error::Spawn(e.to_string()))?;
+        rx.await
+            .map_err(|_| Error::Spawn("the model loader stopped".into()))?
     }
 
     /// The stream with this id.
@@ -405,9 +440,9 @@ impl StreamConnectionManager {
         self.inner.streams().keys().cloned().collect()
     }
 
-    /// The model's class names, by class id.
-    pub fn class_names(&self) -> &[String] {
-        &self.inner.pipeline.class_names
+    /// The running model's class names, by class id.
+    pub fn class_names(&self) -> Vec<String> {
+        self.inner.pipeline.tag().class_names.to_vec()
     }
 }
 

@@ -2,6 +2,7 @@
 //! (newest frame of each camera wins), and the inference threads that run each batch through
 //! the detector and hand every frame's outcome back to its stream.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -10,11 +11,11 @@ use batcher::{Config, DropReason, Dropped, OverflowPolicy, blocking};
 use gpu_decode::Frame;
 use infer_trt::yolo::Thresholds;
 use infer_trt::{Detection, Detector, DetectorOptions, ModelRepository, Provider};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Settings;
-use crate::state::{DropKind, FrameMeta, Outcome, StreamCore};
-use crate::stats::{BatchTriggers, BatcherStats, DetectorStats, Window};
+use crate::state::{DropKind, FrameMeta, ModelTag, Outcome, StreamCore};
+use crate::stats::{BatchTriggers, BatcherStats, DetectorStats, ModelStats, Window};
 use crate::{Device, Error};
 
 /// A decoded frame on its way to the detector.
@@ -32,13 +33,24 @@ struct DetectorCounters {
     times: Window,
 }
 
+/// The model the inference threads run: each batch takes the current one when it starts, so
+/// a swap happens between two batches and a batch under way finishes on the model it began
+/// with (which is dropped when the last such batch is done).
+struct Model {
+    det: Det,
+    tag: Arc<ModelTag>,
+    input_size: (usize, usize),
+    about: ModelStats,
+}
+
 /// The batcher, the detector and the inference threads, shared by every stream.
 pub(crate) struct Pipeline {
     batcher: blocking::Handle<u64, Item>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     counters: Arc<Mutex<DetectorCounters>>,
-    pub(crate) class_names: Arc<Vec<String>>,
-    pub(crate) input_size: (usize, usize),
+    current: Arc<Mutex<Arc<Model>>>,
+    /// One swap at a time.
+    swapping: Mutex<()>,
     pub(crate) settings: Settings,
 }
 
@@ -78,40 +90,27 @@ impl Pipeline {
     /// Loads the model and starts the batcher and the inference threads. Blocking (loading
     /// takes a while): call it off the async workers.
     pub(crate) fn start(settings: Settings) -> Result<Arc<Self>, Error> {
-        let (detector, class_names, input_size) = match settings.stand_in {
-            Some(cost) => (Det::StandIn(cost), vec!["person".to_owned()], (640, 640)),
-            None => {
-                let provider = provider(&settings)?;
-                if !settings.model.is_file() {
-                    return Err(Error::ModelNotFound {
-                        path: settings.model.clone(),
-                    });
-                }
-                let repo = Arc::new(
-                    ModelRepository::with_threads(settings.threads).with_provider(provider),
-                );
-                let info = repo
-                    .load_model("detector", &settings.model, settings.in_flight)
-                    .map_err(Error::Model)?;
-                let detector = Detector::new(
-                    repo,
-                    "detector",
-                    DetectorOptions {
-                        thresholds: Thresholds {
-                            confidence: settings.detector_threshold,
-                            ..Thresholds::default()
-                        },
-                    },
-                )
-                .map_err(Error::Model)?;
-                (
-                    Det::Model(detector),
-                    info.class_names.clone(),
-                    info.input_size,
-                )
-            }
+        let model = match settings.stand_in {
+            Some(cost) => Model {
+                det: Det::StandIn(cost),
+                tag: Arc::new(ModelTag {
+                    generation: 1,
+                    class_names: Arc::new(vec!["person".to_owned()]),
+                }),
+                input_size: (640, 640),
+                about: ModelStats {
+                    path: "stand-in".into(),
+                    sha256: String::new(),
+                    input_width: 640,
+                    input_height: 640,
+                    classes: 1,
+                    generation: 1,
+                    swaps: 0,
+                },
+            },
+            None => load(&settings, &settings.model, 1)?,
         };
-        let detector = Arc::new(detector);
+        let current = Arc::new(Mutex::new(Arc::new(model)));
         let config = Config::builder()
             .batch_size(settings.batch_size)
             .force_timeout(settings.force_timeout)
@@ -144,13 +143,13 @@ impl Pipeline {
         let mut threads = Vec::new();
         for i in 0..settings.in_flight {
             let batches = batches.clone();
-            let detector = detector.clone();
+            let current = current.clone();
             let counters = counters.clone();
             let device = settings.device;
             let max_batch = settings.batch_size;
             let t = std::thread::Builder::new()
                 .name(format!("rw-infer-{i}"))
-                .spawn(move || run_inference(&batches, &detector, &counters, device, max_batch))
+                .spawn(move || run_inference(&batches, &current, &counters, device, max_batch))
                 .map_err(|e| Error::Spawn(e.to_string()))?;
             threads.push(t);
         }
@@ -158,10 +157,68 @@ impl Pipeline {
             batcher,
             threads: Mutex::new(threads),
             counters,
-            class_names: Arc::new(class_names),
-            input_size,
+            current,
+            swapping: Mutex::new(()),
             settings,
         }))
+    }
+
+    fn model(&self) -> Arc<Model> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The current model's tag (for a new stream).
+    pub(crate) fn tag(&self) -> Arc<ModelTag> {
+        self.model().tag.clone()
+    }
+
+    /// The current model's input size (for a new decoder).
+    pub(crate) fn input_size(&self) -> (usize, usize) {
+        self.model().input_size
+    }
+
+    /// The current model, as the statistics show it.
+    pub(crate) fn about(&self) -> ModelStats {
+        self.model().about.clone()
+    }
+
+    /// Loads the model at `path` beside the running one, warms it with one picture, and
+    /// makes it the one the next batch runs. Blocking (loading takes a while). The running
+    /// model is untouched when anything fails. A model with other classes is refused unless
+    /// `restart_tracks`: every stream's tracks then end at its first frame of the new model.
+    pub(crate) fn swap(&self, path: &Path, restart_tracks: bool) -> Result<ModelStats, Error> {
+        let _one = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.model();
+        if matches!(old.det, Det::StandIn(_)) {
+            return Err(Error::InvalidConfig {
+                field: "model",
+                problem: "the benchmarks' stand-in detector has no model to swap".into(),
+            });
+        }
+        let mut new = load(&self.settings, path, old.tag.generation + 1)?;
+        let differ = new.tag.class_names != old.tag.class_names;
+        if differ && !restart_tracks {
+            return Err(Error::ModelClassesDiffer {
+                path: path.to_owned(),
+                running: old.tag.class_names.len(),
+                new: new.tag.class_names.len(),
+            });
+        }
+        new.about.swaps = old.about.swaps + 1;
+        let about = new.about.clone();
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
+        drop(old);
+        info!(
+            model = %path.display(),
+            generation = about.generation,
+            sha256 = %about.sha256,
+            tracks_restart = differ,
+            "model swapped"
+        );
+        Ok(about)
     }
 
     /// Offers a frame; a frame of the same stream still waiting is superseded (reported to
@@ -227,6 +284,84 @@ impl Drop for Pipeline {
     }
 }
 
+/// Loads, checks and warms the model at `path` (generation `generation`).
+fn load(settings: &Settings, path: &Path, generation: u64) -> Result<Model, Error> {
+    let provider = provider(settings)?;
+    if !path.is_file() {
+        return Err(Error::ModelNotFound {
+            path: path.to_owned(),
+        });
+    }
+    let sha256 = file_sha256(path).map_err(|_| Error::ModelNotFound {
+        path: path.to_owned(),
+    })?;
+    let repo = Arc::new(ModelRepository::with_threads(settings.threads).with_provider(provider));
+    let info = repo
+        .load_model("detector", path, settings.in_flight)
+        .map_err(Error::Model)?;
+    let detector = Detector::new(
+        repo,
+        "detector",
+        DetectorOptions {
+            thresholds: Thresholds {
+                confidence: settings.detector_threshold,
+                ..Thresholds::default()
+            },
+        },
+    )
+    .map_err(Error::Model)?;
+    // One picture through it, so that the first batch of the cameras does not pay for
+    // ONNX Runtime's first run (and a model that loads but cannot run is refused here).
+    let (w, h) = info.input_size;
+    let gray = vec![114u8; w * h * 3];
+    let image = gpu_decode::RgbImage::new(&gray, w, h, w * 3).map_err(|e| {
+        Error::Model(infer_trt::Error::BadBatch {
+            id: "detector".into(),
+            message: e.to_string(),
+        })
+    })?;
+    detector.detect_rgb(&[image]).map_err(Error::Model)?;
+    let class_names = Arc::new(info.class_names.clone());
+    Ok(Model {
+        det: Det::Model(detector),
+        tag: Arc::new(ModelTag {
+            generation,
+            class_names: class_names.clone(),
+        }),
+        input_size: info.input_size,
+        about: ModelStats {
+            path: path.display().to_string(),
+            sha256,
+            input_width: w,
+            input_height: h,
+            classes: class_names.len(),
+            generation,
+            swaps: 0,
+        },
+    })
+}
+
+/// The SHA-256 of a file, in hex: which model runs, whatever its name.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// The detector, or the benchmarks' fixed-cost stand-in.
 enum Det {
     Model(Detector),
@@ -259,19 +394,35 @@ impl Det {
 /// One inference thread: batches in, each frame's outcome to its stream.
 fn run_inference(
     batches: &blocking::Batches<u64, Item>,
-    detector: &Det,
+    current: &Mutex<Arc<Model>>,
     counters: &Mutex<DetectorCounters>,
     device: Device,
     max_batch: usize,
 ) {
     #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
-    let mut gpu = match detector {
-        Det::Model(d) => crate::gpu::GpuBatch::new(device, max_batch, d.info().input_size),
-        Det::StandIn(_) => None,
-    };
+    let mut gpu: Option<((usize, usize), Option<crate::gpu::GpuBatch>)> = None;
     #[cfg(not(all(feature = "nvdec", feature = "tensorrt")))]
     let _ = (device, max_batch);
     while let Some(mut batch) = batches.recv() {
+        // The model of this batch, whatever a swap does meanwhile.
+        let model = current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let detector = &model.det;
+        #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
+        if gpu
+            .as_ref()
+            .is_none_or(|(size, _)| *size != model.input_size)
+        {
+            // The GPU batch is shaped for the model's input: a swap to another size
+            // makes a new one.
+            let g = match detector {
+                Det::Model(d) => crate::gpu::GpuBatch::new(device, max_batch, d.info().input_size),
+                Det::StandIn(_) => None,
+            };
+            gpu = Some((model.input_size, g));
+        }
         let mut items = std::mem::take(&mut batch.items);
         let started = Instant::now();
         // Frames wait in the decoder's own format (CPU decoding defers its scaling): only
@@ -284,7 +435,7 @@ fn run_inference(
         }
         let frames: Vec<&Frame> = items.iter().map(|i| &i.value.frame).collect();
         #[cfg(all(feature = "nvdec", feature = "tensorrt"))]
-        let results = match (gpu.as_mut(), detector) {
+        let results = match (gpu.as_mut().and_then(|(_, g)| g.as_mut()), detector) {
             (Some(g), Det::Model(d)) if crate::gpu::all_on_device(&frames) => g.detect(d, &frames),
             _ => detector.detect_each(&frames),
         };
@@ -321,6 +472,7 @@ fn run_inference(
                         meta,
                         detections: dets.into_iter().map(|d| d.rescaled(from, to)).collect(),
                         picture,
+                        model: model.tag.clone(),
                     }
                 }
                 Err(e) => {

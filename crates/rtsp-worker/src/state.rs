@@ -40,6 +40,15 @@ pub(crate) struct FrameMeta {
     pub(crate) camera: (u32, u32),
 }
 
+/// Which model a frame was detected by, as its stream's tracking needs to know: the
+/// generation (1 for the model the manager was built with, then one more per swap) and its
+/// class names (tracks end at the switch to a model whose classes differ).
+#[derive(Debug)]
+pub(crate) struct ModelTag {
+    pub(crate) generation: u64,
+    pub(crate) class_names: Arc<Vec<String>>,
+}
+
 /// Why a frame that reached the batcher did not become a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DropKind {
@@ -57,6 +66,8 @@ pub(crate) enum Outcome {
         detections: Vec<Detection>,
         /// A copy of the frame, when the stream keeps snapshots and one is due.
         picture: Option<Arc<Picture>>,
+        /// The model that saw it.
+        model: Arc<ModelTag>,
     },
     /// The frame was dropped.
     Dropped(DropKind),
@@ -135,6 +146,8 @@ pub(crate) struct Inner {
     /// The first frame tracked in this connection (frame number, media time), to measure the
     /// frame rate from.
     pub(crate) rate_base: Option<(u64, Duration)>,
+    /// The model of the last frame tracked (its class names name the tracks).
+    pub(crate) model: Arc<ModelTag>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -159,7 +172,6 @@ pub(crate) struct StreamCore {
     pub(crate) outbox: Outbox,
     pub(crate) stopping: AtomicBool,
     pub(crate) state: watch::Sender<StreamState>,
-    pub(crate) class_names: Arc<Vec<String>>,
     pub(crate) confidence: f32,
     pub(crate) tracker_config: tracker::TrackerConfig,
     /// The zones and lines (for drawing; the analyzer has its own copy).
@@ -185,7 +197,7 @@ impl StreamCore {
         key: u64,
         camera: CameraHandle,
         settings: &Settings,
-        class_names: Arc<Vec<String>>,
+        model: Arc<ModelTag>,
         result_queue: usize,
         analyzer: Option<zones::Analyzer>,
         first_track_id: u64,
@@ -219,13 +231,13 @@ impl StreamCore {
                 resume: None,
                 last_tracked: None,
                 rate_base: None,
+                model,
                 analyzer,
             }),
             idle: Condvar::new(),
             outbox: Outbox::new(result_queue),
             stopping: AtomicBool::new(false),
             state: watch::channel(StreamState::Connecting).0,
-            class_names,
             confidence: settings.confidence,
             tracker_config: settings.tracker,
             scene,
@@ -334,10 +346,11 @@ impl StreamCore {
                     meta,
                     detections,
                     picture,
+                    model,
                 } => {
                     released_frames = true;
                     inner.counters.outstanding -= 1;
-                    let mut result = self.track(inner, &meta, &detections);
+                    let mut result = self.track(inner, &meta, &detections, &model);
                     if let Some(picture) = picture {
                         if self.keep_frames {
                             result.frame =
@@ -399,7 +412,14 @@ impl StreamCore {
         inner: &mut Inner,
         meta: &FrameMeta,
         detections: &[infer_trt::Detection],
+        model: &Arc<ModelTag>,
     ) -> TrackingResult {
+        // A frame of an older model than the last tracked (two batches under way across a
+        // swap) whose classes differ: its class ids mean other things now, so it is tracked
+        // without detections.
+        let stale = model.generation < inner.model.generation
+            && model.class_names != inner.model.class_names;
+        let detections = if stale { &[][..] } else { detections };
         let input: Vec<tracker::Detection> = detections
             .iter()
             .map(|d| tracker::Detection {
@@ -436,7 +456,18 @@ impl StreamCore {
         let mut reset_ended = Vec::new();
         if inner.size.is_some_and(|s| s != meta.camera) {
             inner.tracker = self.tracker_config.build();
-            reset_ended = inner.reported.restart(&self.class_names);
+            reset_ended = inner.reported.restart(&inner.model.class_names);
+        }
+        // A swapped model: tracks go on under one with the same classes; under one with
+        // other classes they end here, named as the old model named them, and new ids follow.
+        if model.generation > inner.model.generation {
+            if model.class_names != inner.model.class_names {
+                inner.tracker = self.tracker_config.build();
+                let ended = inner.reported.restart(&inner.model.class_names);
+                reset_ended.extend(ended);
+                info!(stream = %self.id, generation = model.generation, "a model with other classes: tracks restarted");
+            }
+            inner.model = model.clone();
         }
         inner.size = Some(meta.camera);
         // Frame numbers only grow: the decode stage drops frames that come out of order. Were
@@ -453,7 +484,9 @@ impl StreamCore {
             tracks: mut tracked_objects,
             unclipped,
             ended,
-        } = inner.reported.show(&update, meta.camera, &self.class_names);
+        } = inner
+            .reported
+            .show(&update, meta.camera, &inner.model.class_names);
         let mut ended_tracks = reset_ended;
         ended_tracks.extend(ended);
         let (mut zone_counts, mut line_counts, mut zone_events) = Default::default();

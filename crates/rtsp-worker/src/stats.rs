@@ -219,8 +219,29 @@ pub struct ManagerStats {
     pub batcher: BatcherStats,
     /// The detector.
     pub detector: DetectorStats,
+    /// The model it runs.
+    pub model: ModelStats,
     /// Every stream, by id.
     pub streams: BTreeMap<String, StreamStats>,
+}
+
+/// The model the detector runs now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelStats {
+    /// Its file, as given.
+    pub path: String,
+    /// The SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Its input, pixels.
+    pub input_width: usize,
+    /// Its input, pixels.
+    pub input_height: usize,
+    /// How many classes it detects.
+    pub classes: usize,
+    /// 1 for the model the manager started with, one more per swap.
+    pub generation: u64,
+    /// Swaps done since the start.
+    pub swaps: u64,
 }
 
 /// A window of the last `N` durations.

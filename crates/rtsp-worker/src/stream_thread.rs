@@ -427,7 +427,7 @@ impl StreamThread {
         }
         let size = Letterbox::new(
             (camera.0 as usize, camera.1 as usize),
-            self.pipeline.input_size,
+            self.pipeline.input_size(),
         )
         .map_err(wrap)?
         .resized;

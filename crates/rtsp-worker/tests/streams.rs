@@ -639,3 +639,124 @@ async fn tracks_go_on_in_a_new_connection_from_a_snapshot() {
         .collect();
     assert!(reused.is_empty(), "ended ids came back: {reused:?}");
 }
+
+/// A copy of the default model whose first class is called `walker`: the same network, other
+/// class names (the metadata's `'person'` rewritten in place, same length).
+fn model_with_other_classes() -> std::path::PathBuf {
+    let mut bytes = std::fs::read(rtsp_worker::default_model_path()).unwrap();
+    let (from, to) = (b"0: 'person'", b"0: 'walker'");
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the model's names metadata");
+    bytes[at..at + from.len()].copy_from_slice(to);
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("walkers.onnx");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_is_swapped_while_a_camera_runs_and_tracks_go_on() {
+    let _heavy = one_at_a_time().await;
+    let server = Server::start_with(&[pedestrians()], &["--shared"], None);
+    let manager = builder().build().await.unwrap();
+    let conn = manager
+        .connect_stream(&server.url("/people"), StreamOptions::new().id("people"))
+        .await
+        .unwrap();
+    let a = collect(&conn, 8 * SECS).await;
+    let first = manager.get_stats().model;
+    assert_eq!((first.generation, first.swaps), (1, 0));
+    assert_eq!(first.sha256.len(), 64);
+
+    // Another input size, the same classes: tracks go on.
+    let wide = manager
+        .swap_model(rtsp_worker::wide_model_path(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            wide.generation,
+            wide.swaps,
+            wide.input_width,
+            wide.input_height
+        ),
+        (2, 1, 640, 384)
+    );
+    assert_ne!(wide.sha256, first.sha256);
+    let b = collect(&conn, 8 * SECS).await;
+
+    // What fails changes nothing and says why.
+    let missing = manager.swap_model("/nonexistent/model.onnx", false).await;
+    assert!(
+        matches!(missing, Err(rtsp_worker::Error::ModelNotFound { .. })),
+        "{missing:?}"
+    );
+    let walkers = model_with_other_classes();
+    let other = manager.swap_model(&walkers, false).await;
+    assert!(
+        matches!(other, Err(rtsp_worker::Error::ModelClassesDiffer { .. })),
+        "{other:?}"
+    );
+    assert_eq!(manager.get_stats().model, wide);
+    assert_eq!(manager.class_names()[0], "person");
+
+    // Other classes, tracks may restart: they end, and new ones are walkers.
+    let restarted = manager.swap_model(&walkers, true).await.unwrap();
+    assert_eq!(restarted.generation, 3);
+    assert_eq!(manager.class_names()[0], "walker");
+    let c = collect(&conn, 8 * SECS).await;
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+    let people = &stats.streams["people"].accounting;
+    assert_eq!(people.dropped.inference_failed, 0, "{people:?}");
+
+    let (ra, rb, rc) = (results(&a), results(&b), results(&c));
+    let near_seam = person_ids(&ra[ra.len().saturating_sub(10)..]);
+    assert!(
+        !person_ids(&rb).is_disjoint(&near_seam),
+        "no id went on across the swap: near it {near_seam:?}, after {:?}",
+        person_ids(&rb)
+    );
+    let before: std::collections::BTreeSet<u64> = ra
+        .iter()
+        .chain(&rb)
+        .flat_map(|r| &r.tracked_objects)
+        .map(|t| t.track_id)
+        .collect();
+    let ended: std::collections::BTreeSet<u64> = rc
+        .iter()
+        .flat_map(|r| &r.ended_tracks)
+        .map(|t| t.track_id)
+        .collect();
+    let live_at_swap: std::collections::BTreeSet<u64> = rb
+        .last()
+        .unwrap()
+        .tracked_objects
+        .iter()
+        .map(|t| t.track_id)
+        .collect();
+    assert!(
+        live_at_swap.is_subset(&ended),
+        "the tracks live at the swap end: {live_at_swap:?}, ended {ended:?}"
+    );
+    let last = &rc[rc.len() - 5..];
+    let walker_ids: Vec<u64> = last
+        .iter()
+        .flat_map(|r| &r.tracked_objects)
+        .filter(|t| {
+            assert_ne!(t.class_name, "person", "{t:?}");
+            t.class_id == 0
+        })
+        .map(|t| {
+            assert_eq!(t.class_name, "walker", "{t:?}");
+            t.track_id
+        })
+        .collect();
+    assert!(!walker_ids.is_empty(), "the walkers model found no one");
+    let max_before = before.iter().max().copied().unwrap_or(0);
+    assert!(
+        walker_ids.iter().all(|id| *id > max_before),
+        "new tracks take new ids: {walker_ids:?} after {max_before}"
+    );
+}
