@@ -87,6 +87,8 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         first_free: 0,
         allow_file_urls: false,
         webhook: service::webhook::Settings::default(),
+        model_dir: None,
+        file_model: None,
     };
     let service = Service::new(manager.clone(), settings, metrics, None);
     let _ = state.service.set(service.clone());

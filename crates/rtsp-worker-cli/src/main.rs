@@ -230,6 +230,12 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         first_free: first_file_camera,
         allow_file_urls: args.allow_file_urls,
         webhook: out.webhook.clone(),
+        model_dir: engine::model_dir(&args.engine, &file.engine)?,
+        file_model: args
+            .engine
+            .model
+            .is_none()
+            .then(|| file.engine.model.clone()),
     };
     let started = out.start_sinks(&metrics)?;
     let service = Service::new(manager.clone(), settings, metrics, started.mqtt);

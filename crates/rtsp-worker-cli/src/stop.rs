@@ -1,5 +1,5 @@
 //! When a run stops, and how it ends: signals (Ctrl-C and SIGTERM drain, a second Ctrl-C
-//! quits at once, SIGHUP reloads the cameras file and goes on), the duration, every stream
+//! quits at once, SIGHUP reloads the cameras file, and its model, and goes on), the duration, every stream
 //! ended, stdout gone; then the service's final accounting on stderr.
 
 use std::sync::Arc;
@@ -22,10 +22,18 @@ pub(crate) async fn wait(service: &Arc<Service>, duration: Option<Duration>) -> 
         loop {
             hangup().await;
             match service.reload().await {
-                Ok(r) => eprintln!(
-                    "rtsp-worker: reloaded: added {:?}, removed {:?}, failed {:?}",
-                    r.added, r.removed, r.failed
-                ),
+                Ok(r) => {
+                    eprintln!(
+                        "rtsp-worker: reloaded: added {:?}, removed {:?}, failed {:?}",
+                        r.added, r.removed, r.failed
+                    );
+                    if let Some(m) = &r.model {
+                        eprintln!(
+                            "rtsp-worker: model swapped to {} ({}x{}, sha256 {}, generation {})",
+                            m.path, m.input_width, m.input_height, m.sha256, m.generation
+                        );
+                    }
+                }
                 Err(e) => eprintln!("rtsp-worker: reload refused, nothing changed: {e}"),
             }
         }

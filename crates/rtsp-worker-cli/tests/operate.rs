@@ -1020,3 +1020,132 @@ fn webhooks_deliver_every_event_in_order_through_errors_slowness_and_an_outage()
     assert_eq!(crossed, [json!("in"), json!("out")], "{da:?}");
     drop((a, b, server));
 }
+
+#[test]
+fn the_model_is_swapped_over_the_api_and_by_a_reload_while_results_flow() {
+    let _turn = turn();
+    let dir = scratch("model-swap");
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(rtsp_worker::wide_model_path(), models.join("wide.onnx")).unwrap();
+    // The same network, other class names: refused unless the tracks may restart.
+    let mut bytes = std::fs::read(rtsp_worker::default_model_path()).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"0: 'person'").unwrap();
+    bytes[at..at + 11].copy_from_slice(b"0: 'walker'");
+    std::fs::write(models.join("walkers.onnx"), bytes).unwrap();
+    std::fs::write(dir.join("secret.txt"), "not a model").unwrap();
+    let server = support::people_server();
+    let config = dir.join("cameras.toml");
+    let camera = format!(
+        "[[stream]]\nid = \"walk\"\nurl = \"rtsp://127.0.0.1:{}/people\"\n",
+        server.port
+    );
+    std::fs::write(&config, &camera).unwrap();
+    let http = free_port();
+    let worker = Worker::start(
+        &[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--model-dir",
+            models.to_str().unwrap(),
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--no-json",
+            "--status-every",
+            "1",
+        ],
+        &[],
+    );
+    let api = Api::new(http);
+    assert!(
+        wait_until(Duration::from_secs(30), || api.results("walk") > 0),
+        "{}",
+        worker.stderr()
+    );
+    let model = |api: &Api| json(&api.get("/api/v1/model").1);
+    let first = model(&api);
+    assert_eq!(
+        (first["generation"].as_u64(), first["input_width"].as_u64()),
+        (Some(1), Some(640))
+    );
+
+    // Swapped over the API: loaded beside the running one, results go on.
+    let before = api.results("walk");
+    let swapped = api.post("/api/v1/model", r#"{"path": "wide.onnx"}"#);
+    assert_eq!(swapped.0, 200, "{swapped:?}");
+    let swapped = json(&swapped.1);
+    assert_eq!(
+        (
+            swapped["generation"].as_u64(),
+            swapped["input_height"].as_u64()
+        ),
+        (Some(2), Some(384))
+    );
+    let (text, scrape) = api.metrics();
+    assert_eq!(
+        sample(
+            &scrape,
+            "rtsp_worker_model_info",
+            &[("file", "wide.onnx"), ("input", "640x384")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains(models.to_str().unwrap()),
+        "metrics show the folder"
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || api.results("walk") > before + 5),
+        "results stopped after the swap"
+    );
+    // What is refused changes nothing and says why.
+    for (body, status, kind) in [
+        (r#"{"path": "../secret.txt"}"#, 400, "bad_request"),
+        (r#"{"path": "/etc/passwd"}"#, 400, "bad_request"),
+        (r#"{"path": "missing.onnx"}"#, 404, "model_not_found"),
+        (r#"{"path": "walkers.onnx"}"#, 409, "model_classes_differ"),
+        (r#"{"model": "wide.onnx"}"#, 400, "bad_request"),
+    ] {
+        let answer = refused(api.post("/api/v1/model", body), status, body);
+        assert_eq!(answer["kind"], kind, "{body}: {answer}");
+    }
+    assert_eq!(model(&api), swapped);
+
+    // A reload with another [engine] model swaps to it.
+    std::fs::write(
+        &config,
+        format!(
+            "[engine]\nmodel = \"{}\"\n{camera}",
+            rtsp_worker::default_model_path().display()
+        ),
+    )
+    .unwrap();
+    worker.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(30), || model(&api)["generation"] == 3),
+        "{}",
+        worker.stderr()
+    );
+    assert_eq!(model(&api)["input_height"], 640);
+    assert!(
+        wait_until(Duration::from_secs(10), || worker
+            .stderr()
+            .contains("(swap 2)")),
+        "the status line counts swaps: {}",
+        worker.stderr()
+    );
+    let (code, _, stderr) = worker.finish(true, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("model swapped to"), "{stderr}");
+    // Every frame accounted for, none failed in the detector across the swaps.
+    let walk = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("walk "))
+        .unwrap();
+    assert!(walk.ends_with("yes"), "not balanced: {walk}");
+    assert_eq!(walk.split_whitespace().nth(9), Some("0"), "{walk}");
+    drop(server);
+}

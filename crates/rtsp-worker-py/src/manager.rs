@@ -130,6 +130,7 @@ impl Manager {
             manager.set_item("batches_in_flight", s.batches_in_flight)?;
             model.set_item("batcher", crate::to_python(py, &s.batcher)?)?;
             model.set_item("detector", crate::to_python(py, &s.detector)?)?;
+            model.set_item("model", crate::to_python(py, &s.model)?)?;
             let shared = lock(&self.streams).clone();
             for (id, st) in &s.streams {
                 let d = crate::stream::stats_dict(py, st, shared.get(id).map(|s| &**s))?;
@@ -474,6 +475,33 @@ impl Manager {
         )
     }
 
+    /// Swaps the model while the cameras run: `path` is loaded and warmed beside the
+    /// running model, the next batch runs on it; no frame is lost and tracks go on. A model
+    /// with other classes is refused unless `restart_tracks` (the tracks then end). Returns
+    /// the model now running (`path`, `sha256`, `input_width`, `input_height`, `classes`,
+    /// `generation`, `swaps`); on failure the running model stays.
+    #[pyo3(signature = (path, restart_tracks = false))]
+    fn swap_model<'py>(
+        &self,
+        py: Python<'py>,
+        path: std::path::PathBuf,
+        restart_tracks: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let engine = self.engine()?;
+        // Detached: a cancelled `await` does not stop a swap half-way (it finishes or fails
+        // as a whole either way).
+        awaitable(
+            py,
+            crate::bridge::detached(async move {
+                engine
+                    .swap_model(path, restart_tracks)
+                    .await
+                    .map(Model)
+                    .map_err(|e| py_err(&e))
+            }),
+        )
+    }
+
     /// Disconnects every stream.
     fn disconnect_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let engine = self.engine()?;
@@ -538,7 +566,7 @@ impl Manager {
     /// The model's class names, by class id.
     #[getter]
     fn class_names(&self) -> PyResult<Vec<String>> {
-        Ok(self.engine()?.class_names().to_vec())
+        Ok(self.engine()?.class_names())
     }
 
     #[getter]
@@ -576,6 +604,19 @@ impl<'py> IntoPyObject<'py> for Final {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         crate::stream::stats_dict(py, &self.stats, self.shared.as_deref())
+    }
+}
+
+/// The running model as a dict.
+struct Model(rtsp_worker::ModelStats);
+
+impl<'py> IntoPyObject<'py> for Model {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::to_python(py, &self.0)
     }
 }
 

@@ -328,6 +328,31 @@ def test_a_track_snapshot_carries_the_ids_into_a_new_connection(server):
     assert shown and ids, "tracks before and after"
 
 
+def test_the_model_is_swapped_while_a_stream_runs(server):
+    async def main():
+        m = await started()
+        c = await m.connect_stream(server.url("/camera1"), stream_id="cam")
+        for _ in range(3):
+            await c.result_queue.get()
+        first = m.get_stats()["model_controller"]["model"]
+        wide = await m.swap_model(os.environ["RTSP_WORKER_MODEL_WIDE"])
+        after = [await c.result_queue.get() for _ in range(3)]
+        with pytest.raises(rtsp_worker.RtspWorkerError) as missing:
+            await m.swap_model("/nonexistent/model.onnx")
+        stats = await m.shutdown()
+        return first, wide, after, missing.value, stats
+
+    first, wide, after, missing, stats = asyncio.run(main())
+    assert (first["generation"], first["swaps"]) == (1, 0)
+    assert (wide["generation"], wide["swaps"], wide["input_height"]) == (2, 1, 384)
+    assert wide["sha256"] != first["sha256"] and len(wide["sha256"]) == 64
+    assert len(after) == 3
+    assert missing.kind == "model_not_found"
+    assert stats["model_controller"]["model"] == wide
+    acc = stats["connections"]["cam"]["accounting"]
+    assert balanced(acc) and acc["dropped"]["inference_failed"] == 0, acc
+
+
 def test_iterators_and_queue_end_with_the_stream(server):
     async def main():
         m = await started()

@@ -131,6 +131,8 @@ pub struct Engine {
     pub batch_size: Option<usize>,
     pub detect_fps: Option<f64>,
     pub wide_input: Option<bool>,
+    /// The folder whose models the HTTP API may swap to (`--model-dir`).
+    pub model_dir: Option<PathBuf>,
 }
 
 /// Outputs a file may turn on. `Debug` redacts the MQTT URL, which may hold a password.

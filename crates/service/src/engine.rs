@@ -66,6 +66,10 @@ pub struct Flags {
     /// resolution) [default: the square 640x640 model]
     #[arg(long)]
     pub wide_input: bool,
+    /// A folder of models the HTTP API may swap to while the cameras run (POST
+    /// /api/v1/model with a file name in it); without it the API cannot swap models
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
     /// Benchmarks only: no model; each batch takes this many milliseconds and every frame
     /// gets one fixed box (measures everything around the detector)
     #[arg(long, value_name = "MS", hide = true)]
@@ -156,4 +160,16 @@ pub async fn manager(
         }
         _ => Error::unexpected(e.to_string()),
     })
+}
+
+/// `--model-dir` (else the file's `model_dir`), checked to be a folder.
+pub fn model_dir(args: &Flags, file: &config::Engine) -> Result<Option<PathBuf>, Error> {
+    match args.model_dir.as_ref().or(file.model_dir.as_ref()) {
+        Some(dir) if dir.is_dir() => Ok(Some(dir.clone())),
+        Some(dir) => Err(Error::usage(format!(
+            "--model-dir {}: not a folder",
+            dir.display()
+        ))),
+        None => Ok(None),
+    }
 }

@@ -295,6 +295,31 @@ impl Metrics {
             Unit::Seconds,
             batch_time,
         );
+        // Which model runs: its file name (never the folder), hash and input size.
+        let model = gauges();
+        let name = std::path::Path::new(&s.model.path)
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        model
+            .get_or_create(&vec![
+                ("file".into(), name),
+                ("sha256".into(), s.model.sha256.clone()),
+                (
+                    "input".into(),
+                    format!("{}x{}", s.model.input_width, s.model.input_height),
+                ),
+            ])
+            .set(1.0);
+        r.register(
+            "model_info",
+            "The model the detector runs (1): its file name, SHA-256 and input size",
+            model,
+        );
+        r.register(
+            "model_swaps",
+            "Models swapped in while the cameras ran",
+            counter(s.model.swaps),
+        );
         if let Some(m) = &self.mqtt {
             let messages = counters();
             for (outcome, n) in [

@@ -103,9 +103,25 @@ pub fn status_line(s: &ManagerStats) -> String {
     } else {
         format!(" | decoding: {}", partial.join(", "))
     };
+    // Which model runs: its file name, the start of its hash, and how many swaps so far.
+    let name = std::path::Path::new(&s.model.path).file_name().map_or_else(
+        || s.model.path.clone(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let model = format!(
+        "{name} {}x{} {}{}",
+        s.model.input_width,
+        s.model.input_height,
+        s.model.sha256.get(..8).unwrap_or(""),
+        if s.model.swaps > 0 {
+            format!(" (swap {})", s.model.swaps)
+        } else {
+            String::new()
+        }
+    );
     format!(
         "status: {up}/{} streams up | fps in {fps_in:.1} out {fps_out:.1} | batch fill {:.2} | \
-         detector p50 {:.0} ms | latency p99 {p99:.0} ms{decoding} | dropped: {}",
+         detector p50 {:.0} ms | model {model} | latency p99 {p99:.0} ms{decoding} | dropped: {}",
         s.streams.len(),
         s.batcher.mean_fill,
         s.detector.batch_ms.p50,

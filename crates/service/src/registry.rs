@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use rtsp_worker::{
-    EndReason, Error, StreamConnection, StreamConnectionManager, StreamEvent, StreamOptions,
-    StreamStats, TrackState, Transport,
+    EndReason, Error, ModelStats, StreamConnection, StreamConnectionManager, StreamEvent,
+    StreamOptions, StreamStats, TrackState, Transport,
 };
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -122,6 +122,51 @@ pub struct Settings {
     pub allow_file_urls: bool,
     /// How the cameras' own webhooks are reached (signed, queued) — the process's settings.
     pub webhook: webhook::Settings,
+    /// `--model-dir`: the folder whose models the HTTP API may swap to, by file name.
+    pub model_dir: Option<PathBuf>,
+    /// When the config file names the model (the command line did not): the `[engine] model`
+    /// the run started with, which a reload compares with the file's.
+    pub file_model: Option<Option<PathBuf>>,
+}
+
+/// Why a model swap was refused.
+#[derive(Debug)]
+pub enum SwapError {
+    /// No `--model-dir`: the API may not swap models.
+    Disabled,
+    /// Not a plain `NAME.onnx` file name.
+    BadName,
+    /// Another swap is under way.
+    Busy,
+    /// The facade refused it (not found, not a detector, other classes, …).
+    Failed(Error),
+}
+
+impl std::fmt::Display for SwapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Disabled => f.write_str(
+                "model swaps over the API need the operator's --model-dir (the folder of the \
+                 models that may be swapped to)",
+            ),
+            Self::BadName => f.write_str(
+                "path must be the file name of a model in --model-dir: NAME.onnx, without \
+                 folders",
+            ),
+            Self::Busy => f.write_str("another model swap is under way"),
+            Self::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A model's file name as the API may give it: `NAME.onnx`, no folder, no hidden file.
+pub fn is_model_name(name: &str) -> bool {
+    (6..=128).contains(&name.len())
+        && name.ends_with(".onnx")
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// How a run ended.
@@ -158,6 +203,8 @@ pub struct Reload {
     pub removed: Vec<String>,
     pub unchanged: Vec<String>,
     pub failed: Vec<String>,
+    /// The model swapped to, when the file's `[engine] model` changed.
+    pub model: Option<ModelStats>,
 }
 
 /// The service.
@@ -180,6 +227,10 @@ pub struct Service {
     /// Cameras' own webhooks flushing after their camera ended; the end of the run waits
     /// for them (each within its patience).
     flushing: Mutex<Vec<JoinHandle<()>>>,
+    /// One model swap at a time.
+    swapping: tokio::sync::Mutex<()>,
+    /// The config file's `[engine] model` as last applied (when the file names the model).
+    file_model: Mutex<Option<PathBuf>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -198,6 +249,7 @@ impl Service {
         mqtt: Option<Publisher>,
     ) -> Arc<Self> {
         metrics.mqtt = mqtt.as_ref().map(|m| m.stats.clone());
+        let settings_file_model = settings.file_model.clone().flatten();
         let stdout = Arc::new(Stdout::start(
             settings.mode,
             metrics.stdout_lines_dropped.clone(),
@@ -220,6 +272,8 @@ impl Service {
             changed: Notify::new(),
             edits: tokio::sync::Mutex::new(()),
             flushing: Mutex::new(Vec::new()),
+            swapping: tokio::sync::Mutex::new(()),
+            file_model: Mutex::new(settings_file_model),
         })
     }
 
@@ -243,6 +297,38 @@ impl Service {
             .iter()
             .map(|(id, (_, o))| (id.clone(), *o))
             .collect()
+    }
+
+    /// Swaps the model for `path` (the operator's: the command line, the config file).
+    pub async fn swap_model(
+        &self,
+        path: PathBuf,
+        restart_tracks: bool,
+    ) -> Result<ModelStats, SwapError> {
+        let Ok(_one) = self.swapping.try_lock() else {
+            return Err(SwapError::Busy);
+        };
+        self.manager
+            .swap_model(path, restart_tracks)
+            .await
+            .map_err(SwapError::Failed)
+    }
+
+    /// Swaps the model for the file `name` in `--model-dir` (an API caller's).
+    pub async fn swap_model_named(
+        &self,
+        name: &str,
+        restart_tracks: bool,
+    ) -> Result<ModelStats, SwapError> {
+        let dir = self
+            .settings
+            .model_dir
+            .as_ref()
+            .ok_or(SwapError::Disabled)?;
+        if !is_model_name(name) {
+            return Err(SwapError::BadName);
+        }
+        self.swap_model(dir.join(name), restart_tracks).await
     }
 
     /// A camera's own webhooks as shown (`scheme://host:port`).
@@ -399,6 +485,28 @@ impl Service {
                     Ok(_) => report.added.push(id),
                     Err(e) => report.failed.push(e.to_string()),
                 },
+            }
+        }
+        // The model, when the file names it and it changed (flags win: a model named on the
+        // command line stays).
+        if self.settings.file_model.is_some() {
+            let wanted = file.engine.model.clone();
+            let applied = lock(&self.file_model).clone();
+            if wanted != applied {
+                match wanted {
+                    Some(path) => match self.swap_model(path.clone(), false).await {
+                        Ok(stats) => {
+                            *lock(&self.file_model) = Some(path);
+                            report.model = Some(stats);
+                        }
+                        Err(e) => report.failed.push(format!("[engine] model: {e}")),
+                    },
+                    None => report.failed.push(
+                        "[engine] model was removed: the running model stays (a restart takes \
+                         the default)"
+                            .into(),
+                    ),
+                }
             }
         }
         info!(

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use rtsp_worker::Error;
 use serde_json::json;
 
-use crate::registry::RegistryError;
+use crate::registry::{RegistryError, SwapError};
 
 /// An error answer: a status and `{"error": message, "kind": kind}`.
 #[derive(Debug)]
@@ -37,7 +37,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match e {
             Error::DuplicateStream(_) | Error::TooManyStreams(_) => StatusCode::CONFLICT,
-            Error::UnknownStream(_) => StatusCode::NOT_FOUND,
+            Error::UnknownStream(_) | Error::ModelNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::ModelClassesDiffer { .. } => StatusCode::CONFLICT,
+            Error::Model(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Camera { .. }
             | Error::InvalidConfig { .. }
             | Error::InvalidStreamId(_)
@@ -59,6 +61,23 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
             }
             _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
+        }
+    }
+}
+
+impl From<SwapError> for ApiError {
+    fn from(e: SwapError) -> Self {
+        match e {
+            SwapError::Disabled => {
+                ApiError::new(StatusCode::FORBIDDEN, "model_swap_disabled", e.to_string())
+            }
+            SwapError::BadName => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
+            SwapError::Busy => {
+                ApiError::new(StatusCode::CONFLICT, "swap_in_progress", e.to_string())
+            }
+            SwapError::Failed(e) => e.into(),
         }
     }
 }

@@ -92,6 +92,7 @@ fn router(state: Shared, access: Arc<Access>) -> Router {
         .route("/api/v1/streams/{id}", get(one).delete(remove))
         .route("/api/v1/streams/{id}/snapshot.jpg", get(snapshot))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/model", get(model).post(swap_model))
         .route_layer(axum::middleware::from_fn(guard::json_only))
         .layer(
             ServiceBuilder::new()
@@ -393,6 +394,33 @@ async fn snapshot(Ready(service): Ready, Path(id): Path<String>) -> Answer {
             "no processed frame yet (snapshots need CPU-decoded frames)",
         )),
     }
+}
+
+async fn model(Ready(service): Ready) -> Response {
+    axum::Json(service.manager.get_stats().model).into_response()
+}
+
+/// `POST /api/v1/model`: `{"path": "NAME.onnx", "restart_tracks": false}`, a file in the
+/// operator's `--model-dir` named by its file name only (a caller never names a path).
+async fn swap_model(Ready(service): Ready, body: Bytes) -> Answer {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Swap {
+        path: String,
+        #[serde(default)]
+        restart_tracks: bool,
+    }
+    let swap: Swap = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body must be {{\"path\": \"NAME.onnx\", \"restart_tracks\": false}}: {e}"),
+        )
+    })?;
+    let stats = service
+        .swap_model_named(&swap.path, swap.restart_tracks)
+        .await?;
+    Ok(axum::Json(stats).into_response())
 }
 
 async fn reload(Ready(service): Ready) -> Answer {
