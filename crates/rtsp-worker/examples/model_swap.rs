@@ -200,10 +200,15 @@ async fn main() {
 
     // Swaps in a row, then the memory once things settle.
     let started = Instant::now();
+    let mut along = Vec::new();
     for i in 0..leak {
         let path = if i % 2 == 0 { &wide } else { &square };
         manager.swap_model(path, false).await.expect("swap");
+        if (i + 1) % 25 == 0 {
+            along.push(format!("{}: {:.0} MB", i + 1, rss().0));
+        }
     }
+    eprintln!("RSS along the swaps in a row: {}", along.join(", "));
     let row = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (after, hwm) = rss();
@@ -217,9 +222,10 @@ async fn main() {
     let results: u64 = stats.streams.values().map(|s| s.accounting.results).sum();
     println!(
         "{leak} swaps in a row in {row:.0} s: RSS {after:.0} MB after (baseline {base_rss:.0} MB, \
-         {:+.0} MB; peak {hwm:.0} MB); model generation {}; {results} results, accounting \
-         balanced: {balanced}, inference_failed: {failed}",
+         {:+.0} MB; peak {hwm:.0} MB; along the way {}); model generation {}; {results} \
+         results, accounting balanced: {balanced}, inference_failed: {failed}",
         after - base_rss,
+        along.join(", "),
         stats.model.generation,
     );
 }
