@@ -638,7 +638,7 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
         inputs.clone(),
     ));
     tokio::spawn(camera_ops(
-        service,
+        service.clone(),
         registry,
         b.tracks.clone(),
         j.key.clone(),
@@ -647,6 +647,7 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
     ));
     let controller = tokio::spawn(control(
         fleet.clone(),
+        service,
         b,
         inputs,
         inputs_rx,
@@ -919,8 +920,13 @@ async fn camera_op(
 }
 
 /// The controller: feeds the rules, carries out their actions, every tick.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, in join, that names each"
+)]
 async fn control(
     fleet: Arc<Fleet>,
+    service: Arc<Service>,
     b: Buckets,
     inputs: mpsc::Sender<Input>,
     mut rx: mpsc::Receiver<Input>,
@@ -1062,7 +1068,22 @@ async fn control(
                 }
                 Action::Release { camera, revision } => {
                     let store = b.leases.clone();
+                    // The final snapshot first, under the lease still held: the next owner
+                    // claims only once the lease is gone, and starts from this state rather
+                    // than the last periodic one (up to a second older).
+                    let last = service
+                        .manager
+                        .stream(&camera)
+                        .and_then(|c| c.track_snapshot())
+                        .zip(service.lease_token(&camera));
+                    let tracks = b.tracks.clone();
                     releases.spawn(async move {
+                        if let Some((snapshot, token)) = last {
+                            let write = write_snapshot(&tracks, &camera, token, &snapshot);
+                            if let Ok(Err(e)) = tokio::time::timeout(renew_timeout, write).await {
+                                debug!(camera, error = %e, "final track snapshot not written");
+                            }
+                        }
                         let _ = tokio::time::timeout(
                             renew_timeout,
                             store.delete_expect_revision(&camera, Some(revision)),

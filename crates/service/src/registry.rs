@@ -331,6 +331,11 @@ impl Service {
         self.swap_model(dir.join(name), restart_tracks).await
     }
 
+    /// The fleet's lease token a camera runs under, if any.
+    pub fn lease_token(&self, id: &str) -> Option<u64> {
+        lock(&self.cameras).get(id).and_then(|(c, _)| c.lease_token)
+    }
+
     /// A camera's own webhooks as shown (`scheme://host:port`).
     pub fn webhooks(&self, id: &str) -> Vec<String> {
         lock(&self.cameras)
