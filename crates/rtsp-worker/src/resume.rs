@@ -11,7 +11,8 @@ use tracker::{Reporter, Reporting, Resume, Snapshot, Tracker, TrackerConfig};
 use crate::Error;
 
 const MAGIC: &[u8; 4] = b"RWST";
-const VERSION: u16 = 1;
+/// 2 added the zones' state; version 1 (without) is still read.
+const VERSION: u16 = 2;
 
 /// A stream's tracker and what its caller was shown, with the camera's frame size and
 /// frame rate ([`StreamConnection::track_snapshot`](crate::StreamConnection::track_snapshot)).
@@ -25,6 +26,8 @@ pub struct TrackSnapshot {
     reporter: Vec<u8>,
     size: (u32, u32),
     fps: f64,
+    /// The stream's zones and lines state ([`zones::Analyzer::save`]); empty without a scene.
+    zones: Vec<u8>,
 }
 
 impl std::fmt::Debug for TrackSnapshot {
@@ -46,12 +49,14 @@ impl TrackSnapshot {
         captured: SystemTime,
         size: (u32, u32),
         fps: f64,
+        zones: Vec<u8>,
     ) -> Self {
         Self {
             tracker: tracker.snapshot(Some(captured)),
             reporter: reporter.save(),
             size,
             fps,
+            zones,
         }
     }
 
@@ -63,7 +68,7 @@ impl TrackSnapshot {
         out.extend_from_slice(&self.size.0.to_le_bytes());
         out.extend_from_slice(&self.size.1.to_le_bytes());
         out.extend_from_slice(&self.fps.to_bits().to_le_bytes());
-        for part in [self.tracker.as_bytes(), &self.reporter] {
+        for part in [self.tracker.as_bytes(), &self.reporter, &self.zones] {
             out.extend_from_slice(&(part.len() as u64).to_le_bytes());
             out.extend_from_slice(part);
         }
@@ -82,7 +87,7 @@ impl TrackSnapshot {
             return Err(bad("not a track snapshot"));
         }
         let version = u16::from_le_bytes(take_n(&mut rest)?);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(bad(&format!(
                 "version {version}, this build reads version {VERSION}"
             )));
@@ -102,6 +107,11 @@ impl TrackSnapshot {
         let tracker =
             Snapshot::from_bytes(part()?).map_err(|e| Error::BadTrackSnapshot(e.to_string()))?;
         let reporter = part()?.to_vec();
+        let zones = if version >= 2 {
+            part()?.to_vec()
+        } else {
+            Vec::new()
+        };
         if !rest.is_empty() {
             return Err(bad("bytes after its end"));
         }
@@ -116,6 +126,7 @@ impl TrackSnapshot {
             reporter,
             size,
             fps,
+            zones,
         })
     }
 
@@ -133,6 +144,11 @@ impl TrackSnapshot {
     /// new tracks).
     pub fn frame_size(&self) -> (u32, u32) {
         self.size
+    }
+
+    /// The zones' state in it (empty: the stream had no zones or lines).
+    pub(crate) fn zones(&self) -> &[u8] {
+        &self.zones
     }
 
     /// The tracker and reporter this snapshot restores, the new session's first frame

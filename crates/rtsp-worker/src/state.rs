@@ -403,6 +403,11 @@ impl StreamCore {
             captured,
             inner.size?,
             fps,
+            inner
+                .analyzer
+                .as_ref()
+                .map(zones::Analyzer::save)
+                .unwrap_or_default(),
         ))
     }
 
@@ -439,6 +444,31 @@ impl StreamCore {
                         inner.tracker = tracker;
                         inner.reported = Reported::from_reporter(reporter);
                         inner.size = Some(meta.camera);
+                        // Who is in which zone since when, and the crossings counted, go on
+                        // too: the snapshot's last update was `gap` seconds before this frame.
+                        if let Some(analyzer) = inner.analyzer.as_mut()
+                            && !snapshot.zones().is_empty()
+                        {
+                            let gap = snapshot
+                                .captured()
+                                .and_then(|c| meta.wall_clock.duration_since(c).ok())
+                                .map_or(0.0, |d| d.as_secs_f64());
+                            let now = meta
+                                .received
+                                .saturating_duration_since(self.started)
+                                .as_secs_f64()
+                                - gap;
+                            match zones::Analyzer::load(
+                                analyzer.scene().clone(),
+                                snapshot.zones(),
+                                now,
+                            ) {
+                                Ok(a) => *analyzer = a,
+                                Err(e) => {
+                                    warn!(stream = %self.id, error = %e, "zone state not restored; zones start empty");
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         warn!(stream = %self.id, error = %e, "track snapshot not restored; new tracks");

@@ -760,3 +760,84 @@ async fn the_model_is_swapped_while_a_camera_runs_and_tracks_go_on() {
         "new tracks take new ids: {walker_ids:?} after {max_before}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_and_line_counts_go_on_across_a_snapshot() {
+    use rtsp_worker::zones::{Event, Line, Scene, Zone};
+    let _heavy = one_at_a_time().await;
+    let server = Server::start_with(&[pedestrians()], &["--shared"], None);
+    let manager = builder().build().await.unwrap();
+    // The pedestrian clip (768x576): people walk up and down; the lower half is a zone and
+    // a line across the middle counts them.
+    let scene = Scene {
+        zones: vec![Zone::new(
+            "lower",
+            vec![(0.0, 288.0), (768.0, 288.0), (768.0, 576.0), (0.0, 576.0)],
+        )],
+        lines: vec![Line::new("middle", (0.0, 250.0), (768.0, 250.0))],
+    };
+    let options = || StreamOptions::new().scene(scene.clone());
+    let before = manager
+        .connect_stream(&server.url("/people"), options().id("before"))
+        .await
+        .unwrap();
+    let a = collect(&before, 15 * SECS).await;
+    manager.disconnect_stream("before").await.unwrap();
+    let snapshot = before.track_snapshot().expect("tracked");
+    let ra = results(&a);
+    let last = ra.last().expect("results before");
+    let inside: std::collections::BTreeSet<u64> = last
+        .tracked_objects
+        .iter()
+        .filter(|t| t.zones.iter().any(|z| z == "lower"))
+        .map(|t| t.track_id)
+        .collect();
+    let counted = last.line_counts["middle"].clone();
+    let after = manager
+        .connect_stream(
+            &server.url("/people"),
+            options().id("after").resume_tracks(snapshot),
+        )
+        .await
+        .unwrap();
+    let b = collect(&after, 6 * SECS).await;
+    manager.shutdown().await;
+    let rb = results(&b);
+    assert!(!rb.is_empty());
+    // The crossings counted before go on: never below what was counted.
+    for r in &rb {
+        let c = &r.line_counts["middle"];
+        for (label, n) in &counted.in_ {
+            assert!(c.in_of(label) >= *n, "in {label}: {c:?} after {counted:?}");
+        }
+        for (label, n) in &counted.out {
+            assert!(
+                c.out_of(label) >= *n,
+                "out {label}: {c:?} after {counted:?}"
+            );
+        }
+    }
+    // Who was inside at the seam does not enter again.
+    let entered_again: Vec<u64> = rb
+        .iter()
+        .flat_map(|r| &r.zone_events)
+        .filter_map(|e| match e {
+            Event::Entered { track_id, .. } if inside.contains(track_id) => Some(*track_id),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        entered_again.is_empty(),
+        "inside at the seam, entered again: {entered_again:?}"
+    );
+    assert!(
+        counted
+            .in_
+            .values()
+            .chain(counted.out.values())
+            .sum::<u64>()
+            > 0
+            || !inside.is_empty(),
+        "the scene saw nothing before the seam: the test shows nothing"
+    );
+}

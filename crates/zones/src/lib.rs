@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 mod geometry;
+mod saved;
 mod scene;
 
 pub use crate::geometry::{point_in_polygon, segments_cross, side_of};

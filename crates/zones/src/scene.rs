@@ -128,6 +128,9 @@ pub enum Error {
         /// The most there may be.
         max: usize,
     },
+    /// A saved state ([`Analyzer::save`]) that cannot be read.
+    #[error("zone state: {0}")]
+    BadState(String),
 }
 
 /// The most zones a scene may have.
@@ -297,31 +300,33 @@ pub struct Update {
     pub events: Vec<Event>,
 }
 
-#[derive(Debug, Clone)]
-struct InZone {
-    label: String,
-    inside: bool,
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InZone {
+    pub(crate) label: String,
+    pub(crate) inside: bool,
     /// Updates in a row that disagreed with `inside`.
-    streak: u32,
-    entered_at: f64,
-    loiter_reported: bool,
+    pub(crate) streak: u32,
+    pub(crate) entered_at: f64,
+    pub(crate) loiter_reported: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct AtLine {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AtLine {
     /// The side it was last seen on, clear of the band: +1 or -1.
-    side: f32,
+    pub(crate) side: f32,
     /// Where it was then.
-    at: (f32, f32),
+    pub(crate) at: (f32, f32),
 }
 
 /// Follows tracked objects through a scene's zones and lines.
 #[derive(Debug, Clone)]
 pub struct Analyzer {
-    scene: Scene,
-    zone_state: HashMap<(usize, u64), InZone>,
-    line_state: HashMap<(usize, u64), AtLine>,
-    line_counts: Vec<LineCounts>,
+    pub(crate) scene: Scene,
+    pub(crate) zone_state: HashMap<(usize, u64), InZone>,
+    pub(crate) line_state: HashMap<(usize, u64), AtLine>,
+    pub(crate) line_counts: Vec<LineCounts>,
+    /// The time of the last update (a saved state's times are relative to it).
+    pub(crate) last_time: f64,
 }
 
 fn finite(p: (f32, f32)) -> bool {
@@ -425,6 +430,7 @@ impl Analyzer {
             zone_state: HashMap::new(),
             line_state: HashMap::new(),
             line_counts: vec![LineCounts::default(); n],
+            last_time: 0.0,
         })
     }
 
@@ -439,6 +445,7 @@ impl Analyzer {
     /// loitering and time inside). `zone_counts` are the objects given that are inside: a
     /// caller that stops showing a track it lost stops counting it too.
     pub fn update(&mut self, time: f64, objects: &[Object], ended: &[u64]) -> Update {
+        self.last_time = time;
         let mut out = Update::default();
         for (zi, zone) in self.scene.zones.iter().enumerate() {
             for o in objects.iter().filter(|o| counts(&zone.labels, &o.label)) {
