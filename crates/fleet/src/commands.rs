@@ -170,6 +170,19 @@ pub async fn cameras_list(nats: &Nats) -> Result<(), Error> {
     Ok(())
 }
 
+/// `cluster model NAME`: every worker swaps to `NAME` from its `--model-dir`.
+pub async fn set_model(nats: &Nats, name: &str, restart_tracks: bool) -> Result<Value, Error> {
+    let (_c, js) = connect(nats, "rtsp-worker-model").await?;
+    let store = crate::bucket(&js, crate::SETTINGS, Duration::ZERO).await?;
+    crate::put_model(&store, name, restart_tracks)
+        .await
+        .map_err(|e| match e {
+            crate::RegistryError::Invalid(m) => Error::Usage(m),
+            e => Error::Unexpected(e.to_string()),
+        })?;
+    Ok(json!({"model": name, "restart_tracks": restart_tracks}))
+}
+
 /// `cluster status`: one JSON document.
 pub async fn status(nats: &Nats) -> Result<Value, Error> {
     let (_c, js) = connect(nats, "rtsp-worker-status").await?;
@@ -196,6 +209,7 @@ pub async fn status(nats: &Nats) -> Result<Value, Error> {
             "heartbeat_age_s": age(&e),
             "cameras": v["cameras"].as_array().map_or(0, Vec::len),
             "results": v["results"],
+            "model": v["model"],
         }));
     }
     let leased = entries(&leases).await?;

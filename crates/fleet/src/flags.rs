@@ -203,8 +203,18 @@ pub struct Cluster {
 
 #[derive(Subcommand, Debug)]
 enum ClusterAction {
-    /// One JSON document: workers, cameras with their owner and lease age, unowned cameras.
+    /// One JSON document: workers (with the model each runs), cameras with their owner and
+    /// lease age, unowned cameras.
     Status,
+    /// Sets the model every worker runs, swapped while the cameras run: a file name in each
+    /// worker's --model-dir (workers without one keep theirs and say so)
+    Model {
+        /// NAME.onnx
+        name: String,
+        /// Let a model with other classes in: every camera's tracks then end
+        #[arg(long)]
+        restart_tracks: bool,
+    },
 }
 
 impl Cluster {
@@ -212,6 +222,10 @@ impl Cluster {
     pub async fn run(self) -> Result<serde_json::Value, Error> {
         match self.action {
             ClusterAction::Status => commands::status(&self.server.nats()).await,
+            ClusterAction::Model {
+                name,
+                restart_tracks,
+            } => commands::set_model(&self.server.nats(), &name, restart_tracks).await,
         }
     }
 }

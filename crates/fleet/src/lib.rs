@@ -86,6 +86,11 @@ const TRACKS_TTL: Duration = Duration::from_secs(600);
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 /// The results stream, on `results.<camera>`.
 pub const RESULTS: &str = "RESULTS";
+/// The fleet's settings; `model` names the model every worker runs (`cluster model NAME`):
+/// `{"path": "NAME.onnx", "restart_tracks": false}`, a file in each worker's `--model-dir`.
+pub const SETTINGS: &str = "settings";
+/// The key of the fleet's model in [`SETTINGS`].
+pub const MODEL_KEY: &str = "model";
 
 /// The largest registry entry a worker takes (a camera with 64 zones is well under this).
 const MAX_ENTRY: usize = 64 * 1024;
@@ -258,6 +263,7 @@ pub struct Buckets {
     pub leases: kv::Store,
     pub cameras: kv::Store,
     pub tracks: kv::Store,
+    pub settings: kv::Store,
 }
 
 pub async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, Error> {
@@ -266,6 +272,7 @@ pub async fn buckets(js: &jetstream::Context, ttl: Duration) -> Result<Buckets, 
         leases: bucket(js, LEASES, ttl).await?,
         cameras: bucket(js, CAMERAS, Duration::ZERO).await?,
         tracks: bucket(js, TRACKS, TRACKS_TTL).await?,
+        settings: bucket(js, SETTINGS, Duration::ZERO).await?,
     })
 }
 
@@ -328,6 +335,8 @@ pub struct Fleet {
     results: mpsc::Sender<Outgoing>,
     /// The registry, which the HTTP API edits in a fleet.
     cameras: kv::Store,
+    /// The fleet's settings (its model), which the HTTP API sets in a fleet.
+    settings: kv::Store,
     /// Seals the passwords the HTTP API registers, opens those the registry holds.
     key: Option<FleetKey>,
 }
@@ -448,6 +457,11 @@ impl Fleet {
         delete_camera(&self.cameras, id).await
     }
 
+    /// Sets the model every worker of the fleet runs: a file name in their `--model-dir`.
+    pub async fn set_model(&self, name: &str, restart_tracks: bool) -> Result<(), RegistryError> {
+        put_model(&self.settings, name, restart_tracks).await
+    }
+
     fn now(&self) -> Duration {
         self.epoch.elapsed()
     }
@@ -562,6 +576,7 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
         counters: Counters::default(),
         results: results_tx,
         cameras: b.cameras.clone(),
+        settings: b.settings.clone(),
         key: j.key.clone(),
     });
     service.set_fleet(fleet.clone());
@@ -635,6 +650,11 @@ pub async fn join(service: Arc<Service>, j: Join) -> Result<Member, Error> {
         fleet.clone(),
         service.clone(),
         b.tracks.clone(),
+        inputs.clone(),
+    ));
+    tokio::spawn(follow_model(
+        service.clone(),
+        b.settings.clone(),
         inputs.clone(),
     ));
     tokio::spawn(camera_ops(
@@ -989,12 +1009,17 @@ async fn control(
                         .held()
                         .map(|(c, _)| c.to_owned())
                         .collect();
+                    let model = service.manager.get_stats().model;
+                    let file = std::path::Path::new(&model.path)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned());
                     let value = json!({
                         "worker": fleet.me,
                         "pid": std::process::id(),
                         "at": now_secs(),
                         "cameras": held,
                         "results": fleet.counters.to_json(),
+                        "model": {"file": file, "sha256": model.sha256, "generation": model.generation},
                     });
                     let store = b.members.clone();
                     let me = fleet.me.clone();
@@ -1255,6 +1280,78 @@ impl FleetLink for Fleet {
 
     fn unregister<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>> {
         Box::pin(Fleet::unregister(self, id))
+    }
+
+    fn set_model<'a>(
+        &'a self,
+        name: &'a str,
+        restart_tracks: bool,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(Fleet::set_model(self, name, restart_tracks))
+    }
+}
+
+/// Writes the fleet's model: `name` must be a model's file name (`NAME.onnx`, no folder).
+pub async fn put_model(
+    store: &kv::Store,
+    name: &str,
+    restart_tracks: bool,
+) -> Result<(), RegistryError> {
+    if !service::registry::is_model_name(name) {
+        return Err(RegistryError::Invalid(
+            "the model must be a file name, NAME.onnx, of a model in each worker's --model-dir"
+                .into(),
+        ));
+    }
+    let value = json!({"path": name, "restart_tracks": restart_tracks});
+    store
+        .put(MODEL_KEY, Bytes::from(value.to_string()))
+        .await
+        .map(drop)
+        .map_err(|e| RegistryError::Nats(e.to_string()))
+}
+
+/// Follows the fleet's model: each value of [`MODEL_KEY`] (the current one first) is swapped
+/// to, as the HTTP API would, from this worker's `--model-dir`; a worker without one says
+/// so and keeps its model. Ends with the controller (as the watchers do).
+async fn follow_model(service: Arc<Service>, store: kv::Store, inputs: mpsc::Sender<Input>) {
+    loop {
+        match store.watch_with_history(MODEL_KEY).await {
+            Ok(mut w) => {
+                while let Some(entry) = w.next().await {
+                    let Ok(e) = entry else { break };
+                    if e.operation != kv::Operation::Put || e.value.len() > 1024 {
+                        continue;
+                    }
+                    let v: Value = serde_json::from_slice(&e.value).unwrap_or_default();
+                    let (Some(name), restart) = (
+                        v["path"].as_str(),
+                        v["restart_tracks"].as_bool().unwrap_or(false),
+                    ) else {
+                        warn!("the fleet's model setting is not {{\"path\": NAME}}; ignored");
+                        continue;
+                    };
+                    let running = service.manager.get_stats().model.path;
+                    let wanted = service.settings.model_dir.as_ref().map(|d| d.join(name));
+                    if wanted.is_some_and(|w| w.to_string_lossy() == running) {
+                        continue;
+                    }
+                    match service.swap_model_named(name, restart).await {
+                        Ok(m) => {
+                            info!(model = name, sha256 = %m.sha256, generation = m.generation, "the fleet's model: swapped")
+                        }
+                        Err(e) => {
+                            warn!(model = name, error = %e, "the fleet's model: not swapped; the running model stays")
+                        }
+                    }
+                }
+            }
+            Err(e) => debug!(error = %e, "cannot watch the settings yet"),
+        }
+        if inputs.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

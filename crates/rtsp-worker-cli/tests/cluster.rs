@@ -25,6 +25,9 @@ use serde_json::json;
 const CAMERAS: usize = 12;
 const SECS: Duration = Duration::from_secs(1);
 
+/// One test at a time: each runs several worker processes.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The slowest move of a fault's `cameras` (which must all have moved), said on stderr and
 /// kept in the figures under `key`.
 fn moved_in(
@@ -60,6 +63,7 @@ fn live_cams(some: &[String]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let dir = scratch("fleet");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -432,4 +436,113 @@ async fn a_fleet_fails_over_rebalances_and_never_double_owns() {
         "the reader resumed where it stopped"
     );
     drop(rtsp);
+}
+
+/// The workers' models as `cluster status` shows them: worker id → (file, generation).
+fn models(url: &str) -> BTreeMap<String, (String, u64)> {
+    let out = binary()
+        .args(["cluster", "status", "--cluster", url])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            (
+                w["id"].as_str().unwrap_or_default().to_owned(),
+                (
+                    w["model"]["file"].as_str().unwrap_or_default().to_owned(),
+                    w["model"]["generation"].as_u64().unwrap_or(0),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_swaps_to_the_fleets_model_and_one_that_joins_later_too() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = scratch("fleet-model");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let models_dir = dir.join("models");
+    std::fs::create_dir_all(&models_dir).unwrap();
+    std::fs::copy(rtsp_worker::wide_model_path(), models_dir.join("wide.onnx")).unwrap();
+    let nats = Nats::start(&dir.join("js"));
+    let url = nats.url();
+    let with_dir = ["--no-json", "--model-dir", models_dir.to_str().unwrap()];
+    let http = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http_addr = format!("127.0.0.1:{http}");
+    let mut with_http = with_dir.to_vec();
+    with_http.extend(["--http", &http_addr]);
+    let _a = WorkerProc::start_with(&url, "wa", &logs, &with_http, false);
+    let _b = WorkerProc::start_with(&url, "wb", &logs, &with_dir, false);
+    // Without --model-dir: it keeps its model and says why.
+    let _c = WorkerProc::start_with(&url, "wc", &logs, &["--no-json"], false);
+    let all_up = wait_for(60 * SECS, || {
+        let m = models(&url);
+        m.len() == 3 && m.values().all(|(_, g)| *g == 1)
+    })
+    .await;
+    assert!(
+        all_up.is_some(),
+        "the workers did not report: {:?}",
+        models(&url)
+    );
+    // Only a model's file name, never a path.
+    for bad in ["../wide.onnx", "/etc/passwd", "wide"] {
+        let out = binary()
+            .args(["cluster", "model", bad, "--cluster", &url])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    succeeded(binary().args(["cluster", "model", "wide.onnx", "--cluster", &url]));
+    let swapped = wait_for(60 * SECS, || {
+        let m = models(&url);
+        ["wa", "wb"]
+            .iter()
+            .all(|w| m.get(*w) == Some(&("wide.onnx".to_owned(), 2)))
+    })
+    .await;
+    assert!(swapped.is_some(), "not swapped: {:?}", models(&url));
+    let m = models(&url);
+    assert_eq!(m["wc"].1, 1, "{m:?}");
+    // Over the HTTP API of any worker, the same: the fleet's model (202), by file name only.
+    let post = |body: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(&format!("http://{http_addr}/api/v1/model"))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    assert_eq!(post(r#"{"path": "../wide.onnx"}"#), 400);
+    assert_eq!(post(r#"{"path": "wide.onnx"}"#), 202);
+    let said = wait_for(10 * SECS, || {
+        std::fs::read_to_string(logs.join("wc.log"))
+            .unwrap_or_default()
+            .contains("--model-dir")
+    })
+    .await;
+    assert!(said.is_some(), "wc did not say why it kept its model");
+    // A worker that joins later runs the fleet's model too.
+    let _d = WorkerProc::start_with(&url, "wd", &logs, &with_dir, false);
+    let joined = wait_for(60 * SECS, || {
+        models(&url)
+            .get("wd")
+            .is_some_and(|(f, _)| f == "wide.onnx")
+    })
+    .await;
+    assert!(joined.is_some(), "the late worker: {:?}", models(&url));
 }

@@ -1140,6 +1140,8 @@ fn the_fleet_registry_is_untrusted() {
         tracks.put("sealed", forged.into()).await.unwrap();
     });
     let worker_log = dir.join("worker.log");
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
     let worker = binary()
         .args([
             "run",
@@ -1150,6 +1152,8 @@ fn the_fleet_registry_is_untrusted() {
             "--fleet-key-file",
         ])
         .arg(&key)
+        .arg("--model-dir")
+        .arg(&models)
         .args(["--status-every", "0"])
         .env("RUST_LOG", "trace")
         .env("RW_SECRET_VAR", "env-secret-9f2")
@@ -1191,6 +1195,18 @@ fn the_fleet_registry_is_untrusted() {
             let key = if id == "traversal" { "a/b" } else { id };
             store.put(key, entry.to_string().into()).await.unwrap();
         }
+        // The fleet's model, set to a path out of the worker's model folder.
+        let settings = loop {
+            match js.get_key_value("settings").await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        let out_of_dir = json!({"path": "../../../etc/passwd", "restart_tracks": true});
+        settings
+            .put("model", out_of_dir.to_string().into())
+            .await
+            .unwrap();
         // A sealed password moved to another host does not open.
         let sealed: Value =
             serde_json::from_slice(&store.get("sealed").await.unwrap().unwrap()).unwrap();
@@ -1243,6 +1259,11 @@ fn the_fleet_registry_is_untrusted() {
             "{id}: no refusal saying {says:?} in the log"
         );
     }
+    assert!(
+        log.lines()
+            .any(|l| l.contains("the fleet's model: not swapped") && l.contains("file name")),
+        "no refusal of the fleet's model out of --model-dir in the log"
+    );
     let mut everything = log.clone();
     everything.push_str(&String::from_utf8_lossy(&results.stdout));
     assert!(

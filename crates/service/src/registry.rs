@@ -61,6 +61,12 @@ pub trait FleetLink: Send + Sync {
     ) -> BoxFuture<'a, Result<(), RegistryError>>;
     /// Removes a camera from the fleet's registry.
     fn unregister<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>>;
+    /// Sets the model every worker runs (a file name in their `--model-dir`).
+    fn set_model<'a>(
+        &'a self,
+        name: &'a str,
+        restart_tracks: bool,
+    ) -> BoxFuture<'a, Result<(), RegistryError>>;
 }
 
 /// Where a camera came from: a reload touches only the config file's.

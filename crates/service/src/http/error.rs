@@ -60,6 +60,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::Missing => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_stream", e.to_string())
             }
+            RegistryError::Invalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
             _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cluster", e.to_string()),
         }
     }

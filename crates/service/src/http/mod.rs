@@ -417,6 +417,15 @@ async fn swap_model(Ready(service): Ready, body: Bytes) -> Answer {
             format!("the body must be {{\"path\": \"NAME.onnx\", \"restart_tracks\": false}}: {e}"),
         )
     })?;
+    if let Some(fleet) = service.fleet() {
+        // In a fleet the model is the fleet's: every worker swaps to it.
+        fleet.set_model(&swap.path, swap.restart_tracks).await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"fleet": "model set", "path": swap.path})),
+        )
+            .into_response());
+    }
     let stats = service
         .swap_model_named(&swap.path, swap.restart_tracks)
         .await?;
