@@ -1009,10 +1009,8 @@ async fn control(
                         .held()
                         .map(|(c, _)| c.to_owned())
                         .collect();
-                    let model = service.manager.get_stats().model;
-                    let file = std::path::Path::new(&model.path)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned());
+                    let model = service.manager.model();
+                    let file = model.file_name();
                     let value = json!({
                         "worker": fleet.me,
                         "pid": std::process::id(),
@@ -1331,7 +1329,7 @@ async fn follow_model(service: Arc<Service>, store: kv::Store, inputs: mpsc::Sen
                         warn!("the fleet's model setting is not {{\"path\": NAME}}; ignored");
                         continue;
                     };
-                    let running = service.manager.get_stats().model.path;
+                    let running = service.manager.model().path;
                     let wanted = service.settings.model_dir.as_ref().map(|d| d.join(name));
                     if wanted.is_some_and(|w| w.to_string_lossy() == running) {
                         continue;

@@ -50,6 +50,22 @@ impl Thread {
     }
 }
 
+/// Runs `load` (loading a model: blocking, seconds) on a thread of its own, whose name ONNX
+/// Runtime's pool threads take, and waits for it without blocking an async worker.
+async fn on_loader_thread<T: Send + 'static>(
+    load: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("rw-detector".into())
+        .spawn(move || {
+            let _ = tx.send(load());
+        })
+        .map_err(|e| Error::Spawn(e.to_string()))?;
+    rx.await
+        .map_err(|_| Error::Spawn("the model loader stopped".into()))?
+}
+
 /// What consumes a stream's output for its callbacks.
 enum Consumer {
     Thread(Thread),
@@ -138,17 +154,7 @@ impl ManagerBuilder {
         let settings = self.resolve()?;
         tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Spawn("build() needs a tokio runtime".into()))?;
-        // Loaded on a thread of its own: ONNX Runtime's pool threads take its name.
-        let (tx, rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("rw-detector".into())
-            .spawn(move || {
-                let _ = tx.send(Pipeline::start(settings));
-            })
-            .map_err(|e| Error::Spawn(e.to_string()))?;
-        let pipeline = rx
-            .await
-            .map_err(|_| Error::Spawn("the model loader stopped".into()))??;
+        let pipeline = on_loader_thread(move || Pipeline::start(settings)).await?;
         let s = &pipeline.settings;
         info!(
             device = %s.device,
@@ -416,16 +422,7 @@ impl StreamConnectionManager {
         }
         let path = path.into();
         let pipeline = self.inner.pipeline.clone();
-        // On a thread of its own, as at the start: ONNX Runtime's pool threads take its name.
-        let (tx, rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("rw-detector".into())
-            .spawn(move || {
-                let _ = tx.send(pipeline.swap(&path, restart_tracks));
-            })
-            .map_err(|e| Error::Spawn(e.to_string()))?;
-        rx.await
-            .map_err(|_| Error::Spawn("the model loader stopped".into()))?
+        on_loader_thread(move || pipeline.swap(&path, restart_tracks)).await
     }
 
     /// The stream with this id.
@@ -438,6 +435,11 @@ impl StreamConnectionManager {
     /// The ids of every stream, sorted.
     pub fn stream_ids(&self) -> Vec<String> {
         self.inner.streams().keys().cloned().collect()
+    }
+
+    /// The model the detector runs now (as `get_stats().model`, without gathering the rest).
+    pub fn model(&self) -> ModelStats {
+        self.inner.pipeline.about()
     }
 
     /// The running model's class names, by class id.

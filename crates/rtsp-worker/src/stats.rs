@@ -244,6 +244,15 @@ pub struct ModelStats {
     pub swaps: u64,
 }
 
+impl ModelStats {
+    /// The model's file name, without its folder (what metrics and heartbeats show).
+    pub fn file_name(&self) -> Option<String> {
+        std::path::Path::new(&self.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+    }
+}
+
 /// A window of the last `N` durations.
 #[derive(Debug, Clone)]
 pub(crate) struct Window {

@@ -297,9 +297,7 @@ impl Metrics {
         );
         // Which model runs: its file name (never the folder), hash and input size.
         let model = gauges();
-        let name = std::path::Path::new(&s.model.path)
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = s.model.file_name().unwrap_or_default();
         model
             .get_or_create(&vec![
                 ("file".into(), name),

@@ -104,10 +104,7 @@ pub fn status_line(s: &ManagerStats) -> String {
         format!(" | decoding: {}", partial.join(", "))
     };
     // Which model runs: its file name, the start of its hash, and how many swaps so far.
-    let name = std::path::Path::new(&s.model.path).file_name().map_or_else(
-        || s.model.path.clone(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = s.model.file_name().unwrap_or_else(|| s.model.path.clone());
     let model = format!(
         "{name} {}x{} {}{}",
         s.model.input_width,

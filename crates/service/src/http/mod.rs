@@ -397,7 +397,7 @@ async fn snapshot(Ready(service): Ready, Path(id): Path<String>) -> Answer {
 }
 
 async fn model(Ready(service): Ready) -> Response {
-    axum::Json(service.manager.get_stats().model).into_response()
+    axum::Json(service.manager.model()).into_response()
 }
 
 /// `POST /api/v1/model`: `{"path": "NAME.onnx", "restart_tracks": false}`, a file in the
