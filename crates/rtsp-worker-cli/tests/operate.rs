@@ -1029,10 +1029,10 @@ fn the_model_is_swapped_over_the_api_and_by_a_reload_while_results_flow() {
     std::fs::create_dir_all(&models).unwrap();
     std::fs::copy(rtsp_worker::wide_model_path(), models.join("wide.onnx")).unwrap();
     // The same network, other class names: refused unless the tracks may restart.
-    let mut bytes = std::fs::read(rtsp_worker::default_model_path()).unwrap();
-    let at = bytes.windows(11).position(|w| w == b"0: 'person'").unwrap();
-    bytes[at..at + 11].copy_from_slice(b"0: 'walker'");
-    std::fs::write(models.join("walkers.onnx"), bytes).unwrap();
+    common::model_with_walkers(
+        &rtsp_worker::default_model_path(),
+        &models.join("walkers.onnx"),
+    );
     std::fs::write(dir.join("secret.txt"), "not a model").unwrap();
     let server = support::people_server();
     let config = dir.join("cameras.toml");
@@ -1134,6 +1134,15 @@ fn the_model_is_swapped_over_the_api_and_by_a_reload_while_results_flow() {
             .stderr()
             .contains("(swap 2)")),
         "the status line counts swaps: {}",
+        worker.stderr()
+    );
+    // The reload reports once the swap returned, which is after the old model's last batch
+    // (the new one already runs): a SIGTERM before that would cut the report off.
+    assert!(
+        wait_until(Duration::from_secs(10), || worker
+            .stderr()
+            .contains("model swapped to")),
+        "the reload said nothing of the model: {}",
         worker.stderr()
     );
     let (code, _, stderr) = worker.finish(true, Duration::from_secs(60));

@@ -1169,12 +1169,19 @@ fn the_fleet_registry_is_untrusted() {
         .unwrap();
     rt.block_on(async {
         let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
-        let store = loop {
-            match js.get_key_value("cameras").await {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        // A bucket, once the worker has made it.
+        let opened = |name: &'static str| {
+            let js = js.clone();
+            async move {
+                loop {
+                    match js.get_key_value(name).await {
+                        Ok(s) => break s,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
             }
         };
+        let store = opened("cameras").await;
         let trap_url = format!("rtsp://127.0.0.1:{trap_port}/x");
         for (id, entry) in [
             (
@@ -1196,12 +1203,7 @@ fn the_fleet_registry_is_untrusted() {
             store.put(key, entry.to_string().into()).await.unwrap();
         }
         // The fleet's model, set to a path out of the worker's model folder.
-        let settings = loop {
-            match js.get_key_value("settings").await {
-                Ok(s) => break s,
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        };
+        let settings = opened("settings").await;
         let out_of_dir = json!({"path": "../../../etc/passwd", "restart_tracks": true});
         settings
             .put("model", out_of_dir.to_string().into())

@@ -643,15 +643,8 @@ async fn tracks_go_on_in_a_new_connection_from_a_snapshot() {
 /// A copy of the default model whose first class is called `walker`: the same network, other
 /// class names (the metadata's `'person'` rewritten in place, same length).
 fn model_with_other_classes() -> std::path::PathBuf {
-    let mut bytes = std::fs::read(rtsp_worker::default_model_path()).unwrap();
-    let (from, to) = (b"0: 'person'", b"0: 'walker'");
-    let at = bytes
-        .windows(from.len())
-        .position(|w| w == from)
-        .expect("the model's names metadata");
-    bytes[at..at + from.len()].copy_from_slice(to);
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("walkers.onnx");
-    std::fs::write(&path, bytes).unwrap();
+    testkit::model_with_walkers(&rtsp_worker::default_model_path(), &path);
     path
 }
 

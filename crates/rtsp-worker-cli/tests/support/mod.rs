@@ -47,6 +47,18 @@ pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Waits up to 10 s for a server (`what`) to listen on the loopback `port`.
+pub(crate) fn listening(port: u16, what: &str) {
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "{what} did not listen on {port}"
+    );
+}
+
 pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -88,14 +100,7 @@ impl Broker {
     }
 
     fn wait(child: Child, port: u16) -> Self {
-        assert!(
-            wait_until(Duration::from_secs(10), || TcpStream::connect((
-                "127.0.0.1",
-                port
-            ))
-            .is_ok()),
-            "mosquitto did not listen on {port}"
-        );
+        listening(port, "mosquitto");
         Self { child, port }
     }
 }
@@ -633,14 +638,7 @@ impl Receiver {
         let child = cmd
             .spawn()
             .expect("start the webhook receiver (/usr/bin/python3)");
-        assert!(
-            wait_until(Duration::from_secs(10), || TcpStream::connect((
-                "127.0.0.1",
-                port
-            ))
-            .is_ok()),
-            "the webhook receiver did not listen on {port}"
-        );
+        listening(port, "the webhook receiver");
         Self {
             child,
             port,
