@@ -279,6 +279,50 @@ mod tests {
             }
             prop_assert_eq!(second.line_counts(), whole.line_counts());
         }
+
+        /// A scene edited at run time: the zone and line kept as they were go on exactly as
+        /// if nothing happened; the changed zone starts empty (counts restart).
+        #[test]
+        fn an_edited_scene_keeps_what_did_not_change(
+            steps in proptest::collection::vec(
+                proptest::collection::vec((1u64..4, 0f32..400.0, 50f32..350.0), 0..4),
+                1..40,
+            ),
+            split in 0usize..40,
+        ) {
+            let split = split.min(steps.len());
+            let objects = |s: &Vec<(u64, f32, f32)>| -> Vec<Object> {
+                let mut seen = std::collections::BTreeSet::new();
+                s.iter().filter(|(id, _, _)| seen.insert(*id)).map(|&(id, x, y)| walker(id, x, y)).collect()
+            };
+            let mut two = scene();
+            two.zones.push(Zone::new("yard", vec![(0.0, 0.0), (400.0, 0.0), (400.0, 200.0)]));
+            let mut whole = Analyzer::new(two.clone()).unwrap();
+            let mut edited = Analyzer::new(two.clone()).unwrap();
+            // The yard as it will be, from the edit on.
+            let mut moved = two.clone();
+            moved.zones[1].polygon[2] = (400.0, 300.0);
+            let mut fresh = Analyzer::new(Scene { zones: vec![moved.zones[1].clone()], lines: vec![] }).unwrap();
+            for (i, s) in steps.iter().enumerate() {
+                let t = i as f64 * 0.25;
+                if i == split {
+                    edited = edited.rescene(moved.clone()).unwrap();
+                    prop_assert_eq!(edited.line_counts(), whole.line_counts());
+                    // Unchanged: the same scene again changes nothing.
+                    whole = whole.rescene(two.clone()).unwrap();
+                }
+                let w = whole.update(t, &objects(s), &[]);
+                let e = edited.update(t, &objects(s), &[]);
+                if i >= split {
+                    let f = fresh.update(t, &objects(s), &[]);
+                    prop_assert_eq!(&e.zone_counts["porch"], &w.zone_counts["porch"]);
+                    prop_assert_eq!(&e.zone_counts["yard"], &f.zone_counts["yard"]);
+                } else {
+                    prop_assert_eq!(format!("{e:?}"), format!("{w:?}"));
+                }
+            }
+            prop_assert_eq!(edited.line_counts(), whole.line_counts());
+        }
     }
 
     #[test]

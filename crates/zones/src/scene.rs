@@ -597,6 +597,48 @@ impl Analyzer {
         out
     }
 
+    /// This analyzer following `scene` from now on, as a zone editor changes it: a zone or
+    /// line defined exactly as before (name and every setting) keeps its state — who is
+    /// inside since when, which side each object is on, the crossings counted — while a new
+    /// or changed one starts empty, and one no longer in `scene` is forgotten (no exit
+    /// events: the zone is gone, not left).
+    ///
+    /// # Errors
+    ///
+    /// [`Analyzer::new`]'s for `scene`; `self` is unchanged.
+    pub fn rescene(&self, scene: Scene) -> Result<Self, Error> {
+        let mut next = Self::new(scene)?;
+        next.last_time = self.last_time;
+        let zones: Vec<Option<usize>> = self
+            .scene
+            .zones
+            .iter()
+            .map(|z| next.scene.zones.iter().position(|n| n == z))
+            .collect();
+        let lines: Vec<Option<usize>> = self
+            .scene
+            .lines
+            .iter()
+            .map(|l| next.scene.lines.iter().position(|n| n == l))
+            .collect();
+        for (&(zi, id), state) in &self.zone_state {
+            if let Some(ni) = zones[zi] {
+                next.zone_state.insert((ni, id), state.clone());
+            }
+        }
+        for (&(li, id), state) in &self.line_state {
+            if let Some(ni) = lines[li] {
+                next.line_state.insert((ni, id), *state);
+            }
+        }
+        for (li, counts) in self.line_counts.iter().enumerate() {
+            if let Some(ni) = lines[li] {
+                next.line_counts[ni] = counts.clone();
+            }
+        }
+        Ok(next)
+    }
+
     /// Crossings of every line so far, by line name.
     pub fn line_counts(&self) -> BTreeMap<String, LineCounts> {
         self.scene
