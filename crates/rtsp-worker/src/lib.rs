@@ -65,6 +65,7 @@ mod display;
 mod error;
 mod gpu;
 mod ids;
+mod live;
 mod manager;
 mod outbox;
 mod picture;
@@ -88,6 +89,7 @@ pub use crate::error::Error;
 pub use crate::ids::{
     MAX_STREAM_ID, check_stream_id, free_stream_id, is_file_url, numbered_stream_id,
 };
+pub use crate::live::{LiveStats, LiveView};
 pub use crate::manager::StreamConnectionManager;
 pub use crate::picture::FrameImage;
 pub use crate::result::{

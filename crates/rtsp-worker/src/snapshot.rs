@@ -21,6 +21,8 @@ use crate::{TrackState, TrackingResult};
 pub(crate) struct Latest {
     pub(crate) picture: Arc<Picture>,
     pub(crate) result: TrackingResult,
+    /// The zones and lines when it was tracked.
+    pub(crate) scene: Option<Arc<Scene>>,
 }
 
 /// An annotated JPEG of a stream's latest processed frame.
@@ -152,9 +154,9 @@ impl FrameImage {
 }
 
 /// Draws a result on its picture and encodes it.
-pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
+pub(crate) fn render(latest: &Latest) -> Snapshot {
     let r = &latest.result;
-    let canvas = draw(&latest.picture, r, scene);
+    let canvas = draw(&latest.picture, r, latest.scene.as_deref());
     let (width, height) = (canvas.width, canvas.height);
     let mut jpeg = Vec::with_capacity(width * height / 4);
     let encoded = u16::try_from(width)
@@ -175,6 +177,54 @@ pub(crate) fn render(latest: &Latest, scene: Option<&Scene>) -> Snapshot {
         width: width as u32,
         height: height as u32,
     }
+}
+
+/// A small JPEG of the part of the latest kept picture around `bbox` (camera pixels, with a
+/// margin of 15% of the box each side), its longer side at most `side` pixels; `None` for a
+/// box off the picture.
+pub(crate) fn thumbnail(latest: &Latest, bbox: [f32; 4], side: usize) -> Option<Vec<u8>> {
+    let (width, height) = latest.picture.size();
+    let r = &latest.result;
+    let sx = width as f32 / r.width.max(1) as f32;
+    let sy = height as f32 / r.height.max(1) as f32;
+    let (bw, bh) = ((bbox[2] - bbox[0]) * sx, (bbox[3] - bbox[1]) * sy);
+    let clampx = |v: f32| (v.max(0.0) as usize).min(width);
+    let clampy = |v: f32| (v.max(0.0) as usize).min(height);
+    let (x1, x2) = (
+        clampx((bbox[0] * sx - 0.15 * bw).floor()),
+        clampx((bbox[2] * sx + 0.15 * bw).ceil()),
+    );
+    let (y1, y2) = (
+        clampy((bbox[1] * sy - 0.15 * bh).floor()),
+        clampy((bbox[3] * sy + 0.15 * bh).ceil()),
+    );
+    if !(bbox.iter().all(|v| v.is_finite()) && x2 > x1 + 1 && y2 > y1 + 1) {
+        return None;
+    }
+    let rgb = latest.picture.to_rgb();
+    let (cw, ch) = (x2 - x1, y2 - y1);
+    let scale = (side.max(1) as f32 / cw.max(ch) as f32).min(1.0);
+    let tw = ((cw as f32 * scale).round() as usize).max(1);
+    let th = ((ch as f32 * scale).round() as usize).max(1);
+    let mut out = Vec::with_capacity(tw * th * 3);
+    for y in 0..th {
+        let py = y1 + (y * ch / th).min(ch - 1);
+        for x in 0..tw {
+            let px = x1 + (x * cw / tw).min(cw - 1);
+            let i = (py * width + px) * 3;
+            out.extend_from_slice(&rgb[i..i + 3]);
+        }
+    }
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 75)
+        .encode(
+            &out,
+            u16::try_from(tw).ok()?,
+            u16::try_from(th).ok()?,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .ok()?;
+    Some(jpeg)
 }
 
 /// A result's tracks, detections, zones and lines drawn on its picture.

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::Settings;
+use crate::live::Live;
 use crate::outbox::Outbox;
 use crate::picture::{FrameImage, Picture};
 use crate::reported::{Reported, Shown};
@@ -136,6 +137,8 @@ pub(crate) struct Inner {
     pub(crate) info: Info,
     /// The stream's zones and lines, if it has any.
     pub(crate) analyzer: Option<zones::Analyzer>,
+    /// The analyzer's scene, to draw (changed only with it).
+    pub(crate) scene: Option<Arc<zones::Scene>>,
     /// The latest frame kept for snapshots, with its result.
     pub(crate) latest: Option<Latest>,
     /// Tracks to go on from, restored on the first frame tracked.
@@ -174,8 +177,6 @@ pub(crate) struct StreamCore {
     pub(crate) state: watch::Sender<StreamState>,
     pub(crate) confidence: f32,
     pub(crate) tracker_config: tracker::TrackerConfig,
-    /// The zones and lines (for drawing; the analyzer has its own copy).
-    pub(crate) scene: Option<Arc<zones::Scene>>,
     /// Attach each result's picture to it.
     pub(crate) keep_frames: bool,
     /// Zone time counts from here (frame arrival, monotonic).
@@ -185,6 +186,8 @@ pub(crate) struct StreamCore {
     pub(crate) last_picture: Mutex<Option<Instant>>,
     /// The last snapshot drawn, reused until a newer frame is kept.
     pub(crate) rendered: Mutex<Option<Snapshot>>,
+    /// Live views: who watches, what they were sent.
+    pub(crate) live: Live,
 }
 
 impl StreamCore {
@@ -233,6 +236,7 @@ impl StreamCore {
                 rate_base: None,
                 model,
                 analyzer,
+                scene,
             }),
             idle: Condvar::new(),
             outbox: Outbox::new(result_queue),
@@ -240,19 +244,19 @@ impl StreamCore {
             state: watch::channel(StreamState::Connecting).0,
             confidence: settings.confidence,
             tracker_config: settings.tracker,
-            scene,
             keep_frames,
             started: Instant::now(),
             snapshot_interval: settings.snapshot_interval,
             last_picture: Mutex::new(None),
             rendered: Mutex::new(None),
+            live: Live::default(),
         }
     }
 
     /// A copy of `frame` if the stream keeps frames, or keeps snapshots and one is due (from
     /// an inference thread, before the frame goes back to its pool).
     pub(crate) fn picture_of(&self, frame: &gpu_decode::Frame) -> Option<Arc<Picture>> {
-        if self.keep_frames {
+        if self.keep_frames || self.live.watched() {
             return Picture::copy_of(frame).map(Arc::new);
         }
         let every = self.snapshot_interval?;
@@ -273,16 +277,42 @@ impl StreamCore {
     /// The latest kept frame, annotated, as JPEG (drawn on the caller's thread, once per
     /// kept frame).
     pub(crate) fn snapshot(&self) -> Option<Snapshot> {
-        let latest = self.lock().latest.clone()?;
+        // The latest frame read under the render lock: renders follow the frames in order,
+        // so that many viewers at once never draw one frame twice.
         let mut rendered = self.rendered.lock().unwrap_or_else(PoisonError::into_inner);
+        let latest = self.lock().latest.clone()?;
         if let Some(s) = rendered.as_ref()
             && s.frame_number == latest.result.frame_number
         {
             return Some(s.clone());
         }
-        let s = crate::snapshot::render(&latest, self.scene.as_deref());
+        let s = crate::snapshot::render(&latest);
+        self.live.encoded.fetch_add(1, Ordering::Relaxed);
         *rendered = Some(s.clone());
         Some(s)
+    }
+
+    /// A small JPEG around `bbox` in the latest kept picture.
+    pub(crate) fn thumbnail(&self, bbox: [f32; 4], side: usize) -> Option<Vec<u8>> {
+        let latest = self.lock().latest.clone()?;
+        crate::snapshot::thumbnail(&latest, bbox, side)
+    }
+
+    /// Replaces the stream's zones and lines from its next frame on (an empty scene: none);
+    /// what did not change keeps its state ([`zones::Analyzer::rescene`]).
+    pub(crate) fn set_scene(&self, scene: zones::Scene) -> Result<(), zones::Error> {
+        let mut inner = self.lock();
+        let next = if scene.is_empty() {
+            None
+        } else {
+            Some(match &inner.analyzer {
+                Some(a) => a.rescene(scene)?,
+                None => zones::Analyzer::new(scene)?,
+            })
+        };
+        inner.scene = next.as_ref().map(|a| Arc::new(a.scene().clone()));
+        inner.analyzer = next;
+        Ok(())
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -299,6 +329,9 @@ impl StreamCore {
         }
         inner.info.state = state;
         self.state.send_replace(state);
+        if state == StreamState::Ended {
+            self.live.end();
+        }
     }
 
     /// A sequence number for a frame about to enter the batcher.
@@ -354,12 +387,14 @@ impl StreamCore {
                     if let Some(picture) = picture {
                         if self.keep_frames {
                             result.frame =
-                                Some(FrameImage::new(picture.clone(), self.scene.clone()));
+                                Some(FrameImage::new(picture.clone(), inner.scene.clone()));
                         }
                         inner.latest = Some(Latest {
                             picture,
                             result: result.clone(),
+                            scene: inner.scene.clone(),
                         });
+                        self.live.publish();
                     }
                     self.outbox.push(StreamEvent::Result(result));
                 }
@@ -674,6 +709,7 @@ impl StreamCore {
             tracker_errors: c.tracker_errors,
             last_error: inner.info.last_error.clone(),
             accounting,
+            live: self.live.stats(),
         }
     }
 }

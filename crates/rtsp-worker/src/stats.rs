@@ -150,6 +150,8 @@ pub struct StreamStats {
     pub last_error: Option<String>,
     /// Where every frame went.
     pub accounting: Accounting,
+    /// Live views of its annotated pictures.
+    pub live: crate::LiveStats,
 }
 
 /// p50/p99/max of a window of durations, in milliseconds.

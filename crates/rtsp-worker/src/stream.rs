@@ -46,6 +46,25 @@ impl StreamConnection {
         self.core.snapshot()
     }
 
+    /// A small JPEG (longer side at most `side` pixels) of the latest kept picture around
+    /// `bbox` (camera pixels, as in results), for an event's thumbnail; `None` before a
+    /// picture was kept or for a box off it. The picture is the one
+    /// [`snapshot`](Self::snapshot) shows: at most one
+    /// [`snapshot_interval`](crate::ManagerBuilder::snapshot_interval) older than the latest
+    /// result.
+    pub fn thumbnail(&self, bbox: [f32; 4], side: usize) -> Option<Vec<u8>> {
+        self.core.thumbnail(bbox, side)
+    }
+
+    /// A live view of the stream's annotated pictures: one per result from now on (newest
+    /// first when the viewer is slow), `None` if `limit` viewers already watch. While a view
+    /// is open the picture of every result is kept (a copy of the decoder's output, as for
+    /// snapshots); each is drawn and encoded once for all viewers. Not for frames decoded by
+    /// NVDEC.
+    pub fn live_view(&self, limit: usize) -> Option<crate::LiveView> {
+        crate::LiveView::open(&self.core, limit)
+    }
+
     /// The stream's tracks now, to go on from in another connection of the same camera
     /// ([`StreamOptions::resume_tracks`](crate::StreamOptions::resume_tracks)): the state after
     /// the last frame tracked, also once the stream has ended; `None` before its first result.
@@ -55,8 +74,26 @@ impl StreamConnection {
     }
 
     /// The stream's zones and lines, if it has any.
-    pub fn scene(&self) -> Option<&zones::Scene> {
-        self.core.scene.as_deref()
+    pub fn scene(&self) -> Option<Arc<zones::Scene>> {
+        self.core.lock().scene.clone()
+    }
+
+    /// Replaces the stream's zones and lines while it runs, from its next result on (an
+    /// empty scene removes them): no reconnect. A zone or line defined exactly as before
+    /// keeps its state and counts; a changed or new one starts empty; one left out is
+    /// forgotten (no exit events).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a scene [`zones::Analyzer::new`] refuses; the stream
+    /// keeps its scene.
+    pub fn set_scene(&self, scene: zones::Scene) -> Result<(), Error> {
+        self.core
+            .set_scene(scene)
+            .map_err(|e| Error::InvalidConfig {
+                field: "scene",
+                problem: e.to_string(),
+            })
     }
 
     /// The next result or event, in order; `None` after [`StreamEvent::Ended`].
