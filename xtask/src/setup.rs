@@ -39,6 +39,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     // plays the attacker's page in the security suite).
     "mosquitto",
     "chromium",
+    // WebDriver for Chromium: the page tests click and draw on the status page.
+    "chromium-driver",
     // Test certificates for MQTT and NATS over TLS.
     "openssl",
     // The font the benchmark's plot lays its text out with.

@@ -1158,3 +1158,287 @@ fn the_model_is_swapped_over_the_api_and_by_a_reload_while_results_flow() {
     assert_eq!(walk.split_whitespace().nth(9), Some("0"), "{walk}");
     drop(server);
 }
+
+/// Reads a live view for `secs` seconds over a raw connection; the frame numbers it got.
+fn view_live(port: u16, path: &str, secs: f64) -> Vec<u64> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(secs);
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while std::time::Instant::now() < deadline {
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    let text = String::from_utf8_lossy(&all);
+    text.split("X-Frame-Number: ")
+        .skip(1)
+        .filter_map(|p| p.split("\r\n").next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_them() {
+    let _turn = turn();
+    let broker = Broker::start();
+    let sub = Subscriber::start(broker.port);
+    let server = support::people_server();
+    let dir = scratch("page");
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    let worker = Worker::start(
+        &[
+            "run",
+            "--http",
+            &http,
+            "--mqtt",
+            &mqtt,
+            "--status-every",
+            "1",
+        ],
+        &[],
+    );
+    let api = Api::new(port);
+    assert!(
+        wait_until(Duration::from_secs(60), || api.get("/readyz").0 == 200),
+        "not ready: {}",
+        worker.stderr()
+    );
+    let url = format!("rtsp://127.0.0.1:{}/people", server.port);
+    let (status, body) = api.post(
+        "/api/v1/streams",
+        &json!({"id": "people", "url": url}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        wait_until(Duration::from_secs(30), || api.results("people") > 3),
+        "results: {}",
+        worker.stderr()
+    );
+    let live = |what: &str| {
+        api.stream("people").unwrap()["live"][what]
+            .as_u64()
+            .unwrap()
+    };
+
+    // Nobody watches: nothing is encoded.
+    let encoded = live("encoded");
+    let results = api.results("people");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(api.results("people") > results, "results go on");
+    assert_eq!(live("encoded"), encoded, "no JPEG while nobody watches");
+
+    // 20 viewers, one capped at 1 a second, and one that never reads.
+    let path = "/api/v1/streams/people/live.mjpeg";
+    let stalled = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    {
+        use std::io::Write;
+        write!(
+            &stalled,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        )
+        .unwrap();
+    }
+    let (results, encoded) = (api.results("people"), live("encoded"));
+    let viewers: Vec<_> = (0..20)
+        .map(|i| {
+            let p = if i == 0 {
+                format!("{path}?fps=1")
+            } else {
+                path.to_owned()
+            };
+            std::thread::spawn(move || view_live(port, &p, 6.0))
+        })
+        .collect();
+    let got: Vec<Vec<u64>> = viewers.into_iter().map(|v| v.join().unwrap()).collect();
+    let (results, encoded) = (api.results("people") - results, live("encoded") - encoded);
+    assert!(results >= 6, "results while watched: {results}");
+    assert!(
+        encoded <= results + 1,
+        "one encode per result however many watch: {encoded} encodes, {results} results"
+    );
+    assert!(got[0].len() <= 7, "capped at 1/s: {:?}", got[0]);
+    for (i, frames) in got.iter().enumerate().skip(1) {
+        assert!(
+            frames.len() as u64 + 3 >= results,
+            "viewer {i} got {} of {results} results (the stalled viewer slows nobody)",
+            frames.len()
+        );
+        assert!(frames.windows(2).all(|w| w[0] < w[1]), "newer each time");
+    }
+    drop(stalled);
+    assert!(
+        wait_until(Duration::from_secs(5), || live("viewers") == 0),
+        "viewers go when they close"
+    );
+    refused(
+        api.get("/api/v1/streams/people/live.mjpeg?fps=0"),
+        400,
+        "fps 0",
+    );
+
+    // The page, in Chromium through WebDriver: the tile's live picture moves.
+    let browser = support::Browser::start(&dir);
+    browser.open(&format!("http://{http}/"));
+    let frame = |css: &str| {
+        browser
+            .eval(&format!(
+                "const i = document.querySelector('{css}'); return i ? Number(i.dataset.frame || 0) : 0;"
+            ))
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let tile = ".tile[data-stream=people] img";
+    assert!(
+        wait_until(Duration::from_secs(20), || frame(tile) > 0),
+        "the tile shows live pictures"
+    );
+    let (first, shot1) = (frame(tile), browser.screenshot());
+    assert!(
+        wait_until(Duration::from_secs(20), || frame(tile) > first + 2),
+        "the tile's pictures move on"
+    );
+    let shot2 = browser.screenshot();
+    assert_ne!(shot1, shot2, "two screenshots of the live page differ");
+    std::fs::write(dir.join("status-page.png"), &shot2).unwrap();
+
+    // The camera's view: draw a zone over most of the picture with four clicks.
+    browser.click(".tile[data-stream=people] .id");
+    assert!(
+        wait_until(Duration::from_secs(20), || frame("#cam-live") > 0
+            && browser
+                .eval("return document.getElementById('cam-draw').getAttribute('viewBox');")
+                .as_str()
+                .is_some_and(|v| v.ends_with("1280 720"))),
+        "the large view shows the camera"
+    );
+    let size = browser.eval(
+        "const r = document.getElementById('cam-draw').getBoundingClientRect(); \
+         return [r.width, r.height];",
+    );
+    let (w, h) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
+    for (fx, fy) in [(-0.45, -0.45), (0.45, -0.45), (0.45, 0.45), (-0.45, 0.45)] {
+        browser.click_at("#cam-draw", (fx * w) as i64, (fy * h) as i64);
+    }
+    assert_eq!(
+        browser.eval("return document.getElementById('cam-draw').dataset.points;"),
+        json!("4")
+    );
+    browser.type_into("#editor input[name=name]", "drawn");
+    browser.type_into("#editor input[name=labels]", "person");
+    browser.click("#cam-add");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let (_, body) = api.get("/api/v1/streams/people/scene");
+            let v = json(&body);
+            v["zones"][0]["name"] == "drawn"
+                && v["zones"][0]["polygon"]
+                    .as_array()
+                    .is_some_and(|p| p.len() == 4 && p[0][0].as_f64() < Some(100.0))
+                && v["toml"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("name = \"drawn\""))
+        }),
+        "the drawn zone is the camera's: {}",
+        api.get("/api/v1/streams/people/scene").1
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || browser
+            .eval("return document.getElementById('toml').textContent;")
+            .as_str()
+            .is_some_and(|t| t.contains("[[stream.zone]]"))),
+        "the page shows the TOML block"
+    );
+
+    // Its count comes out on MQTT, and Home Assistant is told about it.
+    let node = "rtsp-worker_people";
+    let zone_config = format!("homeassistant/sensor/{node}/zone_drawn_person_count/config");
+    assert!(
+        wait_until(Duration::from_secs(30), || sub
+            .on("rtsp-worker/people/zones/drawn/person")
+            .iter()
+            .any(|n| n.parse::<u32>().is_ok_and(|n| n > 0))
+            && !sub.on(&zone_config).is_empty()),
+        "the zone's count and its discovery: {:?}",
+        sub.all()
+            .iter()
+            .map(|m| m.topic.clone())
+            .collect::<Vec<_>>()
+    );
+    let configs: Vec<support::Message> = sub
+        .all()
+        .into_iter()
+        .filter(|m| m.topic.starts_with("homeassistant/") && !m.payload.is_empty())
+        .collect();
+    for kind in [
+        format!("binary_sensor/{node}/status/config"),
+        format!("sensor/{node}/person_count/config"),
+        format!("binary_sensor/{node}/person_occupancy/config"),
+    ] {
+        assert!(
+            configs.iter().any(|m| m.topic.ends_with(&kind)),
+            "{kind} announced"
+        );
+    }
+    for m in &configs {
+        let v = json(&m.payload);
+        let state = v["state_topic"].as_str().expect("a state topic");
+        assert!(
+            !sub.on(state).is_empty(),
+            "{} names {state}, which carries values",
+            m.topic
+        );
+        assert_eq!(v["availability_topic"], "rtsp-worker/available");
+        assert_eq!(v["device"]["name"], "people");
+    }
+
+    // The events list fills, with thumbnails.
+    assert!(
+        wait_until(Duration::from_secs(20), || browser
+            .eval("return document.querySelectorAll('#cam-events li img[src]').length;")
+            .as_u64()
+            > Some(0)),
+        "the camera's events show"
+    );
+    std::fs::write(dir.join("camera-view.png"), browser.screenshot()).unwrap();
+    #[allow(clippy::print_stderr)] // where the artefacts are, for whoever reads the log
+    {
+        eprintln!("page screenshots in {}", dir.display());
+    }
+    let (_, body) = api.get("/api/v1/events?camera=people&limit=5");
+    let events = json(&body);
+    let thumb = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["thumbnail"].as_str())
+        .expect("an event with a thumbnail");
+    let (status, kind, jpeg) = api.get_bytes(thumb);
+    assert_eq!((status, kind.as_str()), (200, "image/jpeg"));
+    assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+    drop(browser);
+
+    // Removed, the camera's entities go from Home Assistant.
+    let (status, _) = api.delete("/api/v1/streams/people");
+    assert_eq!(status, 200);
+    assert!(
+        wait_until(Duration::from_secs(10), || sub
+            .all()
+            .iter()
+            .any(|m| m.topic == zone_config && m.payload.is_empty())),
+        "the zone's config emptied"
+    );
+    let (code, _, stderr) = worker.finish(true, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -50,6 +50,52 @@ use rtsp_worker::{RedactedUrl, Transport};
 use serde::Deserialize;
 use toml::Spanned;
 
+/// A camera's zones and lines as the `[[stream.zone]]` and `[[stream.line]]` tables to put
+/// under its `[[stream]]` in the cameras file (what the status page's zone editor shows).
+pub fn scene_toml(scene: &Scene) -> String {
+    fn text(s: &str) -> String {
+        // A TOML basic string is a JSON string (names hold no control characters).
+        serde_json::Value::from(s).to_string()
+    }
+    fn list(items: &[String]) -> String {
+        let items: Vec<String> = items.iter().map(|l| text(l)).collect();
+        format!("[{}]", items.join(", "))
+    }
+    fn point((x, y): (f32, f32)) -> String {
+        format!("[{}, {}]", x.round(), y.round())
+    }
+    let mut out = String::new();
+    for z in &scene.zones {
+        out.push_str("[[stream.zone]]\n");
+        out.push_str(&format!("name = {}\n", text(&z.name)));
+        let points: Vec<String> = z.polygon.iter().copied().map(point).collect();
+        out.push_str(&format!("polygon = [{}]\n", points.join(", ")));
+        if !z.labels.is_empty() {
+            out.push_str(&format!("labels = {}\n", list(&z.labels)));
+        }
+        if z.inertia != Zone::new("", Vec::new()).inertia {
+            out.push_str(&format!("inertia = {}\n", z.inertia));
+        }
+        if let Some(s) = z.loiter_seconds {
+            out.push_str(&format!("loiter_seconds = {s}\n"));
+        }
+        out.push('\n');
+    }
+    for l in &scene.lines {
+        out.push_str("[[stream.line]]\n");
+        out.push_str(&format!("name = {}\n", text(&l.name)));
+        out.push_str(&format!("from = {}\nto = {}\n", point(l.from), point(l.to)));
+        if !l.labels.is_empty() {
+            out.push_str(&format!("labels = {}\n", list(&l.labels)));
+        }
+        if l.band != Line::new("", (0.0, 0.0), (1.0, 0.0)).band {
+            out.push_str(&format!("band = {}\n", l.band));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// One camera to connect. `Debug` shows the URL redacted and no password.
 #[derive(Clone, PartialEq)]
 pub struct Camera {
@@ -149,6 +195,8 @@ pub struct Outputs {
     pub metrics_public: Option<bool>,
     pub mqtt: Option<String>,
     pub mqtt_prefix: Option<String>,
+    /// Home Assistant's discovery prefix, or `"off"` (`--mqtt-discovery`).
+    pub mqtt_discovery: Option<String>,
     /// The MQTT password, in a file of its own (`--mqtt-password-file`).
     pub mqtt_password_file: Option<PathBuf>,
     /// PEM roots for `mqtts://` (`--mqtt-ca-file`).
@@ -174,6 +222,7 @@ impl std::fmt::Debug for Outputs {
             .field("metrics_public", &self.metrics_public)
             .field("mqtt", &self.mqtt.as_deref().map(RedactedUrl::from_text))
             .field("mqtt_prefix", &self.mqtt_prefix)
+            .field("mqtt_discovery", &self.mqtt_discovery)
             .field("mqtt_password_file", &self.mqtt_password_file)
             .field("mqtt_ca_file", &self.mqtt_ca_file)
             .field("snapshots", &self.snapshots)
@@ -506,6 +555,32 @@ pub fn parse(text: &str, first_free: usize, allow_file_urls: bool) -> Result<Con
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scene_as_toml_reads_back_as_itself() {
+        let mut porch = Zone::new(
+            "the \"porch\" ü",
+            vec![(1.0, 2.0), (300.0, 2.0), (300.0, 200.0)],
+        );
+        porch.labels = vec!["person".into(), "dog".into()];
+        porch.inertia = 5;
+        porch.loiter_seconds = Some(12.5);
+        let mut gate = Line::new("gate", (640.0, 0.0), (640.0, 720.0));
+        gate.band = 10.0;
+        let scene = Scene {
+            zones: vec![
+                porch,
+                Zone::new("yard", vec![(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]),
+            ],
+            lines: vec![gate],
+        };
+        let text = format!(
+            "[[stream]]\nid = \"a\"\nurl = \"rtsp://192.0.2.1/a\"\n\n{}",
+            scene_toml(&scene)
+        );
+        let c = parse(&text, 0, false).unwrap();
+        assert_eq!(c.cameras[0].scene, scene, "{text}");
+    }
 
     #[test]
     fn a_good_file() {

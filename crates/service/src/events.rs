@@ -83,6 +83,11 @@ impl CameraEvents {
         }
     }
 
+    /// The camera's id.
+    pub fn camera(&self) -> &str {
+        &self.camera
+    }
+
     fn topic(&self, rest: &str) -> String {
         format!("{}/{rest}", topic_safe(&self.camera))
     }

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod engine;
 pub mod events;
 pub mod http;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod output;
 pub mod outputs;
+pub mod recent;
 pub mod registry;
 pub mod sink;
 pub mod snapshots;

@@ -6,6 +6,7 @@
 //! connected and the broker's last will says `offline`. Its password comes from a file or the
 //! environment, never the command line.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use rumqttc::{
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::discovery::Discovery;
 use crate::events::{CameraEvents, Message};
 use crate::sink::{Sink, StreamSink};
 use crate::support::{lock, now_secs, tls_client_config};
@@ -168,6 +170,10 @@ pub struct Publisher {
     sender: Sender,
     pub stats: Arc<MqttStats>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Home Assistant's discovery prefix, unless discovery is off.
+    discovery: Option<Arc<str>>,
+    /// Each camera's announced discovery configs, emptied when it is removed.
+    announced: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
 }
 
 /// What queues messages, shared by the streams.
@@ -185,7 +191,12 @@ impl Publisher {
     /// # Errors
     ///
     /// The TLS settings cannot be made (an unreadable CA file, no root certificates).
-    pub fn start(broker: &Broker, prefix: &str, queue: usize) -> Result<Self, String> {
+    pub fn start(
+        broker: &Broker,
+        prefix: &str,
+        queue: usize,
+        discovery: Option<&str>,
+    ) -> Result<Self, String> {
         let id = format!("rtsp-worker-{}", std::process::id());
         let mut options = MqttOptions::new(id, broker.host.clone(), broker.port);
         options.set_keep_alive(Duration::from_secs(10));
@@ -249,6 +260,8 @@ impl Publisher {
             },
             stats,
             task: Mutex::new(Some(task)),
+            discovery: discovery.map(Into::into),
+            announced: Arc::default(),
         })
     }
 
@@ -287,7 +300,21 @@ impl Sink for Publisher {
         Some(Box::new(CameraMessages {
             sender: self.sender.clone(),
             events: CameraEvents::new(conn.id()),
+            discovery: self
+                .discovery
+                .as_deref()
+                .map(|d| Discovery::new(conn.id(), &self.sender.prefix, d)),
+            announced: self.announced.clone(),
         }))
+    }
+
+    fn forget(&self, id: &str) {
+        // Home Assistant removes an entity whose config is emptied.
+        if let Some(topics) = lock(&self.announced).remove(id) {
+            for m in Discovery::removal(topics) {
+                self.sender.send_absolute(m);
+            }
+        }
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -295,21 +322,36 @@ impl Sink for Publisher {
     }
 }
 
-/// One camera's events (Frigate-style), turned into messages.
+/// One camera's events (Frigate-style), turned into messages, with Home Assistant's
+/// discovery of the state topics among them.
 struct CameraMessages {
     sender: Sender,
     events: CameraEvents,
+    discovery: Option<Discovery>,
+    announced: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
 }
 
 impl StreamSink for CameraMessages {
     fn offer(&mut self, event: &StreamEvent) {
-        match event {
-            StreamEvent::Result(r) => self.sender.send(self.events.on_result(r)),
-            StreamEvent::Connected { .. } => self.sender.send([self.events.status(true)]),
-            StreamEvent::Reconnecting { .. } => self.sender.send([self.events.status(false)]),
-            StreamEvent::Ended { .. } => self.sender.send(self.events.on_end(now_secs())),
-            _ => {}
+        let messages = match event {
+            StreamEvent::Result(r) => self.events.on_result(r),
+            StreamEvent::Connected { .. } => vec![self.events.status(true)],
+            StreamEvent::Reconnecting { .. } => vec![self.events.status(false)],
+            StreamEvent::Ended { .. } => self.events.on_end(now_secs()),
+            _ => return,
+        };
+        if let Some(d) = &mut self.discovery {
+            // The entity's config before its first state.
+            let configs = d.on_messages(&messages);
+            if !configs.is_empty() {
+                lock(&self.announced)
+                    .insert(self.events.camera().to_owned(), d.announced().clone());
+                for m in configs {
+                    self.sender.send_absolute(m);
+                }
+            }
         }
+        self.sender.send(messages);
     }
 }
 
@@ -317,20 +359,25 @@ impl Sender {
     /// Queues messages; never waits. A full queue drops them, counted, and so is a message
     /// larger than [`MAX_MESSAGE`] (which the client would take for a reason to disconnect).
     fn send(&self, messages: impl IntoIterator<Item = Message>) {
-        for m in messages {
-            let topic = format!("{}/{}", self.prefix, m.topic);
-            if topic.len() + m.payload.len() > MAX_MESSAGE {
-                self.stats.too_large.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            match self
-                .client
-                .try_publish(topic, QoS::AtLeastOnce, m.retain, m.payload)
-            {
-                Ok(()) => self.stats.queued.fetch_add(1, Ordering::Relaxed),
-                Err(_) => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
-            };
+        for mut m in messages {
+            m.topic = format!("{}/{}", self.prefix, m.topic);
+            self.send_absolute(m);
         }
+    }
+
+    /// [`send`](Self::send) for a message whose topic is not under the prefix.
+    fn send_absolute(&self, m: Message) {
+        if m.topic.len() + m.payload.len() > MAX_MESSAGE {
+            self.stats.too_large.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self
+            .client
+            .try_publish(m.topic, QoS::AtLeastOnce, m.retain, m.payload)
+        {
+            Ok(()) => self.stats.queued.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
+        };
     }
 }
 

@@ -63,6 +63,10 @@ pub struct Flags {
     /// The MQTT topic prefix [default: rtsp-worker]
     #[arg(long)]
     pub mqtt_prefix: Option<String>,
+    /// Announce each camera's counts, zones, lines and connection to Home Assistant under
+    /// this discovery prefix (retained configs), or `off` [default: homeassistant]
+    #[arg(long, value_name = "PREFIX")]
+    pub mqtt_discovery: Option<String>,
     /// MQTT messages held while the broker is away; more are dropped, counted
     #[arg(long, value_name = "N", default_value_t = mqtt::QUEUE)]
     pub mqtt_queue: usize,
@@ -206,7 +210,8 @@ pub struct Started {
 #[derive(Debug)]
 pub struct Outputs {
     pub http: Option<HttpServe>,
-    pub mqtt: Option<(mqtt::Broker, String, usize)>,
+    /// The broker, the topic prefix, the queue, and Home Assistant's discovery prefix.
+    pub mqtt: Option<(mqtt::Broker, String, usize, Option<String>)>,
     pub snapshots: Option<(PathBuf, Duration, usize)>,
     /// The process's webhooks (`--webhook`, else the file's), and how every webhook (the
     /// cameras' own too) is reached.
@@ -251,7 +256,20 @@ pub fn resolve(args: &Flags, file: &config::Outputs) -> Result<Outputs, Error> {
                 .or_else(|| file.mqtt_prefix.clone())
                 .unwrap_or_else(|| "rtsp-worker".into());
             mqtt::check_prefix(&prefix).map_err(Error::Usage)?;
-            Some((broker, prefix, args.mqtt_queue))
+            let discovery = match args
+                .mqtt_discovery
+                .clone()
+                .or_else(|| file.mqtt_discovery.clone())
+            {
+                Some(d) if d == "off" => None,
+                Some(d) => {
+                    mqtt::check_prefix(&d)
+                        .map_err(|e| Error::usage(format!("--mqtt-discovery: {e}")))?;
+                    Some(d)
+                }
+                None => Some(crate::discovery::PREFIX.to_owned()),
+            };
+            Some((broker, prefix, args.mqtt_queue, discovery))
         }
     };
     let every = args.snapshot_every.or(file.snapshot_every).unwrap_or(5.0);
@@ -309,9 +327,10 @@ impl Outputs {
     /// `metrics`.
     pub fn start_sinks(&mut self, metrics: &Metrics) -> Result<Started, Error> {
         let publisher = match &self.mqtt {
-            Some((broker, prefix, queue)) => {
-                Some(mqtt::Publisher::start(broker, prefix, *queue).map_err(Error::Usage)?)
-            }
+            Some((broker, prefix, queue, discovery)) => Some(
+                mqtt::Publisher::start(broker, prefix, *queue, discovery.as_deref())
+                    .map_err(Error::Usage)?,
+            ),
             None => None,
         };
         let snapshots = self.snapshots.take().map(|(dir, every, keep)| {

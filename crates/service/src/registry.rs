@@ -21,6 +21,7 @@ use crate::config::{self, Camera};
 use crate::metrics::Metrics;
 use crate::mqtt::Publisher;
 use crate::output;
+use crate::recent::Recent;
 use crate::sink::{Sink, StreamSink};
 use crate::stdout::{Mode, Stdout};
 use crate::support::lock;
@@ -218,6 +219,8 @@ pub struct Service {
     pub manager: StreamConnectionManager,
     pub settings: Settings,
     pub metrics: Metrics,
+    /// Every camera's recent events, for the status page.
+    pub recent: Arc<Recent>,
     stdout: Arc<Stdout>,
     /// Every output, opened for each stream as it starts (in this order).
     sinks: Mutex<Vec<Arc<dyn Sink>>>,
@@ -265,10 +268,13 @@ impl Service {
             sinks.push(Arc::new(m));
         }
         sinks.push(stdout.clone());
+        let recent = Arc::new(Recent::default());
+        sinks.push(recent.clone());
         Arc::new(Self {
             manager,
             settings,
             metrics,
+            recent,
             stdout,
             sinks: Mutex::new(sinks),
             fleet: Mutex::new(None),
@@ -423,6 +429,23 @@ impl Service {
         });
         lock(&self.consumers).insert(camera_id, task);
         Ok(conn)
+    }
+
+    /// Replaces a running camera's zones and lines (no reconnect; see
+    /// [`StreamConnection::set_scene`](rtsp_worker::StreamConnection::set_scene)). A reload
+    /// later applies the config file's scene again for a camera from the file.
+    pub async fn set_scene(&self, id: &str, scene: rtsp_worker::zones::Scene) -> Result<(), Error> {
+        let _edit = self.edits.lock().await;
+        let conn = self
+            .manager
+            .stream(id)
+            .ok_or_else(|| Error::UnknownStream(id.to_owned()))?;
+        conn.set_scene(scene.clone())?;
+        if let Some((camera, _)) = lock(&self.cameras).get_mut(id) {
+            camera.scene = scene;
+        }
+        info!(stream = %id, "zones and lines changed");
+        Ok(())
     }
 
     /// Disconnects a camera: it drains, its consumer ends, it is forgotten.

@@ -735,7 +735,7 @@ impl StreamSink for WebhookStream {
 
 /// This process's part of event ids, the same for every endpoint: the start time (ms) and
 /// the process id, in hex.
-fn run_id() -> &'static str {
+pub fn run_id() -> &'static str {
     static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     RUN.get_or_init(|| format!("{:x}{:x}", (now_secs() * 1e3) as u64, std::process::id()))
 }

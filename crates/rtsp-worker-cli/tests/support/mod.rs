@@ -668,3 +668,145 @@ impl Drop for Receiver {
         let _ = self.child.wait();
     }
 }
+
+/// Debian's ChromeDriver driving headless Chromium (WebDriver over HTTP): the page's own
+/// JavaScript runs, and clicks land where a user's would.
+pub(crate) struct Browser {
+    driver: Child,
+    base: String,
+    agent: ureq::Agent,
+    _dir: PathBuf,
+}
+
+/// WebDriver's key for an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    pub(crate) fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver (Debian's `chromium-driver`; run `cargo xtask setup`)");
+        listening(port, "chromedriver");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let profile = dir.join("chromium-webdriver");
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                    "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        }}});
+        let mut r = agent
+            .post(format!("http://127.0.0.1:{port}/session"))
+            .send_json(&caps)
+            .expect("a WebDriver session");
+        let v: Value = r.body_mut().read_json().unwrap();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Self {
+            driver,
+            base: format!("http://127.0.0.1:{port}/session/{session}"),
+            agent,
+            _dir: dir.to_owned(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let r = match (method, body) {
+            ("GET", _) => self.agent.get(&url).call(),
+            (_, Some(b)) => self.agent.post(&url).send_json(&b),
+            (_, None) => self.agent.post(&url).send_json(serde_json::json!({})),
+        };
+        let mut r = r.unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+        let v: Value = r.body_mut().read_json().unwrap();
+        assert!(v["value"]["error"].is_null(), "WebDriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    pub(crate) fn open(&self, url: &str) {
+        self.call("POST", "/url", Some(serde_json::json!({"url": url})));
+    }
+
+    /// Runs `script` (a function body) in the page; what it returns.
+    pub(crate) fn eval(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(serde_json::json!({"script": script, "args": []})),
+        )
+    }
+
+    pub(crate) fn element(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            "/element",
+            Some(serde_json::json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {v}"))
+            .to_owned()
+    }
+
+    pub(crate) fn click(&self, css: &str) {
+        let e = self.element(css);
+        self.call("POST", &format!("/element/{e}/click"), None);
+    }
+
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(serde_json::json!({"text": text})),
+        );
+    }
+
+    /// A mouse click at `(dx, dy)` pixels from the centre of the element `css`.
+    pub(crate) fn click_at(&self, css: &str, dx: i64, dy: i64) {
+        let e = self.element(css);
+        let actions = serde_json::json!({"actions": [{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "origin": {ELEMENT: e}, "x": dx, "y": dy},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ],
+        }]});
+        self.call("POST", "/actions", Some(actions));
+    }
+
+    /// A PNG of the window.
+    pub(crate) fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let v = self.call("GET", "/screenshot", None);
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(&self.base).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

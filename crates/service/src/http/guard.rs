@@ -363,12 +363,13 @@ mod tests {
                 ("sec-fetch-site", site),
                 ("sec-fetch-mode", "no-cors"),
             ]);
-            assert!(cross_site(
-                &Method::GET,
+            for path in [
                 "/api/v1/streams/a/snapshot.jpg",
-                &h,
-                none
-            ));
+                "/api/v1/streams/a/live.mjpeg",
+                "/api/v1/events/a-1-1/thumbnail.jpg",
+            ] {
+                assert!(cross_site(&Method::GET, path, &h, none), "{path}");
+            }
             // A link followed to the page is fine.
             let nav = headers(&[
                 ("host", "127.0.0.1:8080"),

@@ -91,6 +91,10 @@ fn router(state: Shared, access: Arc<Access>) -> Router {
         .route("/api/v1/streams", get(list).post(add))
         .route("/api/v1/streams/{id}", get(one).delete(remove))
         .route("/api/v1/streams/{id}/snapshot.jpg", get(snapshot))
+        .route("/api/v1/streams/{id}/live.mjpeg", get(live))
+        .route("/api/v1/streams/{id}/scene", get(scene).put(set_scene))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/events/{id}/thumbnail.jpg", get(event_thumbnail))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/model", get(model).post(swap_model))
         .route_layer(axum::middleware::from_fn(guard::json_only))
@@ -288,7 +292,8 @@ fn view(service: &Service, stats: StreamStats, origins: &BTreeMap<String, Origin
     let scene = service
         .manager
         .stream(&stats.id)
-        .and_then(|c| c.scene().cloned())
+        .and_then(|c| c.scene())
+        .map(|s| (*s).clone())
         .unwrap_or_default();
     StreamView {
         origin: origins.get(&stats.id).copied(),
@@ -394,6 +399,232 @@ async fn snapshot(Ready(service): Ready, Path(id): Path<String>) -> Answer {
             "no processed frame yet (snapshots need CPU-decoded frames)",
         )),
     }
+}
+
+/// `GET /api/v1/streams/{id}/scene`: the camera's zones and lines in camera pixels, the
+/// picture size they refer to, and the same as TOML for the cameras file.
+async fn scene(Ready(service): Ready, Path(id): Path<String>) -> Answer {
+    let c = service
+        .manager
+        .stream(&id)
+        .ok_or(Error::UnknownStream(id))?;
+    let scene = c.scene().map(|s| (*s).clone()).unwrap_or_default();
+    let stats = c.stats();
+    Ok(axum::Json(json!({
+        "id": stats.id,
+        "width": stats.width,
+        "height": stats.height,
+        "zones": scene.zones,
+        "lines": scene.lines,
+        "toml": crate::config::scene_toml(&scene),
+    }))
+    .into_response())
+}
+
+/// `PUT /api/v1/streams/{id}/scene` with `{"zones": […], "lines": […]}` (the cameras file's
+/// zone and line fields): the camera's zones and lines from its next result on, without a
+/// reconnect; what did not change keeps its counts.
+async fn set_scene(Ready(service): Ready, Path(id): Path<String>, body: Bytes) -> Answer {
+    let scene: rtsp_worker::zones::Scene = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body must be {{\"zones\": [...], \"lines\": [...]}}: {e}"),
+        )
+    })?;
+    if service.fleet().is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "fleet",
+            "in a fleet a camera's zones are the registry's: register the camera again with \
+             its new zones (POST /api/v1/streams)",
+        ));
+    }
+    service.set_scene(&id, scene).await?;
+    scene_after(&service, id).await
+}
+
+async fn scene_after(service: &Arc<Service>, id: String) -> Answer {
+    scene(Ready(service.clone()), Path(id)).await
+}
+
+/// `GET /api/v1/events[?camera=ID][&limit=N]`: the newest events (track starts and ends,
+/// zone and line events), newest first, each with the address of its thumbnail when it has
+/// one. At most [`recent::PER_CAMERA`](crate::recent::PER_CAMERA) a camera are kept.
+async fn events(Ready(service): Ready, uri: axum::http::Uri) -> Answer {
+    let (mut camera, mut limit) = (None, 50usize);
+    let bad = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the events take camera=ID and limit=N (1 to 1000)",
+        )
+    };
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("camera", v)) => {
+                camera = Some(percent_decode(v).ok_or_else(bad)?);
+            }
+            Some(("limit", v)) => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(bad)?;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    let list: Vec<Value> = service
+        .recent
+        .list(camera.as_deref(), limit)
+        .into_iter()
+        .map(|e| {
+            let mut body = e.body;
+            let id = body["id"].as_str().map(str::to_owned);
+            if e.thumbnail.is_some()
+                && let (Some(m), Some(id)) = (body.as_object_mut(), id)
+            {
+                m.insert(
+                    "thumbnail".into(),
+                    format!("/api/v1/events/{id}/thumbnail.jpg").into(),
+                );
+            }
+            body
+        })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+/// `%XX` escapes decoded (a camera id in a query); `None` for a bad escape or bad UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn event_thumbnail(Ready(service): Ready, Path(id): Path<String>) -> Answer {
+    let jpeg = service.recent.thumbnail(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such event, or it has no thumbnail (events are kept in memory, the newest \
+             of each camera)",
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=3600"),
+            ),
+        ],
+        Bytes::from(jpeg.to_vec()),
+    )
+        .into_response())
+}
+
+/// Live views open at once on one stream; more are answered 503.
+pub const LIVE_VIEWERS: usize = 32;
+/// The multipart boundary of a live view.
+const BOUNDARY: &str = "rtsp-worker-frame";
+
+/// `GET /api/v1/streams/{id}/live.mjpeg[?fps=N]`: the annotated picture of each result as
+/// multipart MJPEG, at most the stream's result rate (and `fps` a second when given), until
+/// the stream ends or the viewer goes. A viewer slower than the stream gets the newest
+/// picture each time it is ready for one: it skips pictures (counted in the stream's
+/// `live.skipped`), nobody else does.
+async fn live(Ready(service): Ready, Path(id): Path<String>, uri: axum::http::Uri) -> Answer {
+    let fps = live_fps(uri.query())?;
+    let conn = service
+        .manager
+        .stream(&id)
+        .ok_or(Error::UnknownStream(id))?;
+    let view = conn.live_view(LIVE_VIEWERS).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_viewers",
+            format!("this stream has {LIVE_VIEWERS} live views open already"),
+        )
+    })?;
+    let every = fps.map(|f| Duration::from_secs_f64(1.0 / f));
+    let parts = futures::stream::unfold(
+        (view, None::<tokio::time::Instant>),
+        move |(mut view, last)| async move {
+            if let (Some(every), Some(last)) = (every, last) {
+                tokio::time::sleep_until(last + every).await;
+            }
+            let snap = view.next().await?;
+            let mut part = format!(
+                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\
+                 X-Frame-Number: {}\r\n\r\n",
+                snap.jpeg.len(),
+                snap.frame_number
+            )
+            .into_bytes();
+            part.extend_from_slice(&snap.jpeg);
+            part.extend_from_slice(b"\r\n");
+            Some((
+                Ok::<_, std::convert::Infallible>(Bytes::from(part)),
+                (view, Some(tokio::time::Instant::now())),
+            ))
+        },
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(concat!(
+                    "multipart/x-mixed-replace; boundary=",
+                    "rtsp-worker-frame"
+                )),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        axum::body::Body::from_stream(parts),
+    )
+        .into_response())
+}
+
+/// A live view's `fps` cap from the query: a number above 0 and at most 100.
+fn live_fps(query: Option<&str>) -> Result<Option<f64>, ApiError> {
+    let mut fps = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the live view takes one parameter, fps, a number of pictures a second \
+                 above 0 and at most 100",
+            )
+        };
+        if key != "fps" {
+            return Err(bad());
+        }
+        let f: f64 = value.parse().map_err(|_| bad())?;
+        if !(f > 0.0 && f <= 100.0) {
+            return Err(bad());
+        }
+        fps = Some(f);
+    }
+    Ok(fps)
 }
 
 async fn model(Ready(service): Ready) -> Response {
