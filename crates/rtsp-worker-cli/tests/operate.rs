@@ -1270,8 +1270,10 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
     );
     assert!(got[0].len() <= 7, "capped at 1/s: {:?}", got[0]);
     for (i, frames) in got.iter().enumerate().skip(1) {
+        // Four fifths at least: the viewers' windows are not quite the one counted, and on
+        // two cores a viewer may skip a picture (newest first) while the others are served.
         assert!(
-            frames.len() as u64 + 3 >= results,
+            frames.len() as u64 * 5 >= results * 4,
             "viewer {i} got {} of {results} results (the stalled viewer slows nobody)",
             frames.len()
         );
@@ -1282,6 +1284,13 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
         wait_until(Duration::from_secs(5), || live("viewers") == 0),
         "viewers go when they close"
     );
+    let (_, scrape) = api.metrics();
+    let sent = sample(
+        &scrape,
+        "rtsp_worker_stream_live_pictures_total",
+        &[("stream", "people"), ("outcome", "sent")],
+    );
+    assert!(sent >= Some(100.0), "sent pictures counted: {sent:?}");
     refused(
         api.get("/api/v1/streams/people/live.mjpeg?fps=0"),
         400,

@@ -107,7 +107,9 @@ impl LiveView {
             })
             .ok()?;
         let mut rx = live.published.subscribe();
-        let seen = rx.borrow_and_update().pictures;
+        // The latest picture first, if there is one: a viewer sees the camera at once, not
+        // at its next result.
+        let seen = rx.borrow_and_update().pictures.saturating_sub(1);
         Some(Self {
             core: core.clone(),
             rx,
@@ -116,7 +118,8 @@ impl LiveView {
         })
     }
 
-    /// The next picture newer than the last one this viewer took, as annotated JPEG (drawn
+    /// The next picture newer than the last one this viewer took (the first time: the
+    /// latest kept, if any), as annotated JPEG (drawn
     /// and encoded on a blocking thread, once for all viewers); `None` once the stream has
     /// ended. Pictures published while the caller was busy are skipped: only the newest is
     /// taken.

@@ -135,9 +135,19 @@ impl Metrics {
         let state = gauges();
         let decode_mode = gauges();
         let fps = gauges();
+        let viewers = gauges();
+        let pictures = counters();
+        let encoded = counters();
         for (id, t) in &s.streams {
             let l = stream_label(id);
             let a = t.accounting;
+            viewers.get_or_create(&l).set(t.live.viewers as f64);
+            encoded.get_or_create(&l).inc_by(t.live.encoded);
+            for (outcome, n) in [("sent", t.live.sent), ("skipped", t.live.skipped)] {
+                let mut l = l.clone();
+                l.push(("outcome".into(), outcome.into()));
+                pictures.get_or_create(&l).inc_by(n);
+            }
             received.get_or_create(&l).inc_by(a.received);
             results.get_or_create(&l).inc_by(a.results);
             reconnects.get_or_create(&l).inc_by(t.reconnects);
@@ -201,6 +211,21 @@ impl Metrics {
             "stream_frames_in_pipeline",
             "Frames received and not yet a result or a drop",
             in_pipeline,
+        );
+        r.register(
+            "stream_live_viewers",
+            "Live views (GET .../live.mjpeg) open now",
+            viewers,
+        );
+        r.register(
+            "stream_live_pictures",
+            "Pictures sent to live viewers, and skipped by a viewer not ready for them",
+            pictures,
+        );
+        r.register(
+            "stream_pictures_encoded",
+            "Annotated pictures drawn and encoded as JPEG (snapshots and live views)",
+            encoded,
         );
         r.register(
             "stream_reconnects",
