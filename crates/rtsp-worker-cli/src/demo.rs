@@ -29,12 +29,32 @@ pub(crate) struct DemoArgs {
     /// No HTTP server
     #[arg(long)]
     pub(crate) no_http: bool,
+    /// Publish the demo's events, counts and Home Assistant discovery to this MQTT broker,
+    /// mqtt://host[:port] (topics under rtsp-worker/, discovery under homeassistant/)
+    #[arg(long, value_name = "URL")]
+    pub(crate) mqtt: Option<String>,
     /// Seconds between status lines on stderr (0: none)
     #[arg(long, default_value_t = 2.0)]
     pub(crate) status_every: f64,
 }
 
 pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
+    let mqtt = match &args.mqtt {
+        Some(url) => {
+            let broker = service::mqtt::parse_broker(url, false)
+                .map_err(|m| Failure::new(Exit::Usage, m))?;
+            Some(
+                service::mqtt::Publisher::start(
+                    &broker,
+                    "rtsp-worker",
+                    service::mqtt::QUEUE,
+                    Some(service::discovery::PREFIX),
+                )
+                .map_err(|m| Failure::new(Exit::Usage, m))?,
+            )
+        }
+        None => None,
+    };
     let (server, cameras) = demo::start()?;
     let state = Arc::new(http::AppState::default());
     let metrics = Metrics::default();
@@ -72,7 +92,10 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         args.duration
     );
     if let Some(page) = &page {
-        eprintln!("demo: live view, API and metrics on {page} (open it in a browser)");
+        eprintln!(
+            "demo: live view, API and metrics on {page} (open it in a browser; click a \
+             camera's name to draw zones on it — `--duration 600` leaves time to)"
+        );
     }
     let settings = service::Settings {
         mode: if args.json {
@@ -90,7 +113,7 @@ pub(crate) async fn demo(args: DemoArgs) -> Result<(), Failure> {
         model_dir: None,
         file_model: None,
     };
-    let service = Service::new(manager.clone(), settings, metrics, None);
+    let service = Service::new(manager.clone(), settings, metrics, mqtt);
     let _ = state.service.set(service.clone());
     for camera in cameras {
         service

@@ -1197,9 +1197,22 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
     let port = free_port();
     let http = format!("127.0.0.1:{port}");
     let mqtt = format!("mqtt://127.0.0.1:{}", broker.port);
+    // The camera comes from a cameras file, which the page writes the drawn zone into.
+    let config = dir.join("cameras.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# the operator's own notes\n[[stream]]\nid = \"people\" # the street\n\
+             url = \"rtsp://127.0.0.1:{}/people\"\n",
+            server.port
+        ),
+    )
+    .unwrap();
     let worker = Worker::start(
         &[
             "run",
+            "--config",
+            config.to_str().unwrap(),
             "--http",
             &http,
             "--mqtt",
@@ -1215,12 +1228,6 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
         "not ready: {}",
         worker.stderr()
     );
-    let url = format!("rtsp://127.0.0.1:{}/people", server.port);
-    let (status, body) = api.post(
-        "/api/v1/streams",
-        &json!({"id": "people", "url": url}).to_string(),
-    );
-    assert_eq!(status, 201, "{body}");
     assert!(
         wait_until(Duration::from_secs(30), || api.results("people") > 3),
         "results: {}",
@@ -1368,6 +1375,38 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
             .as_str()
             .is_some_and(|t| t.contains("[[stream.zone]]"))),
         "the page shows the TOML block"
+    );
+
+    // Written into the cameras file when asked, the operator's comments kept.
+    browser.click("#cam-save");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&config)
+            .is_ok_and(
+                |t| t.contains("[[stream.zone]]") && t.contains("name = \"drawn\"")
+            )),
+        "the file has the zone: {}",
+        std::fs::read_to_string(&config).unwrap_or_default()
+    );
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains("# the operator's own notes") && written.contains("# the street"),
+        "{written}"
+    );
+    // A reload now finds nothing to change.
+    let (status, body) = api.post("/api/v1/reload", "{}");
+    assert_eq!(status, 200, "{body}");
+    let report = json(&body);
+    assert_eq!(report["unchanged"], json!(["people"]), "{body}");
+
+    // The page shows the zone's count as it changes (people walk through it).
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            browser
+            .eval("const z = document.querySelector('#scene-list li[data-name=drawn]'); return z ? Number(z.dataset.count) : 0;")
+            .as_u64()
+            > Some(0)
+        }),
+        "the page counts the people in the drawn zone"
     );
 
     // Its count comes out on MQTT, and Home Assistant is told about it.

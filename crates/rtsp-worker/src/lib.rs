@@ -93,7 +93,7 @@ pub use crate::live::{LiveStats, LiveView};
 pub use crate::manager::StreamConnectionManager;
 pub use crate::picture::FrameImage;
 pub use crate::result::{
-    DetectedObject, EndReason, StreamEvent, TrackState, TrackedObject, TrackingResult,
+    DetectedObject, EndReason, SceneCounts, StreamEvent, TrackState, TrackedObject, TrackingResult,
 };
 pub use crate::resume::TrackSnapshot;
 pub use crate::snapshot::Snapshot;

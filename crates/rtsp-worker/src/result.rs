@@ -77,6 +77,16 @@ pub struct TrackedObject {
     pub zones: Vec<String>,
 }
 
+/// A stream's zone and line counts as of its latest result
+/// ([`StreamConnection::scene_counts`](crate::StreamConnection::scene_counts)).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SceneCounts {
+    /// Objects in each zone now, by label.
+    pub zones: BTreeMap<String, BTreeMap<String, u32>>,
+    /// Crossings of each line so far, by direction and label.
+    pub lines: BTreeMap<String, zones::LineCounts>,
+}
+
 /// The outcome of one processed frame of one stream.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrackingResult {

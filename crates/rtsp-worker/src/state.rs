@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     pub(crate) analyzer: Option<zones::Analyzer>,
     /// The analyzer's scene, to draw (changed only with it).
     pub(crate) scene: Option<Arc<zones::Scene>>,
+    /// The zone and line counts of the latest result.
+    pub(crate) counts: crate::SceneCounts,
     /// The latest frame kept for snapshots, with its result.
     pub(crate) latest: Option<Latest>,
     /// Tracks to go on from, restored on the first frame tracked.
@@ -237,6 +239,7 @@ impl StreamCore {
                 model,
                 analyzer,
                 scene,
+                counts: crate::SceneCounts::default(),
             }),
             idle: Condvar::new(),
             outbox: Outbox::new(result_queue),
@@ -579,6 +582,10 @@ impl StreamCore {
             zone_events = update.events;
             line_counts = analyzer.line_counts();
         }
+        inner.counts = crate::SceneCounts {
+            zones: zone_counts.clone(),
+            lines: line_counts.clone(),
+        };
         let now = Instant::now();
         let latency = now.saturating_duration_since(meta.received);
         inner.latency.record(latency);

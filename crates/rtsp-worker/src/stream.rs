@@ -78,6 +78,12 @@ impl StreamConnection {
         self.core.lock().scene.clone()
     }
 
+    /// The zone and line counts of the latest result (empty before the first, and without
+    /// zones or lines).
+    pub fn scene_counts(&self) -> crate::SceneCounts {
+        self.core.lock().counts.clone()
+    }
+
     /// Replaces the stream's zones and lines while it runs, from its next result on (an
     /// empty scene removes them): no reconnect. A zone or line defined exactly as before
     /// keeps its state and counts; a changed or new one starts empty; one left out is

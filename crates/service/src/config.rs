@@ -96,6 +96,85 @@ pub fn scene_toml(scene: &Scene) -> String {
     out
 }
 
+/// The cameras file's text with the `[[stream.zone]]` and `[[stream.line]]` tables of the
+/// `[[stream]]` whose `id` is `id` replaced by `scene`'s, everything else — other cameras,
+/// comments, order, formatting — left as it was (`toml_edit`).
+///
+/// # Errors
+///
+/// The file does not parse, or has no `[[stream]]` with that id (a camera added over the
+/// API, or one whose id the file does not give, is not the file's to change). Errors never
+/// quote the file.
+pub fn write_scene(text: &str, id: &str, scene: &Scene) -> Result<String, String> {
+    use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
+    fn point((x, y): (f32, f32)) -> Array {
+        let mut a = Array::new();
+        a.push(f64::from(x.round()) as i64);
+        a.push(f64::from(y.round()) as i64);
+        a
+    }
+    fn labels(l: &[String]) -> Array {
+        l.iter().map(String::as_str).collect()
+    }
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|_| "the cameras file does not parse as TOML now".to_owned())?;
+    let stream = doc
+        .get_mut("stream")
+        .and_then(Item::as_array_of_tables_mut)
+        .and_then(|streams| {
+            streams
+                .iter_mut()
+                .find(|t| t.get("id").and_then(Item::as_str) == Some(id))
+        })
+        .ok_or_else(|| {
+            "the cameras file has no [[stream]] with this id: only a camera the file names \
+             by its id is written back"
+                .to_owned()
+        })?;
+    stream.remove("zone");
+    stream.remove("line");
+    let default_inertia = Zone::new("", Vec::new()).inertia;
+    let default_band = Line::new("", (0.0, 0.0), (1.0, 0.0)).band;
+    if !scene.zones.is_empty() {
+        let mut zones = ArrayOfTables::new();
+        for z in &scene.zones {
+            let mut t = Table::new();
+            t["name"] = value(z.name.as_str());
+            t["polygon"] = value(z.polygon.iter().copied().map(point).collect::<Array>());
+            if !z.labels.is_empty() {
+                t["labels"] = value(labels(&z.labels));
+            }
+            if z.inertia != default_inertia {
+                t["inertia"] = value(i64::from(z.inertia));
+            }
+            if let Some(s) = z.loiter_seconds {
+                t["loiter_seconds"] = value(s);
+            }
+            zones.push(t);
+        }
+        stream.insert("zone", Item::ArrayOfTables(zones));
+    }
+    if !scene.lines.is_empty() {
+        let mut lines = ArrayOfTables::new();
+        for l in &scene.lines {
+            let mut t = Table::new();
+            t["name"] = value(l.name.as_str());
+            t["from"] = value(point(l.from));
+            t["to"] = value(point(l.to));
+            if !l.labels.is_empty() {
+                t["labels"] = value(labels(&l.labels));
+            }
+            if l.band != default_band {
+                t["band"] = value(f64::from(l.band));
+            }
+            lines.push(t);
+        }
+        stream.insert("line", Item::ArrayOfTables(lines));
+    }
+    Ok(doc.to_string())
+}
+
 /// One camera to connect. `Debug` shows the URL redacted and no password.
 #[derive(Clone, PartialEq)]
 pub struct Camera {
@@ -580,6 +659,42 @@ mod tests {
         );
         let c = parse(&text, 0, false).unwrap();
         assert_eq!(c.cameras[0].scene, scene, "{text}");
+    }
+
+    #[test]
+    fn a_scene_written_into_the_file_keeps_everything_else() {
+        let text = "# my cameras\n[engine]\nconfidence = 0.3 # tuned\n\n\
+                    [[stream]]\nid = \"door\"\nurl = \"rtsp://192.0.2.1/a\"\n\n\
+                    # the old porch\n[[stream.zone]]\nname = \"porch\"\n\
+                    polygon = [[0, 0], [10, 0], [0, 10]]\n\n\
+                    [[stream]]\nid = \"yard\" # keep me\nurl = \"rtsp://192.0.2.2/b\"\n\n\
+                    [[stream.line]]\nname = \"gate\"\nfrom = [1, 2]\nto = [3, 4]\n";
+        let before = parse(text, 0, false).unwrap();
+        let mut drawn = Zone::new("drawn", vec![(64.0, 35.0), (1216.0, 35.0), (1216.0, 682.0)]);
+        drawn.labels = vec!["person".into()];
+        drawn.loiter_seconds = Some(5.0);
+        let scene = Scene {
+            zones: vec![drawn],
+            lines: vec![Line::new("middle", (640.0, 0.0), (640.0, 720.0))],
+        };
+        let written = write_scene(text, "door", &scene).unwrap();
+        let after = parse(&written, 0, false).unwrap();
+        assert_eq!(after.cameras[0].scene, scene, "{written}");
+        assert_eq!(after.cameras[1], before.cameras[1], "{written}");
+        assert_eq!(after.engine.confidence, before.engine.confidence);
+        for kept in ["# my cameras", "# tuned", "# keep me"] {
+            assert!(written.contains(kept), "{kept}: {written}");
+        }
+        assert!(written.find("\"door\"") < written.find("\"drawn\""));
+        assert!(
+            written.find("\"drawn\"") < written.find("\"yard\""),
+            "{written}"
+        );
+        // No zones: the tables go.
+        let none = write_scene(&written, "door", &Scene::default()).unwrap();
+        assert!(parse(&none, 0, false).unwrap().cameras[0].scene.is_empty());
+        assert!(write_scene(text, "lobby", &scene).is_err());
+        assert!(write_scene("[[stream]\n", "door", &scene).is_err());
     }
 
     #[test]

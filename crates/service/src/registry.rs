@@ -448,6 +448,59 @@ impl Service {
         Ok(())
     }
 
+    /// Writes a camera's running zones and lines into the cameras file (`--config`), in place
+    /// of its `[[stream.zone]]` and `[[stream.line]]` tables, keeping the rest of the file as
+    /// it was ([`config::write_scene`]); the file is replaced whole (a temporary file beside
+    /// it, renamed), with its permissions. Only a camera from the file, named there by its
+    /// id. Errors never quote the file or its path.
+    pub async fn save_scene(&self, id: &str) -> Result<(), String> {
+        let _edit = self.edits.lock().await;
+        let path = self.settings.config_path.clone().ok_or_else(|| {
+            "this worker runs without a cameras file (--config): nothing to write to".to_owned()
+        })?;
+        let scene = {
+            let cameras = lock(&self.cameras);
+            match cameras.get(id) {
+                Some((camera, Origin::ConfigFile)) => camera.scene.clone(),
+                Some(_) => {
+                    return Err("this camera does not come from the cameras file".into());
+                }
+                None => return Err("no such camera".into()),
+            }
+        };
+        let (id, shown) = (id.to_owned(), id.to_owned());
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let io =
+                |what: &str, e: std::io::Error| format!("the cameras file: {what}: {}", e.kind());
+            let text = std::fs::read_to_string(&path).map_err(|e| io("cannot read it", e))?;
+            let written = config::write_scene(&text, &id, &scene)?;
+            let permissions = std::fs::metadata(&path)
+                .map_err(|e| io("cannot read it", e))?
+                .permissions();
+            if permissions.readonly() {
+                return Err("the cameras file is read-only".into());
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let tmp = path.with_file_name(format!(".{name}.rtsp-worker.tmp"));
+            let write = || -> std::io::Result<()> {
+                std::fs::write(&tmp, written.as_bytes())?;
+                std::fs::set_permissions(&tmp, permissions.clone())?;
+                std::fs::rename(&tmp, &path)
+            };
+            write().map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                io("cannot write it", e)
+            })
+        })
+        .await
+        .map_err(|_| "the write stopped".to_owned())??;
+        info!(stream = %shown, "zones and lines written to the cameras file");
+        Ok(())
+    }
+
     /// Disconnects a camera: it drains, its consumer ends, it is forgotten.
     pub async fn remove(&self, id: &str) -> Result<StreamStats, Error> {
         let _edit = self.edits.lock().await;

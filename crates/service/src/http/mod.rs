@@ -93,6 +93,7 @@ fn router(state: Shared, access: Arc<Access>) -> Router {
         .route("/api/v1/streams/{id}/snapshot.jpg", get(snapshot))
         .route("/api/v1/streams/{id}/live.mjpeg", get(live))
         .route("/api/v1/streams/{id}/scene", get(scene).put(set_scene))
+        .route("/api/v1/streams/{id}/scene/save", post(save_scene))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}/thumbnail.jpg", get(event_thumbnail))
         .route("/api/v1/reload", post(reload))
@@ -402,7 +403,8 @@ async fn snapshot(Ready(service): Ready, Path(id): Path<String>) -> Answer {
 }
 
 /// `GET /api/v1/streams/{id}/scene`: the camera's zones and lines in camera pixels, the
-/// picture size they refer to, and the same as TOML for the cameras file.
+/// picture size they refer to, their counts as of the latest result, and the same as TOML
+/// for the cameras file.
 async fn scene(Ready(service): Ready, Path(id): Path<String>) -> Answer {
     let c = service
         .manager
@@ -416,6 +418,7 @@ async fn scene(Ready(service): Ready, Path(id): Path<String>) -> Answer {
         "height": stats.height,
         "zones": scene.zones,
         "lines": scene.lines,
+        "counts": c.scene_counts(),
         "toml": crate::config::scene_toml(&scene),
     }))
     .into_response())
@@ -442,6 +445,20 @@ async fn set_scene(Ready(service): Ready, Path(id): Path<String>, body: Bytes) -
     }
     service.set_scene(&id, scene).await?;
     scene_after(&service, id).await
+}
+
+/// `POST /api/v1/streams/{id}/scene/save` (an empty JSON body): the camera's running zones
+/// and lines written into the cameras file, the rest of the file kept as it was. 409 without
+/// `--config`, for a camera not from the file, or a file that cannot be written.
+async fn save_scene(Ready(service): Ready, Path(id): Path<String>) -> Answer {
+    if service.manager.stream(&id).is_none() {
+        return Err(Error::UnknownStream(id).into());
+    }
+    service
+        .save_scene(&id)
+        .await
+        .map_err(|m| ApiError::new(StatusCode::CONFLICT, "not_saved", m))?;
+    Ok(axum::Json(json!({"id": id, "saved": true})).into_response())
 }
 
 async fn scene_after(service: &Arc<Service>, id: String) -> Answer {
