@@ -10,6 +10,7 @@ mod clips;
 mod cmd;
 mod fleet;
 mod gpu;
+mod live;
 mod onnx;
 mod peer;
 mod plot;
@@ -54,6 +55,9 @@ cargo xtask <command>
           our pipeline beside a Python script around OpenCV, onnxruntime and ByteTrack
           (benches/opencv_script.py), square and 640x384 model, the detector alone in the
           same sitting; a Markdown table in target/bench/script.md
+  bench live
+          what live views cost: the release demo with 0, 1 and 20 viewers of one stream
+          (worker CPU, results/s, JPEG encodes per result); docs/BENCHMARKS.md
   bench cluster
           the NATS fleet at 30 and 300 cameras (replayed clips, stand-in detector):
           publish/read rates, added latency, takeover times; docs/BENCHMARKS.md
@@ -106,6 +110,7 @@ fn dispatch() -> Result<()> {
         "test" => test(),
         "pytest" => python::pytest(&setup::setup()?),
         "bench" if rest.iter().any(|a| a == "cluster") => fleet::bench(),
+        "bench" if rest.iter().any(|a| a == "live") => live::bench(),
         "bench" if rest.iter().any(|a| a == "python") => python::bench(rest),
         "bench" => match rest {
             [first, more @ ..] if first == "script" => peer::main(more),

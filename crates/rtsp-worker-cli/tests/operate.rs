@@ -221,7 +221,20 @@ fn mqtt_events_follow_the_people_through_zones_and_lines() {
     let zone = dedup(&sub.on("rtsp-worker/walk/zones/right/person"));
     assert!(contains_in_order(&zone, &["2", "1", "2"]), "{zone:?}");
     assert_eq!(zone.last().map(String::as_str), Some("0"), "{zone:?}");
-    assert!(messages.iter().all(|m| m.topic.starts_with("rtsp-worker/")));
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.topic.starts_with("rtsp-worker/") || m.topic.starts_with("homeassistant/"))
+    );
+    // Home Assistant is told of the line, its sensors reading the line's topic.
+    for dir in ["in", "out"] {
+        let config = sub.on(&format!(
+            "homeassistant/sensor/rtsp-worker_walk/line_middle_{dir}/config"
+        ));
+        let v = json(config.first().expect("the line's sensors announced"));
+        assert_eq!(v["state_topic"], "rtsp-worker/walk/lines/middle");
+        assert_eq!(v["state_class"], "total_increasing");
+    }
     drop(server);
 }
 
