@@ -212,6 +212,7 @@ pub(crate) mod tests {
             frame: None,
             tracked_objects: Vec::new(),
             ended_tracks: Vec::new(),
+            tracks_restarted: None,
         })
     }
 

@@ -121,6 +121,12 @@ pub struct TrackingResult {
     pub tracked_objects: Vec<TrackedObject>,
     /// Tracks that ended on this frame.
     pub ended_tracks: Vec<TrackedObject>,
+    /// Why `ended_tracks` ended when the tracker itself did not end them: every track of
+    /// the stream restarted on this frame, `"model_changed"` (a swap to a model with other
+    /// classes, with `restart_tracks`) or `"frame_size_changed"` (the camera's frame size
+    /// changed). Left out of JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracks_restarted: Option<&'static str>,
     /// With a scene: objects in each zone now, by label (every zone listed). Left out of
     /// JSON when the stream has no zones.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

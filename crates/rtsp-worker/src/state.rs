@@ -522,9 +522,11 @@ impl StreamCore {
         // the old tracks' boxes mean nothing in the new frame. They end here, and the new
         // tracker's ids follow the old ones' (ids are never reused within a stream).
         let mut reset_ended = Vec::new();
+        let mut tracks_restarted = None;
         if inner.size.is_some_and(|s| s != meta.camera) {
             inner.tracker = self.tracker_config.build();
             reset_ended = inner.reported.restart(&inner.model.class_names);
+            tracks_restarted = Some("frame_size_changed");
         }
         // A swapped model: tracks go on under one with the same classes; under one with
         // other classes they end here, named as the old model named them, and new ids follow.
@@ -533,6 +535,7 @@ impl StreamCore {
                 inner.tracker = self.tracker_config.build();
                 let ended = inner.reported.restart(&inner.model.class_names);
                 reset_ended.extend(ended);
+                tracks_restarted = Some("model_changed");
                 info!(stream = %self.id, generation = model.generation, "a model with other classes: tracks restarted");
             }
             inner.model = model.clone();
@@ -617,6 +620,7 @@ impl StreamCore {
                 .collect(),
             tracked_objects,
             ended_tracks,
+            tracks_restarted,
             zone_counts,
             line_counts,
             zone_events,

@@ -733,6 +733,20 @@ async fn the_model_is_swapped_while_a_camera_runs_and_tracks_go_on() {
         live_at_swap.is_subset(&ended),
         "the tracks live at the swap end: {live_at_swap:?}, ended {ended:?}"
     );
+    // They end together, on one result that says why.
+    let seam: Vec<&rtsp_worker::TrackingResult> = rc
+        .iter()
+        .copied()
+        .filter(|r| r.tracks_restarted.is_some())
+        .collect();
+    assert_eq!(seam.len(), 1, "one result restarts the tracks");
+    assert_eq!(seam[0].tracks_restarted, Some("model_changed"));
+    let on_seam: std::collections::BTreeSet<u64> =
+        seam[0].ended_tracks.iter().map(|t| t.track_id).collect();
+    assert!(
+        !on_seam.is_empty() && on_seam.is_subset(&before),
+        "the old model's tracks end on the seam: {on_seam:?}"
+    );
     let last = &rc[rc.len() - 5..];
     let walker_ids: Vec<u64> = last
         .iter()

@@ -313,6 +313,7 @@ pub(crate) mod tests {
             detections: Vec::new(),
             tracked_objects: tracks,
             ended_tracks: ended,
+            tracks_restarted: None,
             zone_counts: BTreeMap::new(),
             line_counts: BTreeMap::new(),
             zone_events: Vec::new(),

@@ -313,7 +313,7 @@ impl StreamEvents {
                         "box": t.bbox,
                         "start_time": l.start,
                         "top_score": l.top_score,
-                        "reason": "track_ended",
+                        "reason": r.tracks_restarted.unwrap_or("track_ended"),
                     }),
                 ));
             }
