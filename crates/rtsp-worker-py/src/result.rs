@@ -144,6 +144,13 @@ impl TrackingResult {
         PyList::new(py, self.r.ended_tracks.iter().map(TrackedObject::from))
     }
 
+    /// `"model_changed"` or `"frame_size_changed"` when every track of the stream restarted
+    /// on this frame (`ended_tracks` are them), else `None`.
+    #[getter]
+    fn tracks_restarted(&self) -> Option<&'static str> {
+        self.r.tracks_restarted
+    }
+
     #[getter]
     fn detections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(
