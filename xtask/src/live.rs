@@ -152,7 +152,11 @@ pub(crate) fn bench() -> Result<()> {
          The release binary's demo (three clips over RTSP on loopback, the real model on the \
          CPU) for {PHASE} s per row, the rows one after another in one run; viewers read \
          `GET /api/v1/streams/people/live.mjpeg` (uncapped) over loopback as fast as they \
-         can. The last row is nobody watching again, after the viewers went.\n\n\
+         can. The last row is nobody watching again, after the viewers went. On a CPU the \
+         detector takes every cycle left, so the worker's CPU stays at the machine's cores \
+         and what watching costs shows as results per second lost beside the rows without \
+         viewers; encodes per result is the point of the design (one, however many watch; \
+         none while nobody does).\n\n\
          | viewers of the pedestrian stream | worker CPU (of one core) | results/s, 3 streams | \
          results/s, pedestrians | its JPEG encodes/s | encodes per result | pictures sent/s | \
          skipped/s | MB/s to viewers |\n\
