@@ -441,6 +441,107 @@ fn the_api_refuses_what_a_web_page_or_a_stranger_sends_and_keeps_serving() {
     let (status, body) = api.post("/api/v1/streams", &deep);
     assert_eq!(status, 400, "deeply nested JSON: {body}");
 
+    // The operator's page's routes. Zone bombs through the scene editor: refused whole, the
+    // camera's scene unchanged.
+    let scene_before = api.get("/api/v1/streams/legit/scene");
+    assert_eq!(scene_before.0, 200, "{}", scene_before.1);
+    for (what, scene) in [
+        ("65 zones", json!({"zones": many})),
+        (
+            "300 corners",
+            json!({"zones": [{"name": "round", "polygon": round}]}),
+        ),
+        (
+            "a wildcard",
+            json!({"zones": [{"name": "a/#", "polygon": square}]}),
+        ),
+        (
+            "an unknown field",
+            json!({"zones": [], "path": "/etc/passwd"}),
+        ),
+    ] {
+        let (status, body) = api.put_json("/api/v1/streams/legit/scene", &scene.to_string());
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(!body.contains("/etc/passwd"), "{what}: {body}");
+    }
+    assert_eq!(api.get("/api/v1/streams/legit/scene"), scene_before);
+    // Writing the scene back writes the operator's own cameras file and nothing else: the
+    // zone tables of a camera it names (here none), the rest as it was; a camera the file
+    // does not hold is refused, the answer naming no path.
+    let config = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("security-config-{port}"))
+        .join("cameras.toml");
+    let file_before = std::fs::read_to_string(&config).unwrap();
+    let (status, body) = api.post("/api/v1/streams/legit/scene/save", "{}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), file_before);
+    let (status, body) = api.post(
+        "/api/v1/streams",
+        &json!({"id": "apicam", "url": "rtsp://u:pw-in-url@127.0.0.1:9/x"}).to_string(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api.post("/api/v1/streams/apicam/scene/save", "{}");
+    assert_eq!(status, 409, "{body}");
+    assert!(!body.contains('/'), "{body}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), file_before);
+    assert_eq!(api.delete("/api/v1/streams/apicam").0, 200);
+    // Event thumbnails are looked up in memory: a path in the id reads nothing.
+    for id in [
+        "..%2F..%2F..%2Fetc%2Fpasswd",
+        "%2Fetc%2Fpasswd",
+        "..",
+        "legit-0-0",
+    ] {
+        let (status, body) = api.get(&format!("/api/v1/events/{id}/thumbnail.jpg"));
+        assert_eq!(status, 404, "{id}: {body}");
+        assert!(!body.contains("root:"), "{id}: {body}");
+    }
+    for query in ["limit=100000", "limit=-1", "camera=%zz", "path=/etc/passwd"] {
+        let (status, body) = api.get(&format!("/api/v1/events?{query}"));
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+    // Live views that never read, up to the cap and past it: the worker answers the rest
+    // (the prober keeps asking throughout) and refuses the 33rd at once.
+    let stalled: Vec<std::net::TcpStream> = (0..32)
+        .map(|_| {
+            let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(
+                &mut &tcp,
+                format!(
+                    "GET /api/v1/streams/legit/live.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            tcp
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || api
+            .stream("legit")
+            .is_some_and(|s| s["live"]["viewers"] == 32)),
+        "32 viewers open"
+    );
+    let (status, body) = raw(
+        port,
+        &format!("GET /api/v1/streams/legit/live.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(json(&body)["kind"], "too_many_viewers", "{body}");
+    let before = api.results("legit");
+    assert!(
+        wait_until(Duration::from_secs(10), || api.results("legit")
+            > before + 2),
+        "results go on under 32 stalled viewers"
+    );
+    drop(stalled);
+    assert!(
+        wait_until(Duration::from_secs(10), || api
+            .stream("legit")
+            .is_some_and(|s| s["live"]["viewers"] == 0)),
+        "stalled viewers go when their connections close"
+    );
+
     // Hostile servers at camera URLs: each refused and reconnected, memory bounded.
     let (base_rss, _, _) = proc_usage(worker.child.id());
     let attackers: Vec<(&str, Hostile)> = vec![

@@ -377,6 +377,15 @@ impl Api {
         self.keep(self.agent.delete(format!("{}{path}", self.base)).call())
     }
 
+    pub(crate) fn put_json(&self, path: &str, body: &str) -> (u16, String) {
+        self.keep(
+            self.agent
+                .put(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .send(body),
+        )
+    }
+
     pub(crate) fn put(&self, path: &str) -> (u16, String) {
         self.keep(self.agent.put(format!("{}{path}", self.base)).send_empty())
     }
