@@ -1338,7 +1338,7 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
         wait_until(Duration::from_secs(20), || frame(tile) > first + 2),
         "the tile's pictures move on"
     );
-    let shot2 = browser.screenshot();
+    let (second, shot2) = (frame(tile), browser.screenshot());
     assert_ne!(shot1, shot2, "two screenshots of the live page differ");
     std::fs::write(dir.join("status-page.png"), &shot2).unwrap();
 
@@ -1437,6 +1437,16 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
             .map(|m| m.topic.clone())
             .collect::<Vec<_>>()
     );
+    assert!(
+        wait_until(Duration::from_secs(20), || sub
+            .on("rtsp-worker/zones")
+            .iter()
+            .map(|m| json(m))
+            .any(|e| e["zone"] == "drawn"
+                && e["type"] == "entered"
+                && e["camera"] == "people")),
+        "an entry into the drawn zone on MQTT"
+    );
     let configs: Vec<support::Message> = sub
         .all()
         .into_iter()
@@ -1500,6 +1510,33 @@ fn the_operators_page_shows_live_pictures_draws_zones_and_home_assistant_finds_t
             .any(|m| m.topic == zone_config && m.payload.is_empty())),
         "the zone's config emptied"
     );
-    let (code, _, stderr) = worker.finish(true, Duration::from_secs(60));
+    let (code, stdout, stderr) = worker.finish(true, Duration::from_secs(60));
     assert_eq!(code, Some(0), "{stderr}");
+    // The pictures the tile showed are drawn from their results: between the two
+    // screenshots' frames the people moved, and so did their boxes.
+    let boxes = |frame: u64| -> BTreeMap<u64, f64> {
+        let r = stdout
+            .lines()
+            .map(json)
+            .find(|r| r["stream_id"] == "people" && r["frame_number"] == frame)
+            .unwrap_or_else(|| panic!("no result for the frame shown, {frame}"));
+        r["tracked_objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let b = &t["bbox"];
+                (
+                    t["track_id"].as_u64().unwrap(),
+                    (b[0].as_f64().unwrap() + b[2].as_f64().unwrap()) / 2.0,
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (boxes(first), boxes(second));
+    assert!(
+        a.iter()
+            .any(|(id, x)| b.get(id).is_some_and(|y| (x - y).abs() > 3.0)),
+        "a person's box moved between frames {first} and {second}: {a:?} {b:?}"
+    );
 }

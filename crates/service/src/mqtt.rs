@@ -222,8 +222,21 @@ impl Publisher {
         let shown = broker.to_string();
         let task = tokio::spawn(async move {
             let mut down_reported = false;
+            // Once our DISCONNECT is out, the loop goes on reading until the broker closes
+            // the connection (at most a second): dropping the socket with the broker's
+            // acknowledgements unread would reset it, losing what was still in flight — the
+            // last messages and the DISCONNECT itself (the broker would then send the last
+            // will).
+            let mut leaving: Option<tokio::time::Instant> = None;
             loop {
-                match eventloop.poll().await {
+                let polled = match leaving {
+                    Some(until) => match tokio::time::timeout_at(until, eventloop.poll()).await {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    None => eventloop.poll().await,
+                };
+                match polled {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         s.connected.store(true, Ordering::SeqCst);
                         info!(broker = %shown, "MQTT connected");
@@ -239,8 +252,12 @@ impl Publisher {
                     Ok(Event::Outgoing(Outgoing::Publish(_))) => {
                         s.sent.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                        leaving = Some(tokio::time::Instant::now() + Duration::from_secs(1));
+                    }
                     Ok(_) => {}
+                    // The broker closed the connection after our DISCONNECT.
+                    Err(_) if leaving.is_some() => break,
                     Err(e) => {
                         s.connected.store(false, Ordering::SeqCst);
                         if !down_reported {
