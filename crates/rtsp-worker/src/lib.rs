@@ -89,7 +89,7 @@ pub use crate::error::Error;
 pub use crate::ids::{
     MAX_STREAM_ID, check_stream_id, free_stream_id, is_file_url, numbered_stream_id,
 };
-pub use crate::live::{LiveStats, LiveView};
+pub use crate::live::LiveStats;
 pub use crate::manager::StreamConnectionManager;
 pub use crate::picture::FrameImage;
 pub use crate::result::{
@@ -101,7 +101,7 @@ pub use crate::stats::{
     Accounting, BatchTriggers, BatcherStats, DetectorStats, Drops, LatencySummary, ManagerStats,
     ModelStats, StreamState, StreamStats,
 };
-pub use crate::stream::{ResultQueue, StreamConnection};
+pub use crate::stream::{LiveView, ResultQueue, StreamConnection};
 pub use gpu_decode::Error as DecodeError;
 pub use infer_trt::{Error as InferError, cache_dir};
 pub use rtsp_ingest::{

@@ -1,10 +1,13 @@
 //! The user's handles on a stream: [`StreamConnection`] and [`ResultQueue`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::Stream;
+use tokio::sync::watch;
 
+use crate::live::Published;
 use crate::snapshot::Snapshot;
 use crate::state::StreamCore;
 use crate::stats::{StreamState, StreamStats};
@@ -61,8 +64,8 @@ impl StreamConnection {
     /// is open the picture of every result is kept (a copy of the decoder's output, as for
     /// snapshots); each is drawn and encoded once for all viewers. Not for frames decoded by
     /// NVDEC.
-    pub fn live_view(&self, limit: usize) -> Option<crate::LiveView> {
-        crate::LiveView::open(&self.core, limit)
+    pub fn live_view(&self, limit: usize) -> Option<LiveView> {
+        LiveView::open(&self.core, limit)
     }
 
     /// The stream's tracks now, to go on from in another connection of the same camera
@@ -234,5 +237,81 @@ impl ResultQueue {
     /// The stream has ended and everything was taken.
     pub fn is_finished(&self) -> bool {
         self.core.outbox.lock().finished()
+    }
+}
+
+/// One viewer of a stream's annotated pictures ([`StreamConnection::live_view`](StreamConnection::live_view)).
+/// Dropping it stops the work done for it.
+#[derive(Debug)]
+pub struct LiveView {
+    core: Arc<StreamCore>,
+    rx: watch::Receiver<Published>,
+    /// The last picture count this viewer took.
+    seen: u64,
+    /// The camera frame it was last sent.
+    last_frame: Option<u64>,
+}
+
+impl LiveView {
+    /// A view, unless `limit` viewers already watch the stream.
+    pub(crate) fn open(core: &Arc<StreamCore>, limit: usize) -> Option<Self> {
+        let live = &core.live;
+        live.viewers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        let mut rx = live.published.subscribe();
+        // The latest picture first, if there is one: a viewer sees the camera at once, not
+        // at its next result.
+        let seen = rx.borrow_and_update().pictures.saturating_sub(1);
+        Some(Self {
+            core: core.clone(),
+            rx,
+            seen,
+            last_frame: None,
+        })
+    }
+
+    /// The next picture newer than the last one this viewer took (the first time: the
+    /// latest kept, if any), as annotated JPEG (drawn
+    /// and encoded on a blocking thread, once for all viewers); `None` once the stream has
+    /// ended. Pictures published while the caller was busy are skipped: only the newest is
+    /// taken.
+    pub async fn next(&mut self) -> Option<Snapshot> {
+        loop {
+            let now = *self.rx.borrow_and_update();
+            if now.pictures > self.seen {
+                let skipped = now.pictures - self.seen - 1;
+                self.seen = now.pictures;
+                let core = self.core.clone();
+                let snap = tokio::task::spawn_blocking(move || core.snapshot())
+                    .await
+                    .ok()
+                    .flatten();
+                // The picture drawn may be newer than the count read (it was published in
+                // between): then the next count brings it again, not to be sent twice.
+                if let Some(s) = snap.filter(|s| {
+                    !s.jpeg.is_empty() && self.last_frame.is_none_or(|f| s.frame_number > f)
+                }) {
+                    self.last_frame = Some(s.frame_number);
+                    let live = &self.core.live;
+                    live.skipped.fetch_add(skipped, Ordering::Relaxed);
+                    live.sent.fetch_add(1, Ordering::Relaxed);
+                    return Some(s);
+                }
+                continue;
+            }
+            if now.ended {
+                return None;
+            }
+            self.rx.changed().await.ok()?;
+        }
+    }
+}
+
+impl Drop for LiveView {
+    fn drop(&mut self) {
+        self.core.live.viewers.fetch_sub(1, Ordering::AcqRel);
     }
 }
