@@ -80,6 +80,8 @@ enum Seen {
         height: u32,
         boxes_inside: bool,
         ids: Vec<u64>,
+        /// `tracks_restarted`, with the ids that ended then.
+        restarted: Option<(&'static str, Vec<u64>)>,
     },
     Event(&'static str),
 }
@@ -117,6 +119,9 @@ impl Log {
                     height: r.height,
                     boxes_inside,
                     ids: r.tracked_objects.iter().map(|t| t.track_id).collect(),
+                    restarted: r
+                        .tracks_restarted
+                        .map(|why| (why, r.ended_tracks.iter().map(|t| t.track_id).collect())),
                 });
             })
             .on_event(move |e| events.push(Seen::Event(e.name())))
@@ -492,6 +497,24 @@ async fn a_camera_that_changes_resolution_goes_on_in_its_new_size() {
     let (before, after) = (ids_of(1280), ids_of(768));
     let last_before = before.iter().max().copied().unwrap_or(0);
     assert!(last_before > 0 && !after.is_empty(), "{before:?} {after:?}");
+    // One result, the first of the new size, says why they ended.
+    let seams: Vec<(u32, &(&str, Vec<u64>))> = rs
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Seen::Result {
+                width,
+                restarted: Some(r),
+                ..
+            } => Some((*width, r)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seams.len(), 1, "{seams:?}");
+    assert_eq!((seams[0].0, seams[0].1.0), (768, "frame_size_changed"));
+    assert!(
+        seams[0].1.1.iter().all(|id| before.contains(id)),
+        "the old size's tracks end on the seam: {seams:?}"
+    );
     assert!(
         after.iter().all(|id| *id > last_before),
         "ids after the change {after:?}, before up to {last_before}"
