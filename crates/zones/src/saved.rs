@@ -236,6 +236,15 @@ mod tests {
         }
     }
 
+    /// One update's objects: walkers at the generated points, the first of each id.
+    fn objects(s: &[(u64, f32, f32)]) -> Vec<Object> {
+        let mut seen = std::collections::BTreeSet::new();
+        s.iter()
+            .filter(|(id, _, _)| seen.insert(*id))
+            .map(|&(id, x, y)| walker(id, x, y))
+            .collect()
+    }
+
     proptest! {
         /// Saved after any update and loaded into another time base, the analyzer gives the
         /// very updates it would have given without the break.
@@ -253,10 +262,6 @@ mod tests {
             let split = split.min(steps.len());
             let mut whole = Analyzer::new(scene()).unwrap();
             let mut first = Analyzer::new(scene()).unwrap();
-            let objects = |s: &Vec<(u64, f32, f32)>| -> Vec<Object> {
-                let mut seen = std::collections::BTreeSet::new();
-                s.iter().filter(|(id, _, _)| seen.insert(*id)).map(|&(id, x, y)| walker(id, x, y)).collect()
-            };
             let mut expected = Vec::new();
             for (i, s) in steps.iter().enumerate() {
                 let u = whole.update(i as f64 * 0.25, &objects(s), &[]);
@@ -291,10 +296,6 @@ mod tests {
             split in 0usize..40,
         ) {
             let split = split.min(steps.len());
-            let objects = |s: &Vec<(u64, f32, f32)>| -> Vec<Object> {
-                let mut seen = std::collections::BTreeSet::new();
-                s.iter().filter(|(id, _, _)| seen.insert(*id)).map(|&(id, x, y)| walker(id, x, y)).collect()
-            };
             let mut two = scene();
             two.zones.push(Zone::new("yard", vec![(0.0, 0.0), (400.0, 0.0), (400.0, 200.0)]));
             let mut whole = Analyzer::new(two.clone()).unwrap();
