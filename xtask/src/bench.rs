@@ -667,7 +667,9 @@ pub(crate) fn field_num(json: &str, key: &str) -> Option<f64> {
 /// example's `--host` at 100, 300 and 1,000 replayed 30 fps cameras (300 only with `--quick`),
 /// with the pass-through decoder and the fixed-cost detector stand-ins (benchmarks-only
 /// settings, named as such): the process's CPU per frame received and the p99 latency beyond
-/// the stand-in's cost. Prints a Markdown table (also `target/bench/host.md`).
+/// the stand-in's cost, with the decode loops on the shared pool (the default on a GPU) and,
+/// beside it in the same sitting, on a thread per stream (`--decode-workers 0`, the CPU's
+/// default and the way before). Prints a Markdown table (also `target/bench/host.md`).
 fn host(quick: bool) -> Result<()> {
     let assets = crate::setup::setup()?;
     let out = project_root().join("target/bench");
@@ -675,28 +677,34 @@ fn host(quick: bool) -> Result<()> {
     let counts: &[usize] = if quick { &[300] } else { &[100, 300, 1000] };
     let mut rows = String::new();
     for &n in counts {
-        let file = out.join(format!("host_{n}.json"));
-        run(example("rtsp-worker", "e2e")
-            .envs(assets.env())
-            .args(["--host", "--streams", &n.to_string()])
-            .args(["--warmup", "5", "--window", "20", "--json"])
-            .arg(&file))?;
-        let j = read(&file)?;
-        let num = |k: &str| field_num(&j, k).unwrap_or(0.0);
-        rows.push_str(&format!(
-            "| {n} | {:.0} | {:.0}% | {:.1} | {:.1} / {:.1} | {:.1} | {:.0} |\n",
-            num("frames_per_s"),
-            num("cpu_percent"),
-            num("cpu_us_per_frame"),
-            num("latency_ms_p50"),
-            num("latency_ms_p99"),
-            num("added_ms_p99"),
-            num("peak_rss_mb"),
-        ));
+        for (way, workers) in [("a thread per stream", Some("0")), ("pool (default)", None)] {
+            let file = out.join(format!("host_{n}_{}.json", workers.unwrap_or("pool")));
+            let mut cmd = example("rtsp-worker", "e2e");
+            cmd.envs(assets.env())
+                .args(["--host", "--streams", &n.to_string()])
+                .args(["--warmup", "5", "--window", "20", "--json"])
+                .arg(&file);
+            if let Some(w) = workers {
+                cmd.args(["--decode-workers", w]);
+            }
+            run(&mut cmd)?;
+            let j = read(&file)?;
+            let num = |k: &str| field_num(&j, k).unwrap_or(0.0);
+            rows.push_str(&format!(
+                "| {n} | {way} | {:.0} | {:.0}% | {:.1} | {:.1} / {:.1} | {:.1} | {:.0} |\n",
+                num("frames_per_s"),
+                num("cpu_percent"),
+                num("cpu_us_per_frame"),
+                num("latency_ms_p50"),
+                num("latency_ms_p99"),
+                num("added_ms_p99"),
+                num("peak_rss_mb"),
+            ));
+        }
     }
     let md = format!(
-        "| cameras × 30 fps | frames/s | process CPU | CPU µs per frame | latency p50 / p99 ms | p99 beyond the stand-in ms | peak RSS MB |\n\
-         |---|---|---|---|---|---|---|\n{rows}"
+        "| cameras × 30 fps | decode loops | frames/s | process CPU | CPU µs per frame | latency p50 / p99 ms | p99 beyond the stand-in ms | peak RSS MB |\n\
+         |---|---|---|---|---|---|---|---|\n{rows}"
     );
     fs::write(out.join("host.md"), &md)?;
     print!("{md}");

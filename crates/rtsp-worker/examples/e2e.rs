@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release -p rtsp-worker --example e2e -- --streams N [--warmup S] [--window S]
-//!     [--batch-size B] [--in-flight F] [--threads T] [--decode-nice N]
+//!     [--batch-size B] [--in-flight F] [--threads T] [--decode-nice N] [--decode-workers N]
 //!     [--adaptive-decoding] [--wide-input] [--convert-at-decode] [--json OUT]
 //! cargo run --release -p rtsp-worker --example e2e -- --detector-alone [--window S] [--threads T]
 //! cargo run --release -p rtsp-worker --example e2e -- --naive --streams N [--warmup S] [--window S]
@@ -64,6 +64,7 @@ struct Args {
     convert_at_decode: bool,
     opencv_script: Option<String>,
     host: bool,
+    decode_workers: Option<usize>,
     json: Option<String>,
 }
 
@@ -85,6 +86,7 @@ fn args() -> Result<Args, String> {
         convert_at_decode: false,
         opencv_script: None,
         host: false,
+        decode_workers: None,
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -98,6 +100,9 @@ fn args() -> Result<Args, String> {
             "--in-flight" => a.in_flight = Some(value()?.parse().map_err(|e| format!("{e}"))?),
             "--threads" => a.threads = Some(value()?.parse().map_err(|e| format!("{e}"))?),
             "--decode-nice" => a.decode_nice = Some(value()?.parse().map_err(|e| format!("{e}"))?),
+            "--decode-workers" => {
+                a.decode_workers = Some(value()?.parse().map_err(|e| format!("{e}"))?);
+            }
             "--json" => a.json = Some(value()?),
             "--force-timeout" => {
                 a.force_timeout_ms = Some(value()?.parse().map_err(|e| format!("{e}"))?);
@@ -189,16 +194,17 @@ fn tiny_clip() -> std::path::PathBuf {
 async fn host(a: &Args) {
     let clip = tiny_clip();
     let cost = a.stand_in_ms.unwrap_or(2.0);
-    let manager = StreamConnectionManager::builder()
+    let mut b = StreamConnectionManager::builder()
         .allow_file_urls(true)
         .stand_in_decoder(true)
         .stand_in_detector(Duration::from_secs_f64(cost / 1e3))
         .batch_size(a.batch_size.unwrap_or(64))
         .batches_in_flight(a.in_flight.unwrap_or(2))
-        .max_streams(a.streams.max(1))
-        .build()
-        .await
-        .expect("manager");
+        .max_streams(a.streams.max(1));
+    if let Some(n) = a.decode_workers {
+        b = b.decode_workers(n);
+    }
+    let manager = b.build().await.expect("manager");
     let url = format!("file://{}", clip.display());
     let started = Instant::now();
     let mut conns = Vec::new();
@@ -433,6 +439,9 @@ async fn pipeline(a: &Args) {
     }
     if let Some(n) = a.decode_nice {
         b = b.decode_nice(n);
+    }
+    if let Some(n) = a.decode_workers {
+        b = b.decode_workers(n);
     }
     if let Some(ms) = a.force_timeout_ms {
         b = b.force_timeout(Duration::from_secs_f64(ms / 1e3));

@@ -121,6 +121,7 @@ pub struct ManagerBuilder {
     pub(crate) confidence: f32,
     pub(crate) report_tentative: bool,
     pub(crate) decode_nice: Option<i32>,
+    pub(crate) decode_workers: Option<usize>,
     pub(crate) adaptive_decoding: bool,
     pub(crate) detect_fps: Option<f64>,
     pub(crate) wide_input: bool,
@@ -147,6 +148,7 @@ impl Default for ManagerBuilder {
             confidence: 0.25,
             report_tentative: false,
             decode_nice: None,
+            decode_workers: None,
             adaptive_decoding: false,
             detect_fps: None,
             wide_input: false,
@@ -282,6 +284,20 @@ impl ManagerBuilder {
         self
     }
 
+    /// Where the streams' decode loops run: `0`, a thread of each stream's own; `n`, a pool of
+    /// `n` threads that all streams share (each stream a task on it, its frames still in
+    /// order). Default: a thread per stream when FFmpeg decodes on the CPU, where decoding a
+    /// frame (~1 ms for 720p) dwarfs waking a thread and the OS scheduler shares the cores
+    /// between decoding and the detector; one pool thread per core on a GPU, where decoding
+    /// leaves the CPU and what a frame costs the host is mostly waking its stream's thread
+    /// (measured in `docs/BENCHMARKS.md`, "The host's share at a GPU's scale"). Pools are
+    /// shared by every manager of the process with the same size and
+    /// [`decode_nice`](Self::decode_nice), and live as long as it.
+    pub fn decode_workers(mut self, threads: usize) -> Self {
+        self.decode_workers = Some(threads);
+        self
+    }
+
     /// Decode less of a camera whose share of the detector is small (default off): once it
     /// gets under a quarter of its frames detected, it decodes only what leads to the
     /// pictures the detector will take — the start of each group of pictures up to the next
@@ -388,6 +404,14 @@ impl ManagerBuilder {
         if !(0..=19).contains(&decode_nice) {
             return invalid("decode_nice", "must be between 0 and 19");
         }
+        let decode_workers = match self.decode_workers {
+            Some(n) if n > 1024 => return invalid("decode_workers", "must be at most 1024"),
+            Some(n) => n,
+            // FFmpeg on the CPU: a thread per stream; else (a GPU decodes, or the stand-in
+            // does) one per core.
+            None if !self.stand_in_decoder && (!gpu || self.decoder == DecoderBackend::Ffmpeg) => 0,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
         let tracker_low = match self.tracker.kind {
             TrackerKind::ByteTrack => self.tracker.bytetrack.low,
             _ => self.confidence,
@@ -412,6 +436,7 @@ impl ManagerBuilder {
             confidence: self.confidence,
             detector_threshold: self.confidence.min(tracker_low),
             decode_nice,
+            decode_workers,
             adaptive_decoding: self.adaptive_decoding,
             detect_fps: self.detect_fps,
             snapshot_interval: self.snapshot_interval,
@@ -453,6 +478,8 @@ pub(crate) struct Settings {
     pub(crate) confidence: f32,
     pub(crate) detector_threshold: f32,
     pub(crate) decode_nice: i32,
+    /// 0: a thread per stream; else the size of the shared decode pool.
+    pub(crate) decode_workers: usize,
     pub(crate) adaptive_decoding: bool,
     pub(crate) detect_fps: Option<f64>,
     pub(crate) snapshot_interval: Option<Duration>,

@@ -69,7 +69,28 @@ impl DisplayOrder {
         self.seen[at].decoding = false;
         let mut meta = self.seen[at].meta;
         meta.frame_number = number;
+        self.forget_settled();
         Some(meta)
+    }
+
+    /// Drops units at the front that are done (their picture taken, or never decoded) and
+    /// shown no later than every picture still to come out: each counts once in every later
+    /// rank and sits at the front, so without it ranks and positions shift together and every
+    /// number dealt out stays the same. Without reordering this keeps the queue a unit or two long
+    /// (a scan of 64 units per picture was the largest item of the host's cost per frame).
+    fn forget_settled(&mut self) {
+        while let Some(front) = self.seen.front() {
+            let time = front.meta.rtp_timestamp;
+            let settled = !front.decoding
+                && self
+                    .seen
+                    .iter()
+                    .all(|s| !s.decoding || s.meta.rtp_timestamp >= time);
+            if !settled {
+                break;
+            }
+            self.seen.pop_front();
+        }
     }
 }
 
@@ -127,6 +148,66 @@ mod tests {
             .collect();
         assert_eq!(numbers, vec![0, 3, 6]);
         assert!(d.take(2).is_none(), "a skipped unit has no picture");
+    }
+
+    /// The numbering before `forget_settled`: the whole window scanned for every picture.
+    fn reference_take(seen: &mut [(FrameMeta, bool)], arrival: u64) -> Option<u64> {
+        let at = seen
+            .iter()
+            .position(|(m, d)| *d && m.frame_number == arrival)?;
+        let time = seen[at].0.rtp_timestamp;
+        let rank = seen
+            .iter()
+            .enumerate()
+            .filter(|&(i, (m, _))| m.rtp_timestamp < time || (m.rtp_timestamp == time && i < at))
+            .count();
+        seen[at].1 = false;
+        Some(seen[rank].0.frame_number)
+    }
+
+    proptest::proptest! {
+        /// Mini-GOPs of a reference picture sent before the B-frames shown ahead of it (some
+        /// of them skipped), the decoder returning pictures in display order as soon as all
+        /// that come before them have arrived: forgetting settled units deals out the very
+        /// numbers the full scan does.
+        #[test]
+        fn forgetting_settled_units_changes_no_number(
+            gops in proptest::collection::vec((0usize..4, proptest::collection::vec(proptest::bool::ANY, 3)), 1..20),
+        ) {
+            // Arrival order of display times, and whether each unit is decoded.
+            let mut units = Vec::new();
+            let mut next = 0i64;
+            for (bs, skips) in &gops {
+                units.push((next + *bs as i64, true));
+                for b in 0..*bs {
+                    units.push((next + b as i64, !skips[b.min(2)]));
+                }
+                next += *bs as i64 + 1;
+            }
+            let mut d = DisplayOrder::default();
+            let mut reference = Vec::new();
+            let mut pending: Vec<(i64, u64)> = Vec::new();
+            for (n, &(pts, decoded)) in units.iter().enumerate() {
+                let m = meta(n as u64, pts);
+                d.taken(m, decoded);
+                reference.push((m, decoded));
+                if decoded {
+                    pending.push((pts, n as u64));
+                }
+                // Out in display order, once nothing still to come is shown before.
+                pending.sort();
+                let shown_before = |t: i64| units[n + 1..].iter().any(|&(p, _)| p < t);
+                while let Some(&(pts, arrival)) = pending.first() {
+                    if shown_before(pts) {
+                        break;
+                    }
+                    pending.remove(0);
+                    let ours = d.take(arrival).map(|m| m.frame_number);
+                    proptest::prop_assert_eq!(ours, reference_take(&mut reference, arrival));
+                }
+            }
+            proptest::prop_assert!(d.seen.len() <= 5, "{} units kept", d.seen.len());
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@
 
 mod config;
 mod decode_plan;
+mod decode_pool;
 mod display;
 mod error;
 mod gpu;

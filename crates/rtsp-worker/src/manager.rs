@@ -66,6 +66,25 @@ async fn on_loader_thread<T: Send + 'static>(
         .map_err(|_| Error::Spawn("the model loader stopped".into()))?
 }
 
+/// Where a stream's decode loop runs.
+enum Worker {
+    Thread(Thread),
+    Task(tokio::task::JoinHandle<()>),
+}
+
+impl Worker {
+    async fn join(self) {
+        match self {
+            Worker::Thread(t) => t.join().await,
+            Worker::Task(t) => {
+                if t.await.is_err() {
+                    warn!("a stream's decode task panicked");
+                }
+            }
+        }
+    }
+}
+
 /// What consumes a stream's output for its callbacks.
 enum Consumer {
     Thread(Thread),
@@ -74,7 +93,7 @@ enum Consumer {
 
 struct Entry {
     core: Arc<StreamCore>,
-    worker: Option<Thread>,
+    worker: Option<Worker>,
     consumer: Option<Consumer>,
 }
 
@@ -287,14 +306,27 @@ impl StreamConnectionManager {
             options.keep_frames,
         ));
         core.lock().resume = options.resume_tracks.clone();
+        let pool = match settings.decode_workers {
+            0 => None,
+            n => Some(crate::decode_pool::pool(n, settings.decode_nice)?),
+        };
         let worker = StreamThread {
             core: core.clone(),
             camera,
             pipeline: pipeline.clone(),
-            runtime: runtime.clone(),
+            pooled: pool.is_some(),
             detect_fps: options.detect_fps.or(settings.detect_fps),
         };
-        let worker = Thread::spawn(format!("rw-stream-{key}"), move || worker.run())?;
+        let worker = match pool {
+            Some(pool) => Worker::Task(pool.spawn(worker.run())),
+            None => {
+                let (rt, nice) = (runtime.clone(), settings.decode_nice);
+                Worker::Thread(Thread::spawn(format!("rw-stream-{key}"), move || {
+                    crate::decode_pool::lower_this_threads_priority(nice);
+                    rt.block_on(worker.run());
+                })?)
+            }
+        };
         let consumer = consume(&core, &options, &runtime)?;
         info!(stream = %id, url = %core.stats().url, "stream added");
         streams.insert(

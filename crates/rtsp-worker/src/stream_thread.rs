@@ -38,12 +38,14 @@ struct Flow {
 }
 
 /// Runs a stream: camera events in, frames to the batcher, lifecycle events to the output;
-/// then drains. On a thread of its own (decoding is blocking work).
+/// then drains. On a thread of its own, or as a task of a decode pool (decoding is blocking
+/// work either way: never on the caller's runtime).
 pub(crate) struct StreamThread {
     pub(crate) core: Arc<StreamCore>,
     pub(crate) camera: Camera,
     pub(crate) pipeline: Arc<Pipeline>,
-    pub(crate) runtime: tokio::runtime::Handle,
+    /// A task of a decode pool, which other streams share: the drain's wait goes elsewhere.
+    pub(crate) pooled: bool,
     /// The stream's cap on pictures sent to the detector per second of media time.
     pub(crate) detect_fps: Option<f64>,
 }
@@ -57,25 +59,10 @@ const LOW_CHECKS: u32 = 3;
 const HEADROOM: f64 = 1.5;
 const FULL_SHARE: f64 = 0.5;
 
-/// Lowers the calling thread's scheduling priority by `steps` nice levels (Linux; a no-op
-/// elsewhere or if refused).
-fn lower_this_threads_priority(steps: i32) {
-    #[cfg(target_os = "linux")]
-    if steps > 0 {
-        // SAFETY: plain syscalls on the calling thread's own id; no memory is passed.
-        unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-            let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (now + steps).min(19));
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = steps;
-}
-
 impl StreamThread {
-    pub(crate) fn run(mut self) {
-        lower_this_threads_priority(self.pipeline.settings.decode_nice);
+    /// The stream's loop; on a thread of its own (under `block_on`, after
+    /// [`lower_this_threads_priority`](crate::decode_pool::lower_this_threads_priority)) or a task of a decode pool.
+    pub(crate) async fn run(mut self) {
         let core = self.core.clone();
         let mut decode: Option<DecodeStage> = None;
         let mut flow = Flow {
@@ -92,7 +79,7 @@ impl StreamThread {
         }
         let mut end = EndReason::Disconnected;
         loop {
-            let Some(event) = self.runtime.block_on(self.camera.next()) else {
+            let Some(event) = self.camera.next().await else {
                 break;
             };
             match event {
@@ -113,6 +100,10 @@ impl StreamThread {
                         core.note_error(&e);
                         end = EndReason::Failed(e);
                         core.begin_stop();
+                    }
+                    // On a pool, a stream with a backlog lets the others have a turn.
+                    if self.pooled && self.camera.queued_frames() > 0 {
+                        tokio::task::yield_now().await;
                     }
                 }
                 rtsp_ingest::Event::Connecting { attempt } => {
@@ -196,7 +187,12 @@ impl StreamThread {
                 _ => {}
             }
         }
-        self.drain(decode, &mut flow, end);
+        if self.pooled {
+            // Waiting for frames in flight would hold a pool thread other streams need.
+            let _ = tokio::task::spawn_blocking(move || self.drain(decode, &mut flow, end)).await;
+        } else {
+            self.drain(decode, &mut flow, end);
+        }
     }
 
     /// Decodes one access unit and submits what comes out; or skips it, counted, when it is a

@@ -87,6 +87,94 @@ async fn two_streams_give_results_and_pedestrians_get_confirmed_tracks() {
     }
 }
 
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The decode loops on a shared pool (the default on a GPU) rather than a thread per stream:
+/// streams of two codecs give their results, a third comes and goes twenty times while they
+/// run (each time drained, balanced), no stream gets a thread of its own and the threads are
+/// back to what they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_on_a_shared_decode_pool_give_results_and_come_and_go_without_threads_of_their_own()
+{
+    let _heavy = one_at_a_time().await;
+    let server = Server::start(
+        &[
+            pedestrians(),
+            format!("/people1080={}", clip("vtest_1080p25.h265")),
+        ],
+        None,
+        None,
+    );
+    let manager = builder().decode_workers(2).build().await.unwrap();
+    let mut conns = Vec::new();
+    for id in ["people", "people1080"] {
+        let c = manager
+            .connect_stream(&server.url(&format!("/{id}")), StreamOptions::new().id(id))
+            .await
+            .unwrap();
+        c.wait_connected(15 * SECS).await.unwrap();
+        conns.push(c);
+    }
+    let threads0 = thread_names();
+    assert!(
+        !threads0.iter().any(|n| n.starts_with("rw-stream")),
+        "{threads0:?}"
+    );
+    let collecting = futures::future::join_all(conns.iter().map(|c| collect(c, 20 * SECS)));
+    let churning = async {
+        for i in 0..20 {
+            let c = manager
+                .connect_stream(
+                    &server.url("/people"),
+                    StreamOptions::new().id(format!("visitor-{i}")),
+                )
+                .await
+                .unwrap();
+            if i % 5 == 0 {
+                c.wait_connected(15 * SECS).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let s = manager.disconnect_stream(c.id()).await.unwrap();
+            assert!(
+                s.accounting.balanced() && s.accounting.in_pipeline == 0,
+                "visitor-{i}: {:?}",
+                s.accounting
+            );
+        }
+    };
+    let (all, ()) = tokio::join!(collecting, churning);
+    for (id, events) in ["people", "people1080"].iter().zip(&all) {
+        let rs = results(events);
+        assert!(rs.len() >= 10, "{id}: {} results", rs.len());
+        assert!(rs.windows(2).all(|w| w[0].frame_number < w[1].frame_number));
+        support::at_least_a_person_per_result(&rs, id);
+    }
+    // The drains' helper threads linger a little; then the count is what it was.
+    let deadline = tokio::time::Instant::now() + 20 * SECS;
+    loop {
+        let now = thread_names();
+        if now.len() <= threads0.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "threads {now:?}, before {threads0:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = manager.shutdown().await;
+    assert_drained(&stats);
+}
+
 fn assert_drained(stats: &ManagerStats) {
     for (id, s) in &stats.streams {
         let acc = s.accounting;
