@@ -667,9 +667,8 @@ pub(crate) fn field_num(json: &str, key: &str) -> Option<f64> {
 /// example's `--host` at 100, 300 and 1,000 replayed 30 fps cameras (300 only with `--quick`),
 /// with the pass-through decoder and the fixed-cost detector stand-ins (benchmarks-only
 /// settings, named as such): the process's CPU per frame received and the p99 latency beyond
-/// the stand-in's cost, with the decode loops on the shared pool (the default on a GPU) and,
-/// beside it in the same sitting, on a thread per stream (`--decode-workers 0`, the CPU's
-/// default and the way before). Prints a Markdown table (also `target/bench/host.md`).
+/// the stand-in's cost, with the decode loops on the shared pool (the default) and, beside
+/// it in the same sitting, on a thread per stream (`--decode-workers 0`, the way before). Prints a Markdown table (also `target/bench/host.md`).
 fn host(quick: bool) -> Result<()> {
     let assets = crate::setup::setup()?;
     let out = project_root().join("target/bench");

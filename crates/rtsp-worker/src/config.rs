@@ -275,23 +275,24 @@ impl ManagerBuilder {
     }
 
     /// How much lower than the detector the decode threads run (Linux `nice` steps, 0 to
-    /// 19). Default: 5 on the CPU, where the detector's threads use every core and lose most
-    /// when a decode thread preempts one of them mid-operation (measured: the detector's time
-    /// per image in the pipeline drops from ~125 to ~100 ms at one 25 fps stream; decoding
-    /// still keeps up, it needs ~6% of a core per 720p25 stream); 0 on a GPU.
+    /// 19). Default: 0 with the shared decode pool (the default, see
+    /// [`decode_workers`](Self::decode_workers)) and on a GPU; 5 with a thread per stream on
+    /// the CPU, where a dozen decode threads would otherwise preempt the detector's threads
+    /// mid-operation (measured: the detector's time per image in the pipeline drops from
+    /// ~125 to ~100 ms at one 25 fps stream).
     pub fn decode_nice(mut self, steps: i32) -> Self {
         self.decode_nice = Some(steps);
         self
     }
 
-    /// Where the streams' decode loops run: `0`, a thread of each stream's own; `n`, a pool of
-    /// `n` threads that all streams share (each stream a task on it, its frames still in
-    /// order). Default: a thread per stream when FFmpeg decodes on the CPU, where decoding a
-    /// frame (~1 ms for 720p) dwarfs waking a thread and the OS scheduler shares the cores
-    /// between decoding and the detector; one pool thread per core on a GPU, where decoding
-    /// leaves the CPU and what a frame costs the host is mostly waking its stream's thread
-    /// (measured in `docs/BENCHMARKS.md`, "The host's share at a GPU's scale"). Pools are
-    /// shared by every manager of the process with the same size and
+    /// Where the streams' decode loops run: `n` (default: one per core), a pool of `n`
+    /// threads that all streams share, each stream a task on it, its frames still in order;
+    /// `0`, a thread of each stream's own (the way before). Measured in `docs/BENCHMARKS.md`:
+    /// where decoding leaves the CPU (a GPU) a frame then wakes a busy worker instead of a
+    /// sleeping thread, halving the host's CPU per frame at 1,000 cameras; on two CPU cores
+    /// the pool (at nice 0) took the detector's cores less often than a thread per stream
+    /// (at nice 5) and gave 9–23% more processed frames at 4 cameras, about as many at 8
+    /// and 16. Pools are shared by every manager of the process with the same size and
     /// [`decode_nice`](Self::decode_nice), and live as long as it.
     pub fn decode_workers(mut self, threads: usize) -> Self {
         self.decode_workers = Some(threads);
@@ -400,18 +401,17 @@ impl ManagerBuilder {
         if !(0.0..=1.0).contains(&self.confidence) {
             return invalid("confidence", "must be between 0 and 1");
         }
-        let decode_nice = self.decode_nice.unwrap_or(if gpu { 0 } else { 5 });
-        if !(0..=19).contains(&decode_nice) {
-            return invalid("decode_nice", "must be between 0 and 19");
-        }
         let decode_workers = match self.decode_workers {
             Some(n) if n > 1024 => return invalid("decode_workers", "must be at most 1024"),
             Some(n) => n,
-            // FFmpeg on the CPU: a thread per stream; else (a GPU decodes, or the stand-in
-            // does) one per core.
-            None if !self.stand_in_decoder && (!gpu || self.decoder == DecoderBackend::Ffmpeg) => 0,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
+        let decode_nice = self
+            .decode_nice
+            .unwrap_or(if gpu || decode_workers > 0 { 0 } else { 5 });
+        if !(0..=19).contains(&decode_nice) {
+            return invalid("decode_nice", "must be between 0 and 19");
+        }
         let tracker_low = match self.tracker.kind {
             TrackerKind::ByteTrack => self.tracker.bytetrack.low,
             _ => self.confidence,

@@ -98,7 +98,7 @@ fn thread_names() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The decode loops on a shared pool (the default on a GPU) rather than a thread per stream:
+/// The decode loops on a shared pool (the default) rather than a thread per stream:
 /// streams of two codecs give their results, a third comes and goes twenty times while they
 /// run (each time drained, balanced), no stream gets a thread of its own and the threads are
 /// back to what they were.
@@ -195,7 +195,8 @@ async fn four_streams_of_mixed_sizes_and_codecs_each_get_their_share_in_their_ow
         None,
         None,
     );
-    let manager = builder().build().await.unwrap();
+    // A thread per stream (the pool, the default, has a test of its own below).
+    let manager = builder().decode_workers(0).build().await.unwrap();
     let mut conns = Vec::new();
     for id in ["people", "people720", "people1080", "boxes"] {
         let c = manager
