@@ -254,6 +254,8 @@ pub struct Engine {
     pub track_lost_frames: Option<u32>,
     pub confidence: Option<f32>,
     pub batch_size: Option<usize>,
+    /// `--decode-workers`.
+    pub decode_workers: Option<usize>,
     pub detect_fps: Option<f64>,
     pub wide_input: Option<bool>,
     /// The folder whose models the HTTP API may swap to (`--model-dir`).

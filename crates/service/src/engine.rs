@@ -61,6 +61,11 @@ pub struct Flags {
     /// (docs/RESULTS.md, "Decoding less") [default: every camera decodes every frame]
     #[arg(long)]
     pub adaptive_decoding: bool,
+    /// Threads the cameras' decoding shares (0: a thread of each camera's own, the way
+    /// before; docs/BENCHMARKS.md, "The host's share at a GPU's scale") [default: one per
+    /// core]
+    #[arg(long, value_name = "N")]
+    pub decode_workers: Option<usize>,
     /// Without --model: the provisioned model with a 640x384 input, for 16:9 cameras (the
     /// detector 1.4x faster on a CPU, 99% of the square model's persons; other shapes lose
     /// resolution) [default: the square 640x640 model]
@@ -125,6 +130,9 @@ pub async fn manager(
     }
     if let Some(m) = args.model.as_ref().or(file.model.as_ref()) {
         b = b.model(m);
+    }
+    if let Some(n) = args.decode_workers.or(file.decode_workers) {
+        b = b.decode_workers(n);
     }
     if let Some(n) = args.batch_size.or(file.batch_size) {
         b = b.batch_size(n);
