@@ -10,6 +10,7 @@
 //! track_trust = 0.7                 # a track shows once a detection this confident matched it
 //! track_lost_frames = 8             # camera frames a lost track's predicted box is shown
 //! confidence = 0.25
+//! decode_workers = 4                # threads all cameras' decoding shares (0: one each)
 //!
 //! [outputs]                         # all optional; command-line flags win
 //! http = "127.0.0.1:8080"
@@ -705,6 +706,7 @@ mod tests {
             r#"
             [engine]
             device = "cpu"
+            decode_workers = 0
 
             [outputs]
             mqtt = "mqtt://127.0.0.1:1883"
@@ -735,6 +737,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.engine.device.as_deref(), Some("cpu"));
+        assert_eq!(c.engine.decode_workers, Some(0));
         assert_eq!(c.outputs.mqtt.as_deref(), Some("mqtt://127.0.0.1:1883"));
         let cams = c.cameras;
         assert_eq!(cams.len(), 2);
