@@ -124,10 +124,10 @@ impl Drop for Inner {
 ///
 /// Cheap to clone: clones share the streams and the shared stages (for an HTTP server, a
 /// status task…); when the last clone goes without [`shutdown`](Self::shutdown), the
-/// cameras are stopped and their threads drain and exit. A stream's camera session runs on
-/// the tokio runtime that called `connect_stream`: shut the manager down (or disconnect the
-/// stream) before that runtime goes away, or the stream's thread waits for a session that no
-/// longer runs.
+/// cameras are stopped and their decode loops drain and end. A stream's camera session runs
+/// on the tokio runtime that called `connect_stream`: shut the manager down (or disconnect
+/// the stream) before that runtime goes away, or the stream's decode loop waits (holding its
+/// decoder) for a session that no longer runs.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), rtsp_worker::Error> {

@@ -189,7 +189,13 @@ impl StreamThread {
         }
         if self.pooled {
             // Waiting for frames in flight would hold a pool thread other streams need.
-            let _ = tokio::task::spawn_blocking(move || self.drain(decode, &mut flow, end)).await;
+            let drained = tokio::task::spawn_blocking(move || self.drain(decode, &mut flow, end));
+            if let Err(e) = drained.await
+                && e.is_panic()
+            {
+                // The task's own panic, so that joining it says so.
+                std::panic::resume_unwind(e.into_panic());
+            }
         } else {
             self.drain(decode, &mut flow, end);
         }
