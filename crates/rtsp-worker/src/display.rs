@@ -25,16 +25,12 @@ struct Seen {
 #[derive(Debug, Default)]
 pub(crate) struct DisplayOrder {
     seen: VecDeque<Seen>,
-    /// The latest presentation time among the units forgotten, and the largest number dealt
-    /// out, since the decoder started.
-    settled: Option<(i64, u64)>,
 }
 
 impl DisplayOrder {
     /// A new decoder (reconnect, new size): what came before no longer orders anything.
     pub(crate) fn reset(&mut self) {
         self.seen.clear();
-        self.settled = None;
     }
 
     /// An access unit was taken; `decoding` if it goes to the decoder, else it was skipped
@@ -48,10 +44,7 @@ impl DisplayOrder {
 
     /// The picture the decoder returned for the access unit numbered `arrival`: its meta with
     /// `frame_number` replaced by its number in presentation order. `None` if that unit is no
-    /// longer remembered (or was never decoded). A picture shown before a unit already
-    /// forgotten (a decoder that returned it before one shown ahead of it had arrived) is out
-    /// of order whatever its number: it gets the largest number dealt out so far, which the
-    /// stream thread's guard (numbers only grow) drops, counted.
+    /// longer remembered (or was never decoded).
     ///
     /// The k-th earliest presentation time among the remembered units gets the k-th smallest
     /// arrival number among them: without reordering each keeps its own number, and with it
@@ -63,15 +56,6 @@ impl DisplayOrder {
             .iter()
             .position(|s| s.decoding && s.meta.frame_number == arrival)?;
         let time = self.seen[at].meta.rtp_timestamp;
-        if let Some((latest, dealt)) = self.settled
-            && time < latest
-        {
-            self.seen[at].decoding = false;
-            let mut meta = self.seen[at].meta;
-            meta.frame_number = dealt;
-            self.forget_settled();
-            return Some(meta);
-        }
         let rank = self
             .seen
             .iter()
@@ -85,8 +69,6 @@ impl DisplayOrder {
         self.seen[at].decoding = false;
         let mut meta = self.seen[at].meta;
         meta.frame_number = number;
-        let (latest, dealt) = self.settled.unwrap_or((i64::MIN, 0));
-        self.settled = Some((latest, dealt.max(number)));
         self.forget_settled();
         Some(meta)
     }
@@ -94,8 +76,7 @@ impl DisplayOrder {
     /// Drops units at the front that are done (their picture taken, or never decoded) and
     /// shown no later than every picture still to come out: each counts once in every later
     /// rank and sits at the front, so without it ranks and positions shift together and every
-    /// number dealt out stays the same (a picture shown before it is out of order: `take`
-    /// says so). Without reordering this keeps the queue a unit or two long
+    /// number dealt out stays the same. Without reordering this keeps the queue a unit or two long
     /// (a scan of 64 units per picture was the largest item of the host's cost per frame).
     fn forget_settled(&mut self) {
         while let Some(front) = self.seen.front() {
@@ -107,9 +88,6 @@ impl DisplayOrder {
                     .all(|s| !s.decoding || s.meta.rtp_timestamp >= time);
             if !settled {
                 break;
-            }
-            if let Some((latest, _)) = &mut self.settled {
-                *latest = (*latest).max(time);
             }
             self.seen.pop_front();
         }
@@ -229,64 +207,6 @@ mod tests {
                 }
             }
             proptest::prop_assert!(d.seen.len() <= 5, "{} units kept", d.seen.len());
-        }
-    }
-
-    proptest::proptest! {
-        /// The same mini-GOPs through a decoder that returns a picture as soon as it holds
-        /// more than `delay` of them (too small a delay returns some before a picture shown
-        /// ahead of them has arrived): what passes the stream thread's guard (numbers only
-        /// grow) has presentation times that never go back, and is what the full scan lets
-        /// through, with the same numbers.
-        #[test]
-        fn pictures_a_decoder_returns_early_never_go_back_in_time(
-            gops in proptest::collection::vec((0usize..4, proptest::collection::vec(proptest::bool::ANY, 3)), 1..20),
-            delay in 0usize..4,
-        ) {
-            let mut units = Vec::new();
-            let mut next = 0i64;
-            for (bs, skips) in &gops {
-                units.push((next + *bs as i64, true));
-                for b in 0..*bs {
-                    units.push((next + b as i64, !skips[b.min(2)]));
-                }
-                next += *bs as i64 + 1;
-            }
-            let mut d = DisplayOrder::default();
-            let mut reference = Vec::new();
-            let mut held: Vec<(i64, u64)> = Vec::new();
-            let (mut ours_sent, mut full_sent) = (Vec::new(), Vec::new());
-            let (mut ours_last, mut full_last) = (None::<u64>, None::<u64>);
-            let n_units = units.len();
-            for (n, &(pts, decoded)) in units.iter().enumerate() {
-                let m = meta(n as u64, pts);
-                d.taken(m, decoded);
-                reference.push((m, decoded));
-                if decoded {
-                    held.push((pts, n as u64));
-                }
-                held.sort();
-                let at_end = n + 1 == n_units;
-                while held.len() > delay || (at_end && !held.is_empty()) {
-                    let (pts, arrival) = held.remove(0);
-                    if let Some(m) = d.take(arrival)
-                        && ours_last.is_none_or(|l| m.frame_number > l)
-                    {
-                        ours_last = Some(m.frame_number);
-                        ours_sent.push((m.frame_number, pts));
-                    }
-                    if let Some(number) = reference_take(&mut reference, arrival)
-                        && full_last.is_none_or(|l| number > l)
-                    {
-                        full_last = Some(number);
-                        full_sent.push((number, pts));
-                    }
-                }
-            }
-            proptest::prop_assert!(ours_sent.windows(2).all(|w| w[0].1 <= w[1].1), "{ours_sent:?}");
-            for s in &ours_sent {
-                proptest::prop_assert!(full_sent.contains(s), "{s:?} not in {full_sent:?}");
-            }
         }
     }
 
