@@ -66,39 +66,38 @@ async fn on_loader_thread<T: Send + 'static>(
         .map_err(|_| Error::Spawn("the model loader stopped".into()))?
 }
 
-/// Where a stream's decode loop runs.
-enum Worker {
+/// A stream's work that runs on its own: its decode loop, or what feeds its callbacks; on a
+/// thread of its own or as a task.
+enum Running {
     Thread(Thread),
     Task(tokio::task::JoinHandle<()>),
 }
 
-impl Worker {
+impl Running {
     async fn join(self) {
         match self {
-            Worker::Thread(t) => t.join().await,
-            Worker::Task(t) => {
+            Running::Thread(t) => t.join().await,
+            Running::Task(t) => {
                 if t.await.is_err() {
-                    warn!("a stream's decode task panicked");
+                    warn!("a stream's task panicked");
                 }
             }
         }
     }
 }
 
-/// What consumes a stream's output for its callbacks.
-enum Consumer {
-    Thread(Thread),
-    Task(tokio::task::JoinHandle<()>),
-}
-
 struct Entry {
     core: Arc<StreamCore>,
-    worker: Option<Worker>,
-    consumer: Option<Consumer>,
+    /// The decode loop.
+    worker: Option<Running>,
+    /// What consumes the stream's output for its callbacks, if it has any.
+    consumer: Option<Running>,
 }
 
 struct Inner {
     pipeline: Arc<Pipeline>,
+    /// The decode pool the streams' loops run on; `None`: a thread each.
+    decode_pool: Option<tokio::runtime::Handle>,
     streams: Mutex<BTreeMap<String, Entry>>,
     next_key: AtomicU64,
     closed: AtomicBool,
@@ -183,9 +182,14 @@ impl ManagerBuilder {
             threads = s.threads,
             "manager ready"
         );
+        let decode_pool = match s.decode_workers {
+            0 => None,
+            n => Some(crate::decode_pool::pool(n, s.decode_nice)?),
+        };
         Ok(StreamConnectionManager {
             inner: Arc::new(Inner {
                 pipeline,
+                decode_pool,
                 streams: Mutex::new(BTreeMap::new()),
                 next_key: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
@@ -306,10 +310,7 @@ impl StreamConnectionManager {
             options.keep_frames,
         ));
         core.lock().resume = options.resume_tracks.clone();
-        let pool = match settings.decode_workers {
-            0 => None,
-            n => Some(crate::decode_pool::pool(n, settings.decode_nice)?),
-        };
+        let pool = self.inner.decode_pool.as_ref();
         let worker = StreamThread {
             core: core.clone(),
             camera,
@@ -318,10 +319,10 @@ impl StreamConnectionManager {
             detect_fps: options.detect_fps.or(settings.detect_fps),
         };
         let worker = match pool {
-            Some(pool) => Worker::Task(pool.spawn(worker.run())),
+            Some(pool) => Running::Task(pool.spawn(worker.run())),
             None => {
                 let (rt, nice) = (runtime.clone(), settings.decode_nice);
-                Worker::Thread(Thread::spawn(format!("rw-stream-{key}"), move || {
+                Running::Thread(Thread::spawn(format!("rw-stream-{key}"), move || {
                     crate::decode_pool::lower_this_threads_priority(nice);
                     rt.block_on(worker.run());
                 })?)
@@ -365,12 +366,8 @@ impl StreamConnectionManager {
         }
         // Closed already, unless the stream's thread panicked: its consumer must end anyway.
         core.outbox.close();
-        match consumer {
-            Some(Consumer::Thread(t)) => t.join().await,
-            Some(Consumer::Task(t)) => {
-                let _ = t.await;
-            }
-            None => {}
+        if let Some(consumer) = consumer {
+            consumer.join().await;
         }
         let stats = core.stats();
         {
@@ -486,7 +483,7 @@ fn consume(
     core: &Arc<StreamCore>,
     options: &StreamOptions,
     runtime: &tokio::runtime::Handle,
-) -> Result<Option<Consumer>, Error> {
+) -> Result<Option<Running>, Error> {
     let (on_result, on_event) = (options.on_result.clone(), options.on_event.clone());
     if on_result.is_none() && on_event.is_none() {
         return Ok(None);
@@ -501,7 +498,7 @@ fn consume(
                 deliver_blocking(&rt, event, on_result.as_ref(), on_event.as_ref());
             }
         })?;
-        Ok(Some(Consumer::Thread(t)))
+        Ok(Some(Running::Thread(t)))
     } else {
         let t = runtime.spawn(async move {
             while let Some(event) = core.outbox.pop().await {
@@ -516,7 +513,7 @@ fn consume(
                 }
             }
         });
-        Ok(Some(Consumer::Task(t)))
+        Ok(Some(Running::Task(t)))
     }
 }
 
